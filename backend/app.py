@@ -1,0 +1,136 @@
+"""`create_app(settings)`: the FastAPI application, one per home folder."""
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import __version__
+from .db import Database
+from .errors import ApiError, TooLarge
+from .responses import JSONBytes
+from .routers import artifacts, experiments, health, runs
+from .settings import Settings
+from .store.experiments import ensure_default
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.db.close()
+
+    app = FastAPI(
+        title="mlops-tui backend",
+        version=__version__,
+        description="Tracking, training, registry, serving and monitoring for mlops-tui.",
+        lifespan=lifespan,
+    )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    app.state.settings = settings
+    app.state.db = Database(settings.db_path)
+    ensure_default(app.state.db)
+
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    for router in (health.router, experiments.router, runs.router, artifacts.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.token:
+        app.add_middleware(BearerAuth, token=settings.token)
+    return app
+
+
+async def _api_error(request: Request, error: ApiError) -> JSONBytes:
+    return JSONBytes(error.body(), status_code=error.status_code)
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'metrics', 3, 'value') -> 'metrics[3].value'."""
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text or "body"
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONBytes:
+    problems = error.errors()
+    first = problems[0] if problems else {"loc": ("body",), "msg": "invalid request"}
+    field = field_name(first.get("loc", ("body",)))
+    if first.get("type") == "json_invalid":
+        message = f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
+        field = "body"
+    elif first.get("type") == "missing":
+        message = f"{field} is required"
+    else:
+        message = f"{field}: {first['msg']}"
+    details = [{"field": field_name(p.get("loc", ())), "message": p["msg"]} for p in problems[:20]]
+    return JSONBytes({"detail": message, "field": field, "code": "invalid", "errors": details},
+                     status_code=422)
+
+
+class BodyLimit:
+    """Refuse bodies over `max_bytes` with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
+                                         "field": "body", "code": "too_large"})
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise TooLarge(f"body is larger than {self.max_bytes} bytes", "body")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+class BearerAuth:
+    """When a token is configured, every request but `/healthz` needs `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        if not hmac.compare_digest(given, self.expected):
+            await _send_json(send, 401, {"detail": "missing or wrong bearer token", "field": "authorization",
+                                         "code": "unauthorized"})
+            return
+        await self.app(scope, receive, send)
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = JSONBytes(body).body
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})

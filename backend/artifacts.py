@@ -1,0 +1,87 @@
+"""Artifact files under `<home>/artifacts/<experiment_id>/<run_id>/`; every path stays inside."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import Invalid, NotFound, TooLarge
+
+
+def run_root(artifacts_root: Path, experiment_id: str, run_id: str) -> Path:
+    return artifacts_root / str(experiment_id) / run_id
+
+
+def resolve_inside(root: Path, relative: str, field: str = "path") -> Path:
+    """`root / relative`, refusing absolute paths, `..`, and links that lead outside `root`."""
+    if "\x00" in relative:
+        raise Invalid("path must not contain NUL", field)
+    pure = PurePosixPath(relative.replace("\\", "/"))
+    if pure.is_absolute() or any(part == ".." for part in pure.parts):
+        raise Invalid(f"path {relative!r} must be relative and stay inside the run's folder", field)
+    root_resolved = root.resolve()
+    target = (root_resolved / pure).resolve()
+    if target != root_resolved and root_resolved not in target.parents:
+        raise Invalid(f"path {relative!r} leaves the run's folder", field)
+    return target
+
+
+async def save_stream(root: Path, relative: str, stream: Any, max_bytes: int) -> dict[str, Any]:
+    """Write an uploaded stream atomically (temp file, then rename), stopping at `max_bytes`:
+    a failed or oversized upload leaves nothing half-written."""
+
+    target = resolve_inside(root, relative)
+    if target == root.resolve():
+        raise Invalid("path must name a file", "path")
+    if target.is_dir():
+        raise Invalid(f"path {relative!r} is a folder", "path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+    size = 0
+    try:
+        with os.fdopen(handle, "wb") as out:
+            async for chunk in stream:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(f"artifact is larger than {max_bytes} bytes", "body")
+                out.write(chunk)
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return {"path": relative, "size": size}
+
+
+def list_files(root: Path, relative: str = "") -> list[dict[str, Any]]:
+    """Entries directly under `relative` (folders flagged), like MLflow's list_artifacts."""
+    folder = resolve_inside(root, relative) if relative else root.resolve()
+    if not folder.exists():
+        if relative:
+            raise NotFound(f"artifact folder {relative!r} not found", "path")
+        return []
+    if folder.is_file():
+        return [_entry(root.resolve(), folder)]
+    return [_entry(root.resolve(), child) for child in sorted(folder.iterdir())
+            if not child.name.startswith(".upload-")]
+
+
+def _entry(root: Path, path: Path) -> dict[str, Any]:
+    is_dir = path.is_dir()
+    return {
+        "path": path.relative_to(root).as_posix(),
+        "is_dir": is_dir,
+        "size": None if is_dir else path.stat().st_size,
+    }
+
+
+def file_path(root: Path, relative: str) -> Path:
+    target = resolve_inside(root, relative)
+    if not target.is_file():
+        raise NotFound(f"artifact {relative!r} not found", "path")
+    return target
+
+
+def remove_run(root: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,159 @@
+"""The SQLite connection and schema: the only module that opens the database file.
+
+The connection runs in WAL mode with a busy timeout and foreign keys on. The schema is
+versioned with `PRAGMA user_version`; `MIGRATIONS[i]` moves a database from version i to i+1.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+MIGRATIONS: list[str] = [
+    # 0 -> 1: tracking
+    """
+    CREATE TABLE experiments (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+        artifact_location TEXT
+    );
+    CREATE TABLE experiment_tags (
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (experiment_id, key)
+    );
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        end_time INTEGER,
+        lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+        parent_id TEXT
+    );
+    CREATE INDEX runs_experiment_start ON runs (experiment_id, lifecycle_stage, start_time DESC);
+    CREATE INDEX runs_status ON runs (status);
+    CREATE INDEX runs_parent ON runs (parent_id);
+    CREATE TABLE params (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX params_key_value ON params (key, value);
+    CREATE TABLE tags (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_key_value ON tags (key, value);
+    -- one row per (run, metric key): the latest point plus min/max/count, kept on ingest
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value REAL,
+        step INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        min_value REAL,
+        max_value REAL,
+        count INTEGER NOT NULL,
+        UNIQUE (run_id, key)
+    );
+    CREATE INDEX series_key_value ON series (key, value);
+    -- every logged point (values are finite: NaN and infinities are refused at the API)
+    CREATE TABLE points (
+        series_id INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        value REAL
+    );
+    CREATE INDEX points_series_step ON points (series_id, step);
+    """,
+]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the database with the pragmas the backend relies on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the newest version; return that version."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for index in range(version, len(MIGRATIONS)):
+            for statement in _statements(MIGRATIONS[index]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {index + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> Iterator[str]:
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+
+
+class Database:
+    """One connection shared by the backend, serialised by a lock.
+
+    SQLite allows one writer at a time anyway; one connection with a lock avoids
+    `database is locked` between threads of the same process, while WAL lets readers in other
+    processes (benchmarks, backups) proceed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn = connect(path)
+        self.schema_version = migrate(self.conn)
+        self.utils = sqlite_utils.Database(self.conn)
+        self.lock = threading.RLock()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            yield self.conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A `BEGIN IMMEDIATE` transaction: all of it is stored, or none of it."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()

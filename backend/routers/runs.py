@@ -1,0 +1,138 @@
+"""Runs, their logged data and search: `/api/v1/runs`."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from ..deps import DB, AppSettings
+from ..errors import Invalid, TooLarge
+from ..responses import JSONBytes
+from ..schemas import LogBatch, RunCreate, RunSearch, RunUpdate
+from ..store import experiments, metrics, runs, search
+from ..store.common import now_ms
+from ..validation import (MAX_PARAM_VALUE, MAX_TAG_VALUE, check_finite, check_key, check_name,
+                          check_text)
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+
+@router.post("", status_code=201)
+def create_run(body: RunCreate, db: DB) -> dict[str, Any]:
+    if body.experiment_id is not None:
+        experiment_id = experiments.get(db, body.experiment_id)["id"]
+    elif body.experiment is not None:
+        experiment_id = experiments.get_or_create(db, check_name(body.experiment, "experiment"))["id"]
+    else:
+        experiment_id = "0"
+    name = check_name(body.name, "name") if body.name is not None else None
+    return runs.create(db, experiment_id, name, _checked_tags(body.tags), body.start_time, body.parent_id)
+
+
+@router.post("/search", response_class=JSONBytes)
+def search_runs(body: RunSearch, db: DB) -> JSONBytes:
+    """Runs matching a filter, ordered and paged: `{"runs": [...], "next_page_token": ...}`."""
+    refs = [body.experiment] if isinstance(body.experiment, str) else body.experiment
+    ids = [experiments.get(db, ref)["id"] for ref in refs] if refs else None
+    order = [body.order_by] if isinstance(body.order_by, str) else body.order_by
+    found, token = search.search(db, ids, body.filter, order, body.limit, body.page_token, body.include_deleted)
+    return JSONBytes({"runs": found, "next_page_token": token})
+
+
+@router.post("/count")
+def count_runs(body: RunSearch, db: DB) -> dict[str, int]:
+    refs = [body.experiment] if isinstance(body.experiment, str) else body.experiment
+    ids = [experiments.get(db, ref)["id"] for ref in refs] if refs else None
+    return {"count": search.count(db, ids, body.filter)}
+
+
+@router.get("/{run_id}")
+def get_run(run_id: str, db: DB) -> dict[str, Any]:
+    """The run with its params, tags, latest metrics and per-metric min/max/count."""
+    return runs.get(db, run_id)
+
+
+@router.patch("/{run_id}")
+def update_run(run_id: str, body: RunUpdate, db: DB) -> dict[str, Any]:
+    name = check_name(body.name, "name") if body.name is not None else None
+    return runs.update(db, run_id, body.status, body.end_time, name)
+
+
+@router.delete("/{run_id}")
+def delete_run(run_id: str, db: DB) -> dict[str, str]:
+    runs.delete(db, run_id)
+    return {"deleted": run_id}
+
+
+@router.post("/{run_id}/restore")
+def restore_run(run_id: str, db: DB) -> dict[str, str]:
+    runs.restore(db, run_id)
+    return {"restored": run_id}
+
+
+@router.get("/{run_id}/children")
+def run_children(run_id: str, db: DB) -> dict[str, Any]:
+    runs.get(db, run_id)
+    return {"runs": runs.list_children(db, run_id)}
+
+
+@router.post("/{run_id}/batch")
+def log_batch(run_id: str, body: LogBatch, db: DB, settings: AppSettings) -> dict[str, int]:
+    """Params, metric points and tags in one call, stored all together or not at all."""
+    if len(body.metrics) > settings.max_batch_metrics:
+        raise TooLarge(f"at most {settings.max_batch_metrics} metric points per batch", "metrics")
+    if len(body.params) > settings.max_batch_params:
+        raise TooLarge(f"at most {settings.max_batch_params} params per batch", "params")
+    if len(body.tags) > settings.max_batch_tags:
+        raise TooLarge(f"at most {settings.max_batch_tags} tags per batch", "tags")
+    params = {
+        check_key(k, f"params.{k}"): check_text(_param_text(v), MAX_PARAM_VALUE, f"params.{k}")
+        for k, v in body.params.items()
+    }
+    now = now_ms()
+    checked_keys: set[str] = set()
+    points = []
+    for index, point in enumerate(body.metrics):
+        if point.key not in checked_keys:
+            checked_keys.add(check_key(point.key, f"metrics[{index}].key"))
+        points.append(runs.Point(point.key, check_finite(point.value, f"metrics[{index}].value"),
+                                 point.step, point.timestamp if point.timestamp is not None else now))
+    runs.log_batch(db, run_id, params, points, _checked_tags(body.tags))
+    return {"params": len(params), "metrics": len(points), "tags": len(body.tags)}
+
+
+def _param_text(value: str | int | float | bool) -> str:
+    return str(value)
+
+
+def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {check_key(k, f"tags.{k}"): check_text(v, MAX_TAG_VALUE, f"tags.{k}") for k, v in tags.items()}
+
+
+@router.delete("/{run_id}/tags/{key:path}")
+def delete_tag(run_id: str, key: str, db: DB) -> dict[str, str]:
+    runs.delete_tag(db, run_id, key)
+    return {"deleted": key}
+
+
+@router.get("/{run_id}/metrics")
+def metric_keys(run_id: str, db: DB) -> dict[str, list[str]]:
+    runs.get(db, run_id, with_metric_stats=False)
+    return {"keys": metrics.keys(db, run_id)}
+
+
+@router.get("/{run_id}/metrics/{key:path}", response_class=JSONBytes)
+def metric_history(
+    run_id: str,
+    key: str,
+    db: DB,
+    max_points: int | None = Query(None, description="Downsample to at most this many points (min/max per bucket)."),
+) -> JSONBytes:
+    """`{"points": [{"step", "value", "timestamp"}]}`, ordered by step."""
+    if max_points is not None and max_points < 4:
+        raise Invalid("max_points must be at least 4", "max_points")
+    found = metrics.history(db, run_id, key, max_points)
+    return JSONBytes({
+        "key": key,
+        "points": [{"step": s, "value": v, "timestamp": t} for s, v, t in found],
+    })

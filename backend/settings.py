@@ -1,0 +1,38 @@
+"""Backend settings: where the home folder is, how to bind, and the limits on requests."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5055
+
+
+def default_home() -> Path:
+    """The home folder: `MLOPS_HOME`, else the platform's user data dir."""
+    env = os.environ.get("MLOPS_HOME")
+    return Path(env) if env else Path(platformdirs.user_data_dir("mlops-tui"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `create_app` needs; build one per test on a temporary home."""
+
+    home: Path = field(default_factory=default_home)
+    token: str | None = field(default_factory=lambda: os.environ.get("MLOPS_TOKEN") or None)
+    max_body_bytes: int = 64 * 1024 * 1024
+    """Largest request body accepted (artifacts included); larger bodies get 413."""
+    max_batch_metrics: int = 10_000
+    max_batch_params: int = 1_000
+    max_batch_tags: int = 1_000
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "mlops.db"
+
+    @property
+    def artifacts_root(self) -> Path:
+        return self.home / "artifacts"

@@ -1,0 +1,25 @@
+"""Small helpers shared by the store modules."""
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    return dict(zip(names, row)) if row is not None else None
+
+
+def placeholders(count: int) -> str:
+    return ", ".join("?" * count)

@@ -1,0 +1,245 @@
+"""Runs and what is logged to them: params, tags and metric points, written in one transaction."""
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..db import Database
+from ..errors import Conflict, Invalid, NotFound
+from .common import now_ms, one, placeholders, rows
+
+STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+RUN_COLUMNS = "r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.parent_id"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One metric point; `timestamp` is epoch milliseconds."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+def create(
+    db: Database,
+    experiment_id: str,
+    name: str | None = None,
+    tags: dict[str, str] | None = None,
+    start_time: int | None = None,
+    parent_id: str | None = None,
+    status: str = "RUNNING",
+) -> dict[str, Any]:
+    run_id = uuid.uuid4().hex
+    with db.write() as conn:
+        found = conn.execute(
+            "SELECT lifecycle_stage FROM experiments WHERE id = ?", (int(experiment_id),)
+        ).fetchone()
+        if found is None:
+            raise NotFound(f"experiment {experiment_id!r} not found", "experiment_id")
+        if found[0] != "active":
+            raise Conflict(f"experiment {experiment_id!r} is deleted", "experiment_id")
+        if parent_id is not None and not conn.execute("SELECT 1 FROM runs WHERE id = ?", (parent_id,)).fetchone():
+            raise NotFound(f"parent run {parent_id!r} not found", "parent_id")
+        conn.execute(
+            "INSERT INTO runs (id, experiment_id, name, status, start_time, parent_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, int(experiment_id), name or _default_name(run_id), status, start_time or now_ms(), parent_id),
+        )
+        _write_tags(conn, run_id, tags or {})
+    return get(db, run_id)
+
+
+def _default_name(run_id: str) -> str:
+    adjectives = ("amber", "brisk", "calm", "deft", "eager", "fleet", "glad", "keen", "lucid", "merry",
+                  "noble", "proud", "quick", "sunny", "tidy", "vivid", "witty", "zesty")
+    nouns = ("otter", "heron", "lynx", "finch", "panda", "cobra", "bison", "koala", "raven", "tapir",
+             "gecko", "moose", "crane", "whale", "yak", "stoat", "ibis", "quail")
+    number = int(run_id[:8], 16)
+    return f"{adjectives[number % len(adjectives)]}-{nouns[(number // 97) % len(nouns)]}-{number % 1000}"
+
+
+def _require_run(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+    found = one(conn.execute(f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.id = ?", (run_id,)))
+    if found is None:
+        raise NotFound(f"run {run_id!r} not found", "run_id")
+    return found
+
+
+def get(db: Database, run_id: str, with_metric_stats: bool = True) -> dict[str, Any]:
+    """The run with its params, tags and latest metrics (and min/max/count per metric).
+
+    A unique prefix of at least 6 characters finds the run too (the CLI shows 8)."""
+    with db.read() as conn:
+        run = _require_run(conn, _resolve_prefix(conn, run_id))
+        attach_details(conn, [run], with_metric_stats=with_metric_stats)
+    return run
+
+
+def _resolve_prefix(conn: sqlite3.Connection, run_id: str) -> str:
+    if len(run_id) >= 32 or len(run_id) < 6 or not run_id.isalnum():
+        return run_id
+    found = [r for (r,) in conn.execute("SELECT id FROM runs WHERE id >= ? AND id < ? LIMIT 2",
+                                        (run_id, run_id + "\uffff"))]
+    if len(found) > 1:
+        raise Conflict(f"run id prefix {run_id!r} is ambiguous", "run_id")
+    return found[0] if found else run_id
+
+
+def attach_details(conn: sqlite3.Connection, found: list[dict[str, Any]], with_metric_stats: bool = False) -> None:
+    """Fill `params`, `tags`, `metrics` (and `metric_stats`) for a page of runs, a query per table."""
+    by_id = {run["id"]: run for run in found}
+    for run in found:
+        run["experiment_id"] = str(run["experiment_id"])
+        run["params"], run["tags"], run["metrics"] = {}, {}, {}
+        if with_metric_stats:
+            run["metric_stats"] = {}
+    if not by_id:
+        return
+    ids = list(by_id)
+    marks = placeholders(len(ids))
+    for table in ("params", "tags"):
+        for run_id, key, value in conn.execute(
+            f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks})", ids
+        ):
+            by_id[run_id][table][key] = value
+    for run_id, key, value, step, timestamp, low, high, count in conn.execute(
+        f"SELECT run_id, key, value, step, timestamp, min_value, max_value, count FROM series "
+        f"WHERE run_id IN ({marks})", ids
+    ):
+        run = by_id[run_id]
+        run["metrics"][key] = value
+        if with_metric_stats:
+            run["metric_stats"][key] = {
+                "value": value, "step": step, "timestamp": timestamp,
+                "min": low, "max": high, "count": count,
+            }
+
+
+def update(db: Database, run_id: str, status: str | None = None, end_time: int | None = None,
+           name: str | None = None) -> dict[str, Any]:
+    if status is not None and status not in STATUSES:
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}", "status")
+    with db.write() as conn:
+        _require_run(conn, run_id)
+        if status is not None:
+            finished = status in ("FINISHED", "FAILED", "KILLED")
+            conn.execute(
+                "UPDATE runs SET status = ?, end_time = ? WHERE id = ?",
+                (status, (end_time or now_ms()) if finished else None, run_id),
+            )
+        elif end_time is not None:
+            conn.execute("UPDATE runs SET end_time = ? WHERE id = ?", (end_time, run_id))
+        if name is not None:
+            conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+    return get(db, run_id)
+
+
+def delete(db: Database, run_id: str) -> None:
+    with db.write() as conn:
+        _require_run(conn, run_id)
+        conn.execute("UPDATE runs SET lifecycle_stage = 'deleted' WHERE id = ? OR parent_id = ?", (run_id, run_id))
+
+
+def restore(db: Database, run_id: str) -> None:
+    with db.write() as conn:
+        _require_run(conn, run_id)
+        conn.execute("UPDATE runs SET lifecycle_stage = 'active' WHERE id = ? OR parent_id = ?", (run_id, run_id))
+
+
+def log_batch(
+    db: Database,
+    run_id: str,
+    params: dict[str, str] | None = None,
+    metrics: Sequence[Point] = (),
+    tags: dict[str, str] | None = None,
+) -> None:
+    """Store params, tags and points together: a failure (a changed param) stores nothing."""
+    with db.write() as conn:
+        run = _require_run(conn, run_id)
+        if run["lifecycle_stage"] != "active":
+            raise Conflict(f"run {run_id!r} is deleted", "run_id")
+        if params:
+            _write_params(conn, run_id, params)
+        if tags:
+            _write_tags(conn, run_id, tags)
+        if metrics:
+            _write_points(conn, run_id, metrics)
+
+
+def _write_params(conn: sqlite3.Connection, run_id: str, params: dict[str, str]) -> None:
+    keys = list(params)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for key, stored in conn.execute(
+            f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({placeholders(len(chunk))})",
+            [run_id, *chunk],
+        ):
+            if stored != params[key]:
+                raise Conflict(
+                    f"param {key!r} was already logged as {stored!r}; it cannot change to {params[key]!r}",
+                    f"params.{key}",
+                )
+    conn.executemany(
+        "INSERT OR IGNORE INTO params (run_id, key, value) VALUES (?, ?, ?)",
+        [(run_id, k, v) for k, v in params.items()],
+    )
+
+
+def _write_tags(conn: sqlite3.Connection, run_id: str, tags: dict[str, str]) -> None:
+    conn.executemany(
+        "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+        [(run_id, k, v) for k, v in tags.items()],
+    )
+
+
+def delete_tag(db: Database, run_id: str, key: str) -> None:
+    with db.write() as conn:
+        _require_run(conn, run_id)
+        if conn.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key)).rowcount == 0:
+            raise NotFound(f"tag {key!r} not found on run {run_id!r}", "key")
+
+
+def _write_points(conn: sqlite3.Connection, run_id: str, points: Iterable[Point]) -> None:
+    grouped: dict[str, list[Point]] = {}
+    for point in points:
+        grouped.setdefault(point.key, []).append(point)
+    for key, series_points in grouped.items():
+        found = conn.execute(
+            "SELECT id, value, step, timestamp, min_value, max_value, count FROM series WHERE run_id = ? AND key = ?",
+            (run_id, key),
+        ).fetchone()
+        values = [p.value for p in series_points]
+        newest = max(series_points, key=lambda p: (p.step, p.timestamp))
+        if found is None:
+            series_id = conn.execute(
+                "INSERT INTO series (run_id, key, value, step, timestamp, min_value, max_value, count) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, key, newest.value, newest.step, newest.timestamp, min(values), max(values), len(values)),
+            ).lastrowid
+        else:
+            series_id, value, step, timestamp, low, high, count = found
+            if (newest.step, newest.timestamp) >= (step, timestamp):
+                value, step, timestamp = newest.value, newest.step, newest.timestamp
+            conn.execute(
+                "UPDATE series SET value = ?, step = ?, timestamp = ?, min_value = ?, max_value = ?, count = ? "
+                "WHERE id = ?",
+                (value, step, timestamp, min(low, *values), max(high, *values), count + len(values), series_id),
+            )
+        conn.executemany(
+            "INSERT INTO points (series_id, step, timestamp, value) VALUES (?, ?, ?, ?)",
+            [(series_id, p.step, p.timestamp, p.value) for p in series_points],
+        )
+
+
+def list_children(db: Database, parent_id: str) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        found = rows(conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.parent_id = ? AND r.lifecycle_stage = 'active' "
+            "ORDER BY r.start_time", (parent_id,)))
+        attach_details(conn, found)
+    return found

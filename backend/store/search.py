@@ -1,0 +1,111 @@
+"""Run search: the filter language, ordering and paging, answered a page at a time."""
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from ..db import Database
+from ..errors import Invalid
+from ..filters import ATTRIBUTES, OrderKey, filter_sql, parse_order_by
+from .common import placeholders, rows
+from .runs import RUN_COLUMNS, attach_details
+
+MAX_RESULTS = 5000
+
+
+def encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (ValueError, KeyError, TypeError):
+        raise Invalid("page_token is not a token this server issued", "page_token") from None
+    if not isinstance(offset, int) or offset < 0:
+        raise Invalid("page_token is not a token this server issued", "page_token")
+    return offset
+
+
+def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> str:
+    parts: list[str] = []
+    for index, key in enumerate(order):
+        direction = "DESC" if key.descending else "ASC"
+        if key.entity == "attributes":
+            column = ATTRIBUTES[key.key]
+        else:
+            table = {"metrics": "series", "params": "params", "tags": "tags"}[key.entity]
+            alias = f"o{index}"
+            joins.append(f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.id AND {alias}.key = ?")
+            args.append(key.key)
+            column = f"{alias}.value"
+            if key.entity in ("params", "tags"):  # numbers sort as numbers, before text
+                parts.append(f"({column} IS NULL) ASC")
+                parts.append(f"({column} GLOB '*[^0-9.eE+-]*' OR {column} = '') ASC")
+                parts.append(f"CAST({column} AS REAL) {direction}")
+        parts.append(f"({column} IS NULL) ASC")  # missing values last, whatever the direction
+        parts.append(f"{column} {direction}")
+    parts += ["r.start_time DESC", "r.id ASC"]
+    return ", ".join(parts)
+
+
+def search(
+    db: Database,
+    experiment_ids: list[str] | None,
+    filter_text: str | None,
+    order_by: list[str] | None,
+    limit: int,
+    page_token: str | None,
+    include_deleted: bool = False,
+) -> tuple[list[dict[str, Any]], str | None]:
+    if not 1 <= limit <= MAX_RESULTS:
+        raise Invalid(f"limit must be between 1 and {MAX_RESULTS}", "limit")
+    offset = decode_token(page_token)
+    where, where_args = filter_sql(filter_text)
+    joins: list[str] = []
+    join_args: list[object] = []
+    order = _order_sql(parse_order_by(order_by), joins, join_args)
+    conditions = [where]
+    scope_args: list[object] = []
+    if experiment_ids is not None:
+        conditions.append(f"r.experiment_id IN ({placeholders(len(experiment_ids))})")
+        scope_args += [int(e) for e in experiment_ids]
+    if not include_deleted:
+        conditions.append("r.lifecycle_stage = 'active'")
+    sql = (
+        f"SELECT {RUN_COLUMNS} FROM runs r {' '.join(joins)} WHERE {' AND '.join(conditions)} "
+        f"ORDER BY {order} LIMIT ? OFFSET ?"
+    )
+    args = join_args + where_args + scope_args + [limit + 1, offset]
+    with db.read() as conn:
+        found = rows(conn.execute(sql, args))
+        more = len(found) > limit
+        found = found[:limit]
+        attach_details(conn, found)
+    return found, encode_token(offset + limit) if more else None
+
+
+def count(db: Database, experiment_ids: list[str] | None, filter_text: str | None) -> int:
+    where, args = filter_sql(filter_text)
+    conditions = [where, "r.lifecycle_stage = 'active'"]
+    if experiment_ids is not None:
+        conditions.append(f"r.experiment_id IN ({placeholders(len(experiment_ids))})")
+        args += [int(e) for e in experiment_ids]
+    with db.read() as conn:
+        return int(conn.execute(f"SELECT count(*) FROM runs r WHERE {' AND '.join(conditions)}", args).fetchone()[0])
+
+
+def keys_in_use(db: Database, experiment_id: str, sample: int = 1000) -> dict[str, list[str]]:
+    """Param, metric and tag keys seen in the experiment's latest `sample` runs (for column pickers)."""
+    with db.read() as conn:
+        recent = "SELECT id FROM runs WHERE experiment_id = ? AND lifecycle_stage = 'active' " \
+                 "ORDER BY start_time DESC LIMIT ?"
+        result: dict[str, list[str]] = {}
+        for name, table in (("params", "params"), ("metrics", "series"), ("tags", "tags")):
+            result[name] = [k for (k,) in conn.execute(
+                f"SELECT DISTINCT key FROM {table} WHERE run_id IN ({recent}) ORDER BY key",
+                (int(experiment_id), sample))]
+    return result

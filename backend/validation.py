@@ -1,0 +1,47 @@
+"""Checks shared by the routes: names, keys and values the store accepts."""
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import Invalid
+
+MAX_NAME = 250
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+_KEY_RE = re.compile(r"^[\w\-. /:]+$")
+
+
+def check_name(value: str, field: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise Invalid(f"{field} must not be empty", field)
+    if len(stripped) > MAX_NAME:
+        raise Invalid(f"{field} is longer than {MAX_NAME} characters", field)
+    return stripped
+
+
+def check_key(value: str, field: str) -> str:
+    if not value:
+        raise Invalid(f"{field} must not be empty", field)
+    if len(value) > MAX_KEY:
+        raise Invalid(f"{field} is longer than {MAX_KEY} characters", field)
+    if not _KEY_RE.match(value) or ".." in value.split("/"):
+        raise Invalid(
+            f"{field} {value!r} may hold only letters, digits, '_', '-', '.', ' ', ':' and '/'", field
+        )
+    return value
+
+
+def check_text(value: str, limit: int, field: str) -> str:
+    if len(value) > limit:
+        raise Invalid(f"{field} is longer than {limit} characters", field)
+    return value
+
+
+def check_finite(value: float, field: str) -> float:
+    """Metric values must be finite: NaN and infinities are refused, never silently changed."""
+    if not math.isfinite(value):
+        raise Invalid(f"{field} must be a finite number, got {value!r}", field)
+    return value

@@ -1,0 +1,110 @@
+"""The requests the client can make, built without doing any I/O.
+
+Each function returns a `Call`: method, path, body and how to parse the answer. `Client` sends
+them synchronously and `AsyncClient` asynchronously, so both speak exactly the same API.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from .models import (ArtifactFile, Experiment, ExperimentKeys, Health, MetricHistory, Run,
+                     RunPage)
+
+T = TypeVar("T")
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    json: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    content: bytes | None = None
+    raw: bool = False
+
+def _list_of(name: str, model: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+    return lambda body: [model(item) for item in body[name]]
+
+def _ignore(body: Any) -> None:
+    return None
+
+def _dict(body: Any) -> dict[str, Any]:
+    return dict(body)
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+def health() -> Call[Health]:
+    return Call("GET", "/healthz", Health.model_validate)
+
+def list_experiments(include_deleted: bool = False) -> Call[list[Experiment]]:
+    return Call("GET", "/api/v1/experiments", _list_of("experiments", Experiment.model_validate),
+                params={"include_deleted": include_deleted})
+
+def create_experiment(name: str, tags: dict[str, str] | None = None) -> Call[Experiment]:
+    return Call("POST", "/api/v1/experiments", Experiment.model_validate, json={"name": name, "tags": tags or {}})
+
+def get_experiment(ref: str) -> Call[Experiment]:
+    return Call("GET", f"/api/v1/experiments/{_segment(ref)}", Experiment.model_validate)
+
+def delete_experiment(ref: str) -> Call[Experiment]:
+    return Call("DELETE", f"/api/v1/experiments/{_segment(ref)}", Experiment.model_validate)
+
+def experiment_keys(ref: str) -> Call[ExperimentKeys]:
+    return Call("GET", f"/api/v1/experiments/{_segment(ref)}/keys", ExperimentKeys.model_validate)
+
+def create_run(experiment: str | None = None, name: str | None = None, tags: dict[str, str] | None = None,
+               parent_id: str | None = None, experiment_id: str | None = None) -> Call[Run]:
+    body = {"experiment": experiment, "experiment_id": experiment_id, "name": name, "tags": tags or {},
+            "parent_id": parent_id}
+    return Call("POST", "/api/v1/runs", Run.model_validate, json=body)
+
+def get_run(run_id: str) -> Call[Run]:
+    return Call("GET", f"/api/v1/runs/{_segment(run_id)}", Run.model_validate)
+
+def update_run(run_id: str, status: str | None = None, end_time: int | None = None,
+               name: str | None = None) -> Call[Run]:
+    body = {k: v for k, v in {"status": status, "end_time": end_time, "name": name}.items() if v is not None}
+    return Call("PATCH", f"/api/v1/runs/{_segment(run_id)}", Run.model_validate, json=body)
+
+def delete_run(run_id: str) -> Call[None]:
+    return Call("DELETE", f"/api/v1/runs/{_segment(run_id)}", _ignore)
+
+def log_batch(run_id: str, params: dict[str, Any] | None = None, metrics: list[dict[str, Any]] | None = None,
+              tags: dict[str, str] | None = None) -> Call[dict[str, Any]]:
+    body = {"params": params or {}, "metrics": metrics or [], "tags": tags or {}}
+    return Call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", _dict, json=body)
+
+def search_runs(experiment: str | list[str] | None = None, filter: str | None = None,
+                order_by: list[str] | str | None = None, limit: int = 100,
+                page_token: str | None = None) -> Call[RunPage]:
+    body = {"experiment": experiment, "filter": filter, "order_by": order_by, "limit": limit,
+            "page_token": page_token}
+    return Call("POST", "/api/v1/runs/search", RunPage.model_validate, json=body)
+
+def count_runs(experiment: str | list[str] | None = None, filter: str | None = None) -> Call[int]:
+    return Call("POST", "/api/v1/runs/count", lambda body: int(body["count"]),
+                json={"experiment": experiment, "filter": filter})
+
+def metric_history(run_id: str, key: str, max_points: int | None = None) -> Call[MetricHistory]:
+    params = {"max_points": max_points} if max_points is not None else {}
+    return Call("GET", f"/api/v1/runs/{_segment(run_id)}/metrics/{quote(key, safe='/')}",
+                MetricHistory.model_validate, params=params)
+
+def run_children(run_id: str) -> Call[list[Run]]:
+    return Call("GET", f"/api/v1/runs/{_segment(run_id)}/children", _list_of("runs", Run.model_validate))
+
+def list_artifacts(run_id: str, path: str = "") -> Call[list[ArtifactFile]]:
+    return Call("GET", f"/api/v1/runs/{_segment(run_id)}/artifacts", _list_of("files", ArtifactFile.model_validate),
+                params={"path": path})
+
+def upload_artifact(run_id: str, path: str, content: bytes) -> Call[dict[str, Any]]:
+    return Call("PUT", f"/api/v1/runs/{_segment(run_id)}/artifacts/{quote(path, safe='/')}", _dict,
+                content=content)
+
+def download_artifact(run_id: str, path: str) -> Call[bytes]:
+    return Call("GET", f"/api/v1/runs/{_segment(run_id)}/artifacts/{quote(path, safe='/')}",
+                lambda body: body, raw=True)

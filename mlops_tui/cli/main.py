@@ -1,0 +1,33 @@
+"""`mlops`: the command line for every operation. `--json` on every listing for scripts and CI."""
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+from .server import server_app
+from .tracking import experiments_app, runs_app
+
+app = typer.Typer(
+    name="mlops",
+    help="Train, compare, promote, serve and watch models from the terminal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(server_app, name="server")
+app.add_typer(experiments_app, name="experiments")
+app.add_typer(runs_app, name="runs")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()

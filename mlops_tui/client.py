@@ -1,0 +1,205 @@
+"""The typed client: the only way the CLI, the TUI and the SDK reach the backend.
+
+`Client` is synchronous, `AsyncClient` asynchronous; both send the same `api.Call`s and raise
+`MlopsError` carrying the server's message and the field at fault.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, TypeVar
+
+import httpx
+import orjson
+
+from . import api
+from .models import (ArtifactFile, Experiment, ExperimentKeys, Health, MetricHistory, Run,
+                     RunPage)
+
+DEFAULT_URL = "http://127.0.0.1:5055"
+T = TypeVar("T")
+
+
+class MlopsError(Exception):
+    """An error from the backend (with `status` and `field`) or from reaching it (`status` None)."""
+
+    def __init__(self, message: str, status: int | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.field = field
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status is None
+
+
+def resolve_url(url: str | None = None) -> str:
+    return (url or os.environ.get("MLOPS_URL") or DEFAULT_URL).rstrip("/")
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    token = token if token is not None else os.environ.get("MLOPS_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _request_args(call: api.Call[Any]) -> dict[str, Any]:
+    args: dict[str, Any] = {"params": call.params or None}
+    if call.json is not None:
+        args["content"] = orjson.dumps(call.json)
+        args["headers"] = {"Content-Type": "application/json"}
+    elif call.content is not None:
+        args["content"] = call.content
+    return args
+
+
+def _parse(call: api.Call[T], response: httpx.Response) -> T:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            message, field = str(body.get("detail", response.text)), body.get("field")
+        except ValueError:
+            message, field = response.text or response.reason_phrase, None
+        raise MlopsError(message, response.status_code, field)
+    if call.raw:
+        return call.parse(response.content)
+    return call.parse(orjson.loads(response.content) if response.content else None)
+
+
+def _unreachable(url: str, error: Exception) -> MlopsError:
+    return MlopsError(f"cannot reach the backend at {url}: {error}")
+
+
+class Client:
+    """Synchronous client. `Client(url=None)` uses `MLOPS_URL` or the default address."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = resolve_url(url)
+        self._http = httpx.Client(base_url=self.url, headers=_headers(token), timeout=timeout, transport=transport)
+
+    def send(self, call: api.Call[T]) -> T:
+        try:
+            response = self._http.request(call.method, call.path, **_request_args(call))
+        except httpx.TransportError as error:
+            raise _unreachable(self.url, error) from None
+        return _parse(call, response)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def health(self) -> Health:
+        return self.send(api.health())
+
+    def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+        return self.send(api.list_experiments(include_deleted))
+
+    def create_experiment(self, name: str, tags: dict[str, str] | None = None) -> Experiment:
+        return self.send(api.create_experiment(name, tags))
+
+    def get_experiment(self, ref: str) -> Experiment:
+        return self.send(api.get_experiment(ref))
+
+    def delete_experiment(self, ref: str) -> Experiment:
+        return self.send(api.delete_experiment(ref))
+
+    def experiment_keys(self, ref: str) -> ExperimentKeys:
+        return self.send(api.experiment_keys(ref))
+
+    def create_run(self, experiment: str | None = None, name: str | None = None,
+                   tags: dict[str, str] | None = None, parent_id: str | None = None) -> Run:
+        return self.send(api.create_run(experiment, name, tags, parent_id))
+
+    def get_run(self, run_id: str) -> Run:
+        return self.send(api.get_run(run_id))
+
+    def update_run(self, run_id: str, status: str | None = None, end_time: int | None = None,
+                   name: str | None = None) -> Run:
+        return self.send(api.update_run(run_id, status, end_time, name))
+
+    def delete_run(self, run_id: str) -> None:
+        self.send(api.delete_run(run_id))
+
+    def log_batch(self, run_id: str, params: dict[str, Any] | None = None,
+                  metrics: list[dict[str, Any]] | None = None, tags: dict[str, str] | None = None) -> dict[str, Any]:
+        return self.send(api.log_batch(run_id, params, metrics, tags))
+
+    def search_runs(self, experiment: str | list[str] | None = None, filter: str | None = None,
+                    order_by: list[str] | str | None = None, limit: int = 100,
+                    page_token: str | None = None) -> RunPage:
+        return self.send(api.search_runs(experiment, filter, order_by, limit, page_token))
+
+    def count_runs(self, experiment: str | list[str] | None = None, filter: str | None = None) -> int:
+        return self.send(api.count_runs(experiment, filter))
+
+    def metric_history(self, run_id: str, key: str, max_points: int | None = None) -> MetricHistory:
+        return self.send(api.metric_history(run_id, key, max_points))
+
+    def run_children(self, run_id: str) -> list[Run]:
+        return self.send(api.run_children(run_id))
+
+    def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactFile]:
+        return self.send(api.list_artifacts(run_id, path))
+
+    def upload_artifact(self, run_id: str, path: str, content: bytes) -> dict[str, Any]:
+        return self.send(api.upload_artifact(run_id, path, content))
+
+    def download_artifact(self, run_id: str, path: str) -> bytes:
+        return self.send(api.download_artifact(run_id, path))
+
+
+class AsyncClient:
+    """Asynchronous client with the same methods as `Client`, for the TUI's workers."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.url = resolve_url(url)
+        self._http = httpx.AsyncClient(base_url=self.url, headers=_headers(token), timeout=timeout,
+                                       transport=transport)
+
+    async def send(self, call: api.Call[T]) -> T:
+        try:
+            response = await self._http.request(call.method, call.path, **_request_args(call))
+        except httpx.TransportError as error:
+            raise _unreachable(self.url, error) from None
+        return _parse(call, response)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def health(self) -> Health:
+        return await self.send(api.health())
+
+    async def list_experiments(self, include_deleted: bool = False) -> list[Experiment]:
+        return await self.send(api.list_experiments(include_deleted))
+
+    async def get_experiment(self, ref: str) -> Experiment:
+        return await self.send(api.get_experiment(ref))
+
+    async def experiment_keys(self, ref: str) -> ExperimentKeys:
+        return await self.send(api.experiment_keys(ref))
+
+    async def get_run(self, run_id: str) -> Run:
+        return await self.send(api.get_run(run_id))
+
+    async def search_runs(self, experiment: str | list[str] | None = None, filter: str | None = None,
+                          order_by: list[str] | str | None = None, limit: int = 100,
+                          page_token: str | None = None) -> RunPage:
+        return await self.send(api.search_runs(experiment, filter, order_by, limit, page_token))
+
+    async def count_runs(self, experiment: str | list[str] | None = None, filter: str | None = None) -> int:
+        return await self.send(api.count_runs(experiment, filter))
+
+    async def metric_history(self, run_id: str, key: str, max_points: int | None = None) -> MetricHistory:
+        return await self.send(api.metric_history(run_id, key, max_points))
+
+    async def run_children(self, run_id: str) -> list[Run]:
+        return await self.send(api.run_children(run_id))
+
+    async def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactFile]:
+        return await self.send(api.list_artifacts(run_id, path))
