@@ -71,6 +71,8 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     if first.get("type") == "json_invalid":
         message = f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
         field = "body"
+    elif first.get("type") == "string_pattern_mismatch":
+        message = f"{field} may hold only letters, digits, '_', '-', '.', ' ', ':' and '/'"
     elif first.get("type") == "missing":
         message = f"{field} is required"
     else:

@@ -1,7 +1,13 @@
 """Request bodies of the native API (responses are plain JSON documents described in the routes)."""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import time
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .validation import KEY_PATTERN
 
 
 class Strict(BaseModel):
@@ -32,17 +38,45 @@ class RunUpdate(Strict):
     name: str | None = None
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class MetricPoint(Strict):
-    key: str
-    value: float = Field(description="A finite number: NaN and infinities are refused with 422.")
+    key: str = Field(min_length=1, max_length=250, pattern=KEY_PATTERN)
+    value: float = Field(allow_inf_nan=False, description="A finite number: NaN and infinities are refused with 422.")
     step: int = 0
-    timestamp: int | None = Field(None, description="Epoch milliseconds; default now.")
+    timestamp: int = Field(default_factory=_now_ms, description="Epoch milliseconds; default now.")
+
+
+class SeriesBatch(Strict):
+    """Points of one metric as columns: the compact form the SDK sends."""
+
+    key: str = Field(min_length=1, max_length=250, pattern=KEY_PATTERN)
+    steps: list[int]
+    values: list[Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        description="Finite numbers: NaN and infinities are refused with 422.")
+    timestamps: list[int] | None = Field(None, description="Epoch milliseconds; default now for every point.")
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> SeriesBatch:
+        if len(self.steps) != len(self.values) or (self.timestamps is not None
+                                                   and len(self.timestamps) != len(self.values)):
+            raise ValueError("steps, values and timestamps must have the same length")
+        return self
 
 
 class LogBatch(Strict):
+    """Params, metric points and tags for one run. Points come as `metrics` (one object per point)
+    and/or `series` (columns per metric); at most 10,000 points in all."""
+
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    metrics: list[MetricPoint] = Field(default_factory=list, description="Up to 10,000 points.")
+    metrics: list[MetricPoint] = Field(default_factory=list, description="One object per point.")
+    series: list[SeriesBatch] = Field(default_factory=list, description="Columns per metric (compact).")
     tags: dict[str, str] = Field(default_factory=dict)
+
+    def point_count(self) -> int:
+        return len(self.metrics) + sum(len(s.values) for s in self.series)
 
 
 class RunSearch(Strict):

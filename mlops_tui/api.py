@@ -74,8 +74,9 @@ def delete_run(run_id: str) -> Call[None]:
     return Call("DELETE", f"/api/v1/runs/{_segment(run_id)}", _ignore)
 
 def log_batch(run_id: str, params: dict[str, Any] | None = None, metrics: list[dict[str, Any]] | None = None,
-              tags: dict[str, str] | None = None) -> Call[dict[str, Any]]:
-    body = {"params": params or {}, "metrics": metrics or [], "tags": tags or {}}
+              tags: dict[str, str] | None = None, series: list[dict[str, Any]] | None = None) -> Call[dict[str, Any]]:
+    """`metrics` holds one object per point; `series` the compact form, columns per metric."""
+    body = {"params": params or {}, "metrics": metrics or [], "series": series or [], "tags": tags or {}}
     return Call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", _dict, json=body)
 
 def search_runs(experiment: str | list[str] | None = None, filter: str | None = None,
@@ -92,7 +93,7 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
 def metric_history(run_id: str, key: str, max_points: int | None = None) -> Call[MetricHistory]:
     params = {"max_points": max_points} if max_points is not None else {}
     return Call("GET", f"/api/v1/runs/{_segment(run_id)}/metrics/{quote(key, safe='/')}",
-                MetricHistory.model_validate, params=params)
+                MetricHistory.from_wire, params=params)
 
 def run_children(run_id: str) -> Call[list[Run]]:
     return Call("GET", f"/api/v1/runs/{_segment(run_id)}/children", _list_of("runs", Run.model_validate))

@@ -126,8 +126,9 @@ class Client:
         self.send(api.delete_run(run_id))
 
     def log_batch(self, run_id: str, params: dict[str, Any] | None = None,
-                  metrics: list[dict[str, Any]] | None = None, tags: dict[str, str] | None = None) -> dict[str, Any]:
-        return self.send(api.log_batch(run_id, params, metrics, tags))
+                  metrics: list[dict[str, Any]] | None = None, tags: dict[str, str] | None = None,
+                  series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return self.send(api.log_batch(run_id, params, metrics, tags, series))
 
     def search_runs(self, experiment: str | list[str] | None = None, filter: str | None = None,
                     order_by: list[str] | str | None = None, limit: int = 100,

@@ -1,6 +1,8 @@
 """Typed views of what the backend answers; the client parses every response into these."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -65,8 +67,27 @@ class MetricPoint(Model):
 
 
 class MetricHistory(Model):
+    """A metric's series held as columns (cheap for 100,000 points, ready for charts)."""
+
     key: str
-    points: list[MetricPoint]
+    steps: list[int] = Field(default_factory=list)
+    values: list[float] = Field(default_factory=list)
+    timestamps: list[int] = Field(default_factory=list)
+
+    @classmethod
+    def from_wire(cls, body: dict[str, Any]) -> MetricHistory:
+        points = body["points"]
+        return cls.model_construct(
+            key=body["key"],
+            steps=[p["step"] for p in points],
+            values=[p["value"] for p in points],
+            timestamps=[p["timestamp"] for p in points],
+        )
+
+    @property
+    def points(self) -> list[MetricPoint]:
+        return [MetricPoint.model_construct(step=s, value=v, timestamp=t)
+                for s, v, t in zip(self.steps, self.values, self.timestamps)]
 
 
 class ArtifactFile(Model):

@@ -30,7 +30,8 @@ class ActiveRun:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
-        self._points: list[dict[str, Any]] = []
+        self._series: dict[str, tuple[list[int], list[float], list[int]]] = {}
+        self._buffered = 0
         self._params: dict[str, str] = {}
         self._tags: dict[str, str] = {}
         self._steps: dict[str, int] = {}
@@ -60,8 +61,14 @@ class ActiveRun:
             if step is None:
                 step = self._steps.get(key, 0)
             self._steps[key] = step + 1
-            self._points.append({"key": key, "value": number, "step": step, "timestamp": int(time.time() * 1000)})
-            full = len(self._points) >= MAX_BATCH_POINTS
+            columns = self._series.get(key)
+            if columns is None:
+                columns = self._series[key] = ([], [], [])
+            columns[0].append(step)
+            columns[1].append(number)
+            columns[2].append(int(time.time() * 1000))
+            self._buffered += 1
+            full = self._buffered >= MAX_BATCH_POINTS
         if full:
             self._wake.set()
         if self._error is not None:
@@ -111,19 +118,33 @@ class ActiveRun:
             raise error
 
     def _take(self) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, str]]:
+        """Up to MAX_BATCH_POINTS buffered points (as columns per key), and all params and tags."""
         with self._lock:
             params, self._params = self._params, {}
             tags, self._tags = self._tags, {}
-            points = self._points[:MAX_BATCH_POINTS]
-            del self._points[:MAX_BATCH_POINTS]
-            return params, points, tags
+            series: list[dict[str, Any]] = []
+            room = MAX_BATCH_POINTS
+            for key in list(self._series):
+                if room == 0:
+                    break
+                steps, values, stamps = self._series[key]
+                taken = min(room, len(values))
+                series.append({"key": key, "steps": steps[:taken], "values": values[:taken],
+                               "timestamps": stamps[:taken]})
+                if taken == len(values):
+                    del self._series[key]
+                else:
+                    del steps[:taken], values[:taken], stamps[:taken]
+                room -= taken
+            self._buffered -= MAX_BATCH_POINTS - room
+            return params, series, tags
 
     def _send_pending(self) -> None:
         while True:
-            params, points, tags = self._take()
-            if not (params or points or tags):
+            params, series, tags = self._take()
+            if not (params or series or tags):
                 return
-            self.client.log_batch(self.id, params=params, metrics=points, tags=tags)
+            self.client.log_batch(self.id, params=params, series=series, tags=tags)
 
     def _send_loop(self) -> None:
         while not self._stop:

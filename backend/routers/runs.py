@@ -3,16 +3,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from ..deps import DB, AppSettings
-from ..errors import Invalid, TooLarge
+from ..errors import TooLarge
 from ..responses import JSONBytes
 from ..schemas import LogBatch, RunCreate, RunSearch, RunUpdate
 from ..store import experiments, metrics, runs, search
 from ..store.common import now_ms
-from ..validation import (MAX_PARAM_VALUE, MAX_TAG_VALUE, check_finite, check_key, check_name,
-                          check_text)
+from ..validation import MAX_PARAM_VALUE, MAX_TAG_VALUE, check_key, check_name, check_text
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -20,7 +22,7 @@ router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 @router.post("", status_code=201)
 def create_run(body: RunCreate, db: DB) -> dict[str, Any]:
     if body.experiment_id is not None:
-        experiment_id = experiments.get(db, body.experiment_id)["id"]
+        experiment_id = experiments.resolve_id(db, body.experiment_id)
     elif body.experiment is not None:
         experiment_id = experiments.get_or_create(db, check_name(body.experiment, "experiment"))["id"]
     else:
@@ -33,7 +35,7 @@ def create_run(body: RunCreate, db: DB) -> dict[str, Any]:
 def search_runs(body: RunSearch, db: DB) -> JSONBytes:
     """Runs matching a filter, ordered and paged: `{"runs": [...], "next_page_token": ...}`."""
     refs = [body.experiment] if isinstance(body.experiment, str) else body.experiment
-    ids = [experiments.get(db, ref)["id"] for ref in refs] if refs else None
+    ids = [experiments.resolve_id(db, ref) for ref in refs] if refs else None
     order = [body.order_by] if isinstance(body.order_by, str) else body.order_by
     found, token = search.search(db, ids, body.filter, order, body.limit, body.page_token, body.include_deleted)
     return JSONBytes({"runs": found, "next_page_token": token})
@@ -42,7 +44,7 @@ def search_runs(body: RunSearch, db: DB) -> JSONBytes:
 @router.post("/count")
 def count_runs(body: RunSearch, db: DB) -> dict[str, int]:
     refs = [body.experiment] if isinstance(body.experiment, str) else body.experiment
-    ids = [experiments.get(db, ref)["id"] for ref in refs] if refs else None
+    ids = [experiments.resolve_id(db, ref) for ref in refs] if refs else None
     return {"count": search.count(db, ids, body.filter)}
 
 
@@ -76,10 +78,19 @@ def run_children(run_id: str, db: DB) -> dict[str, Any]:
     return {"runs": runs.list_children(db, run_id)}
 
 
-@router.post("/{run_id}/batch")
-def log_batch(run_id: str, body: LogBatch, db: DB, settings: AppSettings) -> dict[str, int]:
-    """Params, metric points and tags in one call, stored all together or not at all."""
-    if len(body.metrics) > settings.max_batch_metrics:
+@router.post("/{run_id}/batch", openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": LogBatch.model_json_schema()}}}})
+async def log_batch(run_id: str, request: Request, db: DB, settings: AppSettings) -> dict[str, int]:
+    """Params, metric points and tags in one call (body: `LogBatch`), stored all together or not at all.
+
+    The body is validated straight from JSON bytes (no intermediate objects): this is the hot path.
+    """
+    try:
+        body = LogBatch.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from None
+    points = body.point_count()
+    if points > settings.max_batch_metrics:
         raise TooLarge(f"at most {settings.max_batch_metrics} metric points per batch", "metrics")
     if len(body.params) > settings.max_batch_params:
         raise TooLarge(f"at most {settings.max_batch_params} params per batch", "params")
@@ -89,16 +100,26 @@ def log_batch(run_id: str, body: LogBatch, db: DB, settings: AppSettings) -> dic
         check_key(k, f"params.{k}"): check_text(_param_text(v), MAX_PARAM_VALUE, f"params.{k}")
         for k, v in body.params.items()
     }
+    series = _series_columns(body)
+    await run_in_threadpool(runs.log_batch, db, run_id, params, series, _checked_tags(body.tags))
+    return {"params": len(params), "metrics": points, "tags": len(body.tags)}
+
+
+def _series_columns(body: LogBatch) -> dict[str, runs.Columns]:
+    """Both point forms as columns per key: (steps, values, timestamps)."""
     now = now_ms()
-    checked_keys: set[str] = set()
-    points = []
-    for index, point in enumerate(body.metrics):
-        if point.key not in checked_keys:
-            checked_keys.add(check_key(point.key, f"metrics[{index}].key"))
-        points.append(runs.Point(point.key, check_finite(point.value, f"metrics[{index}].value"),
-                                 point.step, point.timestamp if point.timestamp is not None else now))
-    runs.log_batch(db, run_id, params, points, _checked_tags(body.tags))
-    return {"params": len(params), "metrics": len(points), "tags": len(body.tags)}
+    columns: dict[str, runs.Columns] = {}
+    for point in body.metrics:
+        steps, values, stamps = columns.setdefault(point.key, ([], [], []))
+        steps.append(point.step)
+        values.append(point.value)
+        stamps.append(point.timestamp)
+    for batch in body.series:
+        steps, values, stamps = columns.setdefault(batch.key, ([], [], []))
+        steps += batch.steps
+        values += batch.values
+        stamps += batch.timestamps if batch.timestamps is not None else [now] * len(batch.values)
+    return columns
 
 
 def _param_text(value: str | int | float | bool) -> str:
@@ -121,18 +142,12 @@ def metric_keys(run_id: str, db: DB) -> dict[str, list[str]]:
     return {"keys": metrics.keys(db, run_id)}
 
 
-@router.get("/{run_id}/metrics/{key:path}", response_class=JSONBytes)
+@router.get("/{run_id}/metrics/{key:path}")
 def metric_history(
     run_id: str,
     key: str,
     db: DB,
     max_points: int | None = Query(None, description="Downsample to at most this many points (min/max per bucket)."),
-) -> JSONBytes:
+) -> Response:
     """`{"points": [{"step", "value", "timestamp"}]}`, ordered by step."""
-    if max_points is not None and max_points < 4:
-        raise Invalid("max_points must be at least 4", "max_points")
-    found = metrics.history(db, run_id, key, max_points)
-    return JSONBytes({
-        "key": key,
-        "points": [{"step": s, "value": v, "timestamp": t} for s, v, t in found],
-    })
+    return Response(metrics.history_json(db, run_id, key, max_points), media_type="application/json")

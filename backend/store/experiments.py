@@ -60,8 +60,11 @@ def get_or_create(db: Database, name: str) -> dict[str, Any]:
 
 
 def find(db: Database, name: str) -> dict[str, Any] | None:
+    """The experiment's id, name and state by name (no run counts: this is on the hot path)."""
     with db.read() as conn:
-        return _with_tags(conn, one(conn.execute(_SELECT + " WHERE e.name = ?", (name,))))
+        found = one(conn.execute("SELECT id, name, created_at, lifecycle_stage FROM experiments WHERE name = ?",
+                                 (name,)))
+        return _with_tags(conn, found)
 
 
 def get(db: Database, ref: str) -> dict[str, Any]:
@@ -74,6 +77,17 @@ def get(db: Database, ref: str) -> dict[str, Any]:
         if found is None:
             raise NotFound(f"experiment {ref!r} not found", "experiment")
         return _with_tags(conn, found)  # type: ignore[return-value]
+
+
+def resolve_id(db: Database, ref: str) -> str:
+    """The id of an experiment given by id or name, without the run counts `get` computes."""
+    with db.read() as conn:
+        column = "id" if ref.isdigit() else "name"
+        found = conn.execute(f"SELECT id FROM experiments WHERE {column} = ?", (int(ref) if ref.isdigit() else ref,))
+        row = found.fetchone()
+    if row is None:
+        raise NotFound(f"experiment {ref!r} not found", "experiment")
+    return str(row[0])
 
 
 def _with_tags(conn: Any, experiment: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from ..db import Database
@@ -15,14 +14,8 @@ STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 RUN_COLUMNS = "r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.parent_id"
 
 
-@dataclass(frozen=True)
-class Point:
-    """One metric point; `timestamp` is epoch milliseconds."""
-
-    key: str
-    value: float
-    step: int
-    timestamp: int
+Columns = tuple[list[int], list[float], list[int]]
+"""A metric's new points as columns: (steps, values, timestamps in epoch milliseconds)."""
 
 
 def create(
@@ -154,7 +147,7 @@ def log_batch(
     db: Database,
     run_id: str,
     params: dict[str, str] | None = None,
-    metrics: Sequence[Point] = (),
+    metrics: dict[str, Columns] | None = None,
     tags: dict[str, str] | None = None,
 ) -> None:
     """Store params, tags and points together: a failure (a changed param) stores nothing."""
@@ -204,36 +197,65 @@ def delete_tag(db: Database, run_id: str, key: str) -> None:
             raise NotFound(f"tag {key!r} not found on run {run_id!r}", "key")
 
 
-def _write_points(conn: sqlite3.Connection, run_id: str, points: Iterable[Point]) -> None:
-    grouped: dict[str, list[Point]] = {}
-    for point in points:
-        grouped.setdefault(point.key, []).append(point)
-    for key, series_points in grouped.items():
+ROLLUP_BLOCK = 64
+
+
+def _write_points(conn: sqlite3.Connection, run_id: str, columns: dict[str, Columns]) -> None:
+    for key, (steps, values, stamps) in columns.items():
+        if not values:
+            continue
         found = conn.execute(
             "SELECT id, value, step, timestamp, min_value, max_value, count FROM series WHERE run_id = ? AND key = ?",
             (run_id, key),
         ).fetchone()
-        values = [p.value for p in series_points]
-        newest = max(series_points, key=lambda p: (p.step, p.timestamp))
+        new_step, new_stamp, new_value = max(zip(steps, stamps, values))
+        low, high = min(values), max(values)
         if found is None:
             series_id = conn.execute(
                 "INSERT INTO series (run_id, key, value, step, timestamp, min_value, max_value, count) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, key, newest.value, newest.step, newest.timestamp, min(values), max(values), len(values)),
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                (run_id, key, new_value, new_step, new_stamp, low, high),
             ).lastrowid
+            count = 0
         else:
-            series_id, value, step, timestamp, low, high, count = found
-            if (newest.step, newest.timestamp) >= (step, timestamp):
-                value, step, timestamp = newest.value, newest.step, newest.timestamp
+            series_id, value, step, stamp, old_low, old_high, count = found
+            if (new_step, new_stamp) >= (step, stamp):
+                value, step, stamp = new_value, new_step, new_stamp
             conn.execute(
-                "UPDATE series SET value = ?, step = ?, timestamp = ?, min_value = ?, max_value = ?, count = ? "
-                "WHERE id = ?",
-                (value, step, timestamp, min(low, *values), max(high, *values), count + len(values), series_id),
+                "UPDATE series SET value = ?, step = ?, timestamp = ?, min_value = ?, max_value = ? WHERE id = ?",
+                (value, step, stamp, min(old_low, low), max(old_high, high), series_id),
             )
-        conn.executemany(
-            "INSERT INTO points (series_id, step, timestamp, value) VALUES (?, ?, ?, ?)",
-            [(series_id, p.step, p.timestamp, p.value) for p in series_points],
-        )
+        stored = conn.executemany(
+            "INSERT OR IGNORE INTO points (series_id, step, timestamp, value) VALUES (?, ?, ?, ?)",
+            zip(repeat(series_id), steps, stamps, values),
+        ).rowcount
+        conn.execute("UPDATE series SET count = count + ? WHERE id = ?", (stored, series_id))
+        _write_rollups(conn, series_id, count, steps, values, stamps)
+
+
+def _write_rollups(conn: sqlite3.Connection, series_id: int, first_ordinal: int, steps: list[int],
+                   values: list[float], stamps: list[int]) -> None:
+    """Fold the lowest and highest point of each 64-point block (by arrival order) into `rollups`."""
+    rows = []
+    start = 0
+    block = first_ordinal // ROLLUP_BLOCK
+    end = ROLLUP_BLOCK - first_ordinal % ROLLUP_BLOCK
+    while start < len(values):
+        chunk = values[start:end]
+        low = start + chunk.index(min(chunk))
+        high = start + chunk.index(max(chunk))
+        rows.append((series_id, block, values[low], steps[low], stamps[low], values[high], steps[high], stamps[high]))
+        start, end, block = end, end + ROLLUP_BLOCK, block + 1
+    conn.executemany(
+        "INSERT INTO rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (series_id, block) DO UPDATE SET "
+        "min_value = CASE WHEN excluded.min_value < min_value THEN excluded.min_value ELSE min_value END, "
+        "min_step = CASE WHEN excluded.min_value < min_value THEN excluded.min_step ELSE min_step END, "
+        "min_timestamp = CASE WHEN excluded.min_value < min_value THEN excluded.min_timestamp ELSE min_timestamp END, "
+        "max_value = CASE WHEN excluded.max_value > max_value THEN excluded.max_value ELSE max_value END, "
+        "max_step = CASE WHEN excluded.max_value > max_value THEN excluded.max_step ELSE max_step END, "
+        "max_timestamp = CASE WHEN excluded.max_value > max_value THEN excluded.max_timestamp ELSE max_timestamp END",
+        rows,
+    )
 
 
 def list_children(db: Database, parent_id: str) -> list[dict[str, Any]]:

@@ -1,0 +1,62 @@
+"""Helpers for the benchmarks: a real backend on a temp home and a free port."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_backend() -> Iterator[tuple[str, Path]]:
+    """Start `python -m backend.server` on a temp home; yield (url, home); stop it at the end."""
+    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as folder:
+        home = Path(folder)
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backend.server", "--port", str(port), "--home", str(home)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            process.kill()
+            raise RuntimeError("backend did not start")
+        try:
+            yield url, home
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def report(name: str, value: float, unit: str, target: str | None = None, **extra: object) -> None:
+    """Print one JSON line per figure."""
+    line: dict[str, object] = {"bench": name, "value": round(value, 3), "unit": unit}
+    if target:
+        line["target"] = target
+    line.update(extra)
+    print(json.dumps(line), flush=True)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]

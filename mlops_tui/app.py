@@ -1,0 +1,233 @@
+"""`MlopsApp`: the Textual console. The CLI and the tests build it the same way:
+
+    MlopsApp(client=AsyncClient(url), config=load_config())
+
+It owns the navigation (a stack of views with the overview at the root), the backend's health
+(checked in a worker on a one-shot timer, faster while the backend is down) and the keymap.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import BindingType
+from textual.screen import Screen
+from textual.timer import Timer
+
+from .client import MlopsError
+from .config import TuiConfig
+from .models import Run
+from .screens import registry
+from .screens.keys import bindings
+from .screens.protocol import ConsoleClient
+from .widgets.format import Clock, system_clock
+from .widgets.header import BackendState
+
+
+class MlopsApp(App[int]):
+    """The console. `client` is any `ConsoleClient`; `clock` drives the times shown (tests fix it)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mlops"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("everywhere")
+
+    def __init__(self, client: ConsoleClient, config: TuiConfig | None = None, clock: Clock | None = None,
+                 start: str | None = None, watch_health: bool = True) -> None:
+        """`start` is a command-bar line to open first, e.g. `runs my-experiment`."""
+        super().__init__()
+        self.client = client
+        self.config = config or TuiConfig()
+        self.clock: Clock = clock or system_clock
+        self.start = start
+        self.watch_health = watch_health
+        self.backend_state = BackendState(url=client.url, retry_seconds=self.config.retry_seconds)
+        self.health_checks = 0
+        self._health_timer: Timer | None = None
+        self._checking = False
+        self.set_keymap(self.config.keys)
+
+    # -- startup and shutdown ---------------------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.config.theme and self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        self.push_screen(registry.VIEWS["overview"].build(None))
+        if self.start:
+            self.run_command(self.start)
+        if self.watch_health:
+            self.check_health()
+        if not self.is_headless:
+            self._watch_terminal()
+
+    def _watch_terminal(self) -> None:
+        """Exit when the terminal goes away (SSH dropped): on SIGHUP, or when the tty stops answering."""
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hang_up)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        if sys.__stdin__ is not None and sys.__stdin__.isatty():
+            self.set_interval(5.0, self._check_tty)
+
+    def _check_tty(self) -> None:
+        try:
+            os.tcgetpgrp(sys.__stdin__.fileno())  # type: ignore[union-attr]
+        except OSError:
+            self._hang_up()
+
+    def _hang_up(self) -> None:
+        asyncio.get_running_loop().call_later(3.0, os._exit, 129)  # if a clean exit stalls
+        self.exit(129)
+
+    # -- backend state ------------------------------------------------------------------------------
+    def _publish(self, state: BackendState) -> None:
+        self.backend_state = state
+        from .screens.base import View
+
+        for screen in self.screen_stack:
+            if isinstance(screen, View) and screen.is_mounted:
+                screen.show_state(state)
+
+    def report_fetch_ok(self) -> None:
+        """A view fetched and rendered data: the backend is up and the data is fresh."""
+        was_down = self.backend_state.up is False
+        self._publish(replace(self.backend_state, up=True, error=None, last_refresh=self.clock()))
+        if was_down:
+            self._arm_health(self.config.health_seconds)
+
+    def report_unreachable(self, error: MlopsError) -> None:
+        """A call could not reach the backend: show the banner and retry on the short timer."""
+        if self.backend_state.up is not False:
+            self._publish(replace(self.backend_state, up=False, error=error.message))
+            if self.watch_health:
+                self._arm_health(self.config.retry_seconds)
+
+    def check_health(self) -> None:
+        if self._checking:
+            return
+        self._checking = True
+        self.run_worker(self._health_cycle(), group="health", exit_on_error=False)
+
+    async def _health_cycle(self) -> None:
+        recovered = False
+        try:
+            await self.client.health()
+        except MlopsError as error:
+            self.report_unreachable(error)
+        else:
+            recovered = self.backend_state.up is False
+            if self.backend_state.up is not True:
+                self._publish(replace(self.backend_state, up=True, error=None))
+        finally:
+            self._checking = False
+            self.health_checks += 1
+        if recovered:
+            from .screens.base import View
+
+            for screen in self.screen_stack:
+                if isinstance(screen, View) and screen is self.screen:
+                    screen.request_refresh()
+        up = self.backend_state.up is not False
+        self._arm_health(self.config.health_seconds if up else self.config.retry_seconds)
+
+    def _arm_health(self, seconds: float) -> None:
+        if self._health_timer is not None:
+            self._health_timer.stop()
+        self._health_timer = self.set_timer(seconds, self.check_health)
+
+    # -- navigation ---------------------------------------------------------------------------------
+    def _pop_to_root(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def goto(self, name: str, arg: str | None = None) -> None:
+        """Jump to a top-level view: the stack becomes overview → that view."""
+        spec = registry.find(name)
+        if spec is None:
+            known = ", ".join(f":{n}" for n in registry.VIEWS)
+            raise ValueError(f"no view called {name!r}; try {known}")
+        screen = spec.build(arg)
+        self._pop_to_root()
+        if spec.name != "overview":
+            self.push_screen(screen)
+
+    def run_command(self, line: str) -> bool:
+        """Run a command-bar line (`runs exp`, `experiments`, `quit`, `help`); False if it failed."""
+        words = line.strip().lstrip(":").split(maxsplit=1)
+        if not words:
+            return False
+        name, arg = words[0], (words[1].strip() if len(words) > 1 else None)
+        if name in ("q", "quit", "exit"):
+            self.exit(0)
+            return True
+        if name in ("help", "h", "?"):
+            self.action_help()
+            return True
+        try:
+            self.goto(name, arg)
+        except ValueError as error:
+            self.notify(str(error), title="command", severity="error")
+            return False
+        return True
+
+    def open_runs(self, experiment: str | None) -> None:
+        from .screens.runs import RunsScreen
+        self.push_screen(RunsScreen(experiment=experiment))
+
+    def open_run(self, run_id: str) -> None:
+        from .screens.run_detail import RunDetailScreen
+        self.push_screen(RunDetailScreen(run_id))
+
+    def open_compare(self, runs: list[Run]) -> None:
+        from .screens.compare import CompareScreen
+        self.push_screen(CompareScreen(runs))
+
+    # -- actions bound to keys ------------------------------------------------------------------
+    def action_back(self) -> None:
+        """Back one view; at the root, quit."""
+        if len(self.screen_stack) > 2:
+            self.pop_screen()
+        else:
+            self.exit(0)
+
+    def action_view(self, name: str) -> None:
+        self.run_command(name)
+
+    def action_refresh(self) -> None:
+        from .screens.base import View
+
+        if isinstance(self.screen, View):
+            self.screen.request_refresh()
+        self.check_health()
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.config.keys))
+
+    def action_command_bar(self) -> None:
+        from .screens.command import CommandBar
+
+        if isinstance(self.screen, CommandBar):
+            return
+
+        def done(line: str | None) -> None:
+            if line:
+                self.run_command(line)
+
+        self.push_screen(CommandBar(), done)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for spec in registry.VIEWS.values():
+            if spec.arg_hint and spec.name == "run":
+                continue
+            yield SystemCommand(f"Go to {spec.name}", spec.description,
+                                lambda name=spec.name: self.run_command(name))  # type: ignore[misc]
+        yield SystemCommand("Help: keys", "Every key binding and its id", self.action_help)
+        yield SystemCommand("Refresh", "Fetch the current view again now", self.action_refresh)

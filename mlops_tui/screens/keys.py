@@ -1,0 +1,75 @@
+"""Every key binding of the console, with the id a user remaps it by (`[keys]` in the config file).
+
+The help screen lists this table, so a binding that is not here does not exist for the user.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One binding: its id, default key(s), the action it runs, and where it applies."""
+
+    id: str
+    keys: str
+    action: str
+    description: str
+    scope: str
+    show: bool = False
+    key_display: str | None = None
+    priority: bool = False
+
+
+_SPECS = [
+    # everywhere
+    KeySpec("app.help", "question_mark", "help", "Help: every key", "everywhere", True, "?"),
+    KeySpec("app.command", "colon", "command_bar", "Command bar (:runs, :experiments …)", "everywhere", True, ":"),
+    KeySpec("app.palette", "ctrl+p", "command_palette", "Command palette", "everywhere", False, "^p"),
+    KeySpec("app.back", "q", "back", "Back; quit at the root", "everywhere", True),
+    KeySpec("app.quit", "ctrl+q", "quit", "Quit", "everywhere", False, "^q", priority=True),
+    KeySpec("app.refresh", "r", "refresh", "Refresh now", "everywhere", False),
+    KeySpec("app.view.overview", "1", "view('overview')", "Go to the overview", "everywhere"),
+    KeySpec("app.view.experiments", "2", "view('experiments')", "Go to experiments", "everywhere"),
+    KeySpec("app.view.runs", "3", "view('runs')", "Go to runs (all experiments)", "everywhere"),
+    # every view
+    KeySpec("view.escape", "escape", "escape", "Clear the filter, else go back", "views", False, "esc"),
+    KeySpec("view.filter", "slash", "filter", "Filter", "lists", True, "/"),
+    KeySpec("view.next_tab", "right_square_bracket", "next_tab", "Next tab", "run detail, compare", True, "]"),
+    KeySpec("view.prev_tab", "left_square_bracket", "prev_tab", "Previous tab", "run detail, compare", False, "["),
+    # tables and lists
+    KeySpec("nav.down", "j", "cursor_down", "Down (also ↓)", "tables"),
+    KeySpec("nav.up", "k", "cursor_up", "Up (also ↑)", "tables"),
+    KeySpec("nav.top", "g", "top", "First row", "tables"),
+    KeySpec("nav.bottom", "G", "bottom", "Last row", "tables"),
+    KeySpec("nav.page_down", "pagedown,ctrl+f", "page_down", "Page down", "tables", False, "pgdn"),
+    KeySpec("nav.page_up", "pageup,ctrl+b", "page_up", "Page up", "tables", False, "pgup"),
+    KeySpec("nav.open", "enter", "select_cursor", "Open (drill in)", "tables", True, "⏎"),
+    # runs
+    KeySpec("runs.mark", "space", "mark", "Mark / unmark the run", "runs", True, "␣"),
+    KeySpec("runs.compare", "c", "compare", "Compare the marked runs", "runs", True),
+    KeySpec("runs.unmark", "u", "unmark_all", "Unmark every run", "runs"),
+    KeySpec("runs.sort", "s", "sort", "Sort by a column", "runs", True),
+    KeySpec("runs.reverse", "S", "reverse", "Reverse the sort", "runs"),
+    KeySpec("runs.columns", "C", "columns", "Pick the param/metric columns", "runs"),
+]
+
+KEY_SPECS: dict[str, KeySpec] = {spec.id: spec for spec in _SPECS}
+
+
+def bindings(*scopes: str) -> list[Binding]:
+    """Textual bindings for the specs of the given scopes (ids kept, so the keymap applies)."""
+    return [
+        Binding(spec.keys, spec.action, spec.description, show=spec.show, key_display=spec.key_display,
+                priority=spec.priority, id=spec.id)
+        for spec in _SPECS if spec.scope in scopes
+    ]
+
+
+def display_keys(keys: str) -> str:
+    """`question_mark,ctrl+p` → `?, ctrl+p`: how a key string reads in the help screen."""
+    names = {"question_mark": "?", "colon": ":", "slash": "/", "space": "space", "escape": "esc",
+             "right_square_bracket": "]", "left_square_bracket": "[", "enter": "enter"}
+    return ", ".join(names.get(key.strip(), key.strip()) for key in keys.split(","))

@@ -1,0 +1,98 @@
+"""The root view: experiments with their run counts, the latest runs and the recently failed ones.
+
+Later features add panels (active jobs, production models, open alerts) next to these.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Container, Vertical
+from textual.widgets import DataTable, Label
+
+from ..models import Experiment, Run
+from ..widgets.format import number, run_duration, status, when
+from ..widgets.tables import NavTable
+from .base import View
+
+PANEL_ROWS = 8
+
+
+@dataclass(frozen=True)
+class OverviewData:
+    experiments: list[Experiment]
+    latest: list[Run]
+    failed: list[Run]
+
+
+class OverviewScreen(View[OverviewData]):
+    """Three panels; `enter` on an experiment opens its runs, on a run opens the run."""
+
+    view_name = "overview"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.experiment_names: dict[str, str] = {}
+
+    def compose_body(self) -> ComposeResult:
+        with Container(id="panels"):
+            with Vertical(classes="panel", id="panel-experiments"):
+                yield Label("Experiments", classes="section-title", id="title-experiments")
+                yield NavTable(id="experiments")
+            with Vertical(classes="panel", id="panel-latest"):
+                yield Label("Latest runs", classes="section-title")
+                yield NavTable(id="latest")
+            with Vertical(classes="panel", id="panel-failed"):
+                yield Label("Recently failed", classes="section-title", id="title-failed")
+                yield NavTable(id="failed")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#experiments", NavTable).set_columns(
+            [("name", "EXPERIMENT", None), ("runs", "RUNS", None), ("last", "LAST RUN", None)])
+        run_columns = [("name", "RUN", None), ("status", "STATUS", None), ("experiment", "EXPERIMENT", None),
+                       ("started", "STARTED", None), ("time", "TIME", None)]
+        self.query_one("#latest", NavTable).set_columns(run_columns)
+        self.query_one("#failed", NavTable).set_columns(run_columns)
+        self.query_one("#experiments", NavTable).focus()
+
+    async def fetch(self) -> OverviewData:
+        experiments, latest, failed = await asyncio.gather(
+            self.client.list_experiments(),
+            self.client.search_runs(limit=PANEL_ROWS),
+            self.client.search_runs(filter="status = 'FAILED'", limit=PANEL_ROWS),
+        )
+        return OverviewData(experiments, latest.runs, failed.runs)
+
+    def render_data(self, data: OverviewData) -> None:
+        now = self.mlops.clock()
+        zone = now.tzinfo
+        self.experiment_names = {e.id: e.name for e in data.experiments}
+        rows: list[tuple[str, list[Any]]] = [
+            (e.name, [e.name, number(e.run_count), when(e.last_run_time, zone)]) for e in data.experiments
+        ]
+        self.query_one("#experiments", NavTable).sync_rows(rows)
+        total = sum(e.run_count for e in data.experiments)
+        self.query_one("#title-experiments", Label).update(
+            f"Experiments ({len(data.experiments)}, {total:,} runs)")
+        for table_id, runs in (("#latest", data.latest), ("#failed", data.failed)):
+            self.query_one(table_id, NavTable).sync_rows([
+                (run.id, [run.name, status(run.status), self.experiment_names.get(run.experiment_id, run.experiment_id),
+                          when(run.start_time, zone), run_duration(run.start_time, run.end_time, now)
+                          if run.end_time is not None or run.status == "RUNNING" else "-"])
+                for run in runs
+            ])
+        self.query_one("#title-failed", Label).update(
+            "Recently failed" + ("" if data.failed else ": none ✓"))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        if key is None:
+            return
+        if event.data_table.id == "experiments":
+            self.mlops.open_runs(key)
+        else:
+            self.mlops.open_run(key)

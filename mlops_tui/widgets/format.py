@@ -1,0 +1,64 @@
+"""How values read in the console: times in the clock's zone, short durations, compact numbers,
+and statuses as a glyph plus a word so they read without colour."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+
+from rich.text import Text
+
+Clock = Callable[[], datetime]
+"""Returns the current time, timezone-aware; its zone is the zone times are shown in."""
+
+
+def system_clock() -> datetime:
+    return datetime.now().astimezone()
+
+
+STATUS_GLYPHS: dict[str, tuple[str, str]] = {
+    "RUNNING": ("▶", "cyan"),
+    "SCHEDULED": ("…", "blue"),
+    "FINISHED": ("✓", "green"),
+    "FAILED": ("✖", "red"),
+    "KILLED": ("■", "yellow"),
+}
+
+
+def status(value: str) -> Text:
+    glyph, style = STATUS_GLYPHS.get(value, ("?", ""))
+    return Text(f"{glyph} {value}", style=style)
+
+
+def when(ms: int | None, zone: tzinfo | None, with_year: bool = False) -> str:
+    if ms is None:
+        return "-"
+    moment = datetime.fromtimestamp(ms / 1000, tz=zone)
+    return moment.strftime("%Y-%m-%d %H:%M" if with_year else "%m-%d %H:%M")
+
+
+def duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    seconds = max(ms, 0) / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    return f"{int(seconds // 86400)}d{int(seconds % 86400 // 3600):02d}h"
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value == int(value) and abs(value) < 1e12:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def run_duration(start: int, end: int | None, now: datetime) -> str:
+    """A finished run's duration, or a running one's time so far (marked with a trailing +)."""
+    if end is not None:
+        return duration(end - start)
+    return duration(int(now.timestamp() * 1000) - start) + "+"

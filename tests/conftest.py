@@ -1,0 +1,161 @@
+"""Shared fixtures: a live backend per test session (one per xdist worker), fresh in-process apps,
+and environments that point the CLI and the SDK at the live backend (never at the default 5055)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+with warnings.catch_warnings():  # starlette's notice about its httpx-based test client
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from backend import Settings, create_app
+from mlops_tui import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+# A URL nothing listens on: a test that forgets to point at a live server fails fast instead of
+# starting the embedded default on port 5055.
+NOWHERE = "http://127.0.0.1:9"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if process is not None and process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> int | None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    return process.returncode
+
+
+def base_env(home: Path, url: str) -> dict[str, str]:
+    """The environment for a CLI/SDK subprocess: the live backend, a temporary home, no token."""
+    env = os.environ.copy()
+    env.pop("MLOPS_TOKEN", None)
+    env.pop("FORCE_COLOR", None)
+    env.update({"MLOPS_URL": url, "MLOPS_HOME": str(home), "PYTHONPATH": str(ROOT), "NO_COLOR": "1",
+                "COLUMNS": "200", "PYTHONUTF8": "1"})
+    return env
+
+
+@dataclass
+class LiveServer:
+    url: str
+    port: int
+    home: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "mlops.db"
+
+
+def start_backend(home: Path, log_path: Path, token: str | None = None) -> LiveServer:
+    """`python -m backend.server` on a free port; retried when the port was taken in between."""
+    env = os.environ.copy()
+    env.pop("MLOPS_TOKEN", None)
+    if token:
+        env["MLOPS_TOKEN"] = token
+    for _ in range(3):
+        port = free_port()
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "backend.server", "--host", "127.0.0.1", "--port", str(port),
+                 "--home", str(home)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        url = f"http://127.0.0.1:{port}"
+        if wait_healthy(url, process):
+            return LiveServer(url, port, home, process)
+        stop_process(process)
+    raise RuntimeError(f"backend did not start; see {log_path}:\n{log_path.read_text(errors='replace')}")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    home = tmp_path_factory.mktemp("live-home")
+    server = start_backend(home, home.parent / f"{home.name}.log")
+    yield server
+    code = stop_process(server.process)
+    assert code == 0, f"backend exited with {code} on SIGTERM"
+
+
+@pytest.fixture(scope="session")
+def live_client(live_server: LiveServer) -> Iterator[Client]:
+    with Client(url=live_server.url, token="") as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Never reach the embedded default or the user's real home, whatever a test forgets."""
+    monkeypatch.setenv("MLOPS_URL", NOWHERE)
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path_factory.getbasetemp() / "unused-home"))
+    monkeypatch.delenv("MLOPS_TOKEN", raising=False)
+
+
+@pytest.fixture
+def live_env(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LiveServer:
+    """Point this process's CLI and SDK at the live server, with a temporary MLOPS_HOME."""
+    monkeypatch.setenv("MLOPS_URL", live_server.url)
+    monkeypatch.setenv("MLOPS_HOME", str(tmp_path / "home"))
+    return live_server
+
+
+@pytest.fixture
+def subprocess_env(live_server: LiveServer, tmp_path: Path) -> dict[str, str]:
+    return base_env(tmp_path / "home", live_server.url)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def app_client(home: Path) -> Iterator[TestClient]:
+    """A fresh in-process app on a temporary home; 5xx come back as responses, not exceptions."""
+    app = create_app(Settings(home=home, token=None))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def make_client(settings: Settings) -> TestClient:
+    return TestClient(create_app(settings), raise_server_exceptions=False)
