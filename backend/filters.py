@@ -271,6 +271,10 @@ def condition_sql(condition: Condition, args: list[object]) -> str:
         return "(" + _comparison(column, condition, args) + ")"
     table = {"metrics": "series", "params": "params", "tags": "tags"}[condition.entity]
     args.append(condition.key)
+    if condition.entity != "metrics" and condition.op in ("=", "IN") and not isinstance(condition.value, float):
+        # Equality on text: a list subquery over the (key, value) index, which the planner
+        # evaluates once instead of probing every run.
+        return f"r.id IN (SELECT x.run_id FROM {table} x WHERE x.key = ? AND {_comparison('x.value', condition, args)})"
     if condition.op == "LIKE":
         assert isinstance(condition.value, str)
         args.extend([condition.value, _like_case_sensitive(condition.value)])

@@ -11,7 +11,21 @@ from backend.db import MIGRATIONS, Database, migrate
 from backend.errors import Conflict, Invalid, NotFound
 from backend.store import experiments, metrics, runs
 from backend.store.experiments import ensure_default
-from backend.store.runs import Point
+
+
+def columns(*points: tuple[str, float, int, int]) -> dict[str, tuple[list[int], list[float], list[int]]]:
+    """Points given as (key, value, step, timestamp), in the store's per-key column form."""
+    found: dict[str, tuple[list[int], list[float], list[int]]] = {}
+    for key, value, step, timestamp in points:
+        steps, values, stamps = found.setdefault(key, ([], [], []))
+        steps.append(step)
+        values.append(value)
+        stamps.append(timestamp)
+    return found
+
+
+def pt(key: str, value: float, step: int, timestamp: int) -> tuple[str, float, int, int]:
+    return (key, value, step, timestamp)
 
 
 @pytest.fixture
@@ -157,12 +171,12 @@ def test_param_same_value_is_accepted(db: Database) -> None:
 
 def test_param_change_is_conflict_and_stores_nothing_from_the_batch(db: Database) -> None:
     run = runs.create(db, "0")
-    runs.log_batch(db, run["id"], params={"lr": "0.1"}, metrics=[Point("loss", 1.0, 0, 10)])
+    runs.log_batch(db, run["id"], params={"lr": "0.1"}, metrics=columns(pt("loss", 1.0, 0, 10)))
     with pytest.raises(Conflict) as caught:
         runs.log_batch(
             db, run["id"],
             params={"new_param": "x", "lr": "0.2"},
-            metrics=[Point("loss", 0.5, 1, 20), Point("acc", 0.9, 1, 20)],
+            metrics=columns(pt("loss", 0.5, 1, 20), pt("acc", 0.9, 1, 20)),
             tags={"stage": "bad"},
         )
     assert caught.value.status_code == 409
@@ -181,16 +195,16 @@ def test_param_change_is_conflict_and_stores_nothing_from_the_batch(db: Database
 def test_series_stats_across_batches_with_out_of_order_steps(db: Database) -> None:
     run = runs.create(db, "0")
     rid = run["id"]
-    runs.log_batch(db, rid, metrics=[Point("loss", v, s, 100 + s) for s, v in zip(range(5, 10), [5, 4, 3, 2, 1])])
+    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 100 + s) for s, v in zip(range(5, 10), [5, 4, 3, 2, 1])]))
     stats = runs.get(db, rid)["metric_stats"]["loss"]
     assert (stats["value"], stats["step"], stats["min"], stats["max"], stats["count"]) == (1, 9, 1, 5, 5)
     # older steps arrive later, with a new lowest and highest value: the latest stays step 9
-    runs.log_batch(db, rid, metrics=[Point("loss", v, s, 200 + s) for s, v in zip(range(0, 5), [9, 8, -3, 7, 6])])
+    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 200 + s) for s, v in zip(range(0, 5), [9, 8, -3, 7, 6])]))
     stats = runs.get(db, rid)["metric_stats"]["loss"]
     assert (stats["value"], stats["step"], stats["min"], stats["max"], stats["count"]) == (1, 9, -3, 9, 10)
     # a batch whose own points are unordered: its highest step wins
-    runs.log_batch(db, rid, metrics=[Point("loss", 0.7, 12, 300), Point("loss", 0.9, 10, 301),
-                                     Point("loss", 0.8, 11, 302)])
+    runs.log_batch(db, rid, metrics=columns(pt("loss", 0.7, 12, 300), pt("loss", 0.9, 10, 301),
+                                            pt("loss", 0.8, 11, 302)))
     stats = runs.get(db, rid)["metric_stats"]["loss"]
     assert (stats["value"], stats["step"], stats["min"], stats["max"], stats["count"]) == (0.7, 12, -3, 9, 13)
     assert runs.get(db, rid)["metrics"] == {"loss": 0.7}
@@ -200,9 +214,9 @@ def test_series_stats_across_batches_with_out_of_order_steps(db: Database) -> No
 
 def test_series_same_step_later_timestamp_is_latest(db: Database) -> None:
     run = runs.create(db, "0")
-    runs.log_batch(db, run["id"], metrics=[Point("acc", 0.5, 3, 1000)])
-    runs.log_batch(db, run["id"], metrics=[Point("acc", 0.6, 3, 2000)])
-    runs.log_batch(db, run["id"], metrics=[Point("acc", 0.1, 3, 1500)])
+    runs.log_batch(db, run["id"], metrics=columns(pt("acc", 0.5, 3, 1000)))
+    runs.log_batch(db, run["id"], metrics=columns(pt("acc", 0.6, 3, 2000)))
+    runs.log_batch(db, run["id"], metrics=columns(pt("acc", 0.1, 3, 1500)))
     stats = runs.get(db, run["id"])["metric_stats"]["acc"]
     assert stats["value"] == 0.6 and stats["timestamp"] == 2000
     assert stats["count"] == 3 and stats["min"] == 0.1 and stats["max"] == 0.6
@@ -210,7 +224,7 @@ def test_series_same_step_later_timestamp_is_latest(db: Database) -> None:
 
 def test_series_keys_are_independent(db: Database) -> None:
     run = runs.create(db, "0")
-    runs.log_batch(db, run["id"], metrics=[Point("a", 1.0, 0, 1), Point("b", 10.0, 0, 1), Point("a", 2.0, 1, 2)])
+    runs.log_batch(db, run["id"], metrics=columns(pt("a", 1.0, 0, 1), pt("b", 10.0, 0, 1), pt("a", 2.0, 1, 2)))
     found = runs.get(db, run["id"])
     assert found["metrics"] == {"a": 2.0, "b": 10.0}
     assert found["metric_stats"]["a"]["count"] == 2

@@ -48,7 +48,9 @@ def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> s
                 parts.append(f"CAST({column} AS REAL) {direction}")
         parts.append(f"({column} IS NULL) ASC")  # missing values last, whatever the direction
         parts.append(f"{column} {direction}")
-    parts += ["r.start_time DESC", "r.id ASC"]
+    # Ties fall back to the index's own order (start time, then rowid): stable for paging, and it lets
+    # the default order walk the (experiment, state, start_time) index with no sort.
+    parts.append("r.start_time DESC")
     return ", ".join(parts)
 
 

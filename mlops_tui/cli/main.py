@@ -6,6 +6,7 @@ import typer
 from .. import __version__
 from .server import server_app
 from .tracking import experiments_app, runs_app
+from .tui import tui
 
 app = typer.Typer(
     name="mlops",
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.add_typer(server_app, name="server")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
+app.command("tui")(tui)
 
 
 @app.command("version")

@@ -77,7 +77,7 @@ class View(Screen[None], Generic[T]):
         yield StatusHeader(self.crumb)
         yield UnreachableBanner()
         yield from self.compose_body()
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def show_state(self, state: BackendState) -> None:
         self.query_one(StatusHeader).show_state(state)

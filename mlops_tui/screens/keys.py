@@ -21,23 +21,25 @@ class KeySpec:
     show: bool = False
     key_display: str | None = None
     priority: bool = False
+    label: str = ""
+    """The footer's short word (the description when empty)."""
 
 
 _SPECS = [
     # everywhere
-    KeySpec("app.help", "question_mark", "help", "Help: every key", "everywhere", True, "?"),
-    KeySpec("app.command", "colon", "command_bar", "Command bar (:runs, :experiments …)", "everywhere", True, ":"),
-    KeySpec("app.palette", "ctrl+p", "command_palette", "Command palette", "everywhere", False, "^p"),
-    KeySpec("app.back", "q", "back", "Back; quit at the root", "everywhere", True),
-    KeySpec("app.quit", "ctrl+q", "quit", "Quit", "everywhere", False, "^q", priority=True),
-    KeySpec("app.refresh", "r", "refresh", "Refresh now", "everywhere", False),
+    KeySpec("app.help", "question_mark", "help", "Help: every key", "everywhere", True, "?", label="Help"),
+    KeySpec("app.command", "colon", "command_bar", "Command bar (:runs, :experiments …)", "everywhere", True, ":", label="Cmd"),
+    KeySpec("app.palette", "ctrl+p", "command_palette", "Command palette", "everywhere", False, "^p", label="Palette"),
+    KeySpec("app.back", "q", "back", "Back; quit at the root", "everywhere", True, label="Back"),
+    KeySpec("app.quit", "ctrl+q", "quit", "Quit", "everywhere", False, "^q", priority=True, label="Quit"),
+    KeySpec("app.refresh", "r", "refresh", "Refresh now", "everywhere", False, label="Refresh"),
     KeySpec("app.view.overview", "1", "view('overview')", "Go to the overview", "everywhere"),
     KeySpec("app.view.experiments", "2", "view('experiments')", "Go to experiments", "everywhere"),
     KeySpec("app.view.runs", "3", "view('runs')", "Go to runs (all experiments)", "everywhere"),
     # every view
-    KeySpec("view.escape", "escape", "escape", "Clear the filter, else go back", "views", False, "esc"),
-    KeySpec("view.filter", "slash", "filter", "Filter", "lists", True, "/"),
-    KeySpec("view.next_tab", "right_square_bracket", "next_tab", "Next tab", "run detail, compare", True, "]"),
+    KeySpec("view.escape", "escape", "escape", "Clear the filter, else go back", "views", False, "esc", label="Back"),
+    KeySpec("view.filter", "slash", "filter", "Filter", "lists", True, "/", label="Filter"),
+    KeySpec("view.next_tab", "right_square_bracket", "next_tab", "Next tab", "run detail, compare", True, "]", label="Tab"),
     KeySpec("view.prev_tab", "left_square_bracket", "prev_tab", "Previous tab", "run detail, compare", False, "["),
     # tables and lists
     KeySpec("nav.down", "j", "cursor_down", "Down (also ↓)", "tables"),
@@ -46,12 +48,12 @@ _SPECS = [
     KeySpec("nav.bottom", "G", "bottom", "Last row", "tables"),
     KeySpec("nav.page_down", "pagedown,ctrl+f", "page_down", "Page down", "tables", False, "pgdn"),
     KeySpec("nav.page_up", "pageup,ctrl+b", "page_up", "Page up", "tables", False, "pgup"),
-    KeySpec("nav.open", "enter", "select_cursor", "Open (drill in)", "tables", True, "⏎"),
+    KeySpec("nav.open", "enter", "select_cursor", "Open (drill in)", "tables", True, "⏎", label="Open"),
     # runs
-    KeySpec("runs.mark", "space", "mark", "Mark / unmark the run", "runs", True, "␣"),
-    KeySpec("runs.compare", "c", "compare", "Compare the marked runs", "runs", True),
+    KeySpec("runs.mark", "space", "mark", "Mark / unmark the run", "runs", True, "␣", label="Mark"),
+    KeySpec("runs.compare", "c", "compare", "Compare the marked runs", "runs", True, label="Compare"),
     KeySpec("runs.unmark", "u", "unmark_all", "Unmark every run", "runs"),
-    KeySpec("runs.sort", "s", "sort", "Sort by a column", "runs", True),
+    KeySpec("runs.sort", "s", "sort", "Sort by a column", "runs", True, label="Sort"),
     KeySpec("runs.reverse", "S", "reverse", "Reverse the sort", "runs"),
     KeySpec("runs.columns", "C", "columns", "Pick the param/metric columns", "runs"),
 ]
@@ -62,8 +64,8 @@ KEY_SPECS: dict[str, KeySpec] = {spec.id: spec for spec in _SPECS}
 def bindings(*scopes: str) -> list[Binding]:
     """Textual bindings for the specs of the given scopes (ids kept, so the keymap applies)."""
     return [
-        Binding(spec.keys, spec.action, spec.description, show=spec.show, key_display=spec.key_display,
-                priority=spec.priority, id=spec.id)
+        Binding(spec.keys, spec.action, spec.label or spec.description, show=spec.show,
+                key_display=spec.key_display, priority=spec.priority, tooltip=spec.description, id=spec.id)
         for spec in _SPECS if spec.scope in scopes
     ]
 

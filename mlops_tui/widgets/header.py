@@ -23,7 +23,7 @@ class BackendState:
 
 
 class StatusHeader(Horizontal):
-    """`mlops ▸ Runs › exp   http://host:port  ● up  ⟳ 12:00:00` (glyph and word, so no colour needed)."""
+    """`mlops ▸ Runs › exp   host:port  ● up  12:00:00` (glyph and word, so no colour needed)."""
 
     DEFAULT_CSS = """
     StatusHeader { height: 1; dock: top; background: $panel; }
@@ -56,5 +56,6 @@ class StatusHeader(Horizontal):
         else:
             text.append("✖ down", style="bold red")
         if state.last_refresh is not None:
-            text.append("  ⟳ " + state.last_refresh.strftime("%H:%M:%S"), style="dim")
+            label = "  refreshed " if width >= 100 else "  "
+            text.append(label + state.last_refresh.strftime("%H:%M:%S"), style="dim")
         self.query_one("#backend", Label).update(text)

@@ -1,0 +1,31 @@
+"""`mlops tui [--url URL] [--experiment NAME]`: the console."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ..client import AsyncClient
+from ..config import ConfigError, load_config
+from ..embedded import ensure_backend
+from .output import UrlOption, fail, handle_errors
+
+
+@handle_errors
+def tui(
+    url: Optional[str] = UrlOption,
+    experiment: Optional[str] = typer.Option(None, "--experiment", "-e", help="Open the runs of this experiment."),
+) -> None:
+    """Open the console (k9s for models): `?` lists the keys, `:` jumps to a view, `q` goes back."""
+    try:
+        config = load_config()
+    except ConfigError as error:
+        fail(str(error))
+        return
+    from ..app import MlopsApp  # Textual loads only for this command
+
+    client = AsyncClient(ensure_backend(url))
+    start = f"runs {experiment}" if experiment else None
+    code = MlopsApp(client=client, config=config, start=start).run()
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,146 @@
+"""`make demo`: start a backend on a fresh home, log a small experiment, say how to look at it.
+
+Without a terminal (CI) it stops the backend and exits 0; with one it leaves the backend running
+and opens the console.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import skops.io
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from .embedded import spawn_server, wait_until_up
+from .sdk import ActiveRun, start_run
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "sample_data" / "churn.csv"
+HOME = ROOT / ".demo-home"
+NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb", "age"]
+CATEGORICAL = ["plan", "region", "payment_method", "contract"]
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", 5055)) != 0:
+            return 5055
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pipeline(estimator: object) -> Pipeline:
+    features = ColumnTransformer([
+        ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),
+        ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                                      OneHotEncoder(handle_unknown="ignore")), CATEGORICAL),
+    ])
+    return Pipeline([("features", features), ("model", estimator)])
+
+
+def _log_scores(run: ActiveRun, model: Pipeline, x_test: pd.DataFrame, y_test: pd.Series) -> float:
+    proba = model.predict_proba(x_test)[:, 1]
+    predicted = (proba >= 0.5).astype(int)
+    scores = {
+        "accuracy": accuracy_score(y_test, predicted),
+        "f1": f1_score(y_test, predicted),
+        "roc_auc": roc_auc_score(y_test, proba),
+        "log_loss": log_loss(y_test, proba),
+    }
+    run.log_metrics(scores, step=0)
+    return scores["roc_auc"]
+
+
+def _save_model(run: ActiveRun, model: Pipeline) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.skops"
+        skops.io.dump(model, path)
+        run.log_artifact(path, "model")
+
+
+def train_all(url: str) -> list[tuple[str, float]]:
+    frame = pd.read_csv(DATA)
+    x, y = frame[NUMERIC + CATEGORICAL], frame["churned"]
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
+    results = []
+
+    with start_run(experiment="churn-demo", name="logistic-regression", url=url) as run:
+        run.log_params({"model": "LogisticRegression", "C": 1.0, "max_iter": 200, "rows": len(frame)})
+        model = _pipeline(LogisticRegression(C=1.0, max_iter=200)).fit(x_train, y_train)
+        results.append((run.id, _log_scores(run, model, x_test, y_test)))
+        _save_model(run, model)
+
+    with start_run(experiment="churn-demo", name="random-forest", url=url) as run:
+        run.log_params({"model": "RandomForestClassifier", "max_depth": 8, "n_estimators": 120, "rows": len(frame)})
+        model = _pipeline(RandomForestClassifier(max_depth=8, n_estimators=10, warm_start=True, random_state=0))
+        for step, trees in enumerate(range(10, 130, 10)):
+            model.set_params(model__n_estimators=trees).fit(x_train, y_train)
+            run.log_metric("val_accuracy", accuracy_score(y_test, model.predict(x_test)), step=step)
+        results.append((run.id, _log_scores(run, model, x_test, y_test)))
+        _save_model(run, model)
+
+    with start_run(experiment="churn-demo", name="gradient-boosting", url=url) as run:
+        run.log_params({"model": "GradientBoostingClassifier", "learning_rate": 0.05, "n_estimators": 200,
+                        "max_depth": 3, "rows": len(frame)})
+        model = _pipeline(GradientBoostingClassifier(learning_rate=0.05, n_estimators=200, max_depth=3,
+                                                     random_state=0)).fit(x_train, y_train)
+        features = model.named_steps["features"].transform(x_test)
+        booster = model.named_steps["model"]
+        for step, proba in enumerate(booster.staged_predict_proba(features)):
+            run.log_metric("val_log_loss", log_loss(y_test, np.clip(proba[:, 1], 1e-6, 1 - 1e-6)), step=step)
+        for step, loss in enumerate(booster.train_score_):
+            run.log_metric("train_deviance", float(loss), step=step)
+        results.append((run.id, _log_scores(run, model, x_test, y_test)))
+        _save_model(run, model)
+    return results
+
+
+def main() -> int:
+    shutil.rmtree(HOME, ignore_errors=True)
+    port = _port()
+    url = f"http://127.0.0.1:{port}"
+    print(f"starting a backend on {url} with a fresh home {HOME}")
+    server = spawn_server("127.0.0.1", port, HOME)
+    if not wait_until_up(url, server):
+        print(f"the backend did not start; see {HOME / 'server.log'}", file=sys.stderr)
+        return 1
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        print(f"training 3 models on {DATA.relative_to(ROOT)} ...")
+        for run_id, auc in train_all(url):
+            print(f"  run {run_id[:8]}  roc_auc {auc:.3f}")
+        env = "" if port == 5055 else f"MLOPS_URL={url} "
+        print("\nlogged experiment 'churn-demo': 3 runs with params, metric series and a skops model each.")
+        print("look at it with:")
+        print(f"  {env}.venv/bin/mlops runs list --experiment churn-demo")
+        print(f"  {env}.venv/bin/mlops runs compare <run> <run> --only-diff")
+        print(f"  {env}.venv/bin/mlops tui")
+        print(f"stop the backend with: .venv/bin/mlops server stop --home {HOME}")
+        if interactive:
+            return subprocess.call([sys.executable, "-m", "mlops_tui.cli.main", "tui", "--url", url],
+                                   env={**os.environ, "MLOPS_URL": url})
+    finally:
+        if not interactive:
+            server.terminate()
+            server.wait(timeout=15)
+            print("(no terminal: the demo backend was stopped)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Generate `churn.csv`: a synthetic customer churn table with a plausible signal.
+
+Run: `python sample_data/make_churn.py` (deterministic: the same seed gives the same file).
+Columns: numeric (tenure, charges, support calls, usage), categorical (plan, region, payment,
+contract), some missing values, and the target `churned` (0/1), plus `monthly_spend_next`
+(a regression target).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def make(rows: int = 4000, seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["basic", "standard", "premium"], rows, p=[0.5, 0.35, 0.15])
+    region = rng.choice(["north", "south", "east", "west"], rows)
+    payment = rng.choice(["card", "bank", "invoice"], rows, p=[0.55, 0.3, 0.15])
+    contract = rng.choice(["monthly", "yearly", "two_year"], rows, p=[0.55, 0.3, 0.15])
+    tenure = rng.gamma(2.0, 12.0, rows).clip(1, 120).round()
+    base = {"basic": 25.0, "standard": 55.0, "premium": 95.0}
+    charges = np.array([base[p] for p in plan]) + rng.normal(0, 8, rows)
+    support_calls = rng.poisson(1.2 + (plan == "basic") * 0.8, rows)
+    usage_gb = rng.lognormal(2.5, 0.7, rows)
+    age = rng.integers(18, 80, rows).astype(float)
+    logit = (
+        -1.0
+        - 0.035 * tenure
+        + 0.45 * support_calls
+        + 0.012 * (charges - 50)
+        + 1.1 * (contract == "monthly")
+        - 0.8 * (contract == "two_year")
+        + 0.5 * (payment == "invoice")
+        - 0.01 * (usage_gb - 15)
+        + rng.normal(0, 0.5, rows)
+    )
+    churned = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    spend_next = (charges * (1 + 0.002 * tenure) + 0.4 * usage_gb - 6 * churned + rng.normal(0, 4, rows)).round(2)
+    frame = pd.DataFrame({
+        "customer_id": [f"C{index:05d}" for index in range(rows)],
+        "tenure_months": tenure,
+        "monthly_charges": charges.round(2),
+        "support_calls": support_calls,
+        "usage_gb": usage_gb.round(2),
+        "age": age,
+        "plan": plan,
+        "region": region,
+        "payment_method": payment,
+        "contract": contract,
+        "monthly_spend_next": spend_next,
+        "churned": churned,
+    })
+    for column, share in (("usage_gb", 0.04), ("age", 0.06), ("payment_method", 0.03)):
+        frame.loc[rng.random(rows) < share, column] = np.nan
+    return frame
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("churn.csv")
+    make().to_csv(out, index=False)
+    print(f"wrote {out}")
