@@ -14,7 +14,8 @@ from . import __version__
 from .db import Database
 from .errors import ApiError, TooLarge
 from .responses import JSONBytes
-from .routers import artifacts, experiments, health, runs
+from .jobs.manager import JobManager
+from .routers import artifacts, datasets, experiments, health, jobs, runs
 from .settings import Settings
 from .store.experiments import ensure_default
 
@@ -24,7 +25,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager = JobManager(settings, app.state.db, settings.max_running_jobs) if settings.run_jobs else None
+        if manager is not None:
+            manager.start()
         yield
+        if manager is not None:
+            manager.stop()
         app.state.db.close()
 
     app = FastAPI(
@@ -40,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    for router in (health.router, experiments.router, runs.router, artifacts.router):
+    for router in (health.router, experiments.router, runs.router, artifacts.router, jobs.router, datasets.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.token:

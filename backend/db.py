@@ -93,6 +93,59 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (series_id, block)
     ) WITHOUT ROWID;
     """,
+    # 1 -> 2: dataset versions
+    """
+    CREATE TABLE datasets (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        description TEXT
+    );
+    -- content-addressed: the same bytes under the same name are one version
+    CREATE TABLE dataset_versions (
+        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        format TEXT NOT NULL,
+        filename TEXT,
+        size_bytes INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        schema_json TEXT NOT NULL,
+        stats_json TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (dataset_id, version),
+        UNIQUE (dataset_id, sha256)
+    );
+    """,
+    # 2 -> 3: jobs
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL DEFAULT 'train',
+        status TEXT NOT NULL,
+        name TEXT NOT NULL,
+        config_json TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        config_toml TEXT,
+        experiment_id INTEGER,
+        run_id TEXT,
+        dataset TEXT,
+        executor TEXT NOT NULL DEFAULT 'local',
+        scheduler TEXT,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        ended_at INTEGER,
+        pid INTEGER,
+        progress_done INTEGER NOT NULL DEFAULT 0,
+        progress_total INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        error_kind TEXT,
+        report_json TEXT,
+        retry_of TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_status ON jobs (status, created_at);
+    """,
 ]
 
 

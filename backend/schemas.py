@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -70,7 +70,7 @@ class LogBatch(Strict):
     """Params, metric points and tags for one run. Points come as `metrics` (one object per point)
     and/or `series` (columns per metric); at most 10,000 points in all."""
 
-    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="Values: text, numbers or booleans.")
     metrics: list[MetricPoint] = Field(default_factory=list, description="One object per point.")
     series: list[SeriesBatch] = Field(default_factory=list, description="Columns per metric (compact).")
     tags: dict[str, str] = Field(default_factory=dict)

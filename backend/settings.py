@@ -28,6 +28,10 @@ class Settings:
     max_batch_metrics: int = 10_000
     max_batch_params: int = 1_000
     max_batch_tags: int = 1_000
+    max_running_jobs: int = field(default_factory=lambda: int(os.environ.get("MLOPS_MAX_JOBS", "2")))
+    """Training jobs run at once; more wait in the queue."""
+    run_jobs: bool = True
+    """Start the job manager with the app (off for read-only tools)."""
 
     @property
     def db_path(self) -> Path:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from .models import (ArtifactFile, Experiment, ExperimentKeys, Health, MetricHistory, Run,
-                     RunPage)
+from .models import (ArtifactFile, DataSchema, Dataset, DatasetDiff, DatasetVersion, Experiment,
+                     ExperimentKeys, Health, Job, JobLog, MetricHistory, Run, RunPage)
 
 T = TypeVar("T")
 
@@ -109,3 +109,70 @@ def upload_artifact(run_id: str, path: str, content: bytes) -> Call[dict[str, An
 def download_artifact(run_id: str, path: str) -> Call[bytes]:
     return Call("GET", f"/api/v1/runs/{_segment(run_id)}/artifacts/{quote(path, safe='/')}",
                 lambda body: body, raw=True)
+
+
+def submit_job(pipeline: str, dataset: str | None = None, executor: str | None = None,
+               scheduler: str | None = None) -> Call[Job]:
+    body = {"pipeline": pipeline, "dataset": dataset, "executor": executor, "scheduler": scheduler}
+    return Call("POST", "/api/v1/jobs", Job.model_validate, json=body)
+
+
+def list_jobs(status: str | None = None, limit: int = 100) -> Call[list[Job]]:
+    params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
+    return Call("GET", "/api/v1/jobs", _list_of("jobs", Job.model_validate), params=params)
+
+
+def get_job(job_id: str) -> Call[Job]:
+    return Call("GET", f"/api/v1/jobs/{_segment(job_id)}", Job.model_validate)
+
+
+def job_logs(job_id: str, offset: int = 0, tail: int | None = None) -> Call[JobLog]:
+    params: dict[str, Any] = {"offset": offset, **({"tail": tail} if tail else {})}
+    return Call("GET", f"/api/v1/jobs/{_segment(job_id)}/logs", JobLog.model_validate, params=params)
+
+
+def cancel_job(job_id: str) -> Call[Job]:
+    return Call("POST", f"/api/v1/jobs/{_segment(job_id)}/cancel", Job.model_validate)
+
+
+def retry_job(job_id: str) -> Call[Job]:
+    return Call("POST", f"/api/v1/jobs/{_segment(job_id)}/retry", Job.model_validate)
+
+
+def _version_segment(version: int | str) -> str:
+    return _segment(str(version))
+
+
+def add_dataset_version(name: str, filename: str, content: bytes) -> Call[DatasetVersion]:
+    """Upload a CSV/Parquet file's bytes; the same bytes again answer the existing version."""
+    return Call("POST", f"/api/v1/datasets/{_segment(name)}/versions", DatasetVersion.model_validate,
+                params={"filename": filename}, content=content)
+
+
+def list_datasets() -> Call[list[Dataset]]:
+    return Call("GET", "/api/v1/datasets", _list_of("datasets", Dataset.model_validate))
+
+
+def get_dataset(name: str) -> Call[Dataset]:
+    return Call("GET", f"/api/v1/datasets/{_segment(name)}", Dataset.model_validate)
+
+
+def get_dataset_version(name: str, version: int | str = "latest") -> Call[DatasetVersion]:
+    return Call("GET", f"/api/v1/datasets/{_segment(name)}/versions/{_version_segment(version)}",
+                DatasetVersion.model_validate)
+
+
+def diff_datasets(name: str, a: int, b: int) -> Call[DatasetDiff]:
+    return Call("GET", f"/api/v1/datasets/{_segment(name)}/diff", DatasetDiff.model_validate,
+                params={"a": a, "b": b})
+
+
+def dataset_version_runs(name: str, version: int | str = "latest") -> Call[list[Run]]:
+    return Call("GET", f"/api/v1/datasets/{_segment(name)}/versions/{_version_segment(version)}/runs",
+                _list_of("runs", Run.model_validate))
+
+
+def infer_data_schema(filename: str, content: bytes) -> Call[DataSchema]:
+    """Proposed `[validation]` rules for a file; nothing is stored."""
+    return Call("POST", "/api/v1/data/schema", DataSchema.model_validate, params={"filename": filename},
+                content=content)

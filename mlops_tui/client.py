@@ -12,8 +12,8 @@ import httpx
 import orjson
 
 from . import api
-from .models import (ArtifactFile, Experiment, ExperimentKeys, Health, MetricHistory, Run,
-                     RunPage)
+from .models import (ArtifactFile, DataSchema, Dataset, DatasetDiff, DatasetVersion, Experiment,
+                     ExperimentKeys, Health, Job, JobLog, MetricHistory, Run, RunPage)
 
 DEFAULT_URL = "http://127.0.0.1:5055"
 T = TypeVar("T")
@@ -153,6 +153,46 @@ class Client:
     def download_artifact(self, run_id: str, path: str) -> bytes:
         return self.send(api.download_artifact(run_id, path))
 
+    def submit_job(self, pipeline: str, dataset: str | None = None, executor: str | None = None,
+                   scheduler: str | None = None) -> Job:
+        return self.send(api.submit_job(pipeline, dataset, executor, scheduler))
+
+    def list_jobs(self, status: str | None = None, limit: int = 100) -> list[Job]:
+        return self.send(api.list_jobs(status, limit))
+
+    def get_job(self, job_id: str) -> Job:
+        return self.send(api.get_job(job_id))
+
+    def job_logs(self, job_id: str, offset: int = 0, tail: int | None = None) -> JobLog:
+        return self.send(api.job_logs(job_id, offset, tail))
+
+    def cancel_job(self, job_id: str) -> Job:
+        return self.send(api.cancel_job(job_id))
+
+    def retry_job(self, job_id: str) -> Job:
+        return self.send(api.retry_job(job_id))
+
+    def add_dataset_version(self, name: str, filename: str, content: bytes) -> DatasetVersion:
+        return self.send(api.add_dataset_version(name, filename, content))
+
+    def list_datasets(self) -> list[Dataset]:
+        return self.send(api.list_datasets())
+
+    def get_dataset(self, name: str) -> Dataset:
+        return self.send(api.get_dataset(name))
+
+    def get_dataset_version(self, name: str, version: int | str = "latest") -> DatasetVersion:
+        return self.send(api.get_dataset_version(name, version))
+
+    def diff_datasets(self, name: str, a: int, b: int) -> DatasetDiff:
+        return self.send(api.diff_datasets(name, a, b))
+
+    def dataset_version_runs(self, name: str, version: int | str = "latest") -> list[Run]:
+        return self.send(api.dataset_version_runs(name, version))
+
+    def infer_data_schema(self, filename: str, content: bytes) -> DataSchema:
+        return self.send(api.infer_data_schema(filename, content))
+
 
 class AsyncClient:
     """Asynchronous client with the same methods as `Client`, for the TUI's workers."""
@@ -204,3 +244,18 @@ class AsyncClient:
 
     async def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactFile]:
         return await self.send(api.list_artifacts(run_id, path))
+
+    async def list_datasets(self) -> list[Dataset]:
+        return await self.send(api.list_datasets())
+
+    async def get_dataset(self, name: str) -> Dataset:
+        return await self.send(api.get_dataset(name))
+
+    async def get_dataset_version(self, name: str, version: int | str = "latest") -> DatasetVersion:
+        return await self.send(api.get_dataset_version(name, version))
+
+    async def diff_datasets(self, name: str, a: int, b: int) -> DatasetDiff:
+        return await self.send(api.diff_datasets(name, a, b))
+
+    async def dataset_version_runs(self, name: str, version: int | str = "latest") -> list[Run]:
+        return await self.send(api.dataset_version_runs(name, version))

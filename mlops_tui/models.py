@@ -100,3 +100,129 @@ class ExperimentKeys(Model):
     params: list[str] = Field(default_factory=list)
     metrics: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+
+
+class Job(Model):
+    """A training job; `report` (in `get_job`) holds the outcome: best candidate, validation problems."""
+
+    id: str
+    status: str
+    name: str
+    config_hash: str
+    experiment_id: str | None = None
+    run_id: str | None = None
+    dataset: str | None = None
+    executor: str = "local"
+    scheduler: str | None = None
+    created_at: int
+    started_at: int | None = None
+    ended_at: int | None = None
+    progress_done: int = 0
+    progress_total: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    retry_of: str | None = None
+    cancel_requested: bool = False
+    report: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+class JobLog(Model):
+    text: str
+    offset: int
+    status: str | None = None
+
+
+class DatasetVersion(Model):
+    """A content-addressed dataset version. `columns` (JSON "schema") maps column -> dtype;
+    `stats` (per column) comes with a single version, not with listings."""
+
+    model_config = ConfigDict(extra="ignore", validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+    name: str
+    version: int
+    ref: str
+    sha256: str
+    format: str
+    filename: str | None = None
+    size_bytes: int
+    rows: int
+    columns: dict[str, str] = Field(default_factory=dict, alias="schema")
+    stats: dict[str, dict[str, Any]] | None = None
+    created_at: int
+    created: bool | None = None
+    """On upload: False when these bytes were already this dataset's version."""
+
+
+class Dataset(Model):
+    name: str
+    description: str | None = None
+    created_at: int
+    version_count: int = 0
+    latest_version: int | None = None
+    latest_rows: int | None = None
+    updated_at: int | None = None
+    versions: list[DatasetVersion] = Field(default_factory=list)
+
+
+class DatasetVersionSummary(Model):
+    ref: str
+    version: int
+    sha256: str
+    rows: int
+    created_at: int
+
+
+class DtypeChange(Model):
+    column: str
+    a: str
+    b: str
+
+
+class ColumnShift(Model):
+    """One shared column between two versions: PSI (None when not comparable) and what moved."""
+
+    column: str
+    kind: str
+    psi: float | None = None
+    shifted: bool = False
+    mean_a: float | None = None
+    mean_b: float | None = None
+    mean_change: float | None = None
+    mean_shift_std: float | None = None
+    std_a: float | None = None
+    std_b: float | None = None
+    std_ratio: float | None = None
+    unique_a: int | None = None
+    unique_b: int | None = None
+    new_values: list[str] = Field(default_factory=list)
+    null_share_a: float | None = None
+    null_share_b: float | None = None
+
+
+class DatasetDiff(Model):
+    name: str
+    a: DatasetVersionSummary
+    b: DatasetVersionSummary
+    rows_a: int
+    rows_b: int
+    rows_change: int
+    added_columns: list[str] = Field(default_factory=list)
+    removed_columns: list[str] = Field(default_factory=list)
+    dtype_changes: list[DtypeChange] = Field(default_factory=list)
+    columns: list[ColumnShift] = Field(default_factory=list)
+    shifted_columns: list[str] = Field(default_factory=list)
+    threshold: float = 0.2
+    same_content: bool = False
+
+
+class DataSchema(Model):
+    """Proposed `[validation]` rules for a file: as a dict and as TOML text."""
+
+    validation: dict[str, Any]
+    toml: str

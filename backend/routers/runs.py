@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from ..deps import DB, AppSettings
-from ..errors import TooLarge
+from ..errors import Invalid, TooLarge
 from ..responses import JSONBytes
 from ..schemas import LogBatch, RunCreate, RunSearch, RunUpdate
 from ..store import experiments, metrics, runs, search
@@ -97,7 +97,7 @@ async def log_batch(run_id: str, request: Request, db: DB, settings: AppSettings
     if len(body.tags) > settings.max_batch_tags:
         raise TooLarge(f"at most {settings.max_batch_tags} tags per batch", "tags")
     params = {
-        check_key(k, f"params.{k}"): check_text(_param_text(v), MAX_PARAM_VALUE, f"params.{k}")
+        check_key(k, f"params.{k}"): check_text(_param_text(v, f"params.{k}"), MAX_PARAM_VALUE, f"params.{k}")
         for k, v in body.params.items()
     }
     series = _series_columns(body)
@@ -122,8 +122,10 @@ def _series_columns(body: LogBatch) -> dict[str, runs.Columns]:
     return columns
 
 
-def _param_text(value: str | int | float | bool) -> str:
-    return str(value)
+def _param_text(value: object, field: str) -> str:
+    if isinstance(value, (str, int, float, bool)):
+        return str(value)
+    raise Invalid(f"{field} must be text, a number or a boolean", field)
 
 
 def _checked_tags(tags: dict[str, str]) -> dict[str, str]:

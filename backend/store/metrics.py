@@ -1,7 +1,7 @@
 """Metric histories: the full series, or a shape-keeping downsample for charts.
 
-Downsampling keeps, for each of `max_points / 2` consecutive chunks, the lowest and the highest
-point: peaks and dips survive. Long series are downsampled from `rollups` (the lowest and highest
+Downsampling keeps the first and last point and, for each of `(max_points - 2) / 2` consecutive
+chunks, the lowest and the highest point: peaks and dips survive. Long series are downsampled from `rollups` (the lowest and highest
 point of each block of 64), so a 1,000,000-point series reads ~16,000 rows, never every point.
 Answers are rendered to JSON once and kept in a bounded cache keyed by the series' point count
 and latest point, so a chart refreshing a finished run costs no query.
@@ -94,32 +94,33 @@ def history(db: Database, run_id: str, key: str, max_points: int | None = None) 
 
 
 def _downsample(conn: sqlite3.Connection, series_id: int, count: int, max_points: int) -> list[Point]:
-    chunks = max_points // 2
+    chunks = max(1, (max_points - 2) // 2)
+    first = conn.execute("SELECT step, value, timestamp FROM points WHERE series_id = ? "
+                         "ORDER BY step, timestamp LIMIT 1", (series_id,)).fetchone()
+    last = conn.execute("SELECT step, value, timestamp FROM points WHERE series_id = ? "
+                        "ORDER BY step DESC, timestamp DESC LIMIT 1", (series_id,)).fetchone()
     if count // ROLLUP_BLOCK >= chunks:
         candidates: list[Point] = []
         for low_step, low, low_t, high_step, high, high_t in conn.execute(
             "SELECT min_step, min_value, min_timestamp, max_step, max_value, max_timestamp FROM rollups "
-            "WHERE series_id = ? ORDER BY block", (series_id,)
+            "WHERE series_id = ?", (series_id,)
         ):
-            pair = [(low_step, low, low_t), (high_step, high, high_t)]
-            candidates += sorted(pair)
+            candidates += [(low_step, low, low_t), (high_step, high, high_t)]
+        candidates.sort()
     else:
         candidates = conn.execute(
             "SELECT step, value, timestamp FROM points WHERE series_id = ? ORDER BY step, timestamp", (series_id,)
         ).fetchall()
-    return min_max_chunks(candidates, chunks)
+    return min_max_chunks(candidates, chunks, first, last)
 
 
-def min_max_chunks(points: list[Point], chunks: int) -> list[Point]:
-    """Split into `chunks` consecutive runs and keep each run's lowest and highest point, by step."""
+def min_max_chunks(points: list[Point], chunks: int, first: Point, last: Point) -> list[Point]:
+    """The first and last point, and the lowest and highest point of each of `chunks` consecutive
+    runs of `points` (ordered by step): at most 2 + 2 * chunks points, global extremes included."""
     size = max(1, math.ceil(len(points) / chunks))
-    kept: set[Point] = set()
+    kept: set[Point] = {tuple(first), tuple(last)}  # type: ignore[arg-type]
     for start in range(0, len(points), size):
         chunk = points[start:start + size]
         kept.add(min(chunk, key=lambda p: p[1]))
         kept.add(max(chunk, key=lambda p: p[1]))
-    kept.add(points[-1])
-    result = sorted(kept)
-    while len(result) > chunks * 2:  # the last point added one too many
-        result.pop(-2)
-    return result
+    return sorted(kept)

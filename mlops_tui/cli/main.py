@@ -4,6 +4,8 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
+from .data import data_app
+from .jobs import jobs_app, train_command
 from .server import server_app
 from .tracking import experiments_app, runs_app
 from .tui import tui
@@ -18,6 +20,9 @@ app = typer.Typer(
 app.add_typer(server_app, name="server")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(data_app, name="data")
+app.command("train")(train_command)
 app.command("tui")(tui)
 
 

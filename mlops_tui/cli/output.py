@@ -30,6 +30,8 @@ def handle_errors(function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
         except MlopsError as error:
             where = f" ({error.field})" if error.field else ""
             fail(f"{error.message}{where}")

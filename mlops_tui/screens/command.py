@@ -50,7 +50,6 @@ class CommandBar(ModalScreen[str | None]):
     DEFAULT_CSS = """
     CommandBar { align: left bottom; background: transparent; }
     CommandBar > Vertical { height: auto; background: $panel; }
-    CommandBar Input { border: none; height: 1; padding: 0 1; }
     CommandBar #command-hint { color: $text-muted; padding: 0 1; height: 1; }
     """
     BINDINGS = [Binding("escape", "cancel", "Close", id="command.cancel"),

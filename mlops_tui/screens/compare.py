@@ -16,7 +16,7 @@ from ..compare import lower_is_better, metric_rows, param_rows
 from ..models import MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
 from ..widgets.format import number
-from ..widgets.tables import NavTable
+from ..widgets.tables import NavOptionList, NavTable
 from .run_detail import TabbedView, chart_metric
 
 
@@ -54,7 +54,7 @@ class CompareScreen(TabbedView):
                 yield NavTable(id="compare-metrics")
             with TabPane("Charts", id="tab-compare-charts"):
                 with Horizontal(id="compare-charts-body"):
-                    yield OptionList(id="compare-chart-metrics", classes="metric-picker")
+                    yield NavOptionList(id="compare-chart-metrics", classes="metric-picker")
                     yield MetricChart(id="compare-chart")
 
     def on_mount(self) -> None:

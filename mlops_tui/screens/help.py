@@ -36,10 +36,10 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(NavTable)
-        table.set_columns([("keys", "KEY", None), ("what", "ACTION", None), ("where", "WHERE", None),
-                           ("id", "ID", None)])
+        table.set_columns([("keys", "KEY", None), ("id", "ID (for [keys])", None), ("what", "ACTION", None),
+                           ("where", "WHERE", None)])
         table.sync_rows([
-            (spec.id, [display_keys(self.keymap.get(spec.id, spec.keys)), spec.description, spec.scope, spec.id])
+            (spec.id, [display_keys(self.keymap.get(spec.id, spec.keys)), spec.id, spec.description, spec.scope])
             for spec in KEY_SPECS.values()])
         table.focus()
 

@@ -21,7 +21,7 @@ from textual.widgets.option_list import Option
 from ..models import ArtifactFile, MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
 from ..widgets.format import number, run_duration, status, when
-from ..widgets.tables import NavTable
+from ..widgets.tables import NavOptionList, NavTable
 from .base import View
 from .keys import bindings
 from .runs import PREFERRED_METRICS
@@ -124,7 +124,7 @@ class RunDetailScreen(TabbedView):
                 yield NavTable(id="params")
             with TabPane("Charts", id="tab-charts"):
                 with Horizontal(id="charts-body"):
-                    yield OptionList(id="chart-metrics", classes="metric-picker")
+                    yield NavOptionList(id="chart-metrics", classes="metric-picker")
                     yield MetricChart(id="chart")
             with TabPane("Artifacts", id="tab-artifacts"):
                 yield Label("", classes="status-line", id="artifact-path")

@@ -162,9 +162,9 @@ class RunsScreen(View[None]):
         for run in runs:
             took = run_duration(run.start_time, run.end_time, now) \
                 if run.end_time is not None or run.status == "RUNNING" else "-"
-            cells: list[Any] = [self._mark_cell(run.id), run.name, status(run.status), when(run.start_time, zone),
-                                took]
-            cells += [run.params.get(name, "-") for name in self.columns.params]
+            cells: list[Any] = [self._mark_cell(run.id), Text(run.name), status(run.status),
+                                Text(when(run.start_time, zone)), Text(took)]
+            cells += [Text(run.params.get(name, "-")) for name in self.columns.params]
             cells += [Text(number(run.metrics.get(name)), justify="right") for name in self.columns.metrics]
             rows.append((run.id, cells))
         return rows
@@ -233,7 +233,7 @@ class RunsScreen(View[None]):
         """`g`/`G`: the table moved to its own edge; fetch the query's edge when it is elsewhere."""
         at_edge = self.window.at_top if event.top else self.window.at_bottom
         if not at_edge:
-            self.run_worker(self._jump(top=event.top), group="paging", exclusive=True, exit_on_error=False)
+            self.run_worker(self._jump(top=event.top), group="jump", exit_on_error=False)
 
     async def _jump(self, top: bool) -> None:
         window = RunWindow(self.window.page_size, self.window.max_pages, tail=not top)

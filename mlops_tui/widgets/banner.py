@@ -11,7 +11,7 @@ class UnreachableBanner(Static):
     """`✖ backend unreachable at URL: retrying every 2 s` plus the last error, in words."""
 
     DEFAULT_CSS = """
-    UnreachableBanner { dock: top; height: auto; max-height: 2; display: none;
+    UnreachableBanner { height: 1; display: none;
                         background: $error 30%; color: $text; padding: 0 1; }
     UnreachableBanner.-shown { display: block; }
     """
@@ -22,5 +22,5 @@ class UnreachableBanner(Static):
         if shown:
             text = Text()
             text.append("✖ BACKEND UNREACHABLE ", style="bold")
-            text.append(f"at {state.url}: retrying every {state.retry_seconds:g} s; views recover by themselves")
+            text.append(f"at {state.url} · retrying every {state.retry_seconds:g} s")
             self.update(text)

@@ -32,7 +32,6 @@ class FilterBar(Vertical):
     DEFAULT_CSS = """
     FilterBar { height: auto; display: none; }
     FilterBar.-open { display: block; }
-    FilterBar Input { border: none; height: 1; padding: 0 1; background: $boost; }
     FilterBar #filter-error { color: $error; padding: 0 1; display: none; }
     FilterBar #filter-error.-shown { display: block; }
     """

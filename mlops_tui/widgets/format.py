@@ -25,8 +25,13 @@ STATUS_GLYPHS: dict[str, tuple[str, str]] = {
 
 
 def status(value: str) -> Text:
+    """`✓ FINISHED`: the glyph carries the colour, the word stays plain (bold when it failed), so it
+    reads the same under NO_COLOR."""
     glyph, style = STATUS_GLYPHS.get(value, ("?", ""))
-    return Text(f"{glyph} {value}", style=style)
+    text = Text()
+    text.append(glyph, style=style)
+    text.append(" " + value, style="bold" if value == "FAILED" else "")
+    return text
 
 
 def when(ms: int | None, zone: tzinfo | None, with_year: bool = False) -> str:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from textual.binding import BindingType
+from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.widgets import DataTable, OptionList
 
-from ..screens.keys import bindings
+from ..screens.keys import KEY_SPECS, bindings
 
 
 class NavTable(DataTable[Any]):
@@ -87,3 +87,13 @@ class NavTable(DataTable[Any]):
         if keep_screen_offset:
             target = max(index - max(offset, 0), 0)
             self.call_after_refresh(self.scroll_to, y=target, animate=False, immediate=True)
+
+
+class NavOptionList(OptionList):
+    """An OptionList with the same remappable j/k/g/G keys as the tables."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(KEY_SPECS[spec_id].keys, action, show=False, id=spec_id)
+        for spec_id, action in (("nav.down", "cursor_down"), ("nav.up", "cursor_up"), ("nav.top", "first"),
+                                ("nav.bottom", "last"))
+    ]

@@ -1,0 +1,1 @@
+"""Data versions: reading CSV/Parquet safely, per-column statistics, and validation rules."""

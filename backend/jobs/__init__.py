@@ -1,0 +1,1 @@
+"""Jobs: a queue in SQLite, a manager thread in the server, and worker processes that train."""

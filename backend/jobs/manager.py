@@ -1,0 +1,182 @@
+"""The job manager: a thread in the server that starts queued jobs in worker processes, watches
+them, samples their CPU and memory, cancels them, and recovers after a restart.
+
+Workers run in their own session, so they outlive the server: after a restart a worker that is
+still running is adopted again, and a job whose worker is gone is marked failed as interrupted.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+from ..db import Database
+from ..settings import Settings
+from ..store import jobs, runs
+from ..store.common import now_ms
+
+CANCEL_GRACE_SECONDS = 5.0
+SAMPLE_SECONDS = 1.0
+
+
+@dataclass
+class Tracked:
+    process: psutil.Process
+    popen: subprocess.Popen[bytes] | None = None
+    kill_after: float | None = None
+    last_sample: float = 0.0
+    samples: int = 0
+    children: dict[int, psutil.Process] = field(default_factory=dict)
+
+    def exited(self) -> bool:
+        if self.popen is not None:
+            return self.popen.poll() is not None
+        try:
+            return not self.process.is_running() or self.process.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+
+def job_folder(settings: Settings, job_id: str) -> str:
+    return str(settings.home / "jobs" / job_id)
+
+
+def log_path(settings: Settings, job_id: str) -> str:
+    return os.path.join(job_folder(settings, job_id), "job.log")
+
+
+class JobManager:
+    def __init__(self, settings: Settings, db: Database, max_running: int = 2, poll_seconds: float = 0.3) -> None:
+        self.settings = settings
+        self.db = db
+        self.max_running = max_running
+        self.poll_seconds = poll_seconds
+        self.tracked: dict[str, Tracked] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="job-manager", daemon=True)
+
+    def start(self) -> None:
+        self.recover()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def recover(self) -> None:
+        """Adopt workers still running from before a restart; fail jobs whose worker is gone."""
+        for job in jobs.running(self.db):
+            process = self._worker_process(job["id"], job["pid"])
+            if process is not None:
+                self.tracked[job["id"]] = Tracked(process)
+                continue
+            jobs.finish(self.db, job["id"], "FAILED", "interrupted: the backend stopped while the job ran",
+                        "interrupted")
+            if job["run_id"]:
+                runs.update(self.db, job["run_id"], status="FAILED")
+
+    @staticmethod
+    def _worker_process(job_id: str, pid: int | None) -> psutil.Process | None:
+        if not pid:
+            return None
+        try:
+            process = psutil.Process(pid)
+            command = process.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+        return process if "backend.jobs.worker" in command and job_id in command else None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.tick()
+            except Exception as error:  # keep managing jobs whatever one tick hit
+                print(f"job manager: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+
+    def tick(self) -> None:
+        wanted = {job["id"]: job for job in jobs.running(self.db)}
+        for job_id, tracked in list(self.tracked.items()):
+            job = wanted.get(job_id)
+            if tracked.exited():
+                self._reap(job_id, tracked, job)
+            elif job is not None and job["cancel_requested"]:
+                self._cancel(tracked)
+            elif job is not None and job["run_id"]:
+                self._sample(job["run_id"], tracked)
+        for job_id in jobs.queued(self.db):
+            if len(self.tracked) >= self.max_running:
+                break
+            if jobs.claim(self.db, job_id):
+                self._spawn(job_id)
+
+    def _spawn(self, job_id: str) -> None:
+        folder = job_folder(self.settings, job_id)
+        os.makedirs(folder, exist_ok=True)
+        with open(log_path(self.settings, job_id), "ab") as log:
+            popen = subprocess.Popen(
+                [sys.executable, "-u", "-m", "backend.jobs.worker", job_id, "--home", str(self.settings.home)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        jobs.update(self.db, job_id, pid=popen.pid)
+        self.tracked[job_id] = Tracked(psutil.Process(popen.pid), popen)
+
+    def _cancel(self, tracked: Tracked) -> None:
+        now = time.monotonic()
+        try:
+            if tracked.kill_after is None:
+                os.killpg(tracked.process.pid, signal.SIGTERM)
+                tracked.kill_after = now + CANCEL_GRACE_SECONDS
+            elif now > tracked.kill_after:
+                os.killpg(tracked.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _reap(self, job_id: str, tracked: Tracked, job: dict[str, object] | None) -> None:
+        del self.tracked[job_id]
+        try:  # loky/dask helpers the worker left behind
+            os.killpg(tracked.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if job is None:
+            return  # the worker recorded its own outcome
+        code = tracked.popen.returncode if tracked.popen is not None else None
+        if job["cancel_requested"]:
+            jobs.finish(self.db, job_id, "CANCELLED", "cancelled by request", "cancelled")
+            status = "KILLED"
+        else:
+            jobs.finish(self.db, job_id, "FAILED", f"the worker process exited unexpectedly (code {code})", "crash")
+            status = "FAILED"
+        if job["run_id"]:
+            runs.update(self.db, str(job["run_id"]), status=status)
+
+    def _sample(self, run_id: str, tracked: Tracked) -> None:
+        """CPU (percent of one core, summed over the worker and its children) and memory (RSS, MB)."""
+        now = time.monotonic()
+        if now - tracked.last_sample < SAMPLE_SECONDS:
+            return
+        tracked.last_sample = now
+        try:
+            processes = [tracked.process, *tracked.process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        cpu = memory = 0.0
+        for process in processes:
+            known = tracked.children.setdefault(process.pid, process)
+            try:
+                cpu += known.cpu_percent(None)
+                memory += known.memory_info().rss / 1e6
+            except psutil.NoSuchProcess:
+                continue
+        step, stamp = tracked.samples, now_ms()
+        tracked.samples += 1
+        runs.log_batch(self.db, run_id, metrics={
+            "system/cpu_percent": ([step], [cpu], [stamp]),
+            "system/memory_mb": ([step], [memory], [stamp]),
+        })

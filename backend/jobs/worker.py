@@ -1,0 +1,209 @@
+"""A training job in its own process: `python -m backend.jobs.worker JOB_ID --home DIR`.
+
+Loads the data, validates it, runs the sweep, logs a parent run and one child run per candidate,
+saves the best model with skops, and records the outcome on the job. Output goes to the job's log.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .. import artifacts
+from ..datasets import schema as data_schema
+from ..datasets.stats import column_stats
+from ..db import Database
+from ..pipelines import model_io, sweep
+from ..pipelines.config import PipelineConfig, from_dict
+from ..pipelines.features import check_derived
+from ..settings import Settings
+from ..store import datasets, experiments, jobs, runs
+from ..store.common import now_ms
+
+
+class JobFailure(Exception):
+    """A step failed: `kind` is data, validation, training or config; `report` explains."""
+
+    def __init__(self, kind: str, message: str, report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.report = report or {}
+
+
+def log(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+class Worker:
+    def __init__(self, settings: Settings, job_id: str) -> None:
+        self.settings = settings
+        self.db = Database(settings.db_path)
+        self.job = jobs.get(self.db, job_id)
+        self.job_id = job_id
+        self.run_id: str | None = None
+
+    def start_parent(self, config: PipelineConfig) -> dict[str, Any]:
+        experiment = experiments.get_or_create(self.db, config.name)
+        tags = {"mlops.job_id": self.job_id, "mlops.config_hash": self.job["config_hash"],
+                "mlops.pipeline": config.name, "mlops.executor": self.job["executor"], "mlops.run_kind": "sweep"}
+        parent = runs.create(self.db, experiment["id"], f"{config.name}-{self.job_id[:6]}", tags)
+        self.run_id = parent["id"]
+        jobs.update(self.db, self.job_id, run_id=parent["id"], experiment_id=int(experiment["id"]))
+        root = artifacts.run_root(self.settings.artifacts_root, experiment["id"], parent["id"])
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "pipeline.json").write_text(json.dumps(self.job["config"], indent=1))
+        if self.job.get("config_toml"):
+            (root / "pipeline.toml").write_text(self.job["config_toml"])
+        return parent
+
+    def load_data(self, config: PipelineConfig) -> Any:
+        ref = self.job["dataset"] or config.data.dataset
+        if not ref:
+            raise JobFailure("data", "the pipeline names no registered dataset (data.path must be added first)")
+        try:
+            frame, version = datasets.load_frame(self.db, self.settings, ref)
+        except Exception as error:  # NotFound, unreadable file, ...
+            raise JobFailure("data", f"cannot load dataset {ref!r}: {getattr(error, 'message', error)}") from None
+        log(f"data: {version['ref']} ({version['rows']} rows, {len(frame.columns)} columns)")
+        assert self.run_id is not None
+        runs.log_batch(self.db, self.run_id, tags={"mlops.dataset": version["ref"],
+                                                   "mlops.dataset_sha256": version["sha256"]})
+        jobs.update(self.db, self.job_id, dataset=version["ref"])
+        return frame
+
+    def validate(self, config: PipelineConfig, frame: Any) -> None:
+        problems = []
+        if config.data.target not in frame.columns:
+            problems.append(f"target column {config.data.target!r} is missing")
+        problems += data_schema.check(frame, config.validation)
+        problems += check_derived(config.features, list(frame.columns))
+        if problems:
+            for problem in problems:
+                log(f"validation: {problem}")
+            raise JobFailure("validation", f"data validation failed: {len(problems)} problem(s): {problems[0]}",
+                             {"validation": problems})
+        log("validation: passed")
+
+    def run(self) -> None:
+        config = from_dict(self.job["config"])
+        parent = self.start_parent(config)
+        frame = self.load_data(config)
+        self.validate(config, frame)
+        try:
+            data = sweep.split(config, frame)
+            found = sweep.candidates(config)
+        except (ValueError, KeyError) as error:
+            raise JobFailure("training", f"cannot prepare the sweep: {error}") from None
+        metric, direction = sweep.primary(config, len(data.classes))
+        jobs.update(self.db, self.job_id, progress_total=len(found))
+        log(f"sweep: {len(found)} candidate(s) on {len(data.x_train)} train / {len(data.x_test)} holdout rows; "
+            f"primary metric {metric} ({direction}); executor {self.job['executor']}")
+        best: sweep.CandidateResult | None = None
+        best_run: str | None = None
+        results = []
+        try:
+            for done, result in enumerate(sweep.run(config, data, found, self.job["executor"], self.job["scheduler"],
+                                                    config.executor.n_jobs), start=1):
+                child = self.log_candidate(parent, result)
+                results.append(self.summary(result, child))
+                score = result.holdout.get(metric)
+                if score is not None and (best is None or self.better(score, best.holdout[metric], direction)):
+                    best, best_run = result, child
+                jobs.update(self.db, self.job_id, progress_done=done)
+                log(f"candidate {done}/{len(found)} {result.candidate.estimator} {result.candidate.params}: "
+                    f"{metric}={score if score is None else round(score, 4)} fit {result.fit_seconds:.2f}s")
+                if best is not None and best is not result:
+                    result.model = None  # keep only the best model in memory
+        except JobFailure:
+            raise
+        except Exception as error:
+            raise JobFailure("training", f"training failed: {type(error).__name__}: {error}",
+                             {"candidates": results}) from None
+        if best is None or best_run is None:
+            raise JobFailure("training", f"no candidate produced the primary metric {metric!r}",
+                             {"candidates": results})
+        self.finish_best(config, parent, data, best, best_run, metric)
+        report = {"primary_metric": metric, "direction": direction, "best_run_id": best_run,
+                  "best": self.summary(best, best_run), "candidates": results}
+        jobs.finish(self.db, self.job_id, "SUCCEEDED", report=report)
+        runs.update(self.db, parent["id"], status="FINISHED")
+        log(f"done: best {best.candidate.estimator} {best.candidate.params} {metric}={best.holdout[metric]:.4f}")
+
+    @staticmethod
+    def better(score: float, best: float, direction: str) -> bool:
+        return score < best if direction == "minimize" else score > best
+
+    def summary(self, result: sweep.CandidateResult, run_id: str) -> dict[str, Any]:
+        return {"run_id": run_id, "estimator": result.candidate.estimator, "params": result.candidate.params,
+                "holdout": result.holdout, "cv": {k: {"mean": m, "std": s} for k, (m, s) in result.cv.items()},
+                "fit_seconds": result.fit_seconds, "model_bytes": result.model_bytes}
+
+    def log_candidate(self, parent: dict[str, Any], result: sweep.CandidateResult) -> str:
+        candidate = result.candidate
+        child = runs.create(self.db, parent["experiment_id"], f"{candidate.estimator}-{candidate.index}",
+                            {"mlops.job_id": self.job_id, "mlops.run_kind": "candidate",
+                             "mlops.config_hash": self.job["config_hash"]}, parent_id=parent["id"])
+        metrics = {f"test_{k}": v for k, v in result.holdout.items()}
+        for key, (mean, std) in result.cv.items():
+            metrics[f"cv_{key}_mean"], metrics[f"cv_{key}_std"] = mean, std
+        metrics["fit_time_s"] = result.fit_seconds
+        metrics["model_size_bytes"] = float(result.model_bytes)
+        params = {"estimator": candidate.estimator, **{k: str(v) for k, v in candidate.params.items()}}
+        runs.log_batch(self.db, child["id"], params=params,
+                       metrics={k: ([0], [v], [now_ms()]) for k, v in metrics.items() if v == v},
+                       tags={"mlops.dataset": self.job.get("dataset") or ""})
+        runs.update(self.db, child["id"], status="FINISHED")
+        return str(child["id"])
+
+    def finish_best(self, config: PipelineConfig, parent: dict[str, Any], data: sweep.Split,
+                    best: sweep.CandidateResult, best_run: str, metric: str) -> None:
+        root = artifacts.run_root(self.settings.artifacts_root, parent["experiment_id"], parent["id"])
+        reference = {"features": column_stats(data.x_train),
+                     "target": column_stats(data.y_train.to_frame())}
+        model_io.save(best.model, root / "model", model_io.signature(data.x_train), reference)
+        tags = {"mlops.best_run_id": best_run, "mlops.model_path": "model/" + model_io.MODEL_FILE}
+        if config.register_ is not None:
+            tags["mlops.register_name"] = config.register_.name
+        runs.log_batch(self.db, parent["id"], tags=tags, params={"primary_metric": metric},
+                       metrics={f"best_{k}": ([0], [v], [now_ms()]) for k, v in best.holdout.items()})
+        runs.log_batch(self.db, best_run, tags={"mlops.best": "true"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.jobs.worker")
+    parser.add_argument("job_id")
+    parser.add_argument("--home", type=Path, required=True)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    worker = Worker(Settings(home=args.home), args.job_id)
+    log(f"job {args.job_id} started (pid {__import__('os').getpid()})")
+    try:
+        worker.run()
+    except JobFailure as failure:
+        log(f"FAILED ({failure.kind}): {failure.message}")
+        jobs.finish(worker.db, args.job_id, "FAILED", failure.message, failure.kind, failure.report)
+        if worker.run_id:
+            runs.update(worker.db, worker.run_id, status="FAILED")
+        return 0
+    except SystemExit:
+        log("stopped by a signal")
+        if worker.run_id:
+            runs.update(worker.db, worker.run_id, status="KILLED")
+        raise
+    except Exception as error:
+        traceback.print_exc()
+        jobs.finish(worker.db, args.job_id, "FAILED", f"internal error: {type(error).__name__}: {error}", "internal")
+        if worker.run_id:
+            runs.update(worker.db, worker.run_id, status="FAILED")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

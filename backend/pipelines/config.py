@@ -1,0 +1,187 @@
+"""The pipeline file: every section and key, validated on load. Unknown keys are an error naming them.
+
+A pipeline is snapshotted (the parsed config as JSON) and hashed into every run it produces.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import Invalid
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SplitConfig(Section):
+    """How rows are split into train and holdout."""
+
+    test_size: float = Field(0.2, gt=0, lt=1, description="Share of rows held out for the final evaluation.")
+    seed: int = Field(0, description="Random seed for the split (and for the search).")
+    stratify: bool = Field(True, description="Keep class shares in both parts (classification only).")
+    time_column: str | None = Field(None, description="Time-ordered split: the latest rows are held out.")
+
+
+class DataConfig(Section):
+    """Where the data comes from and what to predict."""
+
+    path: str | None = Field(None, description="A CSV or Parquet file; the CLI registers it as a dataset version.")
+    dataset: str | None = Field(None, description="A registered dataset: `name` (latest) or `name@version`.")
+    target: str = Field(description="The column to predict.")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.path is None) == (self.dataset is None):
+            raise ValueError("give exactly one of data.path or data.dataset")
+        return self
+
+
+class ColumnRule(Section):
+    """Rules for one column."""
+
+    dtype: Literal["int", "float", "number", "string", "bool", "category", "datetime"] | None = None
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str | int | float | bool] | None = Field(None, description="Allowed values (categories).")
+    max_null_share: float | None = Field(None, ge=0, le=1, description="Largest share of missing values.")
+
+
+class ValidationConfig(Section):
+    """Checks run on the data before training; any failure fails the job."""
+
+    required_columns: list[str] = Field(default_factory=list)
+    min_rows: int | None = Field(None, ge=0)
+    max_duplicate_share: float | None = Field(None, ge=0, le=1, description="Largest share of duplicated rows.")
+    max_null_share: float | None = Field(None, ge=0, le=1, description="Default for every column.")
+    columns: dict[str, ColumnRule] = Field(default_factory=dict)
+
+
+class DerivedColumn(Section):
+    """A new column from a safe expression over existing ones, e.g. `log(charges + 1) / tenure`."""
+
+    name: str
+    expr: str
+
+
+class FeaturesConfig(Section):
+    """Feature engineering, built as a scikit-learn ColumnTransformer saved inside the model."""
+
+    numeric: list[str] | None = Field(None, description="Numeric columns; default: every numeric column but the target.")
+    categorical: list[str] | None = Field(None, description="Categorical columns; default: every text column.")
+    drop: list[str] = Field(default_factory=list, description="Columns never used.")
+    derived: list[DerivedColumn] = Field(default_factory=list)
+    impute_numeric: Literal["mean", "median", "most_frequent", "constant", "none"] = "median"
+    impute_categorical: Literal["most_frequent", "constant", "none"] = "most_frequent"
+    scale: Literal["standard", "minmax", "robust", "none"] = "standard"
+    encode: Literal["onehot", "ordinal"] = "onehot"
+
+
+class SearchConfig(Section):
+    """How candidates are drawn from the parameter space."""
+
+    kind: Literal["grid", "random"] = "grid"
+    n_iter: int = Field(10, ge=1, le=10_000, description="Candidates drawn by a random search.")
+
+
+class ModelConfig(Section):
+    """One estimator (by scikit-learn class name, from an allowlist) and its parameter space."""
+
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict, description="A value, or a list of values to search.")
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    cv: int = Field(3, ge=0, le=20, description="Cross-validation folds on the train part (0: none).")
+
+
+class EvaluateConfig(Section):
+    """Metrics computed for every candidate, and the one that picks the best."""
+
+    metrics: list[str] | None = Field(None, description="Default: every metric of the task.")
+    primary: str | None = Field(None, description="Default: roc_auc (binary), accuracy, or rmse.")
+    direction: Literal["maximize", "minimize"] | None = Field(None, description="Default: from the metric.")
+
+
+class RegisterConfig(Section):
+    """Register the best candidate's model under a name (the registry builds on this)."""
+
+    name: str
+
+
+class ExecutorConfig(Section):
+    """Where candidates run: local worker processes or a Dask cluster."""
+
+    kind: Literal["local", "dask"] = "local"
+    scheduler: str | None = Field(None, description="Dask scheduler address, e.g. tcp://host:8786.")
+    n_jobs: int = Field(1, ge=1, le=64, description="Candidates trained at once by the local executor.")
+
+
+class PipelineConfig(Section):
+    """A whole pipeline file."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(description="Names the experiment the runs go to.")
+    task: Literal["classification", "regression"]
+    data: DataConfig
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    models: list[ModelConfig] = Field(min_length=1)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    register_: RegisterConfig | None = Field(None, alias="register")
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    def snapshot(self) -> str:
+        """The config as canonical JSON: what is stored with the job and its runs."""
+        return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(self.snapshot().encode()).hexdigest()[:16]
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (("." if text else "") + str(part))
+    return text
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem, naming the key: `models[0].cv: Input should be ...`."""
+    lines = []
+    for problem in error.errors():
+        where = _location(problem["loc"])
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"unknown key {where!r}")
+        elif problem["type"] == "missing":
+            lines.append(f"missing key {where!r}")
+        else:
+            lines.append(f"{where or 'pipeline'}: {problem['msg']}")
+    return "; ".join(lines)
+
+
+def parse(text: str) -> PipelineConfig:
+    """Parse TOML text into a validated config; raise `Invalid` (field "pipeline") naming the problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise Invalid(f"pipeline is not valid TOML: {error}", "pipeline") from None
+    return from_dict(raw)
+
+
+def from_dict(raw: dict[str, Any]) -> PipelineConfig:
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as error:
+        raise Invalid(f"pipeline: {describe(error)}", "pipeline") from None

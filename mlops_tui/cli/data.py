@@ -1,0 +1,198 @@
+"""`mlops data add|list|show|diff|schema`: dataset versions, their statistics and validation rules."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..models import ColumnShift, DatasetVersion
+from .output import JsonOption, UrlOption, connect, console, handle_errors, number, print_json, status_text, when
+
+data_app = typer.Typer(help="Data versions: add, list, show, diff; infer validation rules.", no_args_is_help=True)
+
+
+def _read(file: Path) -> bytes:
+    if not file.is_file():
+        raise ValueError(f"{file}: no such file")
+    return file.read_bytes()
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    """"name" -> (name, "latest"); "name@3" -> (name, "3")."""
+    name, at, version = ref.rpartition("@")
+    if not at:
+        return version, "latest"
+    if not version.isdigit():
+        raise ValueError(f"{ref!r}: write NAME or NAME@VERSION (a number)")
+    return name, version
+
+
+def _headline(version: DatasetVersion) -> str:
+    return (f"[bold]{escape(version.ref)}[/]  {version.rows:,} rows × {len(version.columns)} columns  "
+            f"{_size(version.size_bytes)} {version.format}  sha256 {version.sha256[:12]}")
+
+
+@data_app.command("add")
+@handle_errors
+def data_add(
+    file: Path = typer.Argument(..., help="A .csv or .parquet file."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Dataset name (default: the file's stem)."),
+    json_out: bool = JsonOption,
+    url: Optional[str] = UrlOption,
+) -> None:
+    """Store FILE as a version of NAME (content-addressed: the same bytes are the same version)."""
+    content = _read(file)
+    version = connect(url).add_dataset_version(name or file.stem, file.name, content)
+    if json_out:
+        print_json(version)
+        return
+    if version.created:
+        console.print(f"stored {_headline(version)}")
+    else:
+        console.print(f"unchanged: [bold]{escape(version.ref)}[/] already holds these bytes "
+                      f"(sha256 {version.sha256[:12]})")
+
+
+@data_app.command("list")
+@handle_errors
+def data_list(json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+    """List datasets with their latest version."""
+    found = connect(url).list_datasets()
+    if json_out:
+        print_json({"datasets": found})
+        return
+    table = Table("NAME", "VERSIONS", "LATEST", "ROWS", "UPDATED", title="Datasets", title_justify="left")
+    for dataset in found:
+        table.add_row(escape(dataset.name), str(dataset.version_count),
+                      "-" if dataset.latest_version is None else f"@{dataset.latest_version}",
+                      "-" if dataset.latest_rows is None else f"{dataset.latest_rows:,}", when(dataset.updated_at))
+    console.print(table)
+
+
+def _summary(stats: dict[str, Any]) -> str:
+    kind = stats.get("kind")
+    if kind == "numeric":
+        if not stats.get("count"):
+            return "no values"
+        return (f"mean {number(stats['mean'])} sd {number(stats['std'])} "
+                f"[{number(stats['min'])}, {number(stats['max'])}]")
+    if kind == "categorical":
+        count = stats.get("count") or 0
+        if count > 20 and stats.get("unique") == count:
+            return f"{count:,} values, all distinct"
+        top = [(k, v) for k, v in stats.get("frequencies", {}).items() if k != "__other__"][:3]
+        shares = ", ".join(f"{k} {v / count:.0%}" for k, v in top) if count else ""
+        return f"{stats.get('unique', 0)} values: {shares}" if shares else "no values"
+    if kind == "datetime":
+        return f"{stats.get('min') or '-'} … {stats.get('max') or '-'}"
+    return ""
+
+
+@data_app.command("show")
+@handle_errors
+def data_show(
+    ref: str = typer.Argument(..., help="NAME (latest version) or NAME@VERSION."),
+    json_out: bool = JsonOption,
+    url: Optional[str] = UrlOption,
+) -> None:
+    """Show a version: schema, per-column statistics, and the runs trained on it."""
+    name, number_text = _split_ref(ref)
+    client = connect(url)
+    version = client.get_dataset_version(name, number_text)
+    runs = client.dataset_version_runs(name, version.version)
+    if json_out:
+        print_json({**version.model_dump(mode="json"),
+                    "runs": [{"id": r.id, "name": r.name, "experiment_id": r.experiment_id, "status": r.status,
+                              "start_time": r.start_time} for r in runs]})
+        return
+    console.print(_headline(version))
+    console.print(f"[dim]{escape(version.filename or '-')} added {when(version.created_at)}[/]")
+    table = Table("COLUMN", "TYPE", "NULLS", "SUMMARY", title="Columns", title_justify="left")
+    for column, dtype in version.columns.items():
+        stats = (version.stats or {}).get(column, {})
+        total = (stats.get("count") or 0) + (stats.get("nulls") or 0)
+        nulls = f"{stats['nulls'] / total:.1%}" if total and stats.get("nulls") else "-"
+        table.add_row(escape(column), dtype, nulls, escape(_summary(stats)))
+    console.print(table)
+    if runs:
+        trained = Table("RUN", "NAME", "STATUS", "STARTED", title="Runs trained on it", title_justify="left")
+        for run in runs[:20]:
+            trained.add_row(run.id[:8], escape(run.name), status_text(run.status), when(run.start_time))
+        console.print(trained)
+        if len(runs) > 20:
+            console.print(f"[dim]{len(runs) - 20} more runs[/]")
+
+
+def _change(column: ColumnShift) -> str:
+    if column.kind == "numeric":
+        text = f"mean {number(column.mean_a)} → {number(column.mean_b)}"
+        if column.std_ratio is not None and abs(column.std_ratio - 1) >= 0.1:
+            text += f", sd ×{column.std_ratio:.2f}"
+        return text
+    if column.kind == "categorical":
+        text = f"{column.unique_a} → {column.unique_b} values"
+        if column.new_values:
+            text += ", new: " + ", ".join(column.new_values[:3])
+        return text
+    return ""
+
+
+@data_app.command("diff")
+@handle_errors
+def data_diff(
+    name: str = typer.Argument(..., help="Dataset name."),
+    a: int = typer.Argument(..., help="The earlier version."),
+    b: int = typer.Argument(..., help="The later version."),
+    all_columns: bool = typer.Option(False, "--all", help="List every shared column, not only those that moved."),
+    json_out: bool = JsonOption,
+    url: Optional[str] = UrlOption,
+) -> None:
+    """Compare two versions: schema changes, row counts and shifted columns (PSI > 0.2)."""
+    found = connect(url).diff_datasets(name, a, b)
+    if json_out:
+        print_json(found)
+        return
+    console.print(f"[bold]{escape(found.a.ref)} → {escape(found.b.ref)}[/]  rows {found.rows_a:,} → "
+                  f"{found.rows_b:,} ({found.rows_change:+,})" + ("  [dim](same bytes)[/]" if found.same_content else ""))
+    console.print(f"added columns: {escape(', '.join(found.added_columns)) or '-'}")
+    console.print(f"removed columns: {escape(', '.join(found.removed_columns)) or '-'}")
+    changes = ", ".join(f"{c.column} {c.a} → {c.b}" for c in found.dtype_changes)
+    console.print(f"dtype changes: {escape(changes) or '-'}")
+    shown = [c for c in found.columns if all_columns or c.shifted or (c.psi or 0) > found.threshold / 2]
+    if shown:
+        table = Table("COLUMN", "KIND", "PSI", "SHIFTED", "CHANGE", title="Columns", title_justify="left")
+        for column in shown:
+            flag = "[bold red]yes[/]" if column.shifted else "no"
+            psi = "-" if column.psi is None else f"{column.psi:.3f}"
+            table.add_row(escape(column.column), column.kind, psi, flag, escape(_change(column)))
+        console.print(table)
+    shifted = ", ".join(found.shifted_columns)
+    console.print(f"shifted (PSI > {found.threshold:g}): {escape(shifted) or 'none'}")
+
+
+@data_app.command("schema")
+@handle_errors
+def data_schema(
+    file: Path = typer.Argument(..., help="A .csv or .parquet file."),
+    json_out: bool = JsonOption,
+    url: Optional[str] = UrlOption,
+) -> None:
+    """Infer `[validation]` rules from FILE and print them as TOML, to paste into a pipeline and edit."""
+    found = connect(url).infer_data_schema(file.name, _read(file))
+    if json_out:
+        print_json({"validation": found.validation})
+        return
+    sys.stdout.write(found.toml)

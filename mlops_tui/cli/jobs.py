@@ -1,0 +1,212 @@
+"""`mlops train FILE` and `mlops jobs list|show|logs|cancel|retry`.
+
+`mlops train --wait` exits with a code per outcome (documented in the README):
+0 succeeded, 1 error, 2 usage, 3 bad pipeline file, 4 data missing or unreadable,
+5 validation failed, 6 training failed, 7 cancelled, 8 interrupted or crashed.
+"""
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from ..client import Client, MlopsError
+from ..models import Job
+from .output import (JsonOption, UrlOption, connect, console, duration, errors, fail, handle_errors, number,
+                     print_json, when)
+
+EXIT_CODES = {"config": 3, "data": 4, "validation": 5, "training": 6, "cancelled": 7, "interrupted": 8, "crash": 8}
+STATUS_STYLE = {"QUEUED": "cyan", "RUNNING": "blue", "SUCCEEDED": "green", "FAILED": "red", "CANCELLED": "yellow"}
+
+jobs_app = typer.Typer(help="Training jobs: list, show, logs, cancel, retry.", no_args_is_help=True)
+
+
+def _register_data(client: Client, pipeline_file: Path, text: str) -> str | None:
+    """Upload the file named by data.path as a dataset version (content-addressed); return its ref."""
+    try:
+        data = tomllib.loads(text).get("data", {})
+    except tomllib.TOMLDecodeError:
+        return None  # the server names the problem
+    path = data.get("path") if isinstance(data, dict) else None
+    if not isinstance(path, str):
+        return None
+    source = (pipeline_file.parent / path).resolve()
+    if not source.is_file():
+        fail(f"data.path {path!r}: no such file {source}", EXIT_CODES["data"])
+    version = client.add_dataset_version(source.stem, source.name, source.read_bytes())
+    return version.ref
+
+
+def _status(job: Job) -> str:
+    return f"[{STATUS_STYLE.get(job.status, 'white')}]{job.status}[/]"
+
+
+def _follow(client: Client, job: Job, quiet: bool) -> Job:
+    offset = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=errors if quiet else console, transient=quiet) as progress:
+        task = progress.add_task(f"job {job.id}", total=None)
+        while True:
+            job = client.get_job(job.id)
+            if job.progress_total:
+                progress.update(task, total=job.progress_total, completed=job.progress_done,
+                                description=f"job {job.id} {job.status.lower()}")
+            if not quiet:
+                chunk = client.job_logs(job.id, offset)
+                offset = chunk.offset
+                for line in chunk.text.splitlines():
+                    progress.console.print(Text(line, style="dim"))
+            if job.finished:
+                return job
+            time.sleep(0.5)
+
+
+def _exit_for(job: Job) -> int:
+    if job.status == "SUCCEEDED":
+        return 0
+    if job.status == "CANCELLED":
+        return EXIT_CODES["cancelled"]
+    return EXIT_CODES.get(job.error_kind or "", 1)
+
+
+def train(
+    pipeline: Path = typer.Argument(..., help="The pipeline TOML file.", exists=False),
+    wait: bool = typer.Option(False, "--wait", "-w", help="Follow the job: progress bar and live log."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local or dask (overrides the file)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler, e.g. tcp://host:8786."),
+    json_out: bool = JsonOption,
+    url: Optional[str] = UrlOption,
+) -> None:
+    """Submit a training pipeline as a job; print its id (or follow it with --wait)."""
+    try:
+        text = pipeline.read_text()
+    except OSError as error:
+        fail(f"cannot read {pipeline}: {error.strerror}", 2)
+        return
+    client = connect(url)
+    dataset = _register_data(client, pipeline, text)
+    try:
+        job = client.submit_job(text, dataset, executor, scheduler)
+    except MlopsError as error:
+        if error.status == 422:
+            fail(error.message, EXIT_CODES["config"])
+        raise
+    if not wait:
+        if json_out:
+            print_json(job)
+        else:
+            console.print(f"submitted job [bold]{job.id}[/] ({job.name}); follow it with: mlops jobs logs -f {job.id}")
+        return
+    if not json_out:
+        console.print(f"job [bold]{job.id}[/] ({job.name}) queued")
+    job = _follow(client, job, quiet=json_out)
+    if json_out:
+        print_json(client.get_job(job.id))
+    else:
+        _print_outcome(client.get_job(job.id))
+    raise typer.Exit(_exit_for(job))
+
+
+def _print_outcome(job: Job) -> None:
+    if job.status == "SUCCEEDED" and job.report:
+        best = job.report["best"]
+        metric = job.report["primary_metric"]
+        console.print(f"[green]succeeded[/]: best {best['estimator']} {best['params']} "
+                      f"{metric} = {number(best['holdout'].get(metric))} (run {best['run_id'][:8]}, "
+                      f"parent run {(job.run_id or '')[:8]})", highlight=False)
+    else:
+        errors.print(f"[red]{job.status.lower()}[/] ({job.error_kind or '-'}): {job.error}", highlight=False)
+        for problem in (job.report or {}).get("validation", []):
+            errors.print(f"  - {problem}", highlight=False)
+
+
+@jobs_app.command("list")
+@handle_errors
+def jobs_list(status: Optional[str] = typer.Option(None, "--status", help="QUEUED, RUNNING, SUCCEEDED, ..."),
+              limit: int = typer.Option(50, "--limit", "-n"), json_out: bool = JsonOption,
+              url: Optional[str] = UrlOption) -> None:
+    """List jobs, newest first."""
+    found = connect(url).list_jobs(status, limit)
+    if json_out:
+        print_json({"jobs": found})
+        return
+    table = Table("JOB", "NAME", "STATUS", "PROGRESS", "CREATED", "TIME", title="Jobs", title_justify="left")
+    for job in found:
+        took = (job.ended_at or int(time.time() * 1000)) - job.started_at if job.started_at else None
+        table.add_row(job.id, job.name[:20], _status(job), f"{job.progress_done}/{job.progress_total}",
+                      when(job.created_at), duration(took))
+    console.print(table)
+
+
+@jobs_app.command("show")
+@handle_errors
+def jobs_show(job_id: str, json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+    """Show a job: status, progress, error and the candidates' results."""
+    job = connect(url).get_job(job_id)
+    if json_out:
+        print_json(job)
+        return
+    console.print(f"job [bold]{job.id}[/] {job.name}  {_status(job)}  {job.progress_done}/{job.progress_total}"
+                  f"  executor {job.executor}  dataset {job.dataset or '-'}  run {(job.run_id or '-')[:8]}",
+                  highlight=False)
+    if job.error:
+        console.print(f"[red]error ({job.error_kind})[/]: {job.error}", highlight=False)
+    report = job.report or {}
+    for problem in report.get("validation", []):
+        console.print(f"  - {problem}", highlight=False)
+    metric = report.get("primary_metric")
+    if report.get("candidates") and metric:
+        table = Table("RUN", "ESTIMATOR", "PARAMS", metric.upper(), "FIT", title="Candidates", title_justify="left")
+        best = report.get("best_run_id")
+        for item in report["candidates"]:
+            params = ", ".join(f"{k}={v}" for k, v in item["params"].items())
+            mark = "★ " if item["run_id"] == best else ""
+            table.add_row(item["run_id"][:8], mark + item["estimator"], params[:30],
+                          number(item["holdout"].get(metric)), f"{item['fit_seconds']:.2f}s")
+        console.print(table)
+
+
+@jobs_app.command("logs")
+@handle_errors
+def jobs_logs(job_id: str, follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until it ends."),
+              tail: Optional[int] = typer.Option(None, "--tail", help="Only the last N lines."),
+              url: Optional[str] = UrlOption) -> None:
+    """Print a job's log."""
+    client = connect(url)
+    chunk = client.job_logs(job_id, tail=tail) if tail else client.job_logs(job_id)
+    typer.echo(chunk.text, nl=False)
+    while follow and chunk.status not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        time.sleep(0.5)
+        chunk = client.job_logs(job_id, chunk.offset)
+        typer.echo(chunk.text, nl=False)
+
+
+@jobs_app.command("cancel")
+@handle_errors
+def jobs_cancel(job_id: str, json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+    """Cancel a queued or running job (the worker process is stopped)."""
+    job = connect(url).cancel_job(job_id)
+    if json_out:
+        print_json(job)
+    else:
+        console.print(f"cancel requested for job {job.id} ({job.status})")
+
+
+@jobs_app.command("retry")
+@handle_errors
+def jobs_retry(job_id: str, json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+    """Queue a failed or cancelled job again, as a new job."""
+    job = connect(url).retry_job(job_id)
+    if json_out:
+        print_json(job)
+    else:
+        console.print(f"queued job {job.id} (retry of {job_id})")
+
+
+train_command = handle_errors(train)

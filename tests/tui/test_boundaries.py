@@ -1,0 +1,36 @@
+"""The layers stay apart: the backend loads neither the console nor Textual, and the console
+loads no backend module (it starts the embedded server as a separate process)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_backend_imports_neither_mlops_tui_nor_textual() -> None:
+    result = _run("import backend, backend.app, backend.server, sys; "
+                  "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('mlops_tui', 'textual')); "
+                  "assert not bad, bad")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("module", ["mlops_tui", "mlops_tui.cli.main", "mlops_tui.app",
+                                    "mlops_tui.screens.runs", "mlops_tui.screens.run_detail",
+                                    "mlops_tui.screens.compare"])
+def test_console_imports_no_backend(module: str) -> None:
+    result = _run(f"import {module}, sys; "
+                  "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'backend'); assert not bad, bad")
+    assert result.returncode == 0, result.stderr
+
+
+def test_cli_loads_textual_only_for_the_console() -> None:
+    result = _run("import mlops_tui.cli.main, sys; assert 'textual' not in sys.modules")
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,326 @@
+"""Pilot tests of the console's flows at 80×24, against the fake client: they assert on the app's
+state (which view, which rows, which query, what the banner says), not only on pixels."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from textual.widgets import Input, OptionList, TabbedContent
+
+from mlops_tui.app import MlopsApp
+from mlops_tui.screens.command import CommandBar
+from mlops_tui.screens.compare import CompareScreen
+from mlops_tui.screens.experiments import ExperimentsScreen
+from mlops_tui.screens.help import HelpScreen
+from mlops_tui.screens.keys import KEY_SPECS
+from mlops_tui.screens.overview import OverviewScreen
+from mlops_tui.screens.run_detail import RunDetailScreen
+from mlops_tui.screens.runs import RunsScreen
+from mlops_tui.widgets.banner import UnreachableBanner
+from mlops_tui.widgets.charts import MetricChart
+from mlops_tui.widgets.filter_bar import FilterBar
+from mlops_tui.widgets.tables import NavTable
+
+from .conftest import QUIET, settle
+from .fakes import FakeClient, _run
+
+SIZE = (80, 24)
+AppFactory = Callable[..., MlopsApp]
+
+
+def row_keys(table: NavTable) -> list[str]:
+    return [str(row.key.value) for row in table.ordered_rows]
+
+
+async def test_open_shows_overview(make_app: AppFactory, fake: FakeClient) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        assert row_keys(screen.query_one("#experiments", NavTable)) == ["churn", "fraud"]
+        latest = row_keys(screen.query_one("#latest", NavTable))
+        assert latest[0] == fake.runs[-1].id  # newest first
+        failed = screen.query_one("#failed", NavTable)
+        assert all(r.status == "FAILED" for r in fake.runs if r.id in row_keys(failed))
+        assert app.backend_state.up is True
+        assert app.backend_state.last_refresh is not None
+
+
+async def test_navigate_with_number_keys_enter_and_back(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert isinstance(app.screen, ExperimentsScreen)
+        await pilot.press("j", "k", "enter")  # down, up, open churn
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen)
+        assert app.screen.query_state.experiment == "churn"
+        await pilot.press("escape")
+        assert isinstance(app.screen, ExperimentsScreen)
+        await pilot.press("3")
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen) and app.screen.query_state.experiment is None
+        assert len(app.screen_stack) == 3  # default, overview, runs: number keys do not pile views up
+        await pilot.press("q")
+        assert isinstance(app.screen, OverviewScreen)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_filter_good_then_esc_clears_then_goes_back(make_app: AppFactory, fake: FakeClient) -> None:
+    app = make_app(start="runs churn")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        everything = row_keys(screen.table)
+        await pilot.press("slash")
+        await pilot.press(*"metrics.acc > 0.9")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.query_state.filter == "metrics.acc > 0.9"
+        shown = row_keys(screen.table)
+        assert shown and len(shown) < len(everything)
+        by_id = {r.id: r for r in fake.runs}
+        assert all(by_id[key].metrics["acc"] > 0.9 for key in shown)
+        assert not screen.query_one(FilterBar).is_open
+        assert screen.total == len(shown)
+        await pilot.press("escape")  # clears the filter
+        await settle(pilot)
+        assert screen.query_state.filter is None
+        assert row_keys(screen.table) == everything
+        await pilot.press("escape")  # then goes back
+        assert isinstance(app.screen, OverviewScreen)
+
+
+async def test_bad_filter_shows_the_error_and_keeps_the_table(make_app: AppFactory) -> None:
+    app = make_app(start="runs churn")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        before = row_keys(screen.table)
+        await pilot.press("slash", *"metrics.acc >> 1", "enter")
+        await settle(pilot)
+        bar = screen.query_one(FilterBar)
+        assert bar.is_open and bar.error and "position" in bar.error
+        assert screen.query_state.filter is None
+        assert row_keys(screen.table) == before
+        assert screen.query_one(Input).has_focus
+        await pilot.press("escape")  # closes the bar, nothing applied
+        assert not bar.is_open and isinstance(app.screen, RunsScreen)
+
+
+async def test_drill_into_a_run_tabs_chart_and_artifacts(make_app: AppFactory, fake: FakeClient) -> None:
+    app = make_app(start="runs churn")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        await pilot.press("j", "enter")
+        await settle(pilot)
+        detail = app.screen
+        assert isinstance(detail, RunDetailScreen)
+        assert detail.run is not None and detail.run.id == row_keys(runs.table)[1]
+        assert set(row_keys(detail.query_one("#metrics", NavTable))) == set(detail.run.metrics)
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert detail.query_one(TabbedContent).active == "tab-charts"
+        chart = detail.query_one("#chart", MetricChart)
+        assert chart.series and len(chart.series[0].steps) == 20 and chart.series[0].label == "acc"
+        await pilot.press("j")  # next metric in the picker: loss
+        await settle(pilot)
+        assert detail.metric == "loss" and chart.series[0].label == "loss"
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert detail.query_one(TabbedContent).active == "tab-artifacts"
+        assert row_keys(detail.query_one("#artifacts", NavTable)) == ["model/", "confusion.png"]
+        await pilot.press("enter")  # into model/
+        await settle(pilot)
+        assert row_keys(detail.query_one("#artifacts", NavTable)) == ["..", "model/model.skops"]
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        environment = row_keys(detail.query_one("#environment", NavTable))
+        assert "git.commit" in environment and "package numpy" in environment
+        await pilot.press("q")
+        assert app.screen is runs
+
+
+async def test_mark_and_compare(make_app: AppFactory) -> None:
+    app = make_app(start="runs churn")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        await pilot.press("c")
+        assert isinstance(app.screen, RunsScreen)  # fewer than two marked: a notice, no compare
+        await pilot.press("space", "space", "space")
+        assert len(runs.marked) == 3
+        await pilot.press("k", "space")  # unmark the third
+        assert len(runs.marked) == 2
+        marked = list(runs.marked)
+        await pilot.press("c")
+        await settle(pilot)
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        assert [r.id for r in compare.runs] == marked
+        params = compare.query_one("#compare-params", NavTable)
+        assert set(row_keys(params)) == {"depth", "lr", "model"}
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        metrics = compare.query_one("#compare-metrics", NavTable)
+        acc = [str(cell) for cell in metrics.get_row("acc")[1:]]
+        assert sum(cell.startswith("★") for cell in acc) == 1
+        best = max(compare.runs, key=lambda r: r.metrics["acc"])
+        assert acc[[r.id for r in compare.runs].index(best.id)].startswith("★")
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        chart = compare.query_one("#compare-chart", MetricChart)
+        assert len(chart.series) == 2  # both curves overlaid
+        await pilot.press("escape")
+        assert app.screen is runs and len(runs.marked) == 2
+
+
+async def test_help_lists_every_binding_with_its_remapped_key(make_app: AppFactory) -> None:
+    app = make_app(config=replace(QUIET, keys={"runs.mark": "x"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one(NavTable)
+        assert set(row_keys(table)) == set(KEY_SPECS)
+        assert str(table.get_row("runs.mark")[0]) == "x"
+        await pilot.press("escape")
+        assert isinstance(app.screen, OverviewScreen)
+
+
+async def test_remapped_key_works(make_app: AppFactory) -> None:
+    app = make_app(config=replace(QUIET, keys={"runs.mark": "x", "nav.down": "n"}), start="runs churn")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await pilot.press("x", "n")
+        assert len(screen.marked) == 1
+        assert screen.table.cursor_row == 2
+
+
+async def test_command_bar_jumps_and_completes(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("colon")
+        await settle(pilot)
+        assert isinstance(app.screen, CommandBar)
+        await pilot.press(*"exp")
+        await pilot.pause()
+        await pilot.press("tab")
+        assert app.screen.query_one(Input).value == "experiments"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ExperimentsScreen)
+        await pilot.press("colon", *"runs fr")
+        await pilot.pause()
+        await pilot.press("tab")
+        assert app.screen.query_one(Input).value == "runs fraud"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen) and app.screen.query_state.experiment == "fraud"
+        await pilot.press("colon", *"nonsense", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)  # unknown command: a notice, nothing else
+
+
+async def test_backend_down_then_back(make_app: AppFactory, fake: FakeClient) -> None:
+    app = make_app(start="runs churn")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        rows = row_keys(screen.table)
+        fake.down = True
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.backend_state.up is False
+        assert screen.query_one(UnreachableBanner).has_class("-shown")
+        assert row_keys(screen.table) == rows  # the last data stays on screen
+        fake.runs.insert(0, _run(99, "1"))
+        fake.down = False
+        calls = len(fake.calls)
+        await pilot.pause(0.5)  # the health check retries every 0.2 s
+        await settle(pilot)
+        assert app.backend_state.up is True
+        assert not screen.query_one(UnreachableBanner).has_class("-shown")
+        assert "search_runs" in fake.calls[calls:]  # the view fetched again by itself
+        assert _run(99, "1").id in row_keys(screen.table)
+
+
+async def test_large_experiment_is_paged_and_g_G_reach_both_ends(make_app: AppFactory) -> None:
+    runs = [_run(i, "1") for i in range(1000)]
+    client = FakeClient(runs=runs)
+    app = make_app(client=client, start="runs churn")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        assert screen.total == 1000
+        assert screen.table.row_count <= 3 * 50
+        for _ in range(12):
+            await pilot.press("pagedown")
+            await settle(pilot)
+            assert screen.table.row_count <= 3 * 50
+        position = screen.window.position(screen.table.cursor_row, screen.total)
+        assert position is not None and position > 100
+        key = screen.table.cursor_key
+        assert key is not None and runs[999 - position].id == key  # newest first
+        await pilot.press("G")
+        await settle(pilot)
+        assert screen.table.cursor_key == runs[0].id  # the oldest run, fetched from the tail
+        assert screen.window.position(screen.table.cursor_row, screen.total) == 999
+        await pilot.press("pageup", "pageup", "pageup", "pageup")
+        await settle(pilot)
+        position = screen.window.position(screen.table.cursor_row, screen.total)
+        assert position is not None and screen.table.cursor_key == runs[999 - position].id
+        await pilot.press("g")
+        await settle(pilot)
+        assert screen.table.cursor_key == runs[999].id
+
+
+async def test_sort_reverse_and_pick(make_app: AppFactory, fake: FakeClient) -> None:
+    app = make_app(start="runs churn")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        newest_first = row_keys(screen.table)
+        await pilot.press("S")
+        await settle(pilot)
+        assert row_keys(screen.table) == newest_first[::-1]
+        await pilot.press("s")
+        await pilot.pause()
+        options = app.screen.query_one(OptionList)
+        index = next(i for i in range(options.option_count) if options.get_option_at_index(i).id == "metrics.acc")
+        options.highlighted = index
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.query_state.sort == "metrics.acc" and screen.query_state.descending
+        by_id = {r.id: r for r in fake.runs}
+        accs = [by_id[k].metrics["acc"] for k in row_keys(screen.table)]
+        assert accs == sorted(accs, reverse=True)
+
+
+async def test_running_run_refreshes_on_the_live_timer(make_app: AppFactory, fake: FakeClient) -> None:
+    running = fake.runs[-1]
+    assert running.status == "RUNNING"
+    app = make_app(config=replace(QUIET, live_seconds=0.2), start=f"run {running.id}")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, RunDetailScreen)
+        before = fake.calls.count("metric_history")
+        await pilot.pause(0.7)
+        await settle(pilot)
+        assert fake.calls.count("metric_history") >= before + 2
