@@ -56,9 +56,8 @@ class MlopsApp(App[int]):
     def on_mount(self) -> None:
         if self.config.theme and self.config.theme in self.available_themes:
             self.theme = self.config.theme
-        self.push_screen(registry.VIEWS["overview"].build(None))
-        if self.start:
-            self.run_command(self.start)
+        if not (self.start and self.run_command(self.start)):
+            self.push_screen(registry.VIEWS["overview"].build(None))
         if self.watch_health:
             self.check_health()
         if not self.is_headless:
@@ -152,8 +151,21 @@ class MlopsApp(App[int]):
             raise ValueError(f"no view called {name!r}; try {known}")
         screen = spec.build(arg)
         self._pop_to_root()
-        if spec.name != "overview":
+        root = self.screen_stack[1] if len(self.screen_stack) > 1 else None
+        if root is None:
             self.push_screen(screen)
+        elif spec.name == "overview":
+            if not isinstance(root, self._overview_class()):
+                self.switch_screen(screen)
+        elif isinstance(root, self._overview_class()):
+            self.push_screen(screen)
+        else:
+            self.switch_screen(screen)  # opened with `-e`: the start view sits at the root
+
+    @staticmethod
+    def _overview_class() -> type[Screen[None]]:
+        from .screens.overview import OverviewScreen
+        return OverviewScreen
 
     def run_command(self, line: str) -> bool:
         """Run a command-bar line (`runs exp`, `experiments`, `quit`, `help`); False if it failed."""
@@ -188,9 +200,11 @@ class MlopsApp(App[int]):
 
     # -- actions bound to keys ------------------------------------------------------------------
     def action_back(self) -> None:
-        """Back one view; at the root, quit."""
+        """Back one view; at the root, quit (from a start view opened with `-e`, the overview first)."""
         if len(self.screen_stack) > 2:
             self.pop_screen()
+        elif len(self.screen_stack) == 2 and not isinstance(self.screen, self._overview_class()):
+            self.switch_screen(registry.VIEWS["overview"].build(None))
         else:
             self.exit(0)
 

@@ -11,7 +11,7 @@ live_seconds = 2       # how often a running run's charts refresh
 theme = "textual-dark"
 
 [runs]
-page_size = 200        # rows fetched per request
+page_size = 100        # rows fetched per request
 params = ["lr"]        # default param columns (else the first `param_columns` keys)
 metrics = ["acc"]      # default metric columns (else the first `metric_columns` keys)
 ```
@@ -43,8 +43,8 @@ class TuiConfig:
     """Pause between two health checks while the backend answers."""
     retry_seconds: float = 2.0
     """Pause between two health checks while the backend is unreachable."""
-    page_size: int = 200
-    """Runs fetched per request by the runs table (the table holds at most three pages)."""
+    page_size: int = 100
+    """Runs fetched per request by the runs table (the table holds at most four pages)."""
     params: tuple[str, ...] | None = None
     """Param columns of the runs table; None picks the first `param_columns` keys of the experiment."""
     metrics: tuple[str, ...] | None = None
@@ -105,7 +105,7 @@ def parse_config(data: dict[str, Any]) -> TuiConfig:
         live_seconds=_number(tui, "live_seconds", "tui", 2.0, 0.2),
         health_seconds=_number(tui, "health_seconds", "tui", 5.0, 0.2),
         retry_seconds=_number(tui, "retry_seconds", "tui", 2.0, 0.2),
-        page_size=int(_number(runs, "page_size", "runs", 200, 20)),
+        page_size=int(_number(runs, "page_size", "runs", 100, 20)),
         params=_names(runs, "params", "runs"),
         metrics=_names(runs, "metrics", "runs"),
         param_columns=int(_number(runs, "param_columns", "runs", 2, 0)),

@@ -225,10 +225,13 @@ def process_env(live_server: LiveServer, tmp_path_factory: pytest.TempPathFactor
     return base_env(tmp_path_factory.mktemp("cli-home"), live_server.url)
 
 
-@pytest.mark.parametrize("command", ["experiments list", "runs list", "runs show", "runs compare"])
-def test_process_json_is_one_document(process_env: dict[str, str], dataset: Dataset, command: str) -> None:
+@pytest.mark.parametrize("command", ["experiments list", "runs list", "runs show", "runs compare", "runs delete"])
+def test_process_json_is_one_document(process_env: dict[str, str], dataset: Dataset, live_client: Client,
+                                      command: str) -> None:
+    victim = live_client.create_run(experiment=unique("proc-del")).id if command == "runs delete" else ""
     extra = {"experiments list": [], "runs list": ["-e", dataset.experiment, "-o", "metrics.acc DESC"],
-             "runs show": [dataset.c], "runs compare": [dataset.a, dataset.c, "--only-diff"]}[command]
+             "runs show": [dataset.c], "runs compare": [dataset.a, dataset.c, "--only-diff"],
+             "runs delete": [victim]}[command]
     result = mlops(process_env, *command.split(), *extra, "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -238,11 +241,14 @@ def test_process_json_is_one_document(process_env: dict[str, str], dataset: Data
         assert document["params"]["model"] == "xgb"
     elif command == "runs compare":
         assert {p["key"] for p in document["params"]} == {"model", "seed"}
+    elif command == "runs delete":
+        assert document == {"deleted": [victim]}
+        assert live_client.get_run(victim).lifecycle_stage == "deleted"
     else:
         assert dataset.experiment in [e["name"] for e in document["experiments"]]
 
 
-def test_process_create_and_delete(process_env: dict[str, str]) -> None:
+def test_process_experiments_create_and_delete(process_env: dict[str, str]) -> None:
     name = unique("proc")
     created = mlops(process_env, "experiments", "create", name, "--json")
     assert created.returncode == 0 and json.loads(created.stdout)["name"] == name
@@ -255,7 +261,6 @@ def test_process_create_and_delete(process_env: dict[str, str]) -> None:
     [
         (["runs", "list", "--filter", "metrics.acc >> 1"], ["position 13"]),
         (["runs", "show", "0" * 32], ["not found"]),
-        (["runs", "compare", "0" * 32, "1" * 32], ["not found"]),
         (["runs", "list", "--experiment", "nope [/x]"], ["not found"]),
     ],
 )
@@ -270,14 +275,16 @@ def test_process_errors_exit_1_without_traceback(process_env: dict[str, str], ar
     assert result.stdout == ""
 
 
-def test_process_usage_error_exits_2(process_env: dict[str, str]) -> None:
-    result = mlops(process_env, "runs", "list", "--no-such-option")
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+@dataclass(frozen=True)
+class Narrow:
+    ids: list[str]
+    at_80: subprocess.CompletedProcess[str]
+    at_200: subprocess.CompletedProcess[str]
 
 
 @pytest.fixture(scope="module")
-def wide_experiment(live_server: LiveServer) -> tuple[str, list[str]]:
+def narrow(live_server: LiveServer, process_env: dict[str, str]) -> Narrow:
+    """`runs list` of long names and metric keys, printed by a real process at 80 and 200 columns."""
     experiment = unique("cli-wide")
     ids = []
     with Client(url=live_server.url) as client:
@@ -290,28 +297,23 @@ def wide_experiment(live_server: LiveServer) -> tuple[str, list[str]]:
                 {"key": "throughput_samples_per_second", "value": 99999.5, "step": 0},
             ])
             ids.append(run.id)
-    return experiment, ids
+    return Narrow(ids, mlops(process_env, "runs", "list", "-e", experiment, columns=80),
+                  mlops(process_env, "runs", "list", "-e", experiment, columns=200))
 
 
-def test_process_human_runs_list_fits_80_columns(process_env: dict[str, str],
-                                                 wide_experiment: tuple[str, list[str]]) -> None:
-    experiment, ids = wide_experiment
-    result = mlops(process_env, "runs", "list", "-e", experiment, columns=80)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+def test_process_human_runs_list_fits_80_columns(narrow: Narrow) -> None:
+    assert narrow.at_80.returncode == 0, narrow.at_80.stderr
+    lines = narrow.at_80.stdout.splitlines()
     assert len(lines) >= 6  # title, header, three runs
     assert [line for line in lines if len(line) > 80] == []
-    wide = mlops(process_env, "runs", "list", "-e", experiment, columns=200)
-    assert max(len(line) for line in wide.stdout.splitlines()) > 80  # the width really was constrained
+    assert max(len(line) for line in narrow.at_200.stdout.splitlines()) > 80  # the width really mattered
 
 
-def test_process_human_runs_list_keeps_the_8_character_id_at_80_columns(
-        process_env: dict[str, str], wide_experiment: tuple[str, list[str]]) -> None:
-    """The RUN column is the handle for `runs show/compare/delete`: it is never cut below 8 characters."""
-    experiment, ids = wide_experiment
-    result = mlops(process_env, "runs", "list", "-e", experiment, columns=80)
-    assert result.returncode == 0, result.stderr
-    assert [run_id[:8] in result.stdout for run_id in ids] == [True, True, True], result.stdout
+def test_process_human_runs_list_keeps_the_8_character_id_at_80_columns(narrow: Narrow) -> None:
+    """The RUN column is the handle for `runs show/compare/delete` (the store resolves the 8-character
+    prefix the CLI shows): it is never cut shorter."""
+    assert narrow.at_80.returncode == 0
+    assert [run_id[:8] in narrow.at_80.stdout for run_id in narrow.ids] == [True, True, True], narrow.at_80.stdout
 
 
 def test_entry_point_script(process_env: dict[str, str]) -> None:

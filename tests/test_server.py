@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, base_env, free_port, wait_healthy
+from conftest import ROOT, base_env, free_port
 
 
 def alive(pid: int) -> bool:
@@ -98,27 +98,8 @@ def test_start_detach_status_stop(server_home: Home) -> None:
     assert home.mlops("server", "status", "--home", str(home.folder)).returncode == 1
     again_stop = home.mlops("server", "stop", "--home", str(home.folder))
     assert again_stop.returncode == 1 and again_stop.stderr.startswith("error:")
-
-
-def test_sigterm_stops_cleanly_and_removes_the_pid_file(tmp_path: Path) -> None:
-    """backend/server.py: `<home>/server.pid` is written while serving and removed on SIGTERM."""
-    home = tmp_path / "direct"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MLOPS_TOKEN"}
-    process = subprocess.Popen([sys.executable, "-m", "backend.server", "--port", str(port), "--home", str(home)],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert wait_healthy(f"http://127.0.0.1:{port}", process)
-        assert (home / "server.pid").read_text().split() == [str(process.pid), "127.0.0.1", str(port)]
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode in (0, -signal.SIGTERM)
-    assert not (home / "mlops.db-wal").exists() or (home / "mlops.db-wal").stat().st_size == 0
-    assert not (home / "server.pid").exists(), "server.pid left behind after SIGTERM"
+    # backend/server.py: `<home>/server.pid` is written while serving and removed on a clean stop
+    assert not (home.folder / "server.pid").exists(), "server.pid left behind after `mlops server stop` (SIGTERM)"
 
 
 def test_cli_foreground_refuses_non_loopback_without_token(server_home: Home) -> None:

@@ -1,12 +1,13 @@
 """Checks of a parsed pipeline that need the allowlists: estimators, params, metrics, expressions."""
 from __future__ import annotations
 
-from . import estimators, scoring
 from .config import PipelineConfig
 from .expressions import ExpressionError, parse
 
 
 def problems(config: PipelineConfig) -> list[str]:
+    from . import estimators, scoring  # scikit-learn loads on the first submission, not at server start
+
     found: list[str] = []
     for index, model in enumerate(config.models):
         found += [f"models[{index}]: {p}" for p in estimators.check(config.task, model.estimator, model.params)]

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import skops.io
 from sklearn.pipeline import Pipeline
 
 MODEL_FILE = "model.skops"
@@ -23,6 +22,8 @@ def signature(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def save(pipeline: Pipeline, folder: Path, input_signature: dict[str, Any], reference: dict[str, Any]) -> list[Path]:
+    import skops.io  # slow to import: only when a model is saved
+
     folder.mkdir(parents=True, exist_ok=True)
     skops.io.dump(pipeline, folder / MODEL_FILE)
     (folder / SIGNATURE_FILE).write_text(json.dumps(input_signature, indent=1))
@@ -32,6 +33,7 @@ def save(pipeline: Pipeline, folder: Path, input_signature: dict[str, Any], refe
 
 def load(path: Path) -> Pipeline:
     """Load a skops file, trusting only scikit-learn, numpy and scipy types and our own transformer."""
+    import skops.io
     untrusted = skops.io.get_untrusted_types(file=path)
     refused = [name for name in untrusted
                if not name.startswith(_TRUSTED_PREFIXES) and name not in _TRUSTED_NAMES]

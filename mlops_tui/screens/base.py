@@ -91,7 +91,12 @@ class View(Screen[None], Generic[T]):
 
     def on_screen_resume(self) -> None:
         self.show_state(self.mlops.backend_state)
-        self.request_refresh()
+        self.call_later(self._refresh_if_shown)
+
+    def _refresh_if_shown(self) -> None:
+        # a view pushed and covered at once (the overview under `mlops tui -e x`) fetches nothing
+        if self.app.screen is self:
+            self.request_refresh()
 
     def on_screen_suspend(self) -> None:
         self._cancel_timer()

@@ -36,7 +36,7 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(NavTable)
-        table.set_columns([("keys", "KEY", None), ("id", "ID (for [keys])", None), ("what", "ACTION", None),
+        table.set_columns([("keys", "KEY", None), ("id", "ID (to remap)", None), ("what", "ACTION", None),
                            ("where", "WHERE", None)])
         table.sync_rows([
             (spec.id, [display_keys(self.keymap.get(spec.id, spec.keys)), spec.id, spec.description, spec.scope])

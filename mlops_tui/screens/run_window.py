@@ -23,11 +23,19 @@ class RunQuery:
     `metrics.<key>` / `params.<key>`."""
     descending: bool = True
 
-    def order_by(self, tail: bool = False) -> list[str]:
-        """The full ordering (ties broken by start time then id), reversed for the tail."""
+    def order_by(self, tail: bool = False) -> list[str] | None:
+        """The ordering sent to the server, reversed for the tail.
+
+        The server breaks ties by start time (newest first) then id; the head leaves those implicit
+        (the default order is then the server's own, which its index answers fastest), the tail
+        states them reversed."""
         def direction(descending: bool) -> str:
             return "DESC" if descending != tail else "ASC"
 
+        if not tail:
+            if self.sort == "start_time" and self.descending:
+                return None
+            return [f"{self.sort} {direction(self.descending)}"]
         keys = [f"{self.sort} {direction(self.descending)}"]
         if self.sort != "start_time":
             keys.append(f"start_time {direction(True)}")

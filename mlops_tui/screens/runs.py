@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
 
 from ..client import MlopsError
 from ..models import ExperimentKeys, Run
 from ..widgets.filter_bar import FilterBar
 from ..widgets.format import number, run_duration, status, when
-from ..widgets.tables import NavTable
+from ..widgets.grid import GridColumn, RunGrid
 from .base import View
 from .keys import bindings
 from .pickers import ColumnPicker, SortPicker
@@ -64,7 +64,7 @@ class RunsScreen(View[None]):
     def __init__(self, experiment: str | None = None, filter_text: str | None = None) -> None:
         super().__init__()
         self.query_state = RunQuery(experiment=experiment, filter=filter_text or None)
-        self.window = RunWindow(page_size=200)
+        self.window = RunWindow(page_size=100, max_pages=4)
         self.total: int | None = None
         self.keys: ExperimentKeys | None = None
         self.columns: Columns | None = None
@@ -82,15 +82,15 @@ class RunsScreen(View[None]):
     def compose_body(self) -> ComposeResult:
         yield FilterBar("metrics.acc > 0.9 and params.model = 'rf'   (enter applies, esc clears)")
         yield Label("loading…", classes="status-line", id="status")
-        yield NavTable(id="runs")
+        yield RunGrid(id="runs")
 
     @property
-    def table(self) -> NavTable:
-        return self.query_one("#runs", NavTable)
+    def table(self) -> RunGrid:
+        return self.query_one("#runs", RunGrid)
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.window = RunWindow(page_size=self.mlops.config.page_size)
+        self.window = RunWindow(page_size=self.mlops.config.page_size, max_pages=4)
         self.table.focus()
 
     # -- fetching -----------------------------------------------------------------------------------
@@ -116,7 +116,12 @@ class RunsScreen(View[None]):
 
     def render_data(self, data: None) -> None:
         self._ensure_columns()
-        self.table.sync_rows(self._row_cells(self.window.rows()))
+        rows = self._row_cells(self.window.rows())
+        if [key for key, _ in rows] == self.table.keys:
+            for key, cells in rows:
+                self.table.update_row(key, cells)
+        else:
+            self.table.set_rows(rows)
         self._show_status()
         self._maybe_page()
 
@@ -140,20 +145,21 @@ class RunsScreen(View[None]):
                                                    PREFERRED_METRICS))
         self.table.set_columns(self._column_specs())
 
-    def _column_specs(self) -> list[tuple[str, str, int | None]]:
+    def _column_specs(self) -> list[GridColumn]:
         assert self.columns is not None
         arrow = " ▼" if self.query_state.descending else " ▲"
-        specs: list[tuple[str, str, int | None]] = [("mark", " ", 1)]
+        specs = [GridColumn("mark", " ", 1)]
         for key, label, sort in BASE_COLUMNS:
-            specs.append((key, label + (arrow if sort == self.query_state.sort else ""), None))
+            specs.append(GridColumn(key, label + (arrow if sort == self.query_state.sort else "")))
         for entity, names in (("params", self.columns.params), ("metrics", self.columns.metrics)):
             for name in names:
                 label = name if len(name) <= 12 else name[:11] + "…"
                 sorted_here = server_key(entity, name) == self.query_state.sort
-                specs.append((f"{entity}.{name}", label + (arrow if sorted_here else ""), None))
+                specs.append(GridColumn(f"{entity}.{name}", label + (arrow if sorted_here else ""),
+                                        justify="right" if entity == "metrics" else "left"))
         return specs
 
-    def _row_cells(self, runs: list[Run]) -> list[tuple[str, list[Any]]]:
+    def _row_cells(self, runs: list[Run]) -> list[tuple[str, list[Text]]]:
         assert self.columns is not None
         now = self.mlops.clock()
         zone = now.tzinfo
@@ -162,10 +168,10 @@ class RunsScreen(View[None]):
         for run in runs:
             took = run_duration(run.start_time, run.end_time, now) \
                 if run.end_time is not None or run.status == "RUNNING" else "-"
-            cells: list[Any] = [self._mark_cell(run.id), Text(run.name), status(run.status),
+            cells: list[Text] = [self._mark_cell(run.id), Text(run.name), status(run.status),
                                 Text(when(run.start_time, zone)), Text(took)]
             cells += [Text(run.params.get(name, "-")) for name in self.columns.params]
-            cells += [Text(number(run.metrics.get(name)), justify="right") for name in self.columns.metrics]
+            cells += [Text(number(run.metrics.get(name))) for name in self.columns.metrics]
             rows.append((run.id, cells))
         return rows
 
@@ -188,7 +194,7 @@ class RunsScreen(View[None]):
         self.query_one("#status", Label).update(" │ ".join(parts))
 
     # -- paging as the cursor moves -----------------------------------------------------------------
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_run_grid_row_highlighted(self, event: RunGrid.RowHighlighted) -> None:
         self._show_status()
         self._maybe_page()
 
@@ -218,10 +224,9 @@ class RunsScreen(View[None]):
                 rows = self._row_cells(self.window.rows())
                 with self.app.batch_update():
                     if [key for key, _ in rows[:len(before)]] == before:
-                        for key, cells in rows[len(before):]:
-                            self.table.add_row(*cells, key=key)
+                        self.table.append_rows(rows[len(before):])
                     else:
-                        self.table.replace_rows(rows)
+                        self.table.set_rows(rows)
         except MlopsError as error:
             self.on_fetch_error(error)
         finally:
@@ -229,7 +234,7 @@ class RunsScreen(View[None]):
         self._show_status()
         self._maybe_page()
 
-    def on_nav_table_edge(self, event: NavTable.Edge) -> None:
+    def on_run_grid_edge(self, event: RunGrid.Edge) -> None:
         """`g`/`G`: the table moved to its own edge; fetch the query's edge when it is elsewhere."""
         at_edge = self.window.at_top if event.top else self.window.at_bottom
         if not at_edge:
@@ -243,10 +248,8 @@ class RunsScreen(View[None]):
                 self.window = window
                 rows = self._row_cells(window.rows())
                 with self.app.batch_update():
-                    self.table.replace_rows(rows, cursor_key=rows[0 if top else -1][0] if rows else None,
-                                            keep_screen_offset=False)
-                    if rows:
-                        self.table.move_cursor(row=0 if top else len(rows) - 1, animate=False)
+                    self.table.set_rows(rows, cursor_key=rows[0 if top else -1][0] if rows else None,
+                                        keep_offset=False)
         except MlopsError as error:
             self.on_fetch_error(error)
         self._show_status()
@@ -301,7 +304,7 @@ class RunsScreen(View[None]):
         with self.app.batch_update():
             self._ensure_columns()
             rows = self._row_cells(window.rows())
-            self.table.replace_rows(rows, cursor_key=rows[0][0] if rows else None, keep_screen_offset=False)
+            self.table.set_rows(rows, cursor_key=rows[0][0] if rows else None, keep_offset=False)
         self._show_status()
 
     def _sort_choices(self) -> list[tuple[str, str]]:
@@ -331,8 +334,8 @@ class RunsScreen(View[None]):
         self.run_worker(self._apply(replace(self.query_state, sort=key, descending=descending)),
                         group="query", exclusive=True, exit_on_error=False)
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
+    def on_run_grid_header_selected(self, event: RunGrid.HeaderSelected) -> None:
+        key = event.column_key
         sort = next((s for k, _, s in BASE_COLUMNS if k == key), None)
         if key.startswith(("params.", "metrics.")):
             entity, _, name = key.partition(".")
@@ -354,7 +357,7 @@ class RunsScreen(View[None]):
                                    [k.removeprefix("metrics.") for k in selected if k.startswith("metrics.")])
             with self.app.batch_update():
                 self._ensure_columns()
-                self.table.replace_rows(self._row_cells(self.window.rows()))
+                self.table.set_rows(self._row_cells(self.window.rows()))
 
         self.app.push_screen(ColumnPicker(keys, chosen), picked)
 
@@ -367,7 +370,7 @@ class RunsScreen(View[None]):
             del self.marked[key]
         else:
             self.marked[key] = self._rows[key]
-        self.table.update_cell(key, "mark", self._mark_cell(key))
+        self._update_mark(key)
         self.table.action_cursor_down()
         self._show_status()
 
@@ -375,8 +378,11 @@ class RunsScreen(View[None]):
         for key in list(self.marked):
             del self.marked[key]
             if key in self._rows:
-                self.table.update_cell(key, "mark", self._mark_cell(key))
+                self._update_mark(key)
         self._show_status()
+
+    def _update_mark(self, key: str) -> None:
+        self.table.update_row(key, [self._mark_cell(key), *self.table.get_row(key)[1:]])
 
     def action_compare(self) -> None:
         if len(self.marked) < 2:
@@ -384,6 +390,5 @@ class RunsScreen(View[None]):
             return
         self.mlops.open_compare(list(self.marked.values()))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.mlops.open_run(event.row_key.value)
+    def on_run_grid_row_selected(self, event: RunGrid.RowSelected) -> None:
+        self.mlops.open_run(event.key)

@@ -8,7 +8,7 @@ from .header import BackendState
 
 
 class UnreachableBanner(Static):
-    """`✖ backend unreachable at URL: retrying every 2 s` plus the last error, in words."""
+    """`✗ backend unreachable at URL: retrying every 2 s` plus the last error, in words."""
 
     DEFAULT_CSS = """
     UnreachableBanner { height: 1; display: none;
@@ -21,6 +21,6 @@ class UnreachableBanner(Static):
         self.set_class(shown, "-shown")
         if shown:
             text = Text()
-            text.append("✖ BACKEND UNREACHABLE ", style="bold")
+            text.append("✗ BACKEND UNREACHABLE ", style="bold")
             text.append(f"at {state.url} · retrying every {state.retry_seconds:g} s")
             self.update(text)

@@ -51,7 +51,8 @@ class FilterBar(Vertical):
         self.suggester = WordSuggester(words)
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder=self._placeholder, suggester=self.suggester, id="filter-input")
+        yield Input(placeholder=self._placeholder, suggester=self.suggester, id="filter-input",
+                    select_on_focus=False)
         yield Label("", id="filter-error", markup=False)
 
     @property
@@ -74,7 +75,7 @@ class FilterBar(Vertical):
 
     def show_error(self, message: str | None) -> None:
         label = self.query_one("#filter-error", Label)
-        label.update(f"✖ {message}" if message else "")
+        label.update(f"✗ {message}" if message else "")
         label.set_class(bool(message), "-shown")
 
     @property

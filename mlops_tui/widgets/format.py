@@ -16,10 +16,10 @@ def system_clock() -> datetime:
 
 
 STATUS_GLYPHS: dict[str, tuple[str, str]] = {
-    "RUNNING": ("▶", "cyan"),
+    "RUNNING": ("▸", "cyan"),
     "SCHEDULED": ("…", "blue"),
     "FINISHED": ("✓", "green"),
-    "FAILED": ("✖", "red"),
+    "FAILED": ("✗", "red"),
     "KILLED": ("■", "yellow"),
 }
 

@@ -54,7 +54,7 @@ class StatusHeader(Horizontal):
         elif state.up:
             text.append("● up", style="green")
         else:
-            text.append("✖ down", style="bold red")
+            text.append("✗ down", style="bold red")
         if state.last_refresh is not None:
             label = "  refreshed " if width >= 100 else "  "
             text.append(label + state.last_refresh.strftime("%H:%M:%S"), style="dim")
