@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hmac
+import os
+from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if manager is not None:
             manager.stop()
         app.state.db.close()
+        _remove_pid_file(settings.pid_file)
 
     app = FastAPI(
         title="mlops-tui backend",
@@ -52,6 +55,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.token:
         app.add_middleware(BearerAuth, token=settings.token)
     return app
+
+
+def _remove_pid_file(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        if path.read_text().split()[0] == str(os.getpid()):
+            path.unlink()
+    except (FileNotFoundError, IndexError):
+        pass
 
 
 async def _api_error(request: Request, error: ApiError) -> JSONBytes:
@@ -104,6 +117,31 @@ class BodyLimit:
             await _send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
                                          "field": "body", "code": "too_large"})
             return
+        if declared is None and not _streams_its_body(scope):
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > self.max_bytes:
+                    await _send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
+                                                 "field": "body", "code": "too_large"})
+                    return
+                if not message.get("more_body"):
+                    break
+            body = b"".join(chunks)
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
         seen = 0
 
         async def limited() -> Message:
@@ -115,6 +153,12 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+def _streams_its_body(scope: Scope) -> bool:
+    """Uploads (artifacts, dataset files) stream to disk under their own size limit."""
+    path = scope.get("path", "")
+    return scope.get("method") == "PUT" or "/versions" in path or path.endswith("/data/schema")
 
 
 class BearerAuth:

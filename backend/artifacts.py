@@ -37,7 +37,10 @@ async def save_stream(root: Path, relative: str, stream: Any, max_bytes: int) ->
         raise Invalid("path must name a file", "path")
     if target.is_dir():
         raise Invalid(f"path {relative!r} is a folder", "path")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise Invalid(f"path {relative!r}: a folder on the way is a file", "path") from None
     handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
     size = 0
     try:

@@ -310,8 +310,8 @@ def parse_order_by(items: list[str] | None) -> list[OrderKey]:
             descending, text = True, text[:-5].rstrip()
         elif lowered.endswith(" asc"):
             text = text[:-4].rstrip()
-        parser = _Parser(text)
         try:
+            parser = _Parser(text)
             entity, key, _ = parser.identifier()
         except FilterError as error:
             raise FilterError(f"bad order_by {item!r}: {error.message}", error.position, field) from None

@@ -28,14 +28,18 @@ class RunCreate(Strict):
     experiment: str | None = Field(None, description="Experiment name, created when missing.")
     name: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
-    start_time: int | None = Field(None, description="Epoch milliseconds; default now.")
+    start_time: Int64 | None = Field(None, description="Epoch milliseconds; default now.")
     parent_id: str | None = None
 
 
 class RunUpdate(Strict):
     status: str | None = Field(None, description="RUNNING, SCHEDULED, FINISHED, FAILED or KILLED.")
-    end_time: int | None = None
+    end_time: Int64 | None = None
     name: str | None = None
+
+
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""An integer SQLite can store."""
 
 
 def _now_ms() -> int:
@@ -45,18 +49,18 @@ def _now_ms() -> int:
 class MetricPoint(Strict):
     key: str = Field(min_length=1, max_length=250, pattern=KEY_PATTERN)
     value: float = Field(allow_inf_nan=False, description="A finite number: NaN and infinities are refused with 422.")
-    step: int = 0
-    timestamp: int = Field(default_factory=_now_ms, description="Epoch milliseconds; default now.")
+    step: Int64 = 0
+    timestamp: Int64 = Field(default_factory=_now_ms, description="Epoch milliseconds; default now.")
 
 
 class SeriesBatch(Strict):
     """Points of one metric as columns: the compact form the SDK sends."""
 
     key: str = Field(min_length=1, max_length=250, pattern=KEY_PATTERN)
-    steps: list[int]
+    steps: list[Int64]
     values: list[Annotated[float, Field(allow_inf_nan=False)]] = Field(
         description="Finite numbers: NaN and infinities are refused with 422.")
-    timestamps: list[int] | None = Field(None, description="Epoch milliseconds; default now for every point.")
+    timestamps: list[Int64] | None = Field(None, description="Epoch milliseconds; default now for every point.")
 
     @model_validator(mode="after")
     def _same_lengths(self) -> SeriesBatch:

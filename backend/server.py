@@ -43,18 +43,10 @@ def pid_file(home: Path) -> Path:
 
 def serve(host: str, port: int, home: Path, token: str | None) -> None:
     check_bind(host, token)
-    settings = Settings(home=home, token=token)
+    settings = Settings(home=home, token=token, pid_file=pid_file(home))
     app = create_app(settings)
-    pid_path = pid_file(home)
-    pid_path.write_text(f"{os.getpid()} {host} {port}\n")
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
-    finally:
-        try:
-            if pid_path.read_text().split()[0] == str(os.getpid()):
-                pid_path.unlink()
-        except (FileNotFoundError, IndexError):
-            pass
+    pid_file(home).write_text(f"{os.getpid()} {host} {port}\n")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
 def main(argv: list[str] | None = None) -> int:

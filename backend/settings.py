@@ -30,6 +30,8 @@ class Settings:
     max_batch_tags: int = 1_000
     max_running_jobs: int = field(default_factory=lambda: int(os.environ.get("MLOPS_MAX_JOBS", "2")))
     """Training jobs run at once; more wait in the queue."""
+    pid_file: Path | None = None
+    """Removed when the app shuts down (uvicorn re-raises SIGTERM after shutdown, skipping `finally`)."""
     run_jobs: bool = True
     """Start the job manager with the app (off for read-only tools)."""
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from .client import Client
 from .embedded import spawn_server, wait_until_up
+from .models import Job
 from .sdk import ActiveRun, start_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +113,23 @@ def train_all(url: str) -> list[tuple[str, float]]:
     return results
 
 
+def train_pipeline(url: str) -> Job:
+    """Submit sample_data/churn_pipeline.toml as a job, as `mlops train --wait` does, and follow it."""
+    pipeline = ROOT / "sample_data" / "churn_pipeline.toml"
+    with Client(url) as client:
+        version = client.add_dataset_version("churn", DATA.name, DATA.read_bytes())
+        job = client.submit_job(pipeline.read_text(), version.ref)
+        print(f"  job {job.id} queued: {pipeline.relative_to(ROOT)} on dataset {version.ref}")
+        shown = -1
+        while not job.finished:
+            time.sleep(0.5)
+            job = client.get_job(job.id)
+            if job.progress_done != shown and job.progress_total:
+                shown = job.progress_done
+                print(f"  job {job.id}: {job.progress_done}/{job.progress_total} candidates")
+        return client.get_job(job.id)
+
+
 def main() -> int:
     shutil.rmtree(HOME, ignore_errors=True)
     port = _port()
@@ -121,13 +141,22 @@ def main() -> int:
         return 1
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
-        print(f"training 3 models on {DATA.relative_to(ROOT)} ...")
+        print(f"1. logging 3 scikit-learn runs on {DATA.relative_to(ROOT)} with the SDK ...")
         for run_id, auc in train_all(url):
             print(f"  run {run_id[:8]}  roc_auc {auc:.3f}")
+        print("2. training the churn pipeline as a job (worker process, sweep, skops model) ...")
+        job = train_pipeline(url)
+        if job.status != "SUCCEEDED":
+            print(f"the pipeline job {job.status}: {job.error}", file=sys.stderr)
+            return 1
+        best = (job.report or {}).get("best", {})
+        print(f"  best: {best.get('estimator')} roc_auc {best.get('holdout', {}).get('roc_auc', 0):.3f}")
         env = "" if port == 5055 else f"MLOPS_URL={url} "
-        print("\nlogged experiment 'churn-demo': 3 runs with params, metric series and a skops model each.")
+        print("\nlogged experiment 'churn-demo' (3 SDK runs with params, metric series and a skops model each)")
+        print(f"and experiment 'churn' (job {job.id}: a parent run, {job.progress_total} candidate runs, the best model).")
         print("look at it with:")
         print(f"  {env}.venv/bin/mlops runs list --experiment churn-demo")
+        print(f"  {env}.venv/bin/mlops jobs show {job.id}")
         print(f"  {env}.venv/bin/mlops runs compare <run> <run> --only-diff")
         print(f"  {env}.venv/bin/mlops tui")
         print(f"stop the backend with: .venv/bin/mlops server stop --home {HOME}")

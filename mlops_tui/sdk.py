@@ -33,6 +33,7 @@ class ActiveRun:
         self._series: dict[str, tuple[list[int], list[float], list[int]]] = {}
         self._buffered = 0
         self._params: dict[str, str] = {}
+        self._logged_params: dict[str, str] = {}
         self._tags: dict[str, str] = {}
         self._steps: dict[str, int] = {}
         self._error: MlopsError | None = None
@@ -48,9 +49,12 @@ class ActiveRun:
         with self._lock:
             for key, value in params.items():
                 text = str(value)
-                if self._params.get(key, text) != text:
-                    raise MlopsError(f"param {key!r} was already logged as {self._params[key]!r}", 409, key)
-                self._params[key] = text
+                before = self._logged_params.get(key, text)
+                if before != text:
+                    raise MlopsError(f"param {key!r} was already logged as {before!r}; it cannot change to "
+                                     f"{text!r}", 409, f"params.{key}")
+            for key, value in params.items():
+                self._params[key] = self._logged_params[key] = str(value)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Log one point; without `step`, each key counts its own steps from 0."""
@@ -103,12 +107,18 @@ class ActiveRun:
         self._raise_pending()
 
     def end(self, status: str = "FINISHED") -> None:
+        """Flush and set the final status; a run whose last data could not be stored ends FAILED."""
         self._stop = True
         self._wake.set()
         self._sender.join()
         try:
             self._send_pending()
+        except MlopsError:
+            status = "FAILED"
+            raise
         finally:
+            if self._error is not None:
+                status = "FAILED"
             self.client.update_run(self.id, status=status)
         self._raise_pending()
 
@@ -139,19 +149,24 @@ class ActiveRun:
             self._buffered -= MAX_BATCH_POINTS - room
             return params, series, tags
 
-    def _send_pending(self) -> None:
+    def _send_pending(self, whole: bool = True) -> None:
+        """Send the buffer in batches; with `whole=False` leave a partial batch for the next round."""
         while True:
             params, series, tags = self._take()
             if not (params or series or tags):
                 return
             self.client.log_batch(self.id, params=params, series=series, tags=tags)
+            if not whole and self._buffered < MAX_BATCH_POINTS:
+                return
 
     def _send_loop(self) -> None:
+        """Every interval (or as soon as a batch is full) send what is buffered, at most one partial
+        batch per interval, so steady logging makes few, large calls."""
         while not self._stop:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
             try:
-                self._send_pending()
+                self._send_pending(whole=False)
             except MlopsError as error:
                 self._error = self._error or error
 

@@ -109,12 +109,15 @@ def _series_columns(body: LogBatch) -> dict[str, runs.Columns]:
     """Both point forms as columns per key: (steps, values, timestamps)."""
     now = now_ms()
     columns: dict[str, runs.Columns] = {}
-    for point in body.metrics:
+    for index, point in enumerate(body.metrics):
+        if point.key not in columns:
+            check_key(point.key, f"metrics[{index}].key")
         steps, values, stamps = columns.setdefault(point.key, ([], [], []))
         steps.append(point.step)
         values.append(point.value)
         stamps.append(point.timestamp)
-    for batch in body.series:
+    for index, batch in enumerate(body.series):
+        check_key(batch.key, f"series[{index}].key")
         steps, values, stamps = columns.setdefault(batch.key, ([], [], []))
         steps += batch.steps
         values += batch.values

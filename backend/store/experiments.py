@@ -18,6 +18,13 @@ FROM experiments e
 """
 
 
+def as_id(ref: str) -> int | None:
+    """The integer id `ref` spells, or None when it is a name (or no id SQLite can hold)."""
+    if ref.isascii() and ref.isdigit() and len(ref) <= 18:
+        return int(ref)
+    return None
+
+
 def ensure_default(db: Database) -> None:
     """Experiment 0, "Default", exists from the start (as in MLflow)."""
     with db.write() as conn:
@@ -70,8 +77,8 @@ def find(db: Database, name: str) -> dict[str, Any] | None:
 def get(db: Database, ref: str) -> dict[str, Any]:
     """An experiment by id (digits) or by name."""
     with db.read() as conn:
-        if ref.isdigit():
-            found = one(conn.execute(_SELECT + " WHERE e.id = ?", (int(ref),)))
+        if as_id(ref) is not None:
+            found = one(conn.execute(_SELECT + " WHERE e.id = ?", (as_id(ref),)))
         else:
             found = one(conn.execute(_SELECT + " WHERE e.name = ?", (ref,)))
         if found is None:
@@ -82,8 +89,9 @@ def get(db: Database, ref: str) -> dict[str, Any]:
 def resolve_id(db: Database, ref: str) -> str:
     """The id of an experiment given by id or name, without the run counts `get` computes."""
     with db.read() as conn:
-        column = "id" if ref.isdigit() else "name"
-        found = conn.execute(f"SELECT id FROM experiments WHERE {column} = ?", (int(ref) if ref.isdigit() else ref,))
+        number = as_id(ref)
+        column = "id" if number is not None else "name"
+        found = conn.execute(f"SELECT id FROM experiments WHERE {column} = ?", (ref if number is None else number,))
         row = found.fetchone()
     if row is None:
         raise NotFound(f"experiment {ref!r} not found", "experiment")

@@ -9,6 +9,7 @@ from typing import Any
 from ..db import Database
 from ..errors import Conflict, Invalid, NotFound
 from .common import now_ms, one, placeholders, rows
+from .experiments import as_id
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 RUN_COLUMNS = "r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.parent_id"
@@ -30,7 +31,7 @@ def create(
     run_id = uuid.uuid4().hex
     with db.write() as conn:
         found = conn.execute(
-            "SELECT lifecycle_stage FROM experiments WHERE id = ?", (int(experiment_id),)
+            "SELECT lifecycle_stage FROM experiments WHERE id = ?", (experiment_number(experiment_id),)
         ).fetchone()
         if found is None:
             raise NotFound(f"experiment {experiment_id!r} not found", "experiment_id")
@@ -40,10 +41,17 @@ def create(
             raise NotFound(f"parent run {parent_id!r} not found", "parent_id")
         conn.execute(
             "INSERT INTO runs (id, experiment_id, name, status, start_time, parent_id) VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, int(experiment_id), name or _default_name(run_id), status, start_time or now_ms(), parent_id),
+            (run_id, experiment_number(experiment_id), name or _default_name(run_id), status, start_time or now_ms(), parent_id),
         )
         _write_tags(conn, run_id, tags or {})
     return get(db, run_id)
+
+
+def experiment_number(experiment_id: str) -> int:
+    number = as_id(experiment_id)
+    if number is None:
+        raise NotFound(f"experiment {experiment_id!r} not found", "experiment_id")
+    return number
 
 
 def _default_name(run_id: str) -> str:

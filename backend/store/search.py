@@ -25,7 +25,7 @@ def decode_token(token: str | None) -> int:
         offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
     except (ValueError, KeyError, TypeError):
         raise Invalid("page_token is not a token this server issued", "page_token") from None
-    if not isinstance(offset, int) or offset < 0:
+    if not isinstance(offset, int) or not 0 <= offset <= 10**9:
         raise Invalid("page_token is not a token this server issued", "page_token")
     return offset
 

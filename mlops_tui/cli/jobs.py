@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -101,10 +102,10 @@ def train(
         if json_out:
             print_json(job)
         else:
-            console.print(f"submitted job [bold]{job.id}[/] ({job.name}); follow it with: mlops jobs logs -f {job.id}")
+            console.print(f"submitted job [bold]{job.id}[/] ({escape(job.name)}); follow it with: mlops jobs logs -f {job.id}")
         return
     if not json_out:
-        console.print(f"job [bold]{job.id}[/] ({job.name}) queued")
+        console.print(f"job [bold]{job.id}[/] ({escape(job.name)}) queued")
     job = _follow(client, job, quiet=json_out)
     if json_out:
         print_json(client.get_job(job.id))
@@ -117,13 +118,13 @@ def _print_outcome(job: Job) -> None:
     if job.status == "SUCCEEDED" and job.report:
         best = job.report["best"]
         metric = job.report["primary_metric"]
-        console.print(f"[green]succeeded[/]: best {best['estimator']} {best['params']} "
+        console.print(f"[green]succeeded[/]: best {best['estimator']} {escape(str(best['params']))} "
                       f"{metric} = {number(best['holdout'].get(metric))} (run {best['run_id'][:8]}, "
                       f"parent run {(job.run_id or '')[:8]})", highlight=False)
     else:
-        errors.print(f"[red]{job.status.lower()}[/] ({job.error_kind or '-'}): {job.error}", highlight=False)
+        errors.print(f"[red]{job.status.lower()}[/] ({job.error_kind or '-'}): {escape(job.error or '')}", highlight=False)
         for problem in (job.report or {}).get("validation", []):
-            errors.print(f"  - {problem}", highlight=False)
+            errors.print(f"  - {escape(problem)}", highlight=False)
 
 
 @jobs_app.command("list")
@@ -139,7 +140,7 @@ def jobs_list(status: Optional[str] = typer.Option(None, "--status", help="QUEUE
     table = Table("JOB", "NAME", "STATUS", "PROGRESS", "CREATED", "TIME", title="Jobs", title_justify="left")
     for job in found:
         took = (job.ended_at or int(time.time() * 1000)) - job.started_at if job.started_at else None
-        table.add_row(job.id, job.name[:20], _status(job), f"{job.progress_done}/{job.progress_total}",
+        table.add_row(job.id, escape(job.name[:20]), _status(job), f"{job.progress_done}/{job.progress_total}",
                       when(job.created_at), duration(took))
     console.print(table)
 
@@ -152,14 +153,14 @@ def jobs_show(job_id: str, json_out: bool = JsonOption, url: Optional[str] = Url
     if json_out:
         print_json(job)
         return
-    console.print(f"job [bold]{job.id}[/] {job.name}  {_status(job)}  {job.progress_done}/{job.progress_total}"
+    console.print(f"job [bold]{job.id}[/] {escape(job.name)}  {_status(job)}  {job.progress_done}/{job.progress_total}"
                   f"  executor {job.executor}  dataset {job.dataset or '-'}  run {(job.run_id or '-')[:8]}",
                   highlight=False)
     if job.error:
-        console.print(f"[red]error ({job.error_kind})[/]: {job.error}", highlight=False)
+        console.print(f"[red]error ({job.error_kind})[/]: {escape(job.error)}", highlight=False)
     report = job.report or {}
     for problem in report.get("validation", []):
-        console.print(f"  - {problem}", highlight=False)
+        console.print(f"  - {escape(problem)}", highlight=False)
     metric = report.get("primary_metric")
     if report.get("candidates") and metric:
         table = Table("RUN", "ESTIMATOR", "PARAMS", metric.upper(), "FIT", title="Candidates", title_justify="left")
@@ -167,7 +168,7 @@ def jobs_show(job_id: str, json_out: bool = JsonOption, url: Optional[str] = Url
         for item in report["candidates"]:
             params = ", ".join(f"{k}={v}" for k, v in item["params"].items())
             mark = "★ " if item["run_id"] == best else ""
-            table.add_row(item["run_id"][:8], mark + item["estimator"], params[:30],
+            table.add_row(item["run_id"][:8], mark + item["estimator"], escape(params[:30]),
                           number(item["holdout"].get(metric)), f"{item['fit_seconds']:.2f}s")
         console.print(table)
 

@@ -1,6 +1,7 @@
 """`mlops server start|status|stop`: the backend as a foreground or background process."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import sys
@@ -31,6 +32,15 @@ def _pid_file_entry(home: Path) -> tuple[int, str, int] | None:
         return None
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -51,6 +61,8 @@ def start(
 ) -> None:
     """Serve the backend, in the foreground until SIGTERM/SIGINT unless --detach."""
     folder = _home(home)
+    if not _is_loopback(host) and not os.environ.get("MLOPS_TOKEN"):
+        fail(f"refusing to bind {host}: set MLOPS_TOKEN to require a bearer token before serving beyond loopback")
     command = [sys.executable, "-m", "backend.server", "--host", host, "--port", str(port), "--home", str(folder)]
     if not detach:
         console.print(f"serving on http://{host}:{port} (home {folder}); Ctrl-C stops", highlight=False)

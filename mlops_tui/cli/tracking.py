@@ -5,7 +5,8 @@ import json
 from typing import Optional
 
 import typer
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column, Table
 
 from ..compare import metric_rows, param_rows
 from ..models import Run
@@ -27,7 +28,7 @@ def experiments_list(json_out: bool = JsonOption, url: Optional[str] = UrlOption
         return
     table = Table("ID", "NAME", "RUNS", "LAST RUN", "STATE", title="Experiments", title_justify="left")
     for experiment in found:
-        table.add_row(experiment.id, experiment.name, str(experiment.run_count), when(experiment.last_run_time),
+        table.add_row(experiment.id, escape(experiment.name), str(experiment.run_count), when(experiment.last_run_time),
                       experiment.lifecycle_stage)
     console.print(table)
 
@@ -40,7 +41,7 @@ def experiments_create(name: str, json_out: bool = JsonOption, url: Optional[str
     if json_out:
         print_json(experiment)
     else:
-        console.print(f"created experiment [bold]{experiment.name}[/] (id {experiment.id})")
+        console.print(f"created experiment [bold]{escape(experiment.name)}[/] (id {experiment.id})")
 
 
 @experiments_app.command("delete")
@@ -52,7 +53,7 @@ def experiments_delete(ref: str = typer.Argument(..., help="Name or id."), json_
     if json_out:
         print_json(experiment)
     else:
-        console.print(f"deleted experiment [bold]{experiment.name}[/] (id {experiment.id})")
+        console.print(f"deleted experiment [bold]{escape(experiment.name)}[/] (id {experiment.id})")
 
 
 def _metric_columns(runs: list[Run], wanted: list[str], limit: int = 3) -> list[str]:
@@ -81,10 +82,11 @@ def runs_list(
         print_json(page)
         return
     columns = _metric_columns(page.runs, metric)
-    table = Table("RUN", "NAME", "STATUS", "STARTED", "TIME", *[c.upper()[:14] for c in columns],
+    table = Table(Column("RUN", no_wrap=True, min_width=8), "NAME", "STATUS", "STARTED", "TIME",
+                  *[escape(c.upper()[:14]) for c in columns],
                   title=f"Runs{' in ' + experiment if experiment else ''}", title_justify="left")
     for run in page.runs:
-        table.add_row(run.id[:8], run.name, status_text(run.status), when(run.start_time), duration(run.duration_ms),
+        table.add_row(run.id[:8], escape(run.name), status_text(run.status), when(run.start_time), duration(run.duration_ms),
                       *[number(run.metrics.get(c)) for c in columns])
     console.print(table)
     if page.next_page_token:
@@ -101,26 +103,26 @@ def runs_show(run_id: str = typer.Argument(..., help="Run id or a unique prefix 
     if json_out:
         print_json(run)
         return
-    console.print(f"[bold]{run.name}[/]  {run.id}\nstatus {status_text(run.status)}  experiment {run.experiment_id}"
+    console.print(f"[bold]{escape(run.name)}[/]  {run.id}\nstatus {status_text(run.status)}  experiment {run.experiment_id}"
                   f"  started {when(run.start_time)}  took {duration(run.duration_ms)}")
     params = Table("PARAM", "VALUE", title="Params", title_justify="left")
     for key, value in sorted(run.params.items()):
-        params.add_row(key, value)
+        params.add_row(escape(key), escape(value))
     metrics = Table("METRIC", "LAST", "MIN", "MAX", "STEP", "POINTS", title="Metrics", title_justify="left")
     for key, stats in sorted(run.metric_stats.items()):
-        metrics.add_row(key, number(stats.value), number(stats.min), number(stats.max), str(stats.step),
+        metrics.add_row(escape(key), number(stats.value), number(stats.min), number(stats.max), str(stats.step),
                         str(stats.count))
     tags = Table("TAG", "VALUE", title="Tags", title_justify="left")
     for key, value in sorted(run.tags.items()):
         if key == "mlops.packages":
             value = ", ".join(f"{k} {v}" for k, v in json.loads(value).items())
-        tags.add_row(key, value)
+        tags.add_row(escape(key), escape(value))
     for table in (params, metrics, tags):
         if table.row_count:
             console.print(table)
     files = client.list_artifacts(run.id)
     if files:
-        console.print("Artifacts: " + ", ".join(f.path + ("/" if f.is_dir else "") for f in files))
+        console.print("Artifacts: " + ", ".join(escape(f.path) + ("/" if f.is_dir else "") for f in files))
 
 
 @runs_app.command("compare")
@@ -144,16 +146,16 @@ def runs_compare(
             "metrics": [{"key": m.key, "values": m.values, "best": m.best} for m in metrics],
         })
         return
-    headers = [f"{r.name[:14]}\n{r.id[:8]}" for r in runs]
+    headers = [f"{escape(r.name[:14])}\n{r.id[:8]}" for r in runs]
     table = Table("", "PARAM", *headers, title="Params (≠ differs)", title_justify="left")
     for row in params:
         style = "bold yellow" if row.differs else None
-        table.add_row("≠" if row.differs else "", row.key, *[v if v is not None else "-" for v in row.values],
+        table.add_row("≠" if row.differs else "", escape(row.key), *[escape(v) if v is not None else "-" for v in row.values],
                       style=style)
     console.print(table)
     table = Table("METRIC", *headers, title="Metrics, last value (★ best)", title_justify="left")
     for metric in metrics:
-        table.add_row(metric.key, *[("★ " if i == metric.best else "") + number(v) for i, v in enumerate(metric.values)])
+        table.add_row(escape(metric.key), *[("★ " if i == metric.best else "") + number(v) for i, v in enumerate(metric.values)])
     console.print(table)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from ..client import AsyncClient
 from ..config import ConfigError, load_config
@@ -20,7 +21,7 @@ def tui(
     try:
         config = load_config()
     except ConfigError as error:
-        fail(str(error))
+        fail(escape(str(error)))  # `fail` prints markup; the message holds `[keys]`
         return
     from ..app import MlopsApp  # Textual loads only for this command
 

@@ -2,9 +2,11 @@
 state (which view, which rows, which query, what the banner says), not only on pixels."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import TypeVar
 
+from textual.message import Message
 from textual.widgets import Input, OptionList, TabbedContent
 
 from mlops_tui.app import MlopsApp
@@ -27,6 +29,14 @@ from .fakes import FakeClient, _run
 
 SIZE = (80, 24)
 AppFactory = Callable[..., MlopsApp]
+
+
+M = TypeVar("M", bound=Message)
+
+
+def unique(messages: Iterable[M]) -> list[M]:
+    """Messages once each (the hook sees a message again at every node it bubbles through)."""
+    return list({id(m): m for m in messages}.values())
 
 
 def row_keys(table: NavTable | RunGrid) -> list[str]:
@@ -75,7 +85,8 @@ async def test_navigate_with_number_keys_enter_and_back(make_app: AppFactory) ->
 
 async def test_filter_good_then_esc_clears_then_goes_back(make_app: AppFactory, fake: FakeClient) -> None:
     app = make_app(start="runs churn")
-    async with app.run_test(size=SIZE) as pilot:
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, RunsScreen)
@@ -83,6 +94,8 @@ async def test_filter_good_then_esc_clears_then_goes_back(make_app: AppFactory, 
         await pilot.press("slash")
         await pilot.press(*"metrics.acc > 0.9")
         await pilot.press("enter")
+        applied = unique(m for m in messages if isinstance(m, FilterBar.Applied))
+        assert [m.text for m in applied] == ["metrics.acc > 0.9"]
         await settle(pilot)
         assert screen.query_state.filter == "metrics.acc > 0.9"
         shown = row_keys(screen.table)
@@ -119,7 +132,8 @@ async def test_bad_filter_shows_the_error_and_keeps_the_table(make_app: AppFacto
 
 async def test_drill_into_a_run_tabs_chart_and_artifacts(make_app: AppFactory, fake: FakeClient) -> None:
     app = make_app(start="runs churn")
-    async with app.run_test(size=SIZE) as pilot:
+    messages: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
         await settle(pilot)
         runs = app.screen
         assert isinstance(runs, RunsScreen)
@@ -127,6 +141,8 @@ async def test_drill_into_a_run_tabs_chart_and_artifacts(make_app: AppFactory, f
         await settle(pilot)
         detail = app.screen
         assert isinstance(detail, RunDetailScreen)
+        selected = unique(m for m in messages if isinstance(m, RunGrid.RowSelected))
+        assert [m.key for m in selected] == [row_keys(runs.table)[1]]  # what happened: one row opened
         assert detail.run is not None and detail.run.id == row_keys(runs.table)[1]
         assert set(row_keys(detail.query_one("#metrics", NavTable))) == set(detail.run.metrics)
         await pilot.press("right_square_bracket")

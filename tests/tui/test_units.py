@@ -1,0 +1,102 @@
+"""The console's pure parts: the config file, the run window's paging arithmetic, the key table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_tui.config import ConfigError, TuiConfig, config_path, load_config, parse_config
+from mlops_tui.models import RunPage
+from mlops_tui.screens.keys import KEY_SPECS
+from mlops_tui.screens.run_window import RunQuery, RunWindow
+from mlops_tui.widgets.format import duration, number, status
+
+from .fakes import _run
+
+
+def test_missing_config_gives_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_CONFIG", str(tmp_path / "nope.toml"))
+    assert load_config() == TuiConfig()
+
+
+def test_config_path_follows_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLOPS_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert config_path() == tmp_path / "mlops-tui" / "config.toml"
+
+
+def test_config_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[keys]\n"runs.mark" = "x"\n[tui]\nrefresh_seconds = 1.5\ntheme = "nord"\n'
+                    '[runs]\npage_size = 50\nmetrics = ["acc"]\n')
+    config = load_config(path)
+    assert config.keys == {"runs.mark": "x"} and config.refresh_seconds == 1.5 and config.theme == "nord"
+    assert config.page_size == 50 and config.metrics == ("acc",) and config.params is None
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ({"keys": {"runs.nope": "x"}}, "unknown binding id"),
+    ({"tui": {"refresh_seconds": "fast"}}, "tui.refresh_seconds"),
+    ({"runs": {"metrics": "acc"}}, "runs.metrics"),
+    ({"keys": {"runs.mark": ""}}, "[keys]"),
+])
+def test_bad_config_names_the_problem(document: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(document)  # type: ignore[arg-type]
+
+
+def test_every_binding_has_a_unique_id_and_a_description() -> None:
+    assert all(spec.id == key and spec.description for key, spec in KEY_SPECS.items())
+
+
+def test_order_by_head_and_tail() -> None:
+    assert RunQuery().order_by() is None  # the server's own default order
+    assert RunQuery().order_by(tail=True) == ["start_time ASC", "id DESC"]
+    query = RunQuery(sort="metrics.acc", descending=True)
+    assert query.order_by() == ["metrics.acc DESC"]
+    assert query.order_by(tail=True) == ["metrics.acc ASC", "start_time ASC", "id DESC"]
+
+
+def _page(start: int, size: int, more: bool) -> RunPage:
+    return RunPage(runs=[_run(i, "1") for i in range(start, start + size)],
+                   next_page_token=str(start + size) if more else None)
+
+
+def test_window_walks_down_and_keeps_at_most_max_pages() -> None:
+    window = RunWindow(page_size=10, max_pages=2)
+    assert window.below() is None  # nothing fetched yet
+    window.store(0, _page(0, 10, True))
+    assert window.at_top and not window.at_bottom and window.below() == 1 and window.above() is None
+    window.store(1, _page(10, 10, True))
+    window.store(2, _page(20, 5, False))
+    window.trim(keep_below=True)
+    assert window.indices == [1, 2] and window.at_bottom and window.below() is None
+    assert window.above() == 0
+    assert window.position(0, None) == 10 and len(window.rows()) == 15
+
+
+def test_tail_window_counts_from_the_end() -> None:
+    window = RunWindow(page_size=10, tail=True)
+    window.store(0, _page(100, 10, True))  # the last 10 runs, in reversed order
+    rows = window.rows()
+    assert rows[0].name == "run-109" and rows[-1].name == "run-100"
+    assert window.position(9, 50) == 49 and window.position(0, 50) == 40
+    assert window.at_bottom and not window.at_top and window.above() == 1 and window.below() is None
+
+
+def test_formats_read_without_colour() -> None:
+    assert status("FAILED").plain == "✗ FAILED" and status("RUNNING").plain == "▸ RUNNING"
+    assert duration(1500) == "1.5s" and duration(3_725_000) == "1h02m" and number(0.123456) == "0.1235"
+
+
+def test_cli_refuses_a_bad_config(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "config.toml"
+    path.write_text('[keys]\n"runs.nope" = "x"\n')
+    result = subprocess.run([sys.executable, "-m", "mlops_tui.cli.main", "tui"], capture_output=True, text=True,
+                            env={"MLOPS_CONFIG": str(path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+                            timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 1
+    assert "unknown binding id(s) in [keys]: runs.nope" in " ".join(result.stderr.split())
