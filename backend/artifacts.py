@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import Invalid, NotFound, TooLarge
+from .datasets.io import UPLOAD_PREFIX, receive_upload
+from .errors import Invalid, NotFound
 
 
 def run_root(artifacts_root: Path, experiment_id: str, run_id: str) -> Path:
@@ -41,18 +41,11 @@ async def save_stream(root: Path, relative: str, stream: Any, max_bytes: int) ->
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise Invalid(f"path {relative!r}: a folder on the way is a file", "path") from None
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-    size = 0
+    temp_path, size = await receive_upload(target.parent, stream, max_bytes)
     try:
-        with os.fdopen(handle, "wb") as out:
-            async for chunk in stream:
-                size += len(chunk)
-                if size > max_bytes:
-                    raise TooLarge(f"artifact is larger than {max_bytes} bytes", "body")
-                out.write(chunk)
-        os.replace(temp_name, target)
+        os.replace(temp_path, target)
     except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        temp_path.unlink(missing_ok=True)
         raise
     return {"path": relative, "size": size}
 
@@ -67,7 +60,7 @@ def list_files(root: Path, relative: str = "") -> list[dict[str, Any]]:
     if folder.is_file():
         return [_entry(root.resolve(), folder)]
     return [_entry(root.resolve(), child) for child in sorted(folder.iterdir())
-            if not child.name.startswith(".upload-")]
+            if not child.name.startswith(UPLOAD_PREFIX)]
 
 
 def _entry(root: Path, path: Path) -> dict[str, Any]:

@@ -103,7 +103,10 @@ def through_product(url: str, csv: Path) -> tuple[float, dict]:  # type: ignore[
     seconds = time.perf_counter() - started
     if job.status != "SUCCEEDED":
         raise RuntimeError(f"job {job.id} {job.status}: {job.error}")
-    return seconds, {"candidates": job.progress_total, "job": job.id}
+    queued = (job.started_at or 0) - job.created_at
+    worker = (job.ended_at or 0) - (job.started_at or 0)
+    return seconds, {"candidates": job.progress_total, "job": job.id, "queue_to_start_ms": queued,
+                     "worker_ms": worker}
 
 
 def main() -> None:

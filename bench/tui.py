@@ -193,6 +193,7 @@ def measure_tmux(url: str) -> dict[str, object]:
         figures["rss_mb"] = max(p.memory_info().rss for p in consoles) / 1e6
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+        Path(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", server).unlink(missing_ok=True)
     return figures
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 os.environ["TEXTUAL_ANIMATIONS"] = "none"
+os.environ["MLOPS_CONFIG"] = "/home/you/.config/mlops-tui/config.toml"
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 

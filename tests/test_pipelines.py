@@ -48,6 +48,19 @@ cv = 2
 """.format(numeric=str(NUMERIC).replace("'", '"'), categorical=str(CATEGORICAL).replace("'", '"'))
 
 
+def plain_pipeline(estimator: object) -> Pipeline:
+    """The same transforms as the pipeline's defaults, written with plain scikit-learn."""
+    return Pipeline([
+        ("features", ColumnTransformer([
+            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
+             NUMERIC),
+            ("categorical", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
+                                      ("encode", OneHotEncoder(handle_unknown="ignore"))]), CATEGORICAL),
+        ])),
+        ("model", estimator),
+    ])
+
+
 @pytest.fixture(scope="module")
 def churn() -> pd.DataFrame:
     return pd.read_csv(CHURN)
@@ -125,15 +138,7 @@ def test_pipeline_holdout_metrics_equal_plain_scikit_learn(churn: pd.DataFrame) 
     x = churn.drop(columns=["churned"])
     x_train, x_test, y_train, y_test = train_test_split(x, churn["churned"], test_size=0.25, random_state=11,
                                                         stratify=churn["churned"])
-    plain = Pipeline([
-        ("features", ColumnTransformer([
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
-             NUMERIC),
-            ("categorical", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                                      ("encode", OneHotEncoder(handle_unknown="ignore"))]), CATEGORICAL),
-        ])),
-        ("model", LogisticRegression(C=2.0, max_iter=400)),
-    ]).fit(x_train, y_train)
+    plain = plain_pipeline(LogisticRegression(C=2.0, max_iter=400)).fit(x_train, y_train)
     assert result.holdout["accuracy"] == pytest.approx(accuracy_score(y_test, plain.predict(x_test)), abs=1e-12)
     assert result.holdout["roc_auc"] == pytest.approx(roc_auc_score(y_test, plain.predict_proba(x_test)[:, 1]),
                                                       abs=1e-12)
@@ -149,15 +154,7 @@ def test_regression_pipeline_matches_plain_scikit_learn(churn: pd.DataFrame) -> 
     x = churn.drop(columns=["monthly_spend_next"])
     x_train, x_test, y_train, y_test = train_test_split(x, churn["monthly_spend_next"], test_size=0.25,
                                                         random_state=11)
-    plain = Pipeline([
-        ("features", ColumnTransformer([
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
-             NUMERIC),
-            ("categorical", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                                      ("encode", OneHotEncoder(handle_unknown="ignore"))]), CATEGORICAL),
-        ])),
-        ("model", Ridge(alpha=3.0)),
-    ]).fit(x_train, y_train)
+    plain = plain_pipeline(Ridge(alpha=3.0)).fit(x_train, y_train)
     assert result.holdout["rmse"] == pytest.approx(math.sqrt(mean_squared_error(y_test, plain.predict(x_test))))
     assert result.cv == {}
 

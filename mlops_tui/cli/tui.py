@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
 from ..client import AsyncClient
 from ..config import ConfigError, load_config
@@ -21,7 +20,7 @@ def tui(
     try:
         config = load_config()
     except ConfigError as error:
-        fail(escape(str(error)))  # `fail` prints markup; the message holds `[keys]`
+        fail(str(error))
         return
     from ..app import MlopsApp  # Textual loads only for this command
 

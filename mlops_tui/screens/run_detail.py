@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
@@ -34,7 +34,6 @@ class RunDetail:
     run: Run
     artifacts: list[ArtifactFile]
     history: MetricHistory | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def chart_metric(keys: Collection[str], current: str | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 os.environ["TEXTUAL_ANIMATIONS"] = "none"  # read when textual is first imported
+os.environ["MLOPS_CONFIG"] = "/home/you/.config/mlops-tui/config.toml"  # shown by the help screen
 
 from collections.abc import Callable  # noqa: E402
 

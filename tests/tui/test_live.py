@@ -111,7 +111,7 @@ def _capture(server: str) -> str:
                           text=True).stdout
 
 
-def _wait_for(server: str, text: str, timeout: float = 20.0) -> str:
+def _wait_for(server: str, text: str, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < deadline:
@@ -148,5 +148,6 @@ def test_in_tmux_80x24_and_exits_when_the_terminal_goes(
         assert all(len(line) <= 80 for line in screen.splitlines())
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
+        Path(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", server).unlink(missing_ok=True)
     gone, alive = psutil.wait_procs(processes, timeout=10)  # SIGHUP from the vanished terminal
     assert not alive, f"still running after the terminal went away: {alive}"

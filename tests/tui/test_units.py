@@ -96,7 +96,7 @@ def test_cli_refuses_a_bad_config(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[keys]\n"runs.nope" = "x"\n')
     result = subprocess.run([sys.executable, "-m", "mlops_tui.cli.main", "tui"], capture_output=True, text=True,
-                            env={"MLOPS_CONFIG": str(path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+                            env={"MLOPS_CONFIG": str(path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1", "COLUMNS": "500"},
                             timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 1
     assert "unknown binding id(s) in [keys]: runs.nope" in " ".join(result.stderr.split())
