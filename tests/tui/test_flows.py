@@ -2,11 +2,13 @@
 state (which view, which rows, which query, what the banner says), not only on pixels."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TypeVar
 
 from textual.message import Message
+from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, TabbedContent
 
 from mlops_tui.app import MlopsApp
@@ -37,6 +39,14 @@ M = TypeVar("M", bound=Message)
 def unique(messages: Iterable[M]) -> list[M]:
     """Messages once each (the hook sees a message again at every node it bubbles through)."""
     return list({id(m): m for m in messages}.values())
+
+
+async def wait_until(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Let timers fire until `condition` holds (a loaded machine may be slow, never wrong)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await pilot.pause(0.05)
 
 
 def row_keys(table: NavTable | RunGrid) -> list[str]:
@@ -270,7 +280,7 @@ async def test_backend_down_then_back(make_app: AppFactory, fake: FakeClient) ->
         fake.runs.insert(0, _run(99, "1"))
         fake.down = False
         calls = len(fake.calls)
-        await pilot.pause(0.5)  # the health check retries every 0.2 s
+        await wait_until(pilot, lambda: app.backend_state.up is True)  # health retries every 0.2 s
         await settle(pilot)
         assert app.backend_state.up is True
         assert not screen.query_one(UnreachableBanner).has_class("-shown")
@@ -340,6 +350,4 @@ async def test_running_run_refreshes_on_the_live_timer(make_app: AppFactory, fak
         await settle(pilot)
         assert isinstance(app.screen, RunDetailScreen)
         before = fake.calls.count("metric_history")
-        await pilot.pause(0.7)
-        await settle(pilot)
-        assert fake.calls.count("metric_history") >= before + 2
+        await wait_until(pilot, lambda: fake.calls.count("metric_history") >= before + 2)

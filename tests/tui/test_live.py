@@ -97,7 +97,7 @@ async def test_real_backend_down_and_back(backend: tuple[str, Path, list[subproc
         assert runs.query_one(UnreachableBanner).has_class("-shown")
         assert runs.table.row_count == 2  # last data kept
         processes.append(_start(home, int(url.rsplit(":", 1)[1])))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while app.backend_state.up is not True and time.monotonic() < deadline:
             await pilot.pause(0.1)
         await settle(pilot)
