@@ -32,7 +32,9 @@ ATTRIBUTES: dict[str, str] = {
     "end_time": "r.end_time",
     "experiment_id": "r.experiment_id",
     "parent_id": "r.parent_id",
+    "duration": "(r.end_time - r.start_time)",
 }
+NOT_NULL_ATTRIBUTES = {"status", "run_name", "name", "run_id", "id", "start_time", "experiment_id"}
 ENTITY_ALIASES: dict[str, Entity] = {
     "metric": "metrics", "metrics": "metrics",
     "param": "params", "params": "params", "parameter": "params", "parameters": "params",

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..db import Database
 from ..errors import Invalid
-from ..filters import ATTRIBUTES, OrderKey, filter_sql, parse_order_by
+from ..filters import ATTRIBUTES, NOT_NULL_ATTRIBUTES, OrderKey, filter_sql, parse_order_by
 from .common import placeholders, rows
 from .runs import RUN_COLUMNS, attach_details
 
@@ -36,6 +36,9 @@ def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> s
         direction = "DESC" if key.descending else "ASC"
         if key.entity == "attributes":
             column = ATTRIBUTES[key.key]
+            if key.key in NOT_NULL_ATTRIBUTES:  # no NULL test: the (experiment, start_time) index orders
+                parts.append(f"{column} {direction}")
+                continue
         else:
             table = {"metrics": "series", "params": "params", "tags": "tags"}[key.entity]
             alias = f"o{index}"
@@ -50,7 +53,8 @@ def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> s
         parts.append(f"{column} {direction}")
     # Ties fall back to the index's own order (start time, then rowid): stable for paging, and it lets
     # the default order walk the (experiment, state, start_time) index with no sort.
-    parts.append("r.start_time DESC")
+    if not any(key.entity == "attributes" and key.key == "start_time" for key in order):
+        parts.append("r.start_time DESC")
     return ", ".join(parts)
 
 
