@@ -32,6 +32,8 @@ class Settings:
     """Training jobs run at once; more wait in the queue."""
     pid_file: Path | None = None
     """Removed when the app shuts down (uvicorn re-raises SIGTERM after shutdown, skipping `finally`)."""
+    warm_worker: bool = field(default_factory=lambda: os.environ.get("MLOPS_WARM_WORKER", "1") != "0")
+    """Keep one job worker loaded and waiting (MLOPS_WARM_WORKER=0 turns it off)."""
     run_jobs: bool = True
     """Start the job manager with the app (off for read-only tools)."""
 

@@ -259,3 +259,25 @@ class AsyncClient:
 
     async def dataset_version_runs(self, name: str, version: int | str = "latest") -> list[Run]:
         return await self.send(api.dataset_version_runs(name, version))
+
+    async def submit_job(self, pipeline: str, dataset: str | None = None, executor: str | None = None,
+                         scheduler: str | None = None) -> Job:
+        return await self.send(api.submit_job(pipeline, dataset, executor, scheduler))
+
+    async def list_jobs(self, status: str | None = None, limit: int = 100) -> list[Job]:
+        return await self.send(api.list_jobs(status, limit))
+
+    async def get_job(self, job_id: str) -> Job:
+        return await self.send(api.get_job(job_id))
+
+    async def job_logs(self, job_id: str, offset: int = 0, tail: int | None = None) -> JobLog:
+        return await self.send(api.job_logs(job_id, offset, tail))
+
+    async def cancel_job(self, job_id: str) -> Job:
+        return await self.send(api.cancel_job(job_id))
+
+    async def retry_job(self, job_id: str) -> Job:
+        return await self.send(api.retry_job(job_id))
+
+    async def add_dataset_version(self, name: str, filename: str, content: bytes) -> DatasetVersion:
+        return await self.send(api.add_dataset_version(name, filename, content))

@@ -122,6 +122,7 @@ class Job(Model):
     error: str | None = None
     error_kind: str | None = None
     retry_of: str | None = None
+    pid: int | None = None
     cancel_requested: bool = False
     report: dict[str, Any] | None = None
     config: dict[str, Any] | None = None

@@ -25,6 +25,8 @@ from backend import Settings, create_app
 from mlops_tui import Client
 
 ROOT = Path(__file__).resolve().parent.parent
+# Servers started by tests keep no warm job worker (tests/test_jobs.py turns it on for its own).
+os.environ["MLOPS_WARM_WORKER"] = "0"
 # A URL nothing listens on: a test that forgets to point at a live server fails fast instead of
 # starting the embedded default on port 5055.
 NOWHERE = "http://127.0.0.1:9"

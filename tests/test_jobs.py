@@ -46,8 +46,13 @@ SLOW = '[[models]]\nestimator = "RandomForestClassifier"\nparams = { n_estimator
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of its own, with a warm worker as in production (the other tests' servers run without)."""
     home = tmp_path_factory.mktemp("jobs-home")
-    live = start_backend(home, home.parent / "jobs-server.log")
+    os.environ["MLOPS_WARM_WORKER"] = "1"
+    try:
+        live = start_backend(home, home.parent / "jobs-server.log")
+    finally:
+        os.environ["MLOPS_WARM_WORKER"] = "0"
     yield live
     stop_process(live.process)
 
@@ -148,11 +153,12 @@ def test_cancel_stops_the_worker_process_and_retry_queues_a_new_job(client: Clie
     deadline = time.monotonic() + 30
     while not client.get_job(job.id).run_id and time.monotonic() < deadline:
         time.sleep(0.1)
-    pid = client.get_job(job.id).__dict__.get("pid") or _pid_of(job.id)
+    pid = client.get_job(job.id).pid
     client.cancel_job(job.id)
     cancelled = wait_for(client, job.id, ("CANCELLED",), timeout=30)
     assert cancelled.error_kind == "cancelled" and running.status == "RUNNING"
-    assert pid is None or not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert pid is not None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert client.get_run(cancelled.run_id or "").status == "KILLED"
     again = client.retry_job(job.id)
     assert again.id != job.id and again.retry_of == job.id and again.status == "QUEUED"
@@ -160,13 +166,6 @@ def test_cancel_stops_the_worker_process_and_retry_queues_a_new_job(client: Clie
     with pytest.raises(Exception) as caught:
         client.cancel_job(job.id)
     assert getattr(caught.value, "status", None) == 409
-
-
-def _pid_of(job_id: str) -> int | None:
-    for process in psutil.process_iter(["cmdline"]):
-        if "backend.jobs.worker" in (process.info["cmdline"] or []) and job_id in process.info["cmdline"]:
-            return int(process.pid)
-    return None
 
 
 def test_after_a_restart_queued_jobs_run_and_a_lost_worker_is_marked_interrupted(tmp_path: Path) -> None:
@@ -185,7 +184,7 @@ def test_after_a_restart_queued_jobs_run_and_a_lost_worker_is_marked_interrupted
         pid = None
         deadline = time.monotonic() + 20
         while (pid is None or not client.get_job(slow.id).run_id) and time.monotonic() < deadline:
-            pid = _pid_of(slow.id)
+            pid = client.get_job(slow.id).pid
             time.sleep(0.1)
     stop_process(first.process)
     assert pid is not None

@@ -58,22 +58,40 @@ class JobManager:
         self.max_running = max_running
         self.poll_seconds = poll_seconds
         self.tracked: dict[str, Tracked] = {}
+        self.warm: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="job-manager", daemon=True)
 
     def start(self) -> None:
         self.recover()
+        self._ensure_warm()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        if self.warm is not None and self.warm.poll() is None:
+            self.warm.terminate()  # an idle warm worker has no job to finish
+            self.warm.wait(timeout=5)
+
+    def _command(self) -> list[str]:
+        return [sys.executable, "-u", "-m", "backend.jobs.worker", "--home", str(self.settings.home)]
+
+    def _ensure_warm(self) -> None:
+        """Keep one worker loaded and waiting, so a job starts without paying for the imports."""
+        if not self.settings.warm_worker or self._stop.is_set():
+            return
+        if self.warm is None or self.warm.poll() is not None:
+            self.warm = subprocess.Popen(
+                [*self._command(), "--wait-for-job"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True,
+            )
 
     def recover(self) -> None:
         """Adopt workers still running from before a restart; fail jobs whose worker is gone."""
         for job in jobs.running(self.db):
-            process = self._worker_process(job["id"], job["pid"])
+            process = self._worker_process(job["pid"])
             if process is not None:
                 self.tracked[job["id"]] = Tracked(process)
                 continue
@@ -82,8 +100,9 @@ class JobManager:
             if job["run_id"]:
                 runs.update(self.db, job["run_id"], status="FAILED")
 
-    @staticmethod
-    def _worker_process(job_id: str, pid: int | None) -> psutil.Process | None:
+    def _worker_process(self, pid: int | None) -> psutil.Process | None:
+        """The job's worker if it still runs: our worker module, this home, the job's recorded pid."""
+        home = self.settings.home
         if not pid:
             return None
         try:
@@ -91,7 +110,7 @@ class JobManager:
             command = process.cmdline()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return None
-        return process if "backend.jobs.worker" in command and job_id in command else None
+        return process if "backend.jobs.worker" in command and str(home) in command else None
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_seconds):
@@ -119,13 +138,27 @@ class JobManager:
     def _spawn(self, job_id: str) -> None:
         folder = job_folder(self.settings, job_id)
         os.makedirs(folder, exist_ok=True)
-        with open(log_path(self.settings, job_id), "ab") as log:
-            popen = subprocess.Popen(
-                [sys.executable, "-u", "-m", "backend.jobs.worker", job_id, "--home", str(self.settings.home)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )
+        popen = self._hand_to_warm(job_id)
+        if popen is None:
+            with open(log_path(self.settings, job_id), "ab") as log:
+                popen = subprocess.Popen(
+                    [*self._command(), job_id], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+        self._ensure_warm()
         jobs.update(self.db, job_id, pid=popen.pid)
         self.tracked[job_id] = Tracked(psutil.Process(popen.pid), popen)
+
+    def _hand_to_warm(self, job_id: str) -> subprocess.Popen[bytes] | None:
+        warm, self.warm = self.warm, None
+        if warm is None or warm.poll() is not None or warm.stdin is None:
+            return None
+        try:
+            warm.stdin.write(f"{job_id}\n".encode())
+            warm.stdin.close()
+        except OSError:
+            return None
+        return warm
 
     def _cancel(self, tracked: Tracked) -> None:
         now = time.monotonic()

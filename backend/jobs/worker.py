@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -175,14 +176,40 @@ class Worker:
         runs.log_batch(self.db, best_run, tags={"mlops.best": "true"})
 
 
+def wait_for_job(home: Path) -> str | None:
+    """A warm worker: import the heavy modules now, then take a job id from stdin and send our output
+    to that job's log. None when stdin closes first (the server stopped)."""
+    import skops.io  # noqa: F401  (imported ahead of need: this is what makes the worker warm)
+
+    from ..pipelines import estimators, scoring  # noqa: F401
+
+    line = sys.stdin.readline().strip()
+    if not line:
+        return None
+    folder = home / "jobs" / line
+    folder.mkdir(parents=True, exist_ok=True)
+    log_fd = os.open(folder / "job.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.jobs.worker")
-    parser.add_argument("job_id")
+    parser.add_argument("job_id", nargs="?", help="The job to run; omitted with --wait-for-job.")
     parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--wait-for-job", action="store_true", help="Load, then read the job id from stdin.")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.wait_for_job:
+        args.job_id = wait_for_job(args.home)
+        if args.job_id is None:
+            return 0
+    if not args.job_id:
+        parser.error("a job id is required")
     worker = Worker(Settings(home=args.home), args.job_id)
-    log(f"job {args.job_id} started (pid {__import__('os').getpid()})")
+    log(f"job {args.job_id} started (pid {os.getpid()}{', warm' if args.wait_for_job else ''})")
     try:
         worker.run()
     except JobFailure as failure:

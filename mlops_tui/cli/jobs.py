@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import time
-import tomllib
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +18,7 @@ from rich.text import Text
 
 from ..client import Client, MlopsError
 from ..models import Job
+from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline
 from .output import (JsonOption, UrlOption, connect, console, duration, errors, fail, handle_errors, number,
                      print_json, when)
 
@@ -26,22 +26,6 @@ EXIT_CODES = {"config": 3, "data": 4, "validation": 5, "training": 6, "cancelled
 STATUS_STYLE = {"QUEUED": "cyan", "RUNNING": "blue", "SUCCEEDED": "green", "FAILED": "red", "CANCELLED": "yellow"}
 
 jobs_app = typer.Typer(help="Training jobs: list, show, logs, cancel, retry.", no_args_is_help=True)
-
-
-def _register_data(client: Client, pipeline_file: Path, text: str) -> str | None:
-    """Upload the file named by data.path as a dataset version (content-addressed); return its ref."""
-    try:
-        data = tomllib.loads(text).get("data", {})
-    except tomllib.TOMLDecodeError:
-        return None  # the server names the problem
-    path = data.get("path") if isinstance(data, dict) else None
-    if not isinstance(path, str):
-        return None
-    source = (pipeline_file.parent / path).resolve()
-    if not source.is_file():
-        fail(f"data.path {path!r}: no such file {source}", EXIT_CODES["data"])
-    version = client.add_dataset_version(source.stem, source.name, source.read_bytes())
-    return version.ref
 
 
 def _status(job: Job) -> str:
@@ -86,14 +70,18 @@ def train(
 ) -> None:
     """Submit a training pipeline as a job; print its id (or follow it with --wait)."""
     try:
-        text = pipeline.read_text()
-    except OSError as error:
-        fail(f"cannot read {pipeline}: {error.strerror}", 2)
+        source = read_pipeline(pipeline)
+    except PipelineFileError as error:
+        fail(str(error), 2)
+        return
+    except DataFileMissing as error:
+        fail(str(error), EXIT_CODES["data"])
         return
     client = connect(url)
-    dataset = _register_data(client, pipeline, text)
     try:
-        job = client.submit_job(text, dataset, executor, scheduler)
+        job = submit_pipeline(client, source, executor, scheduler)
+    except DataUploadError:
+        raise  # as any backend error: exit 1
     except MlopsError as error:
         if error.status == 422:
             fail(error.message, EXIT_CODES["config"])

@@ -36,6 +36,8 @@ _SPECS = [
     KeySpec("app.view.overview", "1", "view('overview')", "Go to the overview", "everywhere"),
     KeySpec("app.view.experiments", "2", "view('experiments')", "Go to experiments", "everywhere"),
     KeySpec("app.view.runs", "3", "view('runs')", "Go to runs (all experiments)", "everywhere"),
+    KeySpec("app.view.jobs", "4", "view('jobs')", "Go to jobs", "everywhere"),
+    KeySpec("app.view.datasets", "5", "view('datasets')", "Go to datasets", "everywhere"),
     # every view
     KeySpec("view.escape", "escape", "escape", "Clear the filter, else go back", "views", False, "esc", label="Back"),
     KeySpec("view.filter", "slash", "filter", "Filter", "lists", True, "/", label="Filter"),
@@ -56,6 +58,22 @@ _SPECS = [
     KeySpec("runs.sort", "s", "sort", "Sort by a column", "runs", True, label="Sort"),
     KeySpec("runs.reverse", "S", "reverse", "Reverse the sort", "runs"),
     KeySpec("runs.columns", "C", "columns", "Pick the param/metric columns", "runs"),
+    # jobs (the list and one job)
+    KeySpec("jobs.cancel", "x", "cancel_job", "Cancel the job (asks first)", "jobs", True, label="Cancel"),
+    KeySpec("jobs.retry", "R", "retry_job", "Retry a failed/cancelled job (a new job)", "jobs", True, label="Retry"),
+    KeySpec("jobs.new", "n", "new_job", "Start a pipeline from a TOML file", "jobs", True, label="New"),
+    KeySpec("job.run", "o", "open_parent_run", "Open the job's parent run", "job detail", True, label="Run"),
+    # datasets
+    KeySpec("datasets.mark", "space", "mark", "Mark / unmark a version (mark two, then d)", "dataset versions",
+            True, "␣", label="Mark"),
+    KeySpec("datasets.diff", "d", "diff", "Diff the two marked versions", "dataset versions", True, label="Diff"),
+    # run detail
+    KeySpec("run.job", "J", "open_job", "Open the job that made the run", "run detail", True, label="Job"),
+    KeySpec("run.dataset", "D", "open_dataset", "Open the run's dataset version", "run detail", True,
+            label="Data"),
+    # the yes/no question (cancel a job)
+    KeySpec("confirm.yes", "y", "yes", "Yes (in a question)", "confirm", False),
+    KeySpec("confirm.no", "n,escape", "no", "No (in a question)", "confirm", False),
 ]
 
 KEY_SPECS: dict[str, KeySpec] = {spec.id: spec for spec in _SPECS}
