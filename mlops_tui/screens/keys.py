@@ -73,7 +73,10 @@ _SPECS = [
             label="Data"),
     # the yes/no question (cancel a job)
     KeySpec("confirm.yes", "y", "yes", "Yes (in a question)", "confirm", False),
-    KeySpec("confirm.no", "n,escape", "no", "No (in a question)", "confirm", False),
+    KeySpec("confirm.no", "n,escape,q", "no", "No (in a question)", "confirm", False),
+    # the form that starts a pipeline (`n` in jobs)
+    KeySpec("form.complete", "tab", "complete", "Complete the path", "start form", False, priority=True),
+    KeySpec("form.cancel", "escape", "cancel", "Close the form", "start form", False, "esc"),
 ]
 
 KEY_SPECS: dict[str, KeySpec] = {spec.id: spec for spec in _SPECS}

@@ -1,21 +1,23 @@
-"""The root view: experiments with their run counts, the latest runs and the recently failed ones.
+"""The root view: experiments with their run counts, the active jobs, the latest runs and the
+recently failed ones.
 
-Later features add panels (active jobs, production models, open alerts) next to these.
+Later features add panels (production models, open alerts) next to these.
 """
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Label
 
-from ..models import Experiment, Run
-from ..widgets.format import number, run_duration, status, when
+from ..models import Experiment, Job, Run
+from ..widgets.format import number, progress, run_duration, status, when
 from ..widgets.tables import NavTable
 from .base import View
+from .jobs import clip, job_took
 
 PANEL_ROWS = 8
 
@@ -25,10 +27,11 @@ class OverviewData:
     experiments: list[Experiment]
     latest: list[Run]
     failed: list[Run]
+    active: list[Job] = field(default_factory=list)
 
 
 class OverviewScreen(View[OverviewData]):
-    """Three panels; `enter` on an experiment opens its runs, on a run opens the run."""
+    """Four panels; `enter` on an experiment opens its runs, on a job the job, on a run the run."""
 
     view_name = "overview"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -42,6 +45,9 @@ class OverviewScreen(View[OverviewData]):
             with Vertical(classes="panel", id="panel-experiments"):
                 yield Label("Experiments", classes="section-title", id="title-experiments")
                 yield NavTable(id="experiments")
+            with Vertical(classes="panel", id="panel-jobs"):
+                yield Label("Active jobs", classes="section-title", id="title-jobs")
+                yield NavTable(id="jobs")
             with Vertical(classes="panel", id="panel-latest"):
                 yield Label("Latest runs", classes="section-title")
                 yield NavTable(id="latest")
@@ -57,15 +63,20 @@ class OverviewScreen(View[OverviewData]):
                        ("started", "STARTED", None), ("time", "TIME", None)]
         self.query_one("#latest", NavTable).set_columns(run_columns)
         self.query_one("#failed", NavTable).set_columns(run_columns)
+        self.query_one("#jobs", NavTable).set_columns([
+            ("name", "JOB", None), ("status", "STATUS", None), ("progress", "PROGRESS", None),
+            ("dataset", "DATASET", None), ("time", "TIME", None)])
         self.query_one("#experiments", NavTable).focus()
 
     async def fetch(self) -> OverviewData:
-        experiments, latest, failed = await asyncio.gather(
+        experiments, latest, failed, running, queued = await asyncio.gather(
             self.client.list_experiments(),
             self.client.search_runs(limit=PANEL_ROWS),
             self.client.search_runs(filter="status = 'FAILED'", limit=PANEL_ROWS),
+            self.client.list_jobs(status="RUNNING", limit=PANEL_ROWS),
+            self.client.list_jobs(status="QUEUED", limit=PANEL_ROWS),
         )
-        return OverviewData(experiments, latest.runs, failed.runs)
+        return OverviewData(experiments, latest.runs, failed.runs, running + queued)
 
     def render_data(self, data: OverviewData) -> None:
         now = self.mlops.clock()
@@ -87,6 +98,15 @@ class OverviewScreen(View[OverviewData]):
             ])
         self.query_one("#title-failed", Label).update(
             "Recently failed" + ("" if data.failed else ": none ✓"))
+        self.query_one("#jobs", NavTable).sync_rows([
+            (job.id, [f"{clip(job.name, 14)} {job.id[:6]}", status(job.status),
+                      progress(job.progress_done, job.progress_total), clip(job.dataset or "-", 12),
+                      job_took(job, now)])
+            for job in data.active])
+        running = sum(job.status == "RUNNING" for job in data.active)
+        queued = len(data.active) - running
+        self.query_one("#title-jobs", Label).update(
+            f"Active jobs ({running} running, {queued} queued)" if data.active else "Active jobs: none")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         key = event.row_key.value
@@ -94,5 +114,8 @@ class OverviewScreen(View[OverviewData]):
             return
         if event.data_table.id == "experiments":
             self.mlops.open_runs(key)
+        elif event.data_table.id == "jobs":
+            from .job_detail import JobDetailScreen
+            self.app.push_screen(JobDetailScreen(key))
         else:
             self.mlops.open_run(key)

@@ -1,6 +1,6 @@
 """The views the command bar, the palette and the number keys jump to.
 
-Later features register theirs here (`register(ViewSpec(...))`): `:jobs`, `:models`, `:monitor` ….
+Later features register theirs here (`register(ViewSpec(...))`): `:models`, `:monitor` ….
 Screens are imported when first opened, so the console starts without loading every view.
 """
 from __future__ import annotations
@@ -60,8 +60,29 @@ def _run(arg: str | None) -> Screen[None]:
     return RunDetailScreen(arg)
 
 
+def _jobs(arg: str | None) -> Screen[None]:
+    if arg:
+        from .job_detail import JobDetailScreen
+        return JobDetailScreen(arg)
+    from .jobs import JobsScreen
+    return JobsScreen()
+
+
+def _datasets(arg: str | None) -> Screen[None]:
+    if arg:
+        from .dataset_detail import DatasetDetailScreen
+        from .datasets import split_ref
+        return DatasetDetailScreen(*split_ref(arg))
+    from .datasets import DatasetsScreen
+    return DatasetsScreen()
+
+
 register(ViewSpec("overview", "Experiments, latest and failed runs", _overview, aliases=("home", "o")))
 register(ViewSpec("experiments", "Every experiment with its run count", _experiments, "name filter",
                   aliases=("exp", "experiment", "e")))
 register(ViewSpec("runs", "Runs of one experiment (or of all)", _runs, "experiment", aliases=("run-list", "r")))
 register(ViewSpec("run", "One run: params, metrics, charts, artifacts", _run, "run id"))
+register(ViewSpec("jobs", "Training jobs: queue, progress, logs; one job with `:jobs <id>`", _jobs, "job id",
+                  aliases=("job",)))
+register(ViewSpec("datasets", "Datasets and their versions; one with `:datasets name[@version]`", _datasets,
+                  "dataset", aliases=("dataset", "data", "ds")))

@@ -27,6 +27,8 @@ from .keys import bindings
 from .runs import PREFERRED_METRICS
 
 ENV_PREFIX = "mlops."
+DATASET_TAG = "mlops.dataset"
+JOB_TAG = "mlops.job_id"
 
 
 @dataclass
@@ -99,9 +101,11 @@ class TabbedView(View[object]):
 
 
 class RunDetailScreen(TabbedView):
-    """A run's details; the chart metric is picked in the list left of the chart."""
+    """A run's details; the chart metric is picked in the list left of the chart. A run made by a
+    job shows its dataset version and its job under the title (`D` and `J` open them)."""
 
     view_name = "run"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("run detail")
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -117,6 +121,7 @@ class RunDetailScreen(TabbedView):
 
     def compose_body(self) -> ComposeResult:
         yield Label("loading…", classes="status-line", id="run-title")
+        yield Label("", classes="status-line", id="run-links")
         with TabbedContent(initial="tab-summary"):
             with TabPane("Summary", id="tab-summary"):
                 yield NavTable(id="metrics", classes="kv")
@@ -142,6 +147,7 @@ class RunDetailScreen(TabbedView):
         self.query_one("#environment", NavTable).set_columns([("key", "ENVIRONMENT", None),
                                                               ("value", "VALUE", None)])
         self.query_one("#metrics", NavTable).focus()
+        self.query_one("#run-links", Label).display = False
 
     def refresh_seconds(self) -> float:
         live = self.run is not None and self.run.status == "RUNNING"
@@ -169,6 +175,7 @@ class RunDetailScreen(TabbedView):
         title.append(f"  {run.name}  ", style="bold")
         title.append(f"{run.id[:8]}  started {when(run.start_time, zone, with_year=True)}  took {took}")
         self.query_one("#run-title", Label).update(title)
+        self._render_links(run)
         self.query_one("#metrics", NavTable).sync_rows([
             (key, [key, number(s.value), number(s.min), number(s.max), str(s.step), f"{s.count:,}"])
             for key, s in sorted(run.metric_stats.items())] or [
@@ -181,6 +188,47 @@ class RunDetailScreen(TabbedView):
         self._render_artifacts(data.artifacts)
         self.query_one("#environment", NavTable).sync_rows(
             [(key, [key, value]) for key, value in environment_rows(run.tags)])
+
+    def _render_links(self, run: Run) -> None:
+        dataset, job = run.tags.get(DATASET_TAG), run.tags.get(JOB_TAG)
+        links = self.query_one("#run-links", Label)
+        parts = []
+        if dataset:
+            parts.append(f"dataset {dataset}")
+        if job:
+            parts.append(f"job {job}")
+        links.update(Text("  ·  ".join(parts)))
+        if links.display != bool(parts):
+            links.display = bool(parts)
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`J` and `D` only show in the footer for a run that has a job / a dataset version."""
+        tags = self.run.tags if self.run is not None else {}
+        if action == "open_job":
+            return bool(tags.get(JOB_TAG))
+        if action == "open_dataset":
+            return bool(tags.get(DATASET_TAG))
+        return True
+
+    def action_open_job(self) -> None:
+        job = self.run.tags.get(JOB_TAG) if self.run else None
+        if not job:
+            self.notify("no job made this run (no mlops.job_id tag)", title="job")
+            return
+        from .job_detail import JobDetailScreen
+
+        self.app.push_screen(JobDetailScreen(job))
+
+    def action_open_dataset(self) -> None:
+        ref = self.run.tags.get(DATASET_TAG) if self.run else None
+        if not ref:
+            self.notify("this run records no dataset version (no mlops.dataset tag)", title="dataset")
+            return
+        from .dataset_detail import DatasetDetailScreen
+        from .datasets import split_ref
+
+        self.app.push_screen(DatasetDetailScreen(*split_ref(ref)))
 
     def _render_metric_list(self, run: Run) -> None:
         options = self.query_one("#chart-metrics", OptionList)

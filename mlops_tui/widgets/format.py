@@ -21,6 +21,10 @@ STATUS_GLYPHS: dict[str, tuple[str, str]] = {
     "FINISHED": ("✓", "green"),
     "FAILED": ("✗", "red"),
     "KILLED": ("■", "yellow"),
+    # jobs
+    "QUEUED": ("…", "blue"),
+    "SUCCEEDED": ("✓", "green"),
+    "CANCELLED": ("■", "yellow"),
 }
 
 
@@ -67,3 +71,39 @@ def run_duration(start: int, end: int | None, now: datetime) -> str:
     if end is not None:
         return duration(end - start)
     return duration(int(now.timestamp() * 1000) - start) + "+"
+
+
+BAR_FULL, BAR_EMPTY = "█", "░"
+SPARKS = " ▁▂▃▄▅▆▇█"
+
+
+def progress(done: int, total: int, width: int = 6) -> str:
+    """`3/8 ██░░░░`: the count carries the meaning, the bar is a glance; `-` before the total is known."""
+    if total <= 0:
+        return "-"
+    filled = round(width * min(max(done, 0), total) / total)
+    return f"{done}/{total} " + BAR_FULL * filled + BAR_EMPTY * (width - filled)
+
+
+def sparkline(counts: list[int] | list[float], width: int | None = None) -> str:
+    """A histogram as block characters (`▁▃▇█▅▂`); `width` merges neighbouring bins to fit."""
+    values = [float(c) for c in counts]
+    if not values:
+        return ""
+    if width is not None and 0 < width < len(values):
+        step = len(values) / width
+        values = [sum(values[int(i * step):int((i + 1) * step)]) for i in range(width)]
+    top = max(values)
+    if top <= 0:
+        return SPARKS[1] * len(values)
+    return "".join(SPARKS[max(1, round(v / top * (len(SPARKS) - 1)))] if v > 0 else SPARKS[0] for v in values)
+
+
+def size(value: int) -> str:
+    """`1.2 MB`: a byte count for people."""
+    amount = float(value)
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{value} B"

@@ -80,7 +80,7 @@ def default_runs(count: int = 12) -> tuple[list[Experiment], list[Run]]:
 
 RUNNING_JOB, QUEUED_JOB, DONE_JOB, FAILED_JOB, CANCELLED_JOB = (
     "a1b2c3d4e5f6", "b2c3d4e5f6a1", "c3d4e5f6a1b2", "d4e5f6a1b2c3", "e5f6a1b2c3d4")
-DONE_PARENT, DONE_CANDIDATES, DONE_BEST = 9, (5, 6, 7, 10), 6
+DONE_PARENT, DONE_CANDIDATES, DONE_BEST = 9, (5, 6, 7, 10), 7
 """The succeeded job's parent run and candidate runs (indices into `default_runs`)."""
 JOB_RUNS: dict[int, tuple[str, str]] = {
     DONE_PARENT: (DONE_JOB, "churn@2"), **{i: (DONE_JOB, "churn@2") for i in DONE_CANDIDATES},

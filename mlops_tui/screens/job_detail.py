@@ -1,0 +1,208 @@
+"""One job: status and progress, its error and validation problems, the candidates it trained (★ on
+the best), and a live tail of its log.
+
+The log is polled with the offset the server returned last, so only new text travels and is
+appended; the `Log` widget keeps at most `LOG_LINES` lines, however long the job talks. The first
+poll asks for the last `LOG_LINES` lines only. While the job is queued or running the view refreshes
+on the short `live_seconds` timer.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.widgets import DataTable, Label, Log, Static
+
+from ..models import Job, JobLog
+from ..widgets.format import duration, number, progress, status, when
+from ..widgets.tables import NavTable
+from .jobs import JobActions, clip, job_took
+from .keys import bindings
+
+LOG_LINES = 1000
+"""Lines of log the view keeps (and asks for when it opens)."""
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    job: Job
+    log: JobLog
+
+
+def params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in params.items())
+
+
+def candidate_rows(job: Job, wide: bool = False) -> list[tuple[str, list[Any]]]:
+    """(run id, cells) per candidate of the job's report: ★ on the best, the primary metric, fit time
+    (estimator and params cut to fit 80 columns, or 120 when `wide`)."""
+    estimator_width, params_width = (32, 44) if wide else (22, 20)
+    report = job.report or {}
+    metric = report.get("primary_metric")
+    best = report.get("best_run_id")
+    rows: list[tuple[str, list[Any]]] = []
+    for item in report.get("candidates") or []:
+        star = "★" if item.get("run_id") == best else " "
+        score = (item.get("holdout") or {}).get(metric) if metric else None
+        fit = item.get("fit_seconds")
+        rows.append((str(item.get("run_id")), [
+            Text(star, style="bold"), str(item.get("run_id", ""))[:8], clip(str(item.get("estimator", "")), estimator_width),
+            clip(params_text(item.get("params") or {}), params_width), number(score),
+            "-" if fit is None else f"{fit:.2f}s"]))
+    return rows
+
+
+class JobDetailScreen(JobActions[JobDetail]):
+    """A job's detail; `enter` on a candidate opens its run, `o` the job's parent run."""
+
+    view_name = "job"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("job detail")
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.job: Job | None = None
+        self.log_offset: int | None = None
+        """Byte offset of the log already shown; None until the first poll."""
+
+    @property
+    def crumb(self) -> str:
+        name = f"{self.job.name} {self.job.id[:8]}" if self.job else self.job_id[:8]
+        return f"Jobs › {name}"
+
+    def compose_body(self) -> ComposeResult:
+        yield Label("loading…", classes="status-line job-title", id="job-title")
+        yield Label("", classes="status-line", id="job-info")
+        yield Static("", id="job-error")
+        yield Label("Candidates", classes="section-title", id="candidates-title")
+        yield NavTable(id="candidates")
+        yield Label("Log", classes="section-title", id="log-title")
+        yield Log(max_lines=LOG_LINES, highlight=False, auto_scroll=True, id="job-log")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        metric = "METRIC"
+        self.query_one("#candidates", NavTable).set_columns(self._candidate_columns(metric))
+        self.query_one("#candidates", NavTable).display = False
+        self.query_one("#job-log", Log).focus()
+
+    @staticmethod
+    def _candidate_columns(metric: str) -> list[tuple[str, str, int | None]]:
+        return [("best", "★", None), ("run", "RUN", None), ("estimator", "ESTIMATOR", None),
+                ("params", "PARAMS", None), ("metric", clip(metric.upper(), 10), None), ("fit", "FIT", None)]
+
+    def refresh_seconds(self) -> float:
+        live = self.job is None or not self.job.finished
+        return self.mlops.config.live_seconds if live else self.mlops.config.refresh_seconds
+
+    async def fetch(self) -> JobDetail:
+        if self.log_offset is None:
+            job, log = await asyncio.gather(self.client.get_job(self.job_id),
+                                            self.client.job_logs(self.job_id, tail=LOG_LINES))
+        else:
+            job, log = await asyncio.gather(self.client.get_job(self.job_id),
+                                            self.client.job_logs(self.job_id, self.log_offset))
+        return JobDetail(job, log)
+
+    def current_job(self) -> Job | None:
+        return self.job
+
+    # -- rendering ----------------------------------------------------------------------------------
+    def render_data(self, data: JobDetail) -> None:
+        job = data.job
+        first = self.job is None
+        self.job, self.job_id = job, job.id
+        self.set_crumb(self.crumb)
+        self._render_header(job)
+        self._render_error(job)
+        self._render_candidates(job)
+        self._render_log(job, data.log)
+        if first and self.query_one("#candidates", NavTable).display:
+            self.query_one("#candidates", NavTable).focus()
+
+    def _render_header(self, job: Job) -> None:
+        now = self.mlops.clock()
+        title = Text()
+        title.append_text(status(job.status))
+        title.append(f"  {job.name}  ", style="bold")
+        title.append(job.id)
+        if job.progress_total:
+            title.append(f"  {progress(job.progress_done, job.progress_total, 10)}")
+        if job.status == "QUEUED":
+            title.append(f"  queued for {duration(int(now.timestamp() * 1000) - job.created_at)}")
+        else:
+            title.append(f"  took {job_took(job, now)}")
+        if job.cancel_requested and not job.finished:
+            title.append("  (cancel requested)", style="bold")
+        self.query_one("#job-title", Label).update(title)
+        parts = [f"dataset {job.dataset or '-'}", f"run {(job.run_id or '-')[:8]}", f"executor {job.executor}",
+                 f"created {when(job.created_at, now.tzinfo)}"]
+        if job.retry_of:
+            parts.append(f"retry of {job.retry_of[:8]}")
+        self.query_one("#job-info", Label).update(Text(" · ".join(parts)))
+
+    def _render_error(self, job: Job) -> None:
+        box = self.query_one("#job-error", Static)
+        problems = (job.report or {}).get("validation") or []
+        if not job.error and not problems:
+            box.display = False
+            return
+        text = Text()
+        if job.error:
+            text.append("✗ ", style="red")
+            text.append(f"{job.status} ({job.error_kind or 'error'})", style="bold")
+            text.append(f": {job.error}")
+        for problem in problems:
+            text.append(f"\n  - {problem}")
+        box.update(text)
+        box.display = True
+
+    def _render_candidates(self, job: Job) -> None:
+        table = self.query_one("#candidates", NavTable)
+        title = self.query_one("#candidates-title", Label)
+        rows = candidate_rows(job, wide=self.size.width >= 110)
+        report = job.report or {}
+        if rows:
+            metric = str(report.get("primary_metric") or "metric")
+            table.set_columns(self._candidate_columns(metric))
+            table.sync_rows(rows)
+            table.display = True
+            best = "★ best" if report.get("best_run_id") else "no best"
+            title.update(f"Candidates ({len(rows)}, {best} by {metric}; enter opens the run)")
+            return
+        table.display = False
+        if not job.finished:
+            done = f"{job.progress_done}/{job.progress_total} done, " if job.progress_total else ""
+            title.update(f"Candidates: when the job ends ({done}see the log)")
+        elif job.status == "SUCCEEDED":
+            title.update("Candidates: none reported")
+        elif job.status == "CANCELLED":
+            title.update("Candidates: none (the job was cancelled before any ended)")
+        else:
+            title.update("Candidates: none (the job failed before training)")
+
+    def _render_log(self, job: Job, chunk: JobLog) -> None:
+        log = self.query_one("#job-log", Log)
+        if chunk.text and (self.log_offset is None or chunk.offset > self.log_offset):
+            log.write(chunk.text)
+        if self.log_offset is None or chunk.offset >= self.log_offset:
+            self.log_offset = chunk.offset
+        state = "live" if not job.finished else "ended"
+        self.query_one("#log-title", Label).update(f"Log ({state}; the last {LOG_LINES:,} lines kept)")
+
+    # -- keys -----------------------------------------------------------------------------------------
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "candidates" and event.row_key.value:
+            self.mlops.open_run(event.row_key.value)
+
+    def action_open_parent_run(self) -> None:
+        if self.job is None:
+            return
+        if not self.job.run_id:
+            self.notify(f"job {self.job.id} has no run yet (it is {self.job.status})", title="run")
+            return
+        self.mlops.open_run(self.job.run_id)
