@@ -19,7 +19,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from mlops_tui.app import MlopsApp  # noqa: E402
 from tui.conftest import QUIET, settle  # noqa: E402
-from tui.fakes import FakeClient, fixed_clock  # noqa: E402
+from tui.fakes import DONE_JOB, FakeClient, fixed_clock  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 SIZE = (100, 30)
@@ -33,6 +33,10 @@ SHOTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "compare-charts": ("runs churn", ("space", "space", "c", "left_square_bracket")),
     "filter-error": ("runs churn", ("slash", *"metrics.acc >> 1", "enter")),
     "help": (None, ("question_mark",)),
+    "jobs": ("jobs", ()),
+    "job-detail": (f"jobs {DONE_JOB}", ()),
+    "dataset": ("datasets churn", ("space", "j", "j", "space")),
+    "dataset-diff": ("datasets churn", ("space", "j", "j", "space", "d")),
 }
 
 

@@ -55,8 +55,10 @@ def top_values(stats: dict[str, Any], count: int = 3, width: int = 36) -> str:
     return clip(", ".join(parts), width) or "-"
 
 
-def stats_rows(version: DatasetVersion) -> tuple[list[tuple[str, list[Any]]], list[tuple[str, list[Any]]]]:
-    """(numeric rows, other rows) of a version's schema with its statistics, in column order."""
+def stats_rows(version: DatasetVersion, wide: bool = False) -> tuple[list[tuple[str, list[Any]]],
+                                                                     list[tuple[str, list[Any]]]]:
+    """(numeric rows, other rows) of a version's schema with its statistics, in column order
+    (histograms and top values sized for 80 columns, or 120 when `wide`)."""
     numeric: list[tuple[str, list[Any]]] = []
     other: list[tuple[str, list[Any]]] = []
     all_stats = version.stats or {}
@@ -68,12 +70,13 @@ def stats_rows(version: DatasetVersion) -> tuple[list[tuple[str, list[Any]]], li
         if kind == "numeric":
             counts = (stats.get("histogram") or {}).get("counts") or []
             numeric.append((column, [name, dtype, nulls, number(stats.get("mean")), number(stats.get("std")),
-                                     number(stats.get("min")), number(stats.get("max")), sparkline(counts, 10)]))
+                                     number(stats.get("min")), number(stats.get("max")), sparkline(counts, 20 if wide else 10)]))
         elif kind == "datetime":
             span = f"{stats.get('min') or '-'} … {stats.get('max') or '-'}"
             other.append((column, [name, dtype, nulls, "-", span]))
         else:
-            other.append((column, [name, dtype, nulls, number(stats.get("unique")), top_values(stats)]))
+            other.append((column, [name, dtype, nulls, number(stats.get("unique")),
+                                   top_values(stats, 5 if wide else 3, 70 if wide else 36)]))
     return numeric, other
 
 
@@ -165,7 +168,7 @@ class DatasetDetailScreen(View[DatasetPage]):
 
     def _render_stats(self, version: DatasetVersion) -> None:
         self.shown_version = version.version
-        numeric, other = stats_rows(version)
+        numeric, other = stats_rows(version, wide=self.size.width >= 110)
         self.query_one("#numeric", NavTable).sync_rows(numeric)
         self.query_one("#categorical", NavTable).sync_rows(other)
         self.query_one("#numeric", NavTable).display = bool(numeric)

@@ -116,13 +116,21 @@ class JobDetailScreen(JobActions[JobDetail]):
         job = data.job
         first = self.job is None
         self.job, self.job_id = job, job.id
+        log = self.query_one("#job-log", Log)
+        table = self.query_one("#candidates", NavTable)
+        following = log.is_vertical_scroll_end
+        had_candidates = table.display
         self.set_crumb(self.crumb)
         self._render_header(job)
         self._render_error(job)
         self._render_candidates(job)
         self._render_log(job, data.log)
-        if first and self.query_one("#candidates", NavTable).display:
-            self.query_one("#candidates", NavTable).focus()
+        if table.display and not had_candidates:
+            if first or log.has_focus:
+                table.focus()  # the job ended while shown: enter now opens a candidate
+        if following and (table.display != had_candidates or first):
+            # the log lost or gained height: keep its newest line in sight
+            self.call_after_refresh(log.scroll_end, animate=False, immediate=True, x_axis=False)
 
     def _render_header(self, job: Job) -> None:
         now = self.mlops.clock()
@@ -139,8 +147,10 @@ class JobDetailScreen(JobActions[JobDetail]):
         if job.cancel_requested and not job.finished:
             title.append("  (cancel requested)", style="bold")
         self.query_one("#job-title", Label).update(title)
-        parts = [f"dataset {job.dataset or '-'}", f"run {(job.run_id or '-')[:8]}", f"executor {job.executor}",
-                 f"created {when(job.created_at, now.tzinfo)}"]
+        parts = [f"dataset {job.dataset or '-'}", f"run {(job.run_id or '-')[:8]}"]
+        if job.executor != "local":
+            parts.append(f"executor {job.executor}" + (f" {job.scheduler}" if job.scheduler else ""))
+        parts.append(f"created {when(job.created_at, now.tzinfo)}")
         if job.retry_of:
             parts.append(f"retry of {job.retry_of[:8]}")
         self.query_one("#job-info", Label).update(Text(" · ".join(parts)))
@@ -153,8 +163,9 @@ class JobDetailScreen(JobActions[JobDetail]):
             return
         text = Text()
         if job.error:
-            text.append("✗ ", style="red")
-            text.append(f"{job.status} ({job.error_kind or 'error'})", style="bold")
+            text.append_text(status(job.status))
+            if job.error_kind and job.error_kind != job.status.lower():
+                text.append(f" ({job.error_kind})", style="bold")
             text.append(f": {job.error}")
         for problem in problems:
             text.append(f"\n  - {problem}")
@@ -181,7 +192,8 @@ class JobDetailScreen(JobActions[JobDetail]):
         elif job.status == "SUCCEEDED":
             title.update("Candidates: none reported")
         elif job.status == "CANCELLED":
-            title.update("Candidates: none (the job was cancelled before any ended)")
+            after = f" after {job.progress_done}/{job.progress_total}" if job.progress_total else ""
+            title.update(f"Candidates: none reported (the job was cancelled{after})")
         else:
             title.update("Candidates: none (the job failed before training)")
 

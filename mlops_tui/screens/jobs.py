@@ -18,7 +18,7 @@ from ..models import Job
 from ..widgets.format import duration, progress, status, when
 from ..widgets.tables import NavTable
 from .base import View
-from .keys import bindings
+from .keys import bindings, key_label
 from .modals import ConfirmModal, SubmitModal
 
 T = TypeVar("T")
@@ -159,7 +159,7 @@ class JobsScreen(JobActions[list[Job]]):
         parts = [f"{len(data)} job{'s' if len(data) != 1 else ''}"]
         parts += [f"{count} {state.lower()}" for state, count in counts.items() if count]
         if not data:
-            parts.append("n starts a pipeline from a TOML file")
+            parts.append(f"{key_label('jobs.new', self.mlops.config.keys)} starts a pipeline from a TOML file")
         self.query_one("#status", Label).update(Text(" │ ".join(parts)))
 
     def current_job(self) -> Job | None:

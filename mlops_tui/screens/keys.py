@@ -96,3 +96,10 @@ def display_keys(keys: str) -> str:
     names = {"question_mark": "?", "colon": ":", "slash": "/", "space": "space", "escape": "esc",
              "right_square_bracket": "]", "left_square_bracket": "[", "enter": "enter"}
     return ", ".join(names.get(key.strip(), key.strip()) for key in keys.split(","))
+
+
+def key_label(spec_id: str, keymap: dict[str, str] | None = None) -> str:
+    """How to name a binding's key in a hint (`y`, `esc`), following the user's remapping."""
+    spec = KEY_SPECS[spec_id]
+    keys = (keymap or {}).get(spec_id, spec.keys)
+    return display_keys(keys.split(",")[0])

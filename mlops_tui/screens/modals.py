@@ -19,14 +19,17 @@ from textual.widgets import Input, Label
 from ..client import MlopsError
 from ..models import Job
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline_async
-from .keys import bindings
+from .keys import bindings, key_label
 
 if TYPE_CHECKING:
     from ..app import MlopsApp
 
 
-HINT = ("enter starts it · tab completes · esc cancels\n"
-        "data.path is uploaded first, as a version of the dataset named after the file")
+
+
+def _keymap(screen: ModalScreen[object]) -> dict[str, str]:
+    config = getattr(screen.app, "config", None)
+    return dict(getattr(config, "keys", {}) or {})
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -50,7 +53,9 @@ class ConfirmModal(ModalScreen[bool]):
             yield Label(self.question, id="confirm-question", markup=False)
             if self.detail:
                 yield Label(self.detail, classes="status-line", markup=False)
-            yield Label("y yes · n no", classes="status-line", id="confirm-keys")
+            keys = _keymap(self)
+            yield Label(f"{key_label('confirm.yes', keys)} yes · {key_label('confirm.no', keys)} no",
+                        classes="status-line", id="confirm-keys", markup=False)
 
     def action_yes(self) -> None:
         self.dismiss(True)
@@ -60,7 +65,7 @@ class ConfirmModal(ModalScreen[bool]):
 
 
 class PathSuggester(Suggester):
-    """Completes the last part of a file path from what is on disk (folders end with `/`)."""
+    """Completes the last part of a path from what is on disk: folders (ending with `/`) and TOML files."""
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
@@ -75,8 +80,11 @@ class PathSuggester(Suggester):
         except OSError:
             return None
         for name in names:
-            if name.startswith(stem) and name != stem and not name.startswith("."):
-                suffix = "/" if (folder / name).is_dir() else ""
+            if not name.startswith(stem) or name == stem or name.startswith("."):
+                continue
+            is_dir = (folder / name).is_dir()
+            if is_dir or name.endswith(".toml"):
+                suffix = "/" if is_dir else ""
                 return f"{head}/{name}{suffix}" if head or value.startswith("/") else f"{name}{suffix}"
         return None
 
@@ -93,7 +101,7 @@ class SubmitModal(ModalScreen[Job | None]):
                                                  margin: 1 0 0 0; }
     SubmitModal #submit-error { color: $error; padding: 0 1; display: none; height: auto; }
     SubmitModal #submit-error.-shown { display: block; }
-    SubmitModal #submit-hint { height: 2; }
+    SubmitModal #submit-hint { height: auto; padding: 0 1; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = bindings("start form")
 
@@ -103,13 +111,20 @@ class SubmitModal(ModalScreen[Job | None]):
         self.busy = False
         self.error: str | None = None
 
+    @property
+    def hint(self) -> str:
+        keys = _keymap(self)
+        return (f"enter starts it · {key_label('form.complete', keys)} completes · "
+                f"{key_label('form.cancel', keys)} cancels\n"
+                "data.path is uploaded first, as a version of the dataset <file name>")
+
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(" Start a pipeline from a file", classes="section-title")
             yield Input(self.initial, placeholder="path/to/pipeline.toml", suggester=PathSuggester(),
                         id="submit-path")
             yield Label("", id="submit-error", markup=False)
-            yield Label(HINT, classes="status-line", id="submit-hint", markup=False)
+            yield Label(self.hint, id="submit-hint", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -129,6 +144,10 @@ class SubmitModal(ModalScreen[Job | None]):
     def action_cancel(self) -> None:
         if not self.busy:
             self.dismiss(None)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self.error and not self.busy:
+            self.show_error(None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -164,7 +183,7 @@ class SubmitModal(ModalScreen[Job | None]):
         if job is not None:
             self.dismiss(job)
         else:
-            self.query_one("#submit-hint", Label).update(HINT)
+            self.query_one("#submit-hint", Label).update(self.hint)
 
 
 def _message(error: MlopsError) -> str:
