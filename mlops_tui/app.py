@@ -26,7 +26,7 @@ from .models import Run
 from .screens import registry
 from .screens.keys import bindings
 from .screens.protocol import ConsoleClient
-from .widgets.format import Clock, system_clock
+from .formatting import Clock, system_clock
 from .widgets.header import BackendState
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..client import Client, MlopsError
+from ..formatting import duration, number  # noqa: F401  (re-exported for the commands)
 from ..embedded import ensure_backend
 
 console = Console()
@@ -63,25 +64,6 @@ def print_json(data: Any) -> None:
 
 def when(ms: int | None) -> str:
     return "-" if ms is None else datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
-
-
-def duration(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-
-
-def number(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value == int(value) and abs(value) < 1e12:
-        return str(int(value))
-    return f"{value:.4g}"
 
 
 STATUS_STYLE = {"RUNNING": "blue", "FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "SCHEDULED": "cyan"}

@@ -15,7 +15,7 @@ from ..client import MlopsError
 from ..compare import lower_is_better, metric_rows, param_rows
 from ..models import MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
-from ..widgets.format import number
+from ..formatting import number
 from ..widgets.tables import NavOptionList, NavTable
 from .run_detail import TabbedView, chart_metric
 

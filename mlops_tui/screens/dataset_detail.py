@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Label, Static
 
 from ..client import MlopsError
 from ..models import ColumnShift, Dataset, DatasetDiff, DatasetVersion
-from ..widgets.format import number, size, sparkline, when
+from ..formatting import number, size, sparkline, when
 from ..widgets.tables import NavTable
 from .base import View
 from .keys import bindings

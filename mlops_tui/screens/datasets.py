@@ -5,7 +5,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Label
 
 from ..models import Dataset
-from ..widgets.format import number, when
+from ..formatting import number, when
 from ..widgets.tables import NavTable
 from .base import View
 

@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Label
 
 from ..models import Experiment
 from ..widgets.filter_bar import FilterBar
-from ..widgets.format import number, when
+from ..formatting import number, when
 from ..widgets.tables import NavTable
 from .base import View
 from .keys import bindings

@@ -18,7 +18,7 @@ from textual.binding import BindingType
 from textual.widgets import DataTable, Label, Log, Static
 
 from ..models import Job, JobLog
-from ..widgets.format import duration, number, progress, status, when
+from ..formatting import duration, number, progress, status, when
 from ..widgets.tables import NavTable
 from .jobs import JobActions, clip, job_took
 from .keys import bindings

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Label
 
 from ..client import MlopsError
 from ..models import Job
-from ..widgets.format import duration, progress, status, when
+from ..formatting import duration, progress, status, when
 from ..widgets.tables import NavTable
 from .base import View
 from .keys import bindings, key_label

@@ -14,7 +14,7 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Label
 
 from ..models import Experiment, Job, Run
-from ..widgets.format import number, progress, run_duration, status, when
+from ..formatting import number, progress, run_duration, status, when
 from ..widgets.tables import NavTable
 from .base import View
 from .jobs import clip, job_took

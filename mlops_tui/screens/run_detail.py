@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from ..models import ArtifactFile, MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
-from ..widgets.format import number, run_duration, status, when
+from ..formatting import number, run_duration, status, when
 from ..widgets.tables import NavOptionList, NavTable
 from .base import View
 from .keys import bindings

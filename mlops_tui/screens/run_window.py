@@ -19,16 +19,16 @@ class RunQuery:
     experiment: str | None = None
     filter: str | None = None
     sort: str = "start_time"
-    """A key the server orders by: an attribute (`name`, `status`, `start_time`, `end_time`) or
+    """A key the server orders by: an attribute (`name`, `status`, `start_time`, `end_time`, `duration`) or
     `metrics.<key>` / `params.<key>`."""
     descending: bool = True
 
     def order_by(self, tail: bool = False) -> list[str] | None:
         """The ordering sent to the server, reversed for the tail.
 
-        The server breaks ties by start time (newest first) then id; the head leaves those implicit
-        (the default order is then the server's own, which its index answers fastest), the tail
-        states them reversed."""
+        The server breaks ties by start time (newest first), then by its index's own order; the head
+        leaves that implicit (the default order is the server's own, which its index answers
+        fastest), the tail states the start time reversed, and the index walks backwards."""
         def direction(descending: bool) -> str:
             return "DESC" if descending != tail else "ASC"
 
@@ -39,7 +39,6 @@ class RunQuery:
         keys = [f"{self.sort} {direction(self.descending)}"]
         if self.sort != "start_time":
             keys.append(f"start_time {direction(True)}")
-        keys.append(f"id {direction(False)}")
         return keys
 
     def with_filter(self, text: str | None) -> RunQuery:

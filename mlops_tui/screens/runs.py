@@ -19,7 +19,7 @@ from textual.widgets import Label
 from ..client import MlopsError
 from ..models import ExperimentKeys, Run
 from ..widgets.filter_bar import FilterBar
-from ..widgets.format import number, run_duration, status, when
+from ..formatting import number, run_duration, status, when
 from ..widgets.grid import GridColumn, RunGrid
 from .base import View
 from .keys import bindings
@@ -29,8 +29,8 @@ from .run_window import RunQuery, RunWindow
 PREFERRED_METRICS = ("accuracy", "acc", "val_accuracy", "val_acc", "f1", "auc", "roc_auc", "r2", "rmse",
                      "mae", "loss", "val_loss")
 BASE_COLUMNS = [("name", "RUN", "name"), ("status", "STATUS", "status"), ("started", "STARTED", "start_time"),
-                ("time", "TIME", None)]
-"""(column key, label, server sort key); TIME (duration) cannot be sorted by the server."""
+                ("time", "TIME", "duration")]
+"""(column key, label, server sort key)."""
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][\w\-:/.]*$")
 
 

@@ -149,5 +149,5 @@ def test_in_tmux_80x24_and_exits_when_the_terminal_goes(
     finally:
         subprocess.run(["tmux", "-L", server, "kill-server"], capture_output=True)
         Path(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", server).unlink(missing_ok=True)
-    gone, alive = psutil.wait_procs(processes, timeout=10)  # SIGHUP from the vanished terminal
+    gone, alive = psutil.wait_procs(processes, timeout=30)  # SIGHUP from the vanished terminal
     assert not alive, f"still running after the terminal went away: {alive}"

@@ -9,7 +9,7 @@ from mlops_tui.config import ConfigError, TuiConfig, config_path, load_config, p
 from mlops_tui.models import RunPage
 from mlops_tui.screens.keys import KEY_SPECS
 from mlops_tui.screens.run_window import RunQuery, RunWindow
-from mlops_tui.widgets.format import duration, number, status
+from mlops_tui.formatting import duration, number, status
 
 from .fakes import _run
 
@@ -51,10 +51,10 @@ def test_every_binding_has_a_unique_id_and_a_description() -> None:
 
 def test_order_by_head_and_tail() -> None:
     assert RunQuery().order_by() is None  # the server's own default order
-    assert RunQuery().order_by(tail=True) == ["start_time ASC", "id DESC"]
+    assert RunQuery().order_by(tail=True) == ["start_time ASC"]
     query = RunQuery(sort="metrics.acc", descending=True)
     assert query.order_by() == ["metrics.acc DESC"]
-    assert query.order_by(tail=True) == ["metrics.acc ASC", "start_time ASC", "id DESC"]
+    assert query.order_by(tail=True) == ["metrics.acc ASC", "start_time ASC"]
 
 
 def _page(start: int, size: int, more: bool) -> RunPage:
