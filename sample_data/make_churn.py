@@ -22,7 +22,7 @@ def make(rows: int = 4000, seed: int = 7) -> pd.DataFrame:
     contract = rng.choice(["monthly", "yearly", "two_year"], rows, p=[0.55, 0.3, 0.15])
     tenure = rng.gamma(2.0, 12.0, rows).clip(1, 120).round()
     base = {"basic": 25.0, "standard": 55.0, "premium": 95.0}
-    charges = np.array([base[p] for p in plan]) + rng.normal(0, 8, rows)
+    charges = (np.array([base[p] for p in plan]) + rng.normal(0, 8, rows)).clip(5, None)
     support_calls = rng.poisson(1.2 + (plan == "basic") * 0.8, rows)
     usage_gb = rng.lognormal(2.5, 0.7, rows)
     age = rng.integers(18, 80, rows).astype(float)
