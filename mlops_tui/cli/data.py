@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..formatting import size
 from ..models import ColumnShift, DatasetVersion
 from .output import JsonOption, UrlOption, connect, console, handle_errors, number, print_json, status_text, when
 
@@ -19,15 +20,6 @@ def _read(file: Path) -> bytes:
     if not file.is_file():
         raise ValueError(f"{file}: no such file")
     return file.read_bytes()
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
 
 def _split_ref(ref: str) -> tuple[str, str]:
@@ -42,7 +34,7 @@ def _split_ref(ref: str) -> tuple[str, str]:
 
 def _headline(version: DatasetVersion) -> str:
     return (f"[bold]{escape(version.ref)}[/]  {version.rows:,} rows × {len(version.columns)} columns  "
-            f"{_size(version.size_bytes)} {version.format}  sha256 {version.sha256[:12]}")
+            f"{size(version.size_bytes)} {version.format}  sha256 {version.sha256[:12]}")
 
 
 @data_app.command("add")

@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from ..models import ArtifactFile, MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
-from ..formatting import number, run_duration, status, when
+from ..formatting import number, run_duration, size, status, when
 from ..widgets.tables import NavOptionList, NavTable
 from .base import View
 from .keys import bindings
@@ -256,7 +256,7 @@ class RunDetailScreen(TabbedView):
         for item in files:
             name = item.path.rsplit("/", 1)[-1] + ("/" if item.is_dir else "")
             rows.append((item.path + ("/" if item.is_dir else ""),
-                         [name, "" if item.size is None else _size(item.size)]))
+                         [name, "" if item.size is None else size(item.size)]))
         self.query_one("#artifacts", NavTable).sync_rows(rows)
         where = f"artifacts/{self.artifact_path}" if self.artifact_path else "artifacts/"
         self.query_one("#artifact-path", Label).update(
@@ -296,12 +296,4 @@ class RunDetailScreen(TabbedView):
 async def _none() -> None:
     return None
 
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
 
