@@ -79,7 +79,9 @@ class JobManager:
         return [sys.executable, "-u", "-m", "backend.jobs.worker", "--home", str(self.settings.home)]
 
     def _ensure_warm(self) -> None:
-        """Keep one worker loaded and waiting, so a job starts without paying for the imports."""
+        """Keep one worker loaded and waiting, so a job starts without paying for the imports.
+
+        A new one is loaded only while no job runs, so it never takes CPU from a job."""
         if not self.settings.warm_worker or self._stop.is_set():
             return
         if self.warm is None or self.warm.poll() is not None:
@@ -134,6 +136,8 @@ class JobManager:
                 break
             if jobs.claim(self.db, job_id):
                 self._spawn(job_id)
+        if not self.tracked:
+            self._ensure_warm()  # only while idle: loading one competes with a running job for the CPU
 
     def _spawn(self, job_id: str) -> None:
         folder = job_folder(self.settings, job_id)
@@ -145,7 +149,6 @@ class JobManager:
                     [*self._command(), job_id], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )
-        self._ensure_warm()
         jobs.update(self.db, job_id, pid=popen.pid)
         self.tracked[job_id] = Tracked(psutil.Process(popen.pid), popen)
 
