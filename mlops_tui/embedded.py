@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import platformdirs
@@ -50,15 +51,16 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes] | None = None, time
     return False
 
 
-def ensure_backend(url: str | None = None) -> str:
-    """Return the backend URL to use, starting the embedded default when that is what the user gets."""
-    resolved = resolve_url(url)
-    if url is not None or os.environ.get("MLOPS_URL") or resolved != DEFAULT_URL:
-        return resolved
-    if is_up(resolved):
-        return resolved
+def ensure_backend(url: str | None = None, default_url: str = DEFAULT_URL) -> str:
+    """Return the backend URL to use, starting the embedded default when that is what the user gets:
+    no `url`, no `MLOPS_URL`, and nothing answering at `default_url`."""
+    if url is not None or os.environ.get("MLOPS_URL"):
+        return resolve_url(url)
+    if is_up(default_url):
+        return default_url
     home = default_home()
-    process = spawn_server("127.0.0.1", 5055, home)
-    if not wait_until_up(resolved, process):
+    address = urlsplit(default_url)
+    process = spawn_server(address.hostname or "127.0.0.1", address.port or 5055, home)
+    if not wait_until_up(default_url, process):
         raise RuntimeError(f"could not start a local backend; see {home / 'server.log'}")
-    return resolved
+    return default_url
