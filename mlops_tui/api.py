@@ -91,7 +91,7 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
                 json={"experiment": experiment, "filter": filter})
 
 def metric_history(run_id: str, key: str, max_points: int | None = None) -> Call[MetricHistory]:
-    params = {"max_points": max_points} if max_points is not None else {}
+    params: dict[str, Any] = {"format": "columns", **({"max_points": max_points} if max_points is not None else {})}
     return Call("GET", f"/api/v1/runs/{_segment(run_id)}/metrics/{quote(key, safe='/')}",
                 MetricHistory.from_wire, params=params)
 

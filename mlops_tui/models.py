@@ -76,6 +76,10 @@ class MetricHistory(Model):
 
     @classmethod
     def from_wire(cls, body: dict[str, Any]) -> MetricHistory:
+        """Parse either answer format: columns (what the client asks for) or points."""
+        if "steps" in body:
+            return cls.model_construct(key=body["key"], steps=body["steps"], values=body["values"],
+                                       timestamps=body["timestamps"])
         points = body["points"]
         return cls.model_construct(
             key=body["key"],

@@ -258,3 +258,19 @@ def test_metric_history_unknown_key_and_run(app_client: TestClient) -> None:
     assert missing_key.status_code == 404 and missing_key.json()["field"] == "key"
     missing_run = app_client.get(f"/api/v1/runs/{'a' * 32}/metrics/nope")
     assert missing_run.status_code == 404 and missing_run.json()["field"] == "run_id"
+
+
+@pytest.mark.parametrize("max_points", [None, 40])
+def test_metric_history_columns_format_matches_points(app_client: TestClient, max_points: int | None) -> None:
+    run = create_run(app_client)
+    log(app_client, run["id"], metrics=noisy_series(500, spike_step=100, dip_step=300))
+    params = {"max_points": max_points} if max_points else {}
+    points = app_client.get(f"/api/v1/runs/{run['id']}/metrics/signal", params=params).json()["points"]
+    columns = app_client.get(f"/api/v1/runs/{run['id']}/metrics/signal",
+                             params={**params, "format": "columns"}).json()
+    assert columns["steps"] == [p["step"] for p in points]
+    assert columns["values"] == [p["value"] for p in points]
+    assert columns["timestamps"] == [p["timestamp"] for p in points]
+    assert len(points) == 500 if max_points is None else 4 <= len(points) <= max_points
+    bad = app_client.get(f"/api/v1/runs/{run['id']}/metrics/signal", params={"format": "rows"})
+    assert bad.status_code == 422 and bad.json()["field"] == "format"

@@ -1,7 +1,7 @@
 """Runs, their logged data and search: `/api/v1/runs`."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -153,6 +153,9 @@ def metric_history(
     key: str,
     db: DB,
     max_points: int | None = Query(None, description="Downsample to at most this many points (min/max per bucket)."),
+    format: Literal["points", "columns"] = Query(
+        "points", description="`points`: a list of {step, value, timestamp}; `columns`: steps, values, timestamps."),
 ) -> Response:
     """`{"points": [{"step", "value", "timestamp"}]}`, ordered by step."""
-    return Response(metrics.history_json(db, run_id, key, max_points), media_type="application/json")
+    return Response(metrics.history_json(db, run_id, key, max_points, format == "columns"),
+                    media_type="application/json")
