@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -77,7 +76,3 @@ def file_path(root: Path, relative: str) -> Path:
     if not target.is_file():
         raise NotFound(f"artifact {relative!r} not found", "path")
     return target
-
-
-def remove_run(root: Path) -> None:
-    shutil.rmtree(root, ignore_errors=True)

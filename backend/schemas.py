@@ -1,12 +1,11 @@
 """Request bodies of the native API (responses are plain JSON documents described in the routes)."""
 from __future__ import annotations
 
-import time
-
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .store.common import now_ms
 from .validation import KEY_PATTERN
 
 
@@ -42,15 +41,11 @@ Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 """An integer SQLite can store."""
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class MetricPoint(Strict):
     key: str = Field(min_length=1, max_length=250, pattern=KEY_PATTERN)
     value: float = Field(allow_inf_nan=False, description="A finite number: NaN and infinities are refused with 422.")
     step: Int64 = 0
-    timestamp: Int64 = Field(default_factory=_now_ms, description="Epoch milliseconds; default now.")
+    timestamp: Int64 = Field(default_factory=now_ms, description="Epoch milliseconds; default now.")
 
 
 class SeriesBatch(Strict):

@@ -44,10 +44,6 @@ def dtype_name(series: pd.Series) -> str:
     return "string"
 
 
-def is_numeric(series: pd.Series) -> bool:
-    return dtype_name(series) in ("int", "float")
-
-
 def schema_of(frame: pd.DataFrame) -> dict[str, str]:
     """Column -> dtype name, in column order."""
     return {str(column): dtype_name(frame[column]) for column in frame.columns}

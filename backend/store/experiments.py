@@ -143,13 +143,3 @@ def rename(db: Database, ref: str, new_name: str) -> dict[str, Any]:
             raise Conflict(f"experiment {new_name!r} already exists", "name")
         conn.execute("UPDATE experiments SET name = ? WHERE id = ?", (new_name, int(experiment["id"])))
     return get(db, experiment["id"])
-
-
-def set_tag(db: Database, ref: str, key: str, value: str) -> None:
-    experiment = get(db, ref)
-    with db.write() as conn:
-        conn.execute(
-            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-            (int(experiment["id"]), key, value),
-        )

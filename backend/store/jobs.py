@@ -10,7 +10,6 @@ from ..errors import Conflict, NotFound
 from .common import now_ms, one, rows
 
 ACTIVE = ("QUEUED", "RUNNING")
-FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 _COLUMNS = ("id, kind, status, name, config_hash, experiment_id, run_id, dataset, executor, scheduler, created_at, "
             "started_at, ended_at, pid, progress_done, progress_total, error, error_kind, retry_of, cancel_requested")
 

@@ -58,6 +58,19 @@ def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> s
     return ", ".join(parts)
 
 
+def _where(experiment_ids: list[str] | None, filter_text: str | None,
+           include_deleted: bool) -> tuple[str, list[object]]:
+    """The filter plus the experiment and deleted-run scope, as one condition on runs `r`."""
+    where, args = filter_sql(filter_text)
+    conditions = [where]
+    if experiment_ids is not None:
+        conditions.append(f"r.experiment_id IN ({placeholders(len(experiment_ids))})")
+        args += [int(e) for e in experiment_ids]
+    if not include_deleted:
+        conditions.append("r.lifecycle_stage = 'active'")
+    return " AND ".join(conditions), args
+
+
 def search(
     db: Database,
     experiment_ids: list[str] | None,
@@ -70,22 +83,12 @@ def search(
     if not 1 <= limit <= MAX_RESULTS:
         raise Invalid(f"limit must be between 1 and {MAX_RESULTS}", "limit")
     offset = decode_token(page_token)
-    where, where_args = filter_sql(filter_text)
+    where, where_args = _where(experiment_ids, filter_text, include_deleted)
     joins: list[str] = []
     join_args: list[object] = []
     order = _order_sql(parse_order_by(order_by), joins, join_args)
-    conditions = [where]
-    scope_args: list[object] = []
-    if experiment_ids is not None:
-        conditions.append(f"r.experiment_id IN ({placeholders(len(experiment_ids))})")
-        scope_args += [int(e) for e in experiment_ids]
-    if not include_deleted:
-        conditions.append("r.lifecycle_stage = 'active'")
-    sql = (
-        f"SELECT {RUN_COLUMNS} FROM runs r {' '.join(joins)} WHERE {' AND '.join(conditions)} "
-        f"ORDER BY {order} LIMIT ? OFFSET ?"
-    )
-    args = join_args + where_args + scope_args + [limit + 1, offset]
+    sql = f"SELECT {RUN_COLUMNS} FROM runs r {' '.join(joins)} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+    args = join_args + where_args + [limit + 1, offset]
     with db.read() as conn:
         found = rows(conn.execute(sql, args))
         more = len(found) > limit
@@ -95,13 +98,9 @@ def search(
 
 
 def count(db: Database, experiment_ids: list[str] | None, filter_text: str | None) -> int:
-    where, args = filter_sql(filter_text)
-    conditions = [where, "r.lifecycle_stage = 'active'"]
-    if experiment_ids is not None:
-        conditions.append(f"r.experiment_id IN ({placeholders(len(experiment_ids))})")
-        args += [int(e) for e in experiment_ids]
+    where, args = _where(experiment_ids, filter_text, include_deleted=False)
     with db.read() as conn:
-        return int(conn.execute(f"SELECT count(*) FROM runs r WHERE {' AND '.join(conditions)}", args).fetchone()[0])
+        return int(conn.execute(f"SELECT count(*) FROM runs r WHERE {where}", args).fetchone()[0])
 
 
 def keys_in_use(db: Database, experiment_id: str, sample: int = 1000) -> dict[str, list[str]]:

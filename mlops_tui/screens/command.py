@@ -14,6 +14,7 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
 from ..client import MlopsError
+from ..widgets.inputs import accept_suggestion
 from . import registry
 
 if TYPE_CHECKING:
@@ -77,10 +78,7 @@ class CommandBar(ModalScreen[str | None]):
             pass
 
     def action_complete(self) -> None:
-        field = self.query_one(Input)
-        if field._suggestion:  # noqa: SLF001 - Textual keeps the shown completion here
-            field.value = field._suggestion
-            field.cursor_position = len(field.value)
+        accept_suggestion(self.query_one(Input))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -18,6 +18,7 @@ from textual.widgets import Input, Label
 
 from ..client import MlopsError
 from ..models import Job
+from ..widgets.inputs import accept_suggestion
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline_async
 from .keys import bindings, key_label
 
@@ -136,10 +137,7 @@ class SubmitModal(ModalScreen[Job | None]):
         label.set_class(bool(message), "-shown")
 
     def action_complete(self) -> None:
-        field = self.query_one(Input)
-        if field._suggestion:  # noqa: SLF001 - Textual keeps the shown completion here
-            field.value = field._suggestion
-            field.cursor_position = len(field.value)
+        accept_suggestion(self.query_one(Input))
 
     def action_cancel(self) -> None:
         if not self.busy:
