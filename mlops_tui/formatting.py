@@ -28,6 +28,17 @@ STATUS_GLYPHS: dict[str, tuple[str, str]] = {
 }
 
 
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL[ord("\t")] = " "
+
+
+def safe_text(value: str) -> str:
+    """Text a user sent, made safe for a terminal: control characters (ESC, BEL, C1, DEL, newlines)
+    are shown as `\\x1b` escapes instead of being sent raw, so a name cannot clear the screen or set
+    the window title. `--json` output never goes through this; it stays exact."""
+    return value.translate(_CONTROL)
+
+
 def status(value: str) -> Text:
     """`✓ FINISHED`: the glyph carries the colour, the word stays plain (bold when it failed), so it
     reads the same under NO_COLOR."""
