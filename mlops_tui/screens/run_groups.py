@@ -17,6 +17,8 @@ BEST_TAG = "mlops.best"
 """Set to "true" on the run a job chose; its parent carries `mlops.best_run_id`."""
 PRIMARY_PARAM = "primary_metric"
 """The param a job's parent run records its primary metric in (e.g. `roc_auc`)."""
+SELECTED_BY_TAG = "mlops.selected_by"
+"""The tag a job's parent run names the score that chose the best candidate in (`cv_roc_auc_mean`)."""
 CHILD_LIMIT = 1000
 """Children fetched when a parent is expanded (one request); more are summed up in a note row."""
 PREFERRED_METRICS = ("accuracy", "acc", "val_accuracy", "val_acc", "f1", "auc", "roc_auc", "r2", "rmse",
@@ -71,15 +73,19 @@ def primary_metric(runs: Iterable[Run]) -> str | None:
     return next((run.params[PRIMARY_PARAM] for run in runs if run.params.get(PRIMARY_PARAM)), None)
 
 
-def leaderboard_key(primary: str | None, metric_keys: Iterable[str]) -> str | None:
-    """The metric the leaderboard ranks by: the score that chose the best candidate (its
-    cross-validation mean), else its holdout score, else the metric itself; without a primary
-    metric, the most common metric (the first of `metric_keys`)."""
+def leaderboard_key(runs: list[Run], metric_keys: Iterable[str]) -> str | None:
+    """The metric the leaderboard ranks by: the score that chose the best candidate (a job parent's
+    `mlops.selected_by`: the primary metric's cross-validation mean, or its holdout score), else the
+    primary metric's CV mean, holdout score or the metric itself; without a job parent among `runs`,
+    the most common metric (the first of `metric_keys`)."""
     keys = list(metric_keys)
-    if primary:
-        for key in (f"cv_{primary}_mean", f"test_{primary}", primary):
-            if key in keys:
-                return key
+    primary = primary_metric(runs)
+    chosen_by = next((run.tags[SELECTED_BY_TAG] for run in runs if run.tags.get(SELECTED_BY_TAG)), None)
+    candidates = ([chosen_by] if chosen_by else []) + \
+        ([f"cv_{primary}_mean", f"test_{primary}", primary] if primary else [])
+    for key in candidates:
+        if key in keys:
+            return key
     return keys[0] if keys else None
 
 

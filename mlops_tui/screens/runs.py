@@ -391,7 +391,7 @@ class RunsScreen(View[None]):
             return
         runs = self._loaded_runs()
         params, metrics = self._known_keys()
-        key = leaderboard_key(primary_metric(runs), common_metrics(metrics, self.keys, runs, primary_metric(runs)))
+        key = leaderboard_key(runs, common_metrics(metrics, self.keys, runs, primary_metric(runs)))
         if key is None:
             self.notify("no metric to rank by: no run logged one", title="leaderboard")
             return

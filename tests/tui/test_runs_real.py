@@ -206,18 +206,19 @@ async def test_leaderboard_ranks_every_candidate_by_the_primary_metric(seeder: S
         assert names(screen) == newest_first(seeded.top)
 
 
-async def test_leaderboard_of_a_lower_is_better_metric_ranks_the_smallest_first(seeder: Seeder,
-                                                                                 console: Any) -> None:
+async def test_leaderboard_ranks_by_the_score_that_chose_lower_first_for_errors(seeder: Seeder,
+                                                                                   console: Any) -> None:
     experiment = f"reg-{uuid.uuid4().hex[:8]}"
-    parent = seeder.run(experiment, "sweep", T0, params={"primary_metric": "rmse"}, metrics={"best_rmse": 1.5})
-    for index, value in enumerate((3.0, 1.5, 2.2)):
+    parent = seeder.run(experiment, "sweep", T0, params={"primary_metric": "rmse"}, metrics={"best_rmse": 1.5},
+                        tags={"mlops.selected_by": "test_rmse"})  # a sweep without cross-validation
+    for index, (cv, test) in enumerate(((3.0, 2.0), (1.5, 2.5), (2.2, 1.0))):
         seeder.run(experiment, f"cand-{index}", T0 + 1000 * (index + 1), parent=parent["id"],
-                   metrics={"cv_rmse_mean": value, "cv_rmse_std": 0.1 * index})
+                   metrics={"cv_rmse_mean": cv, "test_rmse": test, "cv_rmse_std": 0.1 * index})
     async with runs_view(console, experiment) as (pilot, screen):
         await pilot.press("L")
         await settle(pilot)
-        assert names(screen)[:3] == ["cand-1", "cand-2", "cand-0"]
-        assert "(lower is better)" in status_line(screen)
+        assert names(screen)[:3] == ["cand-2", "cand-0", "cand-1"]
+        assert "leaderboard: test_rmse (lower is better)" in status_line(screen)
 
 
 async def test_filter_lists_flat_and_an_unknown_key_says_so(seeder: Seeder, console: Any) -> None:
