@@ -15,6 +15,8 @@ class Health(Model):
     version: str
     schema_version: int
     pid: int
+    home: str | None = None
+    """The server's home folder (older servers do not say)."""
 
 
 class Experiment(Model):
