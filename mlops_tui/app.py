@@ -8,9 +8,6 @@ It owns the navigation (a stack of views with the overview at the root), the bac
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import ClassVar
@@ -27,6 +24,7 @@ from .screens import registry
 from .screens.keys import bindings
 from .screens.protocol import ConsoleClient
 from .formatting import Clock, system_clock
+from .hangup import guard_terminal
 from .widgets.header import BackendState
 
 
@@ -64,23 +62,9 @@ class MlopsApp(App[int]):
             self._watch_terminal()
 
     def _watch_terminal(self) -> None:
-        """Exit when the terminal goes away (SSH dropped): on SIGHUP, or when the tty stops answering."""
-        try:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hang_up)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
-        if sys.__stdin__ is not None and sys.__stdin__.isatty():
-            self.set_interval(5.0, self._check_tty)
-
-    def _check_tty(self) -> None:
-        try:
-            os.tcgetpgrp(sys.__stdin__.fileno())  # type: ignore[union-attr]
-        except OSError:
-            self._hang_up()
-
-    def _hang_up(self) -> None:
-        asyncio.get_running_loop().call_later(3.0, os._exit, 129)  # if a clean exit stalls
-        self.exit(129)
+        """Exit when the terminal goes away (SSH dropped): on SIGHUP, or when the tty stops answering;
+        a clean exit that stalls on the dead terminal ends hard after a short grace (see hangup.py)."""
+        guard_terminal(asyncio.get_running_loop(), self.exit)
 
     # -- backend state ------------------------------------------------------------------------------
     def _publish(self, state: BackendState) -> None:
