@@ -73,6 +73,67 @@ def test_a_run_logs_through_a_backend_restart_and_loses_no_point(backend: Backen
         assert finished.metric_stats["loss"].count == 900
 
 
+def test_an_outage_longer_than_the_retry_window_is_reported_and_still_loses_no_point(backend: Backend) -> None:
+    """The sender gives up after the window: its batch goes back into the buffer, the next log call
+    raises the error once, and the points are sent when the backend is back."""
+    with start_run(experiment=unique("long-outage"), url=backend.url, retry_seconds=0.3) as run:
+        for step in range(100):
+            run.log_metric("loss", 1 / (step + 1), step=step)
+        run.flush()
+        backend.stop()
+        for step in range(100, 200):
+            run.log_metric("loss", 1 / (step + 1), step=step)
+        deadline = time.monotonic() + 30
+        while run._error is None and time.monotonic() < deadline:  # the sender's round failed
+            time.sleep(0.05)
+        backend.start()
+        with pytest.raises(MlopsError) as caught:
+            run.log_metric("loss", 1 / 201, step=200)  # logged, then the outage is reported
+        assert caught.value.unreachable
+        for step in range(201, 300):
+            run.log_metric("loss", 1 / (step + 1), step=step)
+        run_id = run.id
+    with Client(url=backend.url) as client:
+        assert client.metric_history(run_id, "loss").steps == list(range(300))
+        assert client.get_run(run_id).status == "FINISHED"
+
+
+KILLED_SCRIPT = """
+import sys, time
+from mlops_tui import start_run
+with start_run(experiment=sys.argv[1], url=sys.argv[2], heartbeat_seconds=0.2) as run:
+    run.log_metric("loss", 0.5)
+    run.flush()
+    print(run.id, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_killed_training_script_leaves_its_run_failed_not_running(backend: Backend, tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(KILLED_SCRIPT)
+    process = subprocess.Popen([sys.executable, str(script), unique("killed"), backend.url], cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        run_id = process.stdout.readline().strip()
+        with Client(url=backend.url) as client:
+            time.sleep(1.5)  # beyond the 1 s timeout while the script lives: its heartbeats keep it RUNNING
+            assert client.get_run(run_id).status == "RUNNING"
+            process.kill()  # SIGKILL: no `finally`, no end()
+            process.wait(timeout=10)
+            deadline = time.monotonic() + 30
+            while client.get_run(run_id).status == "RUNNING" and time.monotonic() < deadline:
+                time.sleep(0.1)
+            run = client.get_run(run_id)
+            assert run.status == "FAILED" and run.tags["mlops.failure_reason"] == "heartbeat lost"
+            assert run.metrics == {"loss": 0.5}
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_the_scripts_own_error_surfaces_when_the_backend_stays_down(backend: Backend) -> None:
     started = time.monotonic()
     with pytest.raises(ValueError, match="the script's own error") as caught:
