@@ -140,12 +140,14 @@ class ActiveRun:
         self._stop = True
         self._wake.set()
         self._sender.join()
-        failure: MlopsError | None = None
+        pending = self._take_error()
+        failure: MlopsError | None
         try:
             self._send_pending()
         except MlopsError as error:
             failure = error
-        failure = failure or self._take_error()
+        else:  # everything was delivered: an earlier outage no longer matters, a refused batch does
+            failure = pending if pending is not None and not pending.unreachable else None
         if failure is not None and failure.unreachable:
             raise failure
         self.client.update_run(self.id, status="FAILED" if failure is not None else status)
@@ -157,8 +159,8 @@ class ActiveRun:
         return error
 
     def _raise_pending(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
+        error = self._take_error()
+        if error is not None:
             raise error
 
     def _take(self) -> Batch:

@@ -98,6 +98,24 @@ def test_an_outage_longer_than_the_retry_window_is_reported_and_still_loses_no_p
         assert client.get_run(run_id).status == "FINISHED"
 
 
+def test_an_outage_that_ended_before_the_block_did_does_not_fail_the_run(backend: Backend) -> None:
+    """The sender gave up during an outage nobody logged through; the backend is back when the block
+    ends: the buffered points are sent and the run ends FINISHED, no stale error raised."""
+    with start_run(experiment=unique("outage-over"), url=backend.url, retry_seconds=0.3) as run:
+        run.log_metric("loss", 0.5, step=0)
+        run.flush()
+        backend.stop()
+        run.log_metric("loss", 0.4, step=1)
+        deadline = time.monotonic() + 30
+        while run._error is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        backend.start()
+        run_id = run.id
+    with Client(url=backend.url) as client:
+        assert client.metric_history(run_id, "loss").steps == [0, 1]
+        assert client.get_run(run_id).status == "FINISHED"
+
+
 KILLED_SCRIPT = """
 import sys, time
 from mlops_tui import start_run
