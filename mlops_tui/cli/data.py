@@ -165,12 +165,16 @@ def data_diff(
     console.print(f"dtype changes: {escape(changes) or '-'}")
     shown = [c for c in found.columns if all_columns or c.shifted or (c.psi or 0) > found.threshold / 2]
     if shown:
-        table = Table("COLUMN", "KIND", "PSI", "SHIFTED", "CHANGE", title="Columns", title_justify="left")
+        table = Table("COLUMN", "KIND", "PSI", "KS P", "SHIFTED", "CHANGE", title="Columns", title_justify="left")
         for column in shown:
-            flag = "[bold red]yes[/]" if column.shifted else "no"
+            flag = "[bold red]yes[/]" if column.shifted else "?" if column.verdict == "too few rows" else "no"
             psi = "-" if column.psi is None else f"{column.psi:.3f}"
-            table.add_row(escape(column.column), column.kind, psi, flag, escape(_change(column)))
+            ks = "-" if column.ks_pvalue is None else f"{column.ks_pvalue:.2g}"
+            table.add_row(escape(column.column), column.kind, psi, ks, flag, escape(_change(column)))
         console.print(table)
+    if not found.judged:
+        console.print(f"too few rows to judge: PSI needs {found.min_rows:,} rows in each version")
+        return
     shifted = ", ".join(found.shifted_columns)
     console.print(f"shifted (PSI > {found.threshold:g}): {escape(shifted) or 'none'}")
 
