@@ -91,11 +91,13 @@ def _resolve_prefix(conn: sqlite3.Connection, run_id: str) -> str:
 
 
 def attach_details(conn: sqlite3.Connection, found: list[dict[str, Any]], with_metric_stats: bool = False) -> None:
-    """Fill `params`, `tags`, `metrics` (and `metric_stats`) for a page of runs, a query per table."""
+    """Fill `params`, `tags`, `metrics`, `child_count` (and `metric_stats`) for a page of runs, a query
+    per table."""
     by_id = {run["id"]: run for run in found}
     for run in found:
         run["experiment_id"] = str(run["experiment_id"])
         run["params"], run["tags"], run["metrics"] = {}, {}, {}
+        run["child_count"] = 0
         if with_metric_stats:
             run["metric_stats"] = {}
     if not by_id:
@@ -107,6 +109,11 @@ def attach_details(conn: sqlite3.Connection, found: list[dict[str, Any]], with_m
             f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks})", ids
         ):
             by_id[run_id][table][key] = value
+    for parent_id, children in conn.execute(
+        f"SELECT parent_id, count(*) FROM runs WHERE parent_id IN ({marks}) AND lifecycle_stage = 'active' "
+        "GROUP BY parent_id", ids
+    ):
+        by_id[parent_id]["child_count"] = children
     for run_id, key, value, step, timestamp, low, high, count in conn.execute(
         f"SELECT run_id, key, value, step, timestamp, min_value, max_value, count FROM series "
         f"WHERE run_id IN ({marks})", ids
