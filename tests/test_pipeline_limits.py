@@ -76,6 +76,7 @@ CASES = {
                                            '{ n_estimators = { dist = "int", low = 10, high = 90000 } }\n'
                                            'search = { kind = "random", n_iter = 2 }\n'),
                                   "pipeline", "n_estimators = 90000 is above the limit"),
+    "file-size": ("#" * 1_000_001, "pipeline", "at most 1000000 characters"),
     "scheduler-from-the-file": (pipeline(extra='[executor]\nkind = "dask"\nscheduler = "tcp://evil.example:8786"\n'),
                                 "scheduler", "'tcp://evil.example:8786' is not one this server allows"),
 }
