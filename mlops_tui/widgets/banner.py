@@ -22,5 +22,5 @@ class UnreachableBanner(Static):
         if shown:
             text = Text()
             text.append("✗ BACKEND UNREACHABLE ", style="bold")
-            text.append(f"at {state.url} · retrying every {state.retry_seconds:g} s")
+            text.append(f"at {safe_text(state.url)} · retrying every {state.retry_seconds:g} s")
             self.update(text)
