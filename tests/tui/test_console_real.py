@@ -3,19 +3,26 @@ real async client over httpx's ASGITransport): what users type and what the back
 real, so these need no fake. Escapes, the `:` bar's checks, the palette and artifact previews."""
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from textual.command import CommandList, CommandPalette
+from textual.pilot import Pilot
+from textual.widgets import Input, Label
 
 from backend import Settings, create_app
 from mlops_tui import api
 from mlops_tui.app import MlopsApp
 from mlops_tui.client import AsyncClient
 from mlops_tui.models import Run
+from mlops_tui.screens.command import CommandBar
+from mlops_tui.screens.dataset_detail import DatasetDetailScreen
 from mlops_tui.screens.overview import OverviewScreen
 from mlops_tui.screens.run_detail import RunDetailScreen
+from mlops_tui.screens.runs import RunsScreen
 from mlops_tui.widgets.header import StatusHeader
 from mlops_tui.widgets.tables import NavTable
 
@@ -83,3 +90,67 @@ async def test_names_with_terminal_escapes_show_escaped(console: Callable[..., M
         assert [str(cell) for cell in params.get_row("t:note")] == ["tag", "note", SHOWN]
         picture = screen_text(app)
         assert "\x1b" not in picture and "\x07" not in picture
+
+
+async def test_tab_completes_the_shared_prefix_then_cycles(console: Callable[..., MlopsApp],
+                                                           client: AsyncClient) -> None:
+    for experiment in ("churn", "churn-v2", "fraud"):
+        await finished_run(client, experiment, f"{experiment}-run")
+    app = console()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("colon")
+        await settle(pilot)
+        bar = app.screen
+        assert isinstance(bar, CommandBar)
+        field, hint = bar.query_one(Input), bar.query_one("#command-hint", Label)
+        await pilot.press("r", "tab")
+        assert field.value == "run"  # `runs` and `run` agree on `run`
+        await pilot.press("tab")
+        assert field.value == "runs" and str(hint.render()) == "[runs]  run"
+        await pilot.press("tab")
+        assert field.value == "run"
+        await pilot.press("shift+tab")
+        assert field.value == "runs"
+        await pilot.press(*" ch", "tab")
+        assert field.value == "runs churn"  # as far as churn and churn-v2 agree
+        await pilot.press("tab")
+        assert field.value == "runs churn-v2" and str(hint.render()) == "churn  [churn-v2]"
+        await pilot.press("tab")
+        assert field.value == "runs churn"
+        await pilot.press("tab", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RunsScreen) and app.screen.query_state.experiment == "churn-v2"
+
+
+async def pick_in_palette(pilot: Pilot[int], typed: str) -> None:
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    assert isinstance(app.screen, CommandPalette)
+    await pilot.press(*typed)
+    deadline = time.monotonic() + 15
+    options = app.screen.query_one(CommandList)
+    while not (options.option_count and typed.split()[-1] in str(options.get_option_at_index(0).prompt)):
+        assert time.monotonic() < deadline, "the palette never offered it"
+        await pilot.pause(0.05)
+    await pilot.press("down", "enter")
+    await settle(pilot)
+
+
+async def test_the_palette_jumps_to_experiments_runs_jobs_and_datasets_by_name(
+        console: Callable[..., MlopsApp], client: AsyncClient) -> None:
+    await finished_run(client, "churn", "warm-start")
+    target = await finished_run(client, "fraud", "gradient-boost")
+    await client.add_dataset_version("spend", "spend.csv", b"a,b\n1,2\n3,4\n")
+    app = console()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pick_in_palette(pilot, "experiment fraud")
+        assert isinstance(app.screen, RunsScreen) and app.screen.query_state.experiment == "fraud"
+        await pick_in_palette(pilot, "gradient-boost")
+        assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == target.id
+        await pick_in_palette(pilot, target.id[:8])  # a run by its id
+        assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == target.id
+        await pick_in_palette(pilot, "dataset spend")
+        assert isinstance(app.screen, DatasetDetailScreen)
