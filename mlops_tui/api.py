@@ -87,6 +87,10 @@ def log_batch(run_id: str, params: dict[str, Any] | None = None, metrics: list[d
     body = {"params": params or {}, "metrics": metrics or [], "series": series or [], "tags": tags or {}}
     return Call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", _dict, json=body, idempotent=True)
 
+def run_heartbeat(run_id: str) -> Call[dict[str, Any]]:
+    """The run's script is alive; the answer has the run's `status`."""
+    return Call("POST", f"/api/v1/runs/{_segment(run_id)}/heartbeat", _dict, json={}, idempotent=True)
+
 def search_runs(experiment: str | list[str] | None = None, filter: str | None = None,
                 order_by: list[str] | str | None = None, limit: int = 100,
                 page_token: str | None = None) -> Call[RunPage]:

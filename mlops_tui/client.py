@@ -195,6 +195,13 @@ class Client:
                   series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return self.send(api.log_batch(run_id, params, metrics, tags, series))
 
+    def heartbeat(self, run_id: str) -> dict[str, Any]:
+        """One attempt, never retried: a missed heartbeat is harmless, the next one follows."""
+        try:
+            return self._send_once(api.run_heartbeat(run_id))
+        except _Retryable as retryable:
+            raise retryable.error from None
+
     def search_runs(self, experiment: str | list[str] | None = None, filter: str | None = None,
                     order_by: list[str] | str | None = None, limit: int = 100,
                     page_token: str | None = None) -> RunPage:

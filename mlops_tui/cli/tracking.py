@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -11,12 +12,13 @@ from rich.text import Text
 
 from ..client import Client
 from ..compare import metric_rows, param_rows
+from ..download import download
 from ..models import Run
-from .output import (JsonOption, UrlOption, connect, console, duration, handle_errors, note, number, plural,
+from .output import (JsonOption, UrlOption, connect, console, duration, fail, handle_errors, note, number, plural,
                      print_json, shown, status_text, when, when_short)
 
 experiments_app = typer.Typer(help="Experiments: named groups of runs.", no_args_is_help=True)
-runs_app = typer.Typer(help="Runs: list, show, compare, delete.", no_args_is_help=True)
+runs_app = typer.Typer(help="Runs: list, show, download, compare, delete.", no_args_is_help=True)
 
 
 @experiments_app.command("list")
@@ -236,6 +238,29 @@ def _tag_text(key: str, value: str) -> str:
         except (ValueError, AttributeError):
             return value
     return value
+
+
+@runs_app.command("download")
+@handle_errors
+def runs_download(
+    run_id: str = RunIdArgument,
+    path: str = typer.Argument("", help="A file or folder of the run's artifacts (default: all of them)."),
+    dest: Path = typer.Option(Path("."), "--dest", "-d", help="Folder to write into (created when missing)."),
+    json_out: bool = JsonOption,
+    url: Optional[str] = UrlOption,
+) -> None:
+    """Download a run's artifacts: a file, a folder, or everything; paths stay inside DEST."""
+    client = connect(url)
+    run = client.get_run(run_id)
+    written = download(client, run.id, path, dest)
+    if not written:
+        fail(f"run {run.id[:8]} has no artifacts{' at ' + repr(path) if path else ''}")
+    if json_out:
+        print_json({"run_id": run.id, "files": [{"path": w.artifact, "to": str(w.target)} for w in written]})
+        return
+    for item in written:
+        console.print(f"{shown(item.artifact)} → {shown(str(item.target))}", highlight=False)
+    console.print(f"downloaded {plural(len(written), 'file')} to {shown(str(dest))}", highlight=False)
 
 
 @runs_app.command("compare")
