@@ -4,6 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from ..formatting import safe_text
 from .header import BackendState
 
 
