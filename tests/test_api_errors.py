@@ -1,6 +1,7 @@
 """Bad input to the native API: always a 4xx JSON error naming the field, never a 5xx, nothing stored."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -326,3 +327,57 @@ def test_token_nothing_written_without_it(token_client: TestClient) -> None:
 def test_healthz_is_open_with_a_token(token_client: TestClient) -> None:
     response = token_client.get("/healthz")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+# --- text that is not valid Unicode, bodies that are not UTF-8 ---------------------------------
+
+LONE = "\ud800"  # a lone surrogate: JSON can spell it ("\ud800"), UTF-8 can't hold it
+PIPELINE_NAMED_LONE = f'name = "{LONE}"\ntask = "classification"\n[data]\npath = "d.csv"\ntarget = "y"\n' \
+                      '[models.rf]\nestimator = "RandomForestClassifier"\n'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/api/v1/experiments", {"name": LONE}, "name"),
+        ("POST", "/api/v1/experiments", {"name": "ok-unicode", "tags": {"team": LONE}}, "tags.team"),
+        ("POST", "/api/v1/experiments", {"name": "ok-unicode", "tags": {LONE: "v"}}, "tags"),
+        ("PATCH", "/api/v1/experiments/errors", {"name": LONE}, "name"),
+        ("POST", "/api/v1/runs", {"experiment": LONE}, "experiment"),
+        ("POST", "/api/v1/runs", {"experiment_id": LONE}, "experiment_id"),
+        ("POST", "/api/v1/runs", {"experiment": "errors", "name": LONE}, "name"),
+        ("POST", "/api/v1/runs", {"experiment": "errors", "tags": {"k": LONE}}, "tags.k"),
+        ("POST", "/api/v1/runs", {"experiment": "errors", "parent_id": LONE}, "parent_id"),
+        ("PATCH", "RUN", {"name": LONE}, "name"),
+        ("POST", "/api/v1/runs/search", {"experiment": LONE}, "experiment"),
+        ("POST", "/api/v1/runs/search", {"experiment": ["errors", LONE]}, "experiment[1]"),
+        ("POST", "/api/v1/runs/search", {"filter": f"params.a = '{LONE}'"}, "filter"),
+        ("POST", "/api/v1/runs/count", {"filter": f"tags.a = '{LONE}'"}, "filter"),
+        ("POST", "/api/v1/jobs", {"pipeline": PIPELINE_NAMED_LONE}, "pipeline"),
+    ],
+)
+def test_lone_surrogates_are_422_naming_the_field(app_client: TestClient, run_id: str, method: str, path: str,
+                                                  body: dict[str, Any], field: str) -> None:
+    url = f"/api/v1/runs/{run_id}" if path == "RUN" else path
+    content = json.dumps(body).encode()  # ensure_ascii: the surrogate travels as the escape "\ud800"
+    assert b"\\ud800" in content
+    response = app_client.request(method, url, content=content, headers=JSON)
+    error = assert_error(response, 422, field)
+    assert error["code"] == "invalid" and "not valid Unicode" in error["detail"]
+    assert stored(app_client, run_id) == EMPTY
+    names = [e["name"] for e in app_client.get("/api/v1/experiments").json()["experiments"]]
+    assert sorted(names) == ["Default", "errors"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/experiments", "/api/v1/runs", "/api/v1/runs/search", "/api/v1/jobs",
+                                  "BATCH"])
+def test_body_that_is_not_utf8_gets_the_error_shape(app_client: TestClient, run_id: str, path: str) -> None:
+    url = f"/api/v1/runs/{run_id}/batch" if path == "BATCH" else path
+    response = app_client.post(url, content=b'{"name": "caf\xe9"}', headers=JSON)  # Latin-1, not UTF-8
+    body = assert_error(response, 422, "body")
+    assert body["code"] == "invalid"
+
+
+def test_unknown_route_and_wrong_method_get_the_error_shape(app_client: TestClient) -> None:
+    assert assert_error(app_client.get("/api/v1/nothing-here"), 404, None)["code"] == "not_found"
+    assert assert_error(app_client.delete("/healthz"), 405, None)["code"] == "method_not_allowed"

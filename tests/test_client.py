@@ -169,7 +169,7 @@ async def test_async_client_against_the_live_server(live_server: LiveServer, liv
 
 async def test_async_client_in_process_with_asgi_transport(home: Path) -> None:
     app = create_app(Settings(home=home, token=None))
-    client = AsyncClient(url="http://test", transport=httpx.ASGITransport(app=app))
+    client = AsyncClient(url="http://testserver", transport=httpx.ASGITransport(app=app))
     try:
         from mlops_tui import api
         run = await client.send(api.create_run(experiment="asgi"))
