@@ -34,6 +34,14 @@ class Settings:
     max_batch_tags: int = 1_000
     max_running_jobs: int = field(default_factory=lambda: int(os.environ.get("MLOPS_MAX_JOBS", "2")))
     """Training jobs run at once; more wait in the queue."""
+    max_candidates: int = field(default_factory=lambda: int(os.environ.get("MLOPS_MAX_CANDIDATES", "500")))
+    """Candidates one training job may train; a larger sweep is refused with 422."""
+    dask_schedulers: tuple[str, ...] = field(default_factory=lambda: tuple(
+        a.strip() for a in os.environ.get("MLOPS_DASK_SCHEDULERS", "").split(",") if a.strip()))
+    """Dask scheduler addresses jobs may use (the first is the default); none: no Dask jobs. A scheduler is
+    trusted like this machine: the job's worker unpickles what it returns."""
+    cancel_grace_seconds: float = 5.0
+    """A cancelled job's worker gets SIGTERM, then SIGKILL after this long."""
     pid_file: Path | None = None
     """Removed when the app shuts down (uvicorn re-raises SIGTERM after shutdown, skipping `finally`)."""
     warm_worker: bool = field(default_factory=lambda: os.environ.get("MLOPS_WARM_WORKER", "1") != "0")

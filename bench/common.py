@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -21,14 +22,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_backend() -> Iterator[tuple[str, Path]]:
-    """Start `python -m backend.server` on a temp home; yield (url, home); stop it at the end."""
+def live_backend(source: Path | None = None) -> Iterator[tuple[str, Path]]:
+    """Start `python -m backend.server` on a temp home; yield (url, home); stop it at the end.
+    `source`: a checkout to run the backend from instead of this one (to compare versions)."""
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as folder:
         home = Path(folder)
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "backend.server", "--port", str(port), "--home", str(home)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=source, env={**os.environ, "PYTHONPATH": str(source)} if source else None,
         )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

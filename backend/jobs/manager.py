@@ -21,7 +21,6 @@ from ..settings import Settings
 from ..store import jobs, runs
 from ..store.common import now_ms
 
-CANCEL_GRACE_SECONDS = 5.0
 SAMPLE_SECONDS = 1.0
 
 
@@ -168,7 +167,7 @@ class JobManager:
         try:
             if tracked.kill_after is None:
                 os.killpg(tracked.process.pid, signal.SIGTERM)
-                tracked.kill_after = now + CANCEL_GRACE_SECONDS
+                tracked.kill_after = now + self.settings.cancel_grace_seconds
             elif now > tracked.kill_after:
                 os.killpg(tracked.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -8,20 +8,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import signal
+import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
+from importlib import metadata
 from typing import Any
 
 from .. import artifacts
 from ..datasets import schema as data_schema
-from ..datasets.stats import column_stats
+from ..datasets.stats import categorical_stats, column_stats
 from ..db import Database
-from ..pipelines import model_io, sweep
+from ..errors import Invalid
+from ..pipelines import checks, model_io, sweep, target
 from ..pipelines.config import PipelineConfig, from_dict
-from ..pipelines.features import check_derived
+from ..pipelines.features import check_columns, check_derived
 from ..settings import Settings
 from ..store import datasets, experiments, jobs, runs
 from ..store.common import now_ms
@@ -41,6 +45,31 @@ def log(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
+PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "joblib", "dask", "distributed", "mlops-tui")
+SOURCE = Path(__file__).resolve().parents[2]
+
+
+def environment_tags() -> dict[str, str]:
+    """Where a job's runs trained: Python, platform, package versions (scikit-learn decides whether a skops
+    model loads later) and, from a git checkout, the commit of the code that trained."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    tags = {"mlops.python": platform.python_version(), "mlops.platform": platform.platform(),
+            "mlops.packages": json.dumps(versions, sort_keys=True)}
+    try:
+        head = subprocess.run(["git", "-C", str(SOURCE), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return tags
+    if head.returncode == 0 and head.stdout.strip():
+        tags["mlops.git.commit"] = head.stdout.strip()
+    return tags
+
+
 class Worker:
     def __init__(self, settings: Settings, job_id: str) -> None:
         self.settings = settings
@@ -48,11 +77,15 @@ class Worker:
         self.job = jobs.get(self.db, job_id)
         self.job_id = job_id
         self.run_id: str | None = None
+        self.environment = environment_tags()
+        self.report: dict[str, Any] = {}
+        """The job's report: grows with each candidate as it finishes, kept on the job as it grows."""
 
     def start_parent(self, config: PipelineConfig) -> dict[str, Any]:
         experiment = experiments.get_or_create(self.db, config.name)
         tags = {"mlops.job_id": self.job_id, "mlops.config_hash": self.job["config_hash"],
-                "mlops.pipeline": config.name, "mlops.executor": self.job["executor"], "mlops.run_kind": "sweep"}
+                "mlops.pipeline": config.name, "mlops.executor": self.job["executor"], "mlops.run_kind": "sweep",
+                **self.environment}
         parent = runs.create(self.db, experiment["id"], f"{config.name}-{self.job_id[:6]}", tags)
         self.run_id = parent["id"]
         jobs.update(self.db, self.job_id, run_id=parent["id"], experiment_id=int(experiment["id"]))
@@ -79,10 +112,9 @@ class Worker:
         return frame
 
     def validate(self, config: PipelineConfig, frame: Any) -> None:
-        problems = []
-        if config.data.target not in frame.columns:
-            problems.append(f"target column {config.data.target!r} is missing")
+        problems = target.problems(config, frame)
         problems += data_schema.check(frame, config.validation)
+        problems += check_columns(config.features, frame)
         problems += check_derived(config.features, list(frame.columns))
         if problems:
             for problem in problems:
@@ -91,8 +123,24 @@ class Worker:
                              {"validation": problems})
         log("validation: passed")
 
+    def scheduler(self) -> str | None:
+        """The Dask scheduler, checked again against this server's allowlist (a job may be retried after
+        the configuration changed)."""
+        if self.job["executor"] != "dask":
+            return None
+        try:
+            return checks.dask_scheduler(self.job["scheduler"], self.settings.dask_schedulers)
+        except Invalid as error:
+            raise JobFailure("config", error.message) from None
+
+    def publish(self, **fields: Any) -> None:
+        """Add to the job's report and store it, so a running job shows what it has done so far."""
+        self.report.update(fields)
+        jobs.update(self.db, self.job_id, report_json=json.dumps(self.report))
+
     def run(self) -> None:
         config = from_dict(self.job["config"])
+        scheduler = self.scheduler()
         parent = self.start_parent(config)
         frame = self.load_data(config)
         self.validate(config, frame)
@@ -101,55 +149,71 @@ class Worker:
             found = sweep.candidates(config)
         except (ValueError, KeyError) as error:
             raise JobFailure("training", f"cannot prepare the sweep: {error}") from None
-        metric, direction = sweep.primary(config, len(data.classes))
+        for column, why in data.columns.excluded.items():
+            log(f"features: {column!r} is not used: {why}")
+        chooser = sweep.selection(config, len(data.classes))
         jobs.update(self.db, self.job_id, progress_total=len(found))
+        self.publish(primary_metric=chooser.metric, direction=chooser.direction, selected_by=chooser.key,
+                     pos_label=data.pos_label, features=data.columns.inputs, excluded=data.columns.excluded,
+                     candidates=[])
         log(f"sweep: {len(found)} candidate(s) on {len(data.x_train)} train / {len(data.x_test)} holdout rows; "
-            f"primary metric {metric} ({direction}); executor {self.job['executor']}")
+            f"primary metric {chooser.metric} ({chooser.direction}), best chosen by {chooser.key}; "
+            f"executor {self.job['executor']}")
         best: sweep.CandidateResult | None = None
         best_run: str | None = None
-        results = []
+        results: list[dict[str, Any]] = []
         try:
-            for done, result in enumerate(sweep.run(config, data, found, self.job["executor"], self.job["scheduler"],
+            for done, result in enumerate(sweep.run(config, data, found, self.job["executor"], scheduler,
                                                     config.executor.n_jobs), start=1):
                 child = self.log_candidate(parent, result)
                 results.append(self.summary(result, child))
-                score = result.holdout.get(metric)
-                if score is not None and (best is None or self.better(score, best.holdout[metric], direction)):
+                if chooser.better(result, best):
                     best, best_run = result, child
                 jobs.update(self.db, self.job_id, progress_done=done)
-                log(f"candidate {done}/{len(found)} {result.candidate.estimator} {result.candidate.params}: "
-                    f"{metric}={score if score is None else round(score, 4)} fit {result.fit_seconds:.2f}s")
+                self.publish(candidates=results)
+                log(f"candidate {done}/{len(found)} {self.scores_text(chooser, result)}; fit {result.fit_seconds:.2f}s; "
+                    f"{result.candidate.estimator} {result.candidate.params}")
                 if best is not None and best is not result:
                     result.model = None  # keep only the best model in memory
         except JobFailure:
             raise
         except Exception as error:
             raise JobFailure("training", f"training failed: {type(error).__name__}: {error}",
-                             {"candidates": results}) from None
+                             {**self.report, "candidates": results}) from None
         if best is None or best_run is None:
-            raise JobFailure("training", f"no candidate produced the primary metric {metric!r}",
-                             {"candidates": results})
-        self.finish_best(config, parent, data, best, best_run, metric)
-        report = {"primary_metric": metric, "direction": direction, "best_run_id": best_run,
-                  "best": self.summary(best, best_run), "candidates": results}
-        jobs.finish(self.db, self.job_id, "SUCCEEDED", report=report)
+            raise JobFailure("training", f"no candidate produced the score that chooses the best, {chooser.key!r}",
+                             {**self.report, "candidates": results})
+        self.finish_best(config, parent, data, best, best_run, chooser)
+        self.publish(best_run_id=best_run, best=self.summary(best, best_run),
+                     best_score=chooser.score(best), holdout_score=best.holdout.get(chooser.metric))
+        jobs.finish(self.db, self.job_id, "SUCCEEDED", report=self.report)
         runs.update(self.db, parent["id"], status="FINISHED")
-        log(f"done: best {best.candidate.estimator} {best.candidate.params} {metric}={best.holdout[metric]:.4f}")
+        log(f"done: best {best.candidate.estimator} {best.candidate.params} chosen by {chooser.key} = "
+            f"{chooser.score(best):.4f}; holdout {chooser.metric} = {best.holdout.get(chooser.metric, float('nan')):.4f}")
 
     @staticmethod
-    def better(score: float, best: float, direction: str) -> bool:
-        return score < best if direction == "minimize" else score > best
+    def scores_text(chooser: sweep.Selection, result: sweep.CandidateResult) -> str:
+        """The primary metric first, so a cut line keeps it: `roc_auc cv 0.8123 ± 0.0101, holdout 0.8200`."""
+        parts = []
+        if chooser.metric in result.cv:
+            mean, std = result.cv[chooser.metric]
+            parts.append(f"cv {mean:.4f} ± {std:.4f}")
+        holdout = result.holdout.get(chooser.metric)
+        parts.append(f"holdout {'-' if holdout is None else f'{holdout:.4f}'}")
+        return f"{chooser.metric} {', '.join(parts)}"
 
     def summary(self, result: sweep.CandidateResult, run_id: str) -> dict[str, Any]:
         return {"run_id": run_id, "estimator": result.candidate.estimator, "params": result.candidate.params,
                 "holdout": result.holdout, "cv": {k: {"mean": m, "std": s} for k, (m, s) in result.cv.items()},
-                "fit_seconds": result.fit_seconds, "model_bytes": result.model_bytes}
+                "fit_seconds": result.fit_seconds, "model_bytes": result.model_bytes,
+                "started_at": result.started_ms, "ended_at": result.ended_ms}
 
     def log_candidate(self, parent: dict[str, Any], result: sweep.CandidateResult) -> str:
         candidate = result.candidate
         child = runs.create(self.db, parent["experiment_id"], f"{candidate.estimator}-{candidate.index}",
                             {"mlops.job_id": self.job_id, "mlops.run_kind": "candidate",
-                             "mlops.config_hash": self.job["config_hash"]}, parent_id=parent["id"])
+                             "mlops.config_hash": self.job["config_hash"], **self.environment},
+                            start_time=result.started_ms, parent_id=parent["id"])
         metrics = {f"test_{k}": v for k, v in result.holdout.items()}
         for key, (mean, std) in result.cv.items():
             metrics[f"cv_{key}_mean"], metrics[f"cv_{key}_std"] = mean, std
@@ -159,19 +223,23 @@ class Worker:
         runs.log_batch(self.db, child["id"], params=params,
                        metrics={k: ([0], [v], [now_ms()]) for k, v in metrics.items() if v == v},
                        tags={"mlops.dataset": self.job.get("dataset") or ""})
-        runs.update(self.db, child["id"], status="FINISHED")
+        runs.update(self.db, child["id"], status="FINISHED", end_time=result.ended_ms)
         return str(child["id"])
 
     def finish_best(self, config: PipelineConfig, parent: dict[str, Any], data: sweep.Split,
-                    best: sweep.CandidateResult, best_run: str, metric: str) -> None:
+                    best: sweep.CandidateResult, best_run: str, chooser: sweep.Selection) -> None:
         root = artifacts.run_root(self.settings.artifacts_root, parent["experiment_id"], parent["id"])
-        reference = {"features": column_stats(data.x_train),
-                     "target": column_stats(data.y_train.to_frame())}
+        target_stats = ({str(data.y_train.name): categorical_stats(data.y_train)} if config.task == "classification"
+                        else column_stats(data.y_train.to_frame()))
+        reference = {"features": column_stats(data.x_train), "target": target_stats}
         model_io.save(best.model, root / "model", model_io.signature(data.x_train), reference)
-        tags = {"mlops.best_run_id": best_run, "mlops.model_path": "model/" + model_io.MODEL_FILE}
+        tags = {"mlops.best_run_id": best_run, "mlops.model_path": "model/" + model_io.MODEL_FILE,
+                "mlops.selected_by": chooser.key}
+        if data.pos_label is not None:
+            tags["mlops.pos_label"] = str(data.pos_label)
         if config.register_ is not None:
             tags["mlops.register_name"] = config.register_.name
-        runs.log_batch(self.db, parent["id"], tags=tags, params={"primary_metric": metric},
+        runs.log_batch(self.db, parent["id"], tags=tags, params={"primary_metric": chooser.metric},
                        metrics={f"best_{k}": ([0], [v], [now_ms()]) for k, v in best.holdout.items()})
         runs.log_batch(self.db, best_run, tags={"mlops.best": "true"})
 

@@ -1,14 +1,22 @@
 """Checks of a parsed pipeline that need the allowlists: estimators, params, metrics, expressions."""
 from __future__ import annotations
 
+from ..errors import Invalid
 from .config import PipelineConfig
 from .expressions import ExpressionError, parse
 
+DEFAULT_MAX_CANDIDATES = 500
+"""Candidates one job may train (the server's `MLOPS_MAX_CANDIDATES`)."""
 
-def problems(config: PipelineConfig) -> list[str]:
-    from . import estimators, scoring  # scikit-learn loads on the first submission, not at server start
+
+def problems(config: PipelineConfig, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> list[str]:
+    from . import estimators, scoring, sweep  # scikit-learn loads on the first submission, not at server start
 
     found: list[str] = []
+    counts = [sweep.candidate_count(model) for model in config.models]
+    if sum(counts) > max_candidates:
+        found.append(f"models: {sum(counts):,} candidates ({' + '.join(f'{c:,}' for c in counts)}) are more than "
+                     f"the {max_candidates:,} a job may train (MLOPS_MAX_CANDIDATES)")
     for index, model in enumerate(config.models):
         found += [f"models[{index}]: {p}" for p in estimators.check(config.task, model.estimator, model.params)]
         if model.search.kind == "grid" and any(isinstance(v, dict) for v in model.params.values()):
@@ -28,6 +36,18 @@ def problems(config: PipelineConfig) -> list[str]:
             parse(item.expr)
         except ExpressionError as error:
             found.append(f"features.derived[{index}].expr: {error}")
-    if config.executor.kind == "dask" and not config.executor.scheduler:
-        found.append("executor.scheduler: the dask executor needs a scheduler address")
     return found
+
+
+def dask_scheduler(requested: str | None, allowed: tuple[str, ...]) -> str:
+    """The scheduler a Dask job may use: one the server's configuration lists (`MLOPS_DASK_SCHEDULERS`),
+    the first by default. A client never chooses an address the server does not trust, because the
+    worker unpickles what the scheduler sends back."""
+    if not allowed:
+        raise Invalid("this server allows no Dask scheduler: its MLOPS_DASK_SCHEDULERS is empty", "scheduler")
+    if requested is None:
+        return allowed[0]
+    if requested.strip() not in allowed:
+        raise Invalid(f"scheduler {requested!r} is not one this server allows (MLOPS_DASK_SCHEDULERS: "
+                      f"{', '.join(allowed)})", "scheduler")
+    return requested.strip()

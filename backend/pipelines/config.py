@@ -104,6 +104,9 @@ class EvaluateConfig(Section):
     metrics: list[str] | None = Field(None, description="Default: every metric of the task.")
     primary: str | None = Field(None, description="Default: roc_auc (binary), accuracy, or rmse.")
     direction: Literal["maximize", "minimize"] | None = Field(None, description="Default: from the metric.")
+    pos_label: bool | int | str | None = Field(
+        None, description="Positive class of a binary task for f1, precision and recall; default: the last "
+                          "sorted label (1, True, or the alphabetically last).")
 
 
 class RegisterConfig(Section):
@@ -171,12 +174,67 @@ def describe(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
+MAX_NESTING = 16
+"""Deepest nesting of arrays, inline tables and dotted tables a pipeline file may have."""
+
+
+def bracket_depth(text: str) -> int:
+    """The deepest nesting of `[` and `{` in TOML text, strings and comments skipped. Read before
+    `tomllib` parses, so a hostile file cannot exhaust its recursion."""
+    depth = deepest = 0
+    index, size = 0, len(text)
+    while index < size:
+        char = text[index]
+        if char == "#":
+            end = text.find("\n", index)
+            index = size if end < 0 else end
+            continue
+        if char in "\"'":
+            quote = char * 3 if text.startswith(char * 3, index) else char
+            index += len(quote)
+            while index < size and not text.startswith(quote, index):
+                index += 2 if char == '"' and text[index] == "\\" else 1
+            index += len(quote)
+            continue
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        index += 1
+    return deepest
+
+
+def value_depth(value: Any) -> int:
+    """How deeply lists and dicts nest inside `value` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _too_deep(depth: int | None) -> Invalid:
+    levels = f"{depth:,} levels" if depth is not None else "too"
+    return Invalid(f"pipeline nests arrays and tables {levels} deep; the limit is {MAX_NESTING} levels", "pipeline")
+
+
 def parse(text: str) -> PipelineConfig:
     """Parse TOML text into a validated config; raise `Invalid` (field "pipeline") naming the problem."""
+    depth = bracket_depth(text)
+    if depth > MAX_NESTING:
+        raise _too_deep(depth)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise Invalid(f"pipeline is not valid TOML: {error}", "pipeline") from None
+    except RecursionError:
+        raise _too_deep(None) from None
+    depth = value_depth(raw) - 1  # the document itself is no nesting
+    if depth > MAX_NESTING:  # dotted keys (`a.b.c = 1`) nest without brackets
+        raise _too_deep(depth)
     return from_dict(raw)
 
 

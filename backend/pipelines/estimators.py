@@ -40,6 +40,11 @@ REGRESSORS: dict[str, type[BaseEstimator]] = {
 }
 
 
+SIZE_LIMITS: dict[str, int] = {"n_estimators": 5_000, "max_iter": 100_000}
+"""Largest value a size param may take (in a list or as a distribution's `high`): more is a typo or a denial
+of service, not a model."""
+
+
 def allowed(task: str) -> dict[str, type[BaseEstimator]]:
     return CLASSIFIERS if task == "classification" else REGRESSORS
 
@@ -51,7 +56,14 @@ def check(task: str, name: str, params: dict[str, Any]) -> list[str]:
         return [f"estimator {name!r} is not allowed for {task}; choose one of {', '.join(sorted(table))}"]
     known = table[name]().get_params()
     unknown = sorted(set(params) - set(known))
-    return [f"{name} has no param(s) {', '.join(unknown)}"] if unknown else []
+    found = [f"{name} has no param(s) {', '.join(unknown)}"] if unknown else []
+    for key, limit in SIZE_LIMITS.items():
+        value = params.get(key)
+        values = value if isinstance(value, list) else [value.get("high")] if isinstance(value, dict) else [value]
+        too_big = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v > limit]
+        if too_big:
+            found.append(f"params.{key} = {too_big[0]:g} is above the limit of {limit:,}")
+    return found
 
 
 def make(task: str, name: str, params: dict[str, Any]) -> BaseEstimator:

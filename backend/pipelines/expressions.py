@@ -9,7 +9,9 @@
     atom    := number | column | `quoted column` | func "(" expr ("," expr)* ")" | "(" expr ")"
 
 Functions: log, log1p, exp, sqrt, abs, clip(x, low, high), min(a, b), max(a, b).
-Comparisons give 1.0 or 0.0. Columns are read as floats.
+Comparisons give 1.0 or 0.0. Columns are read as floats. An expression is at most
+`MAX_LENGTH` characters and nests at most `MAX_DEPTH` levels (parentheses, calls, unary minus
+signs and `^` chains all count), so no input can exhaust the parser's recursion.
 """
 from __future__ import annotations
 
@@ -37,6 +39,10 @@ COMPARISONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 ARITHMETIC: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
 }
+MAX_LENGTH = 2_000
+"""Longest expression accepted, in characters."""
+MAX_DEPTH = 40
+"""Deepest nesting accepted: parentheses, function calls, unary minus signs and `^` chains."""
 _TOKEN = re.compile(r"\s*(?:(?P<number>\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+)|(?P<name>[A-Za-z_]\w*)|"
                     r"`(?P<quoted>[^`]+)`|(?P<op><=|>=|==|!=|[-+*/^(),<>]))")
 
@@ -69,8 +75,11 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_LENGTH:
+            raise ExpressionError(f"expression is {len(text):,} characters long; the limit is {MAX_LENGTH:,}")
         self.tokens = _tokens(text)
         self.index = 0
+        self.depth = 0
 
     def peek(self) -> tuple[str, str, int]:
         return self.tokens[self.index]
@@ -112,10 +121,17 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
-        if self.peek()[:2] == ("op", "-"):
-            self.take()
-            return Node("negate", None, (self.unary(),))
-        return self.power()
+        """Every level of nesting passes here (a parenthesis, a call's argument, a minus sign, a `^`)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(f"expression nests deeper than {MAX_DEPTH} levels at position {self.peek()[2]}")
+        try:
+            if self.peek()[:2] == ("op", "-"):
+                self.take()
+                return Node("negate", None, (self.unary(),))
+            return self.power()
+        finally:
+            self.depth -= 1
 
     def power(self) -> Node:
         node = self.atom()

@@ -5,6 +5,8 @@ whole inside the model file, so serving applies exactly the transforms used in t
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -13,6 +15,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 
+from ..datasets.stats import dtype_name
 from .config import FeaturesConfig
 from .expressions import ExpressionError, columns_of, evaluate, parse
 
@@ -62,37 +65,127 @@ def check_derived(config: FeaturesConfig, columns: list[str]) -> list[str]:
     return problems
 
 
-def choose_columns(config: FeaturesConfig, frame: pd.DataFrame, target: str) -> tuple[list[str], list[str]]:
-    """Numeric and categorical input columns: as configured, or inferred from the data's dtypes."""
-    excluded = {target, *config.drop}
+@dataclass(frozen=True)
+class Columns:
+    """The model's input columns by kind, the data columns it reads, and why the others are left out."""
+
+    numeric: list[str]
+    categorical: list[str]
+    inputs: list[str]
+    """Data columns the model reads, in the data's order: what its signature lists."""
+    excluded: dict[str, str]
+    """Column -> why it is not used (target and `drop` left out)."""
+
+
+def _default_exclusion(series: pd.Series) -> str | None:
+    """Why a column is not a feature unless listed: all missing, or a datetime (None when usable)."""
+    if series.isna().all():
+        return "all values missing"
+    if dtype_name(series) == "datetime":
+        return "a datetime (list it in [features] numeric for its epoch seconds, or derive from it)"
+    return None
+
+
+def _is_number(series: pd.Series) -> bool:
+    """int, float or bool (bool is 0/1)."""
+    return dtype_name(series) in ("int", "float", "bool")
+
+
+def choose_columns(config: FeaturesConfig, frame: pd.DataFrame, target: str) -> Columns:
+    """Numeric and categorical input columns: as configured, or inferred from the data's dtypes.
+
+    By default numbers and bools are numeric, text with at most `MAX_DEFAULT_CATEGORIES` distinct
+    values is categorical; datetimes, columns with no value and other text are left out."""
+    available = [str(c) for c in frame.columns if c != target and c not in config.drop]
     derived = [item.name for item in config.derived]
+    excluded = {c: why for c in available if (why := _default_exclusion(frame[c])) is not None}
+    usable = [c for c in available if c not in excluded]
     if config.numeric is not None:
         numeric = list(config.numeric)
     else:
-        numeric = [c for c in frame.columns if c not in excluded and pd.api.types.is_numeric_dtype(frame[c])
-                   and not pd.api.types.is_bool_dtype(frame[c])]
-        numeric += [name for name in derived if name not in numeric and name not in excluded]
+        numeric = [c for c in usable if _is_number(frame[c])]
+        numeric += [name for name in derived if name not in numeric and name != target and name not in config.drop]
     if config.categorical is not None:
         categorical = list(config.categorical)
     else:
-        categorical = [c for c in frame.columns if c not in excluded and c not in numeric
-                       and not pd.api.types.is_numeric_dtype(frame[c])
-                       and frame[c].nunique(dropna=True) <= MAX_DEFAULT_CATEGORIES]
-    return numeric, categorical
+        categorical = []
+        for column in (c for c in usable if c not in numeric and not _is_number(frame[c])):
+            distinct = frame[column].nunique(dropna=True)
+            if distinct <= MAX_DEFAULT_CATEGORIES:
+                categorical.append(column)
+            else:
+                excluded[column] = f"text with {distinct:,} distinct values (over {MAX_DEFAULT_CATEGORIES})"
+    read = set(numeric) | set(categorical)
+    for item in config.derived:
+        read |= columns_of(parse(item.expr))
+    inputs = [c for c in available if c in read]
+    unused = {c: excluded.get(c, "not listed in [features]") for c in available if c not in read}
+    return Columns(numeric, categorical, inputs, unused)
+
+
+def check_columns(config: FeaturesConfig, frame: pd.DataFrame) -> list[str]:
+    """Problems with the columns `[features]` lists: missing from the data (and not derived)."""
+    known = {str(c) for c in frame.columns} | {item.name for item in config.derived}
+    problems = []
+    for key in ("numeric", "categorical"):
+        listed = getattr(config, key) or []
+        missing = [c for c in listed if c not in known]
+        if missing:
+            problems.append(f"features.{key} lists column(s) not in the data: {', '.join(missing)}")
+    return problems
+
+
+class AsNumbers(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Columns as float64: bool as 0/1, a datetime as epoch seconds, text that is no number as missing."""
+
+    def fit(self, frame: pd.DataFrame, y: object = None) -> AsNumbers:
+        self.feature_names_in_ = np.asarray(list(frame.columns), dtype=object)
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({column: _as_float(frame[column]) for column in frame.columns}, index=frame.index)
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return self.feature_names_in_
+
+
+class AsText(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Columns as text (missing values stay missing), so bool, number and text categories all encode."""
+
+    def fit(self, frame: pd.DataFrame, y: object = None) -> AsText:
+        self.feature_names_in_ = np.asarray(list(frame.columns), dtype=object)
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({column: frame[column].astype(object).map(str, na_action="ignore")
+                             for column in frame.columns}, index=frame.index)
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return self.feature_names_in_
+
+
+def _as_float(series: pd.Series) -> pd.Series:
+    kind = dtype_name(series)
+    if kind == "datetime":  # a naive time is read as UTC
+        values = series.dt.tz_convert("UTC").dt.tz_localize(None) if series.dt.tz is not None else series
+        return ((values - pd.Timestamp(0)) / pd.Timedelta(seconds=1)).astype("float64")
+    if kind == "bool":
+        return series.map(lambda v: float(v) if pd.notna(v) else np.nan).astype("float64")
+    return pd.to_numeric(series, errors="coerce").astype("float64")
 
 
 def _numeric_steps(config: FeaturesConfig) -> list[tuple[str, object]]:
-    steps: list[tuple[str, object]] = []
+    steps: list[tuple[str, object]] = [("as_numbers", AsNumbers())]
     if config.impute_numeric != "none":
         steps.append(("impute", SimpleImputer(strategy=config.impute_numeric, fill_value=0)))
     scalers = {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}
     if config.scale in scalers:
         steps.append(("scale", scalers[config.scale]()))
-    return steps or [("pass", "passthrough")]
+    return steps
 
 
 def _categorical_steps(config: FeaturesConfig) -> list[tuple[str, object]]:
-    steps: list[tuple[str, object]] = []
+    steps: list[tuple[str, object]] = [("as_text", AsText())]
     if config.impute_categorical != "none":
         steps.append(("impute", SimpleImputer(strategy=config.impute_categorical, fill_value="missing")))
     if config.encode == "onehot":

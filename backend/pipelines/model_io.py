@@ -2,6 +2,7 @@
 signature and the training reference statistics beside it."""
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,12 @@ from sklearn.pipeline import Pipeline
 MODEL_FILE = "model.skops"
 SIGNATURE_FILE = "signature.json"
 REFERENCE_FILE = "reference.json"
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
-_TRUSTED_NAMES = {"backend.pipelines.features.DerivedColumns"}
+TRUSTED_TYPES = frozenset({
+    "backend.pipelines.features.DerivedColumns", "backend.pipelines.features.AsNumbers",
+    "backend.pipelines.features.AsText", "numpy.dtype",
+})
+"""Types a saved pipeline holds beyond skops' defaults: our own steps and numpy's dtype. scikit-learn's
+classes are trusted too (`is_sklearn_class`); nothing else is: no function, no `builtins`, no `os`."""
 
 
 def signature(frame: pd.DataFrame) -> dict[str, Any]:
@@ -31,12 +36,24 @@ def save(pipeline: Pipeline, folder: Path, input_signature: dict[str, Any], refe
     return [folder / MODEL_FILE, folder / SIGNATURE_FILE, folder / REFERENCE_FILE]
 
 
+def is_sklearn_class(name: str) -> bool:
+    """`sklearn.x.y.Name` names a class defined in scikit-learn (not a function, not a re-export)."""
+    module_name, _, attribute = name.rpartition(".")
+    if not module_name.startswith("sklearn.") and module_name != "sklearn":
+        return False
+    try:
+        found = getattr(importlib.import_module(module_name), attribute, None)
+    except ImportError:
+        return False
+    return isinstance(found, type) and f"{found.__module__}.{found.__qualname__}" == name
+
+
 def load(path: Path) -> Pipeline:
-    """Load a skops file, trusting only scikit-learn, numpy and scipy types and our own transformer."""
+    """Load a skops file, trusting exactly the types a saved pipeline needs: scikit-learn's classes, our
+    own steps and numpy's dtype. A file holding any other type is refused, naming it."""
     import skops.io
     untrusted = skops.io.get_untrusted_types(file=path)
-    refused = [name for name in untrusted
-               if not name.startswith(_TRUSTED_PREFIXES) and name not in _TRUSTED_NAMES]
+    refused = [name for name in untrusted if name not in TRUSTED_TYPES and not is_sklearn_class(name)]
     if refused:
         raise ValueError(f"model file holds types that are not trusted: {', '.join(refused)}")
     model = skops.io.load(path, trusted=untrusted)

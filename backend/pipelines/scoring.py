@@ -29,8 +29,9 @@ def direction(metric: str) -> str:
     return "minimize" if metric in MINIMIZED else "maximize"
 
 
-def scorers(task: str, metrics: list[str], classes: np.ndarray, estimator: Any) -> dict[str, Scorer]:
-    """Scorers for the metrics that apply to this estimator (log_loss needs predict_proba)."""
+def scorers(task: str, metrics: list[str], classes: np.ndarray, estimator: Any, pos_label: Any = None) -> dict[str, Scorer]:
+    """Scorers for the metrics that apply to this estimator (log_loss needs predict_proba). Binary f1,
+    precision and recall score `pos_label` (default: the last sorted class); roc_auc does not depend on it."""
     result: dict[str, Scorer] = {}
     binary = task == "classification" and len(classes) == 2
     for metric in metrics:
@@ -39,7 +40,8 @@ def scorers(task: str, metrics: list[str], classes: np.ndarray, estimator: Any) 
         if metric in ("f1", "precision", "recall"):
             function = {"f1": f1_score, "precision": precision_score, "recall": recall_score}[metric]
             if binary:
-                result[metric] = make_scorer(function, pos_label=classes[-1], zero_division=0)
+                result[metric] = make_scorer(function, pos_label=classes[-1] if pos_label is None else pos_label,
+                                             zero_division=0)
             else:
                 result[metric] = make_scorer(function, average="macro", zero_division=0)
         elif metric == "roc_auc":

@@ -27,16 +27,19 @@ class JobCreate(Strict):
 
 
 @router.post("", status_code=201)
-def submit(body: JobCreate, db: DB) -> dict[str, Any]:
-    """Queue a training job. The pipeline is validated now: a bad file is a 422 naming the key."""
+def submit(body: JobCreate, db: DB, settings: AppSettings) -> dict[str, Any]:
+    """Queue a training job. The pipeline is validated now: a bad file is a 422 naming the key; a Dask
+    scheduler must be one the server's configuration allows (422 naming `scheduler`)."""
     config = parse(body.pipeline)
     if body.executor:
         config.executor.kind = body.executor
     if body.scheduler:
         config.executor.scheduler = body.scheduler
-    found = checks.problems(config)
+    found = checks.problems(config, settings.max_candidates)
     if found:
         raise Invalid("pipeline: " + "; ".join(found), "pipeline")
+    if config.executor.kind == "dask":
+        config.executor.scheduler = checks.dask_scheduler(config.executor.scheduler, settings.dask_schedulers)
     if config.data.path and not body.dataset:
         raise Invalid("data.path must be registered as a dataset first: `mlops train` does it, or "
                       "`mlops data add FILE --name NAME` and set data.dataset", "data.path")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -107,12 +107,18 @@ def _print_outcome(job: Job) -> None:
         best = job.report["best"]
         metric = job.report["primary_metric"]
         console.print(f"[green]succeeded[/]: best {best['estimator']} {escape(str(best['params']))} "
-                      f"{metric} = {number(best['holdout'].get(metric))} (run {best['run_id'][:8]}, "
-                      f"parent run {(job.run_id or '')[:8]})", highlight=False)
+                      f"{metric} = {number(best['holdout'].get(metric))} on the holdout (run {best['run_id'][:8]}, "
+                      f"parent run {(job.run_id or '')[:8]}); {_chosen_by(job.report)}", highlight=False)
     else:
         errors.print(f"[red]{job.status.lower()}[/] ({job.error_kind or '-'}): {escape(job.error or '')}", highlight=False)
         for problem in (job.report or {}).get("validation", []):
             errors.print(f"  - {escape(problem)}", highlight=False)
+
+
+def _chosen_by(report: dict[str, Any]) -> str:
+    """Which score chose the best: `chosen by cv_roc_auc_mean = 0.8123`."""
+    key = report.get("selected_by")
+    return f"chosen by {key} = {number(report.get('best_score'))}" if key else "chosen by the holdout score"
 
 
 @jobs_app.command("list")
@@ -159,6 +165,8 @@ def jobs_show(job_id: str, json_out: bool = JsonOption, url: Optional[str] = Url
             table.add_row(item["run_id"][:8], mark + item["estimator"], escape(params[:30]),
                           number(item["holdout"].get(metric)), f"{item['fit_seconds']:.2f}s")
         console.print(table)
+        if report.get("best_run_id"):
+            console.print(f"best {_chosen_by(report)}; {metric.upper()} is the holdout score", highlight=False)
 
 
 @jobs_app.command("logs")
