@@ -1,14 +1,18 @@
 """Artifacts: upload, list and download round trips; every path stays inside the run's folder."""
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from backend import artifacts
+from backend.errors import TooLarge
 from conftest import CLIENT_HEADERS, LiveServer
 from mlops_tui import Client
 
@@ -228,3 +232,18 @@ def test_live_round_trip_through_the_client(live_client: Client) -> None:
     assert live_client.download_artifact(run.id, "nested/dir/weights.bin") == payload
     [entry] = live_client.list_artifacts(run.id, "nested/dir")
     assert (entry.path, entry.is_dir, entry.size) == ("nested/dir/weights.bin", False, 50_000)
+
+
+def test_a_streamed_upload_stops_at_its_own_limit(tmp_path: Path) -> None:
+    """The route's own limit, behind the body-limit middleware: a stream past `max_bytes` is cut
+    off while it is read, and nothing is left on disk."""
+    root = tmp_path / "run"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(5):
+            yield b"x" * 1000
+
+    with pytest.raises(TooLarge):
+        asyncio.run(artifacts.save_stream(root, "big/file.bin", chunks(), 4_999))
+    assert [p.name for p in root.rglob("*") if p.is_file()] == []
+    assert asyncio.run(artifacts.save_stream(root, "ok.bin", chunks(), 5_000)) == {"path": "ok.bin", "size": 5_000}
