@@ -19,8 +19,9 @@ from .errors import ApiError, TooLarge
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts
 from .responses import JSONBytes, send_json
 from .jobs.manager import JobManager
-from .routers import artifacts, datasets, experiments, health, jobs, runs
+from .routers import artifacts, datasets, experiments, health, heartbeats, jobs, runs
 from .settings import Settings
+from .sweeper import HeartbeatSweeper
 from .store.experiments import ensure_default
 
 
@@ -32,7 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = JobManager(settings, app.state.db, settings.max_running_jobs) if settings.run_jobs else None
         if manager is not None:
             manager.start()
+        sweeper = HeartbeatSweeper(app.state.db, settings.heartbeat_timeout_seconds)
+        sweeper.start()
         yield
+        sweeper.stop()
         if manager is not None:
             manager.stop()
         app.state.db.close()
@@ -52,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    for router in (health.router, experiments.router, runs.router, artifacts.router, jobs.router, datasets.router):
+    for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
+                   datasets.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard)

@@ -146,6 +146,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX jobs_status ON jobs (status, created_at);
     """,
+    # 3 -> 4: run heartbeats (SDK runs send them; a run whose heartbeat stops is marked FAILED)
+    """
+    ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
+    CREATE INDEX runs_heartbeat ON runs (heartbeat_at) WHERE status = 'RUNNING' AND heartbeat_at IS NOT NULL;
+    """,
 ]
 
 

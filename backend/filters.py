@@ -8,6 +8,7 @@ Grammar (the one MLflow users know)::
     key        := name | `quoted` | "quoted"
     op         := = | != | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN
     value      := number | 'string' | "string" | "(" value ("," value)* ")"
+    clause     := identifier IS [NOT] NULL     (the key or attribute is absent / present)
 
 Keys and values always become bound parameters; only fixed SQL fragments are pasted.
 A `FilterError` carries the character position of the problem.
@@ -189,6 +190,12 @@ class _Parser:
             return token.text
         if token.kind == "ident":
             word = token.text.upper()
+            if word == "IS":
+                self.advance()
+                negated = self.expect_word("not")
+                if self.expect_word("null"):
+                    return "IS NOT NULL" if negated else "IS NULL"
+                raise FilterError("expected NULL or NOT NULL after IS", self.current.position)
             if word in ("LIKE", "ILIKE", "IN"):
                 self.advance()
                 return word
@@ -211,6 +218,8 @@ class _Parser:
         entity, key, position = self.identifier()
         op = self.operator()
         value: str | float | tuple[str | float, ...]
+        if op in ("IS NULL", "IS NOT NULL"):
+            return Condition(entity, key, op, (), position)
         if op in ("IN", "NOT IN"):
             token = self.advance()
             if token.kind != "lparen":
@@ -275,6 +284,8 @@ def _like_case_sensitive(pattern: str) -> str:
 
 def condition_sql(condition: Condition, args: list[object]) -> str:
     """SQL for one condition on runs aliased `r`; appends bound values to `args`."""
+    if condition.op in ("IS NULL", "IS NOT NULL"):
+        return _presence_sql(condition, args)
     if condition.entity == "attributes":
         column = ATTRIBUTES[condition.key]
         if condition.op == "LIKE":
@@ -295,6 +306,16 @@ def condition_sql(condition: Condition, args: list[object]) -> str:
     else:
         test = _comparison("x.value", condition, args)
     return f"EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.id AND x.key = ? AND {test})"
+
+
+def _presence_sql(condition: Condition, args: list[object]) -> str:
+    """`parent_id IS NULL` (a top-level run), `metrics.acc IS NOT NULL` (the run logged acc)."""
+    if condition.entity == "attributes":
+        return f"({ATTRIBUTES[condition.key]} {condition.op})"
+    table = {"metrics": "series", "params": "params", "tags": "tags"}[condition.entity]
+    args.append(condition.key)
+    exists = f"EXISTS (SELECT 1 FROM {table} x WHERE x.run_id = r.id AND x.key = ?)"
+    return exists if condition.op == "IS NOT NULL" else f"NOT {exists}"
 
 
 def filter_sql(text: str | None) -> tuple[str, list[object]]:

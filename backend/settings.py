@@ -42,6 +42,10 @@ class Settings:
     trusted like this machine: the job's worker unpickles what it returns."""
     cancel_grace_seconds: float = 5.0
     """A cancelled job's worker gets SIGTERM, then SIGKILL after this long."""
+    heartbeat_timeout_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("MLOPS_HEARTBEAT_TIMEOUT", "600")))
+    """A RUNNING run that has sent heartbeats (SDK runs do) and then sent none for this long is marked
+    FAILED with tag `mlops.failure_reason = heartbeat lost`; runs that never sent one are left alone."""
     pid_file: Path | None = None
     """Removed when the app shuts down (uvicorn re-raises SIGTERM after shutdown, skipping `finally`)."""
     warm_worker: bool = field(default_factory=lambda: os.environ.get("MLOPS_WARM_WORKER", "1") != "0")

@@ -26,7 +26,7 @@ SIZE = (100, 30)
 RUN = FakeClient().runs[9].id
 SHOTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "overview": (None, ()),
-    "runs": ("runs churn", ("j", "space", "j", "j", "space")),
+    "runs": ("runs churn", ("j", "plus", "j", "j", "space", "j", "space")),
     "run-detail": (f"run {RUN}", ()),
     "run-charts": (f"run {RUN}", ("right_square_bracket",)),
     "compare": ("runs churn", ("space", "space", "space", "c", "right_square_bracket")),

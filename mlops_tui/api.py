@@ -27,6 +27,14 @@ class Call(Generic[T]):
     params: dict[str, Any] = field(default_factory=dict)
     content: bytes | None = None
     raw: bool = False
+    idempotent: bool = False
+    """A POST that does nothing more when sent twice (search, a batch of de-duplicated points)."""
+
+    @property
+    def retry_safe(self) -> bool:
+        """Sending it again after a lost answer changes nothing: every GET/PUT/PATCH/DELETE, and
+        the POSTs marked idempotent."""
+        return self.method != "POST" or self.idempotent
 
 def _list_of(name: str, model: Callable[[Any], T]) -> Callable[[Any], list[T]]:
     return lambda body: [model(item) for item in body[name]]
@@ -80,18 +88,22 @@ def log_batch(run_id: str, params: dict[str, Any] | None = None, metrics: list[d
               tags: dict[str, str] | None = None, series: list[dict[str, Any]] | None = None) -> Call[dict[str, Any]]:
     """`metrics` holds one object per point; `series` the compact form, columns per metric."""
     body = {"params": params or {}, "metrics": metrics or [], "series": series or [], "tags": tags or {}}
-    return Call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", _dict, json=body)
+    return Call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", _dict, json=body, idempotent=True)
+
+def run_heartbeat(run_id: str) -> Call[dict[str, Any]]:
+    """The run's script is alive; the answer has the run's `status`."""
+    return Call("POST", f"/api/v1/runs/{_segment(run_id)}/heartbeat", _dict, json={}, idempotent=True)
 
 def search_runs(experiment: str | list[str] | None = None, filter: str | None = None,
                 order_by: list[str] | str | None = None, limit: int = 100,
                 page_token: str | None = None) -> Call[RunPage]:
     body = {"experiment": experiment, "filter": filter, "order_by": order_by, "limit": limit,
             "page_token": page_token}
-    return Call("POST", "/api/v1/runs/search", RunPage.model_validate, json=body)
+    return Call("POST", "/api/v1/runs/search", RunPage.model_validate, json=body, idempotent=True)
 
 def count_runs(experiment: str | list[str] | None = None, filter: str | None = None) -> Call[int]:
     return Call("POST", "/api/v1/runs/count", lambda body: int(body["count"]),
-                json={"experiment": experiment, "filter": filter})
+                json={"experiment": experiment, "filter": filter}, idempotent=True)
 
 def metric_history(run_id: str, key: str, max_points: int | None = None) -> Call[MetricHistory]:
     params: dict[str, Any] = {"format": "columns", **({"max_points": max_points} if max_points is not None else {})}

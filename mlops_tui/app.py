@@ -8,9 +8,6 @@ It owns the navigation (a stack of views with the overview at the root), the bac
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import ClassVar
@@ -26,7 +23,8 @@ from .models import Run
 from .screens import registry
 from .screens.keys import bindings
 from .screens.protocol import ConsoleClient
-from .formatting import Clock, system_clock
+from .formatting import Clock, safe_text, system_clock
+from .hangup import guard_terminal
 from .widgets.header import BackendState
 
 
@@ -64,23 +62,9 @@ class MlopsApp(App[int]):
             self._watch_terminal()
 
     def _watch_terminal(self) -> None:
-        """Exit when the terminal goes away (SSH dropped): on SIGHUP, or when the tty stops answering."""
-        try:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hang_up)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
-        if sys.__stdin__ is not None and sys.__stdin__.isatty():
-            self.set_interval(5.0, self._check_tty)
-
-    def _check_tty(self) -> None:
-        try:
-            os.tcgetpgrp(sys.__stdin__.fileno())  # type: ignore[union-attr]
-        except OSError:
-            self._hang_up()
-
-    def _hang_up(self) -> None:
-        asyncio.get_running_loop().call_later(3.0, os._exit, 129)  # if a clean exit stalls
-        self.exit(129)
+        """Exit when the terminal goes away (SSH dropped): on SIGHUP, or when the tty stops answering;
+        a clean exit that stalls on the dead terminal ends hard after a short grace (see hangup.py)."""
+        guard_terminal(asyncio.get_running_loop(), self.exit)
 
     # -- backend state ------------------------------------------------------------------------------
     def _publish(self, state: BackendState) -> None:
@@ -168,7 +152,11 @@ class MlopsApp(App[int]):
         return OverviewScreen
 
     def run_command(self, line: str) -> bool:
-        """Run a command-bar line (`runs exp`, `experiments`, `quit`, `help`); False if it failed."""
+        """Run a command-bar line (`runs exp`, `experiments`, `quit`, `help`); False if it failed.
+
+        A view whose argument names something (`:run ID`, `:jobs ID`, `:runs EXP`, `:datasets D@N`)
+        opens only once the backend found it; otherwise one notice says why and the console stays
+        where it was (at startup: the overview)."""
         words = line.strip().lstrip(":").split(maxsplit=1)
         if not words:
             return False
@@ -179,12 +167,33 @@ class MlopsApp(App[int]):
         if name in ("help", "h", "?"):
             self.action_help()
             return True
+        spec = registry.find(name)
+        if spec is not None and spec.check is not None and arg:
+            self.run_worker(self._open_checked(spec, arg), group="command", exit_on_error=False)
+            return True
         try:
             self.goto(name, arg)
         except ValueError as error:
-            self.notify(str(error), title="command", severity="error")
+            self._command_failed(str(error))
             return False
         return True
+
+    async def _open_checked(self, spec: registry.ViewSpec, arg: str) -> None:
+        assert spec.check is not None
+        try:
+            await spec.check(self.client, arg)
+            self.goto(spec.name, arg)
+        except ValueError as error:
+            self._command_failed(str(error))
+        except MlopsError as error:
+            if error.unreachable:
+                self.report_unreachable(error)
+            self._command_failed(safe_text(error.message))
+
+    def _command_failed(self, message: str) -> None:
+        self.notify(message, title="command", severity="error", markup=False)
+        if len(self.screen_stack) < 2:  # at startup, nothing to stay on: the overview
+            self.push_screen(registry.VIEWS["overview"].build(None))
 
     def open_runs(self, experiment: str | None) -> None:
         from .screens.runs import RunsScreen

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, TypeVar
 
 import httpx
@@ -33,8 +34,25 @@ class MlopsError(Exception):
         return self.status is None
 
 
+RETRY_STATUSES = (502, 503, 504)
+"""Answers a retrying client waits through (a proxy in front of a restarting backend)."""
+FIRST_RETRY_DELAY, MAX_RETRY_DELAY = 0.2, 5.0
+
+
+class BadUrl(ValueError):
+    """The backend URL (`--url` or `MLOPS_URL`) is not a valid http(s) URL."""
+
+
 def resolve_url(url: str | None = None) -> str:
-    return (url or os.environ.get("MLOPS_URL") or DEFAULT_URL).rstrip("/")
+    """The backend URL to use: `url`, else `MLOPS_URL`, else the default; `BadUrl` when malformed."""
+    text = (url or os.environ.get("MLOPS_URL") or DEFAULT_URL).rstrip("/")
+    try:
+        parsed = httpx.URL(text)
+    except httpx.InvalidURL as error:
+        raise BadUrl(f"backend URL {text!r} (--url or MLOPS_URL) is not valid: {error}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise BadUrl(f"backend URL {text!r} (--url or MLOPS_URL) must look like http://HOST:PORT")
+    return text
 
 
 def _headers(token: str | None) -> dict[str, str]:
@@ -53,13 +71,17 @@ def _request_args(call: api.Call[Any]) -> dict[str, Any]:
 
 
 def _parse(call: api.Call[T], response: httpx.Response) -> T:
+    """The answer as the call's model; anything but a 2xx (a redirect included) is an `MlopsError`."""
     if response.status_code >= 400:
         try:
             body = response.json()
             message, field = str(body.get("detail", response.text)), body.get("field")
-        except ValueError:
+        except (ValueError, AttributeError):
             message, field = response.text or response.reason_phrase, None
         raise MlopsError(message, response.status_code, field)
+    if not 200 <= response.status_code < 300:
+        raise MlopsError(f"unexpected answer {response.status_code} {response.reason_phrase} to "
+                         f"{call.method} {call.path}", response.status_code)
     if call.raw:
         return call.parse(response.content)
     return call.parse(orjson.loads(response.content) if response.content else None)
@@ -69,19 +91,62 @@ def _unreachable(url: str, error: Exception) -> MlopsError:
     return MlopsError(f"cannot reach the backend at {url}: {error}")
 
 
+class _Retryable(Exception):
+    """A failure a retrying client may wait through; carries the error raised when it gives up."""
+
+    def __init__(self, error: MlopsError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _never_sent(error: httpx.TransportError) -> bool:
+    """The request did not reach the server (refused, no route, no free connection): any call may
+    be sent again without doing anything twice."""
+    return isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
 class Client:
-    """Synchronous client. `Client(url=None)` uses `MLOPS_URL` or the default address."""
+    """Synchronous client. `Client(url=None)` uses `MLOPS_URL` or the default address.
+
+    With `retry_seconds > 0` a call that cannot reach the backend (or gets 502/503/504) is sent again
+    with backoff (0.2 s doubling to 5 s) until it succeeds or that many seconds have passed since
+    the first failure: a backend restart is waited through. Only calls that are safe to repeat are
+    retried once they may have reached the server (`api.Call.retry_safe`); a refused connection is
+    retried for every call."""
 
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, retry_seconds: float = 0.0) -> None:
         self.url = resolve_url(url)
+        self.retry_seconds = retry_seconds
         self._http = httpx.Client(base_url=self.url, headers=_headers(token), timeout=timeout, transport=transport)
 
     def send(self, call: api.Call[T]) -> T:
+        deadline: float | None = None
+        delay = FIRST_RETRY_DELAY
+        while True:
+            try:
+                return self._send_once(call)
+            except _Retryable as retryable:
+                now = time.monotonic()
+                deadline = now + self.retry_seconds if deadline is None else deadline
+                if now >= deadline:
+                    raise retryable.error from None
+                time.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+
+    def _send_once(self, call: api.Call[T]) -> T:
         try:
             response = self._http.request(call.method, call.path, **_request_args(call))
         except httpx.TransportError as error:
-            raise _unreachable(self.url, error) from None
+            failure = _unreachable(self.url, error)
+            if self.retry_seconds > 0 and (_never_sent(error) or call.retry_safe):
+                raise _Retryable(failure) from None
+            raise failure from None
+        if self.retry_seconds > 0 and call.retry_safe and response.status_code in RETRY_STATUSES:
+            try:
+                _parse(call, response)
+            except MlopsError as error:
+                raise _Retryable(error) from None
         return _parse(call, response)
 
     def close(self) -> None:
@@ -129,6 +194,13 @@ class Client:
                   metrics: list[dict[str, Any]] | None = None, tags: dict[str, str] | None = None,
                   series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return self.send(api.log_batch(run_id, params, metrics, tags, series))
+
+    def heartbeat(self, run_id: str) -> dict[str, Any]:
+        """One attempt, never retried: a missed heartbeat is harmless, the next one follows."""
+        try:
+            return self._send_once(api.run_heartbeat(run_id))
+        except _Retryable as retryable:
+            raise retryable.error from None
 
     def search_runs(self, experiment: str | list[str] | None = None, filter: str | None = None,
                     order_by: list[str] | str | None = None, limit: int = 100,

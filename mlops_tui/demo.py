@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .client import Client
-from .embedded import spawn_server, wait_until_up
+from .embedded import locate_server, spawn_server, stop_server, wait_until_up
 from .models import Job
 from .sdk import ActiveRun, start_run
 
@@ -45,6 +45,18 @@ def _port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def fresh_home(home: Path) -> None:
+    """Empty `home` for a new demo; a backend still serving it (an earlier `make demo`) is stopped
+    first, so no server is left serving a deleted database nor holding the port."""
+    running, _ = locate_server(home)
+    if running is not None:
+        print(f"stopping the previous demo backend (pid {running.pid}, port {running.port})")
+        if not stop_server(running):
+            raise RuntimeError(f"the previous demo backend (pid {running.pid}) did not stop; "
+                               f"stop it with: mlops server stop --home {home}")
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _pipeline(estimator: object) -> Pipeline:
@@ -131,7 +143,11 @@ def train_pipeline(url: str) -> Job:
 
 
 def main() -> int:
-    shutil.rmtree(HOME, ignore_errors=True)
+    try:
+        fresh_home(HOME)
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
     port = _port()
     url = f"http://127.0.0.1:{port}"
     print(f"starting a backend on {url} with a fresh home {HOME}")

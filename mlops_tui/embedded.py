@@ -1,19 +1,23 @@
 """The embedded default: when `MLOPS_URL` is unset and nothing answers on the default address,
-start a local backend in the background and wait for it.
+start a local backend in the background and wait for it. Also: finding the server a home's
+`server.pid` names, and stopping it, only when it really is that server.
 
 The backend runs as its own process (`python -m backend.server`), so this module never imports it.
 """
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import platformdirs
+import psutil
 
 from .client import DEFAULT_URL, resolve_url
 
@@ -28,6 +32,88 @@ def is_up(url: str, timeout: float = 1.0) -> bool:
         return httpx.get(f"{url}/healthz", timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def shown_home(home: Path) -> str:
+    """`~/.local/share/mlops-tui` rather than the full path, when it is under the user's home."""
+    try:
+        return "~/" + home.resolve().relative_to(Path.home().resolve()).as_posix()
+    except ValueError:
+        return str(home)
+
+
+@dataclass(frozen=True)
+class PidFile:
+    """What `<home>/server.pid` says: `pid host port`, written by the server while it serves."""
+
+    pid: int
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+
+def pid_file_path(home: Path) -> Path:
+    return home / "server.pid"
+
+
+def read_pid_file(home: Path) -> PidFile | None:
+    try:
+        pid, host, port = pid_file_path(home).read_text().split()[:3]
+        return PidFile(int(pid), host, int(port))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _serves_home(entry: PidFile, home: Path) -> bool:
+    """The process at the pid file's address says (on /healthz) it is that pid serving this home."""
+    try:
+        health = httpx.get(f"{entry.url}/healthz", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return isinstance(health, dict) and health.get("pid") == entry.pid and health.get("home") == str(home)
+
+
+def _runs_backend_for(pid: int, home: Path) -> bool:
+    """The process's command line is `python -m backend.server ... --home <home>`."""
+    try:
+        command = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    if "backend.server" not in command or "--home" not in command:
+        return False
+    given = command[command.index("--home") + 1:][:1]
+    return bool(given) and Path(given[0]).expanduser().resolve() == home
+
+
+def locate_server(home: Path) -> tuple[PidFile | None, PidFile | None]:
+    """`(server, stale)`: the backend serving `home` per its pid file, or the stale entry of a pid
+    file whose pid is gone or is some other program now (after a crash or a reboot); a stale file
+    is removed, so nothing ever signals the process it names."""
+    home = home.expanduser().resolve()
+    entry = read_pid_file(home)
+    if entry is None:
+        return None, None
+    if psutil.pid_exists(entry.pid) and (_serves_home(entry, home) or _runs_backend_for(entry.pid, home)):
+        return entry, None
+    pid_file_path(home).unlink(missing_ok=True)
+    return None, entry
+
+
+def stop_server(entry: PidFile, timeout: float = 15.0) -> bool:
+    """SIGTERM to a server `locate_server` found, then wait; whether it stopped in time."""
+    try:
+        process = psutil.Process(entry.pid)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return False
+    return True
 
 
 def spawn_server(host: str, port: int, home: Path) -> subprocess.Popen[bytes]:
@@ -58,9 +144,11 @@ def ensure_backend(url: str | None = None, default_url: str = DEFAULT_URL) -> st
         return resolve_url(url)
     if is_up(default_url):
         return default_url
-    home = default_home()
+    home = default_home().expanduser().resolve()
     address = urlsplit(default_url)
     process = spawn_server(address.hostname or "127.0.0.1", address.port or 5055, home)
     if not wait_until_up(default_url, process):
         raise RuntimeError(f"could not start a local backend; see {home / 'server.log'}")
+    print(f"started a backend on {default_url} (home {shown_home(home)}); stop it with: mlops server stop",
+          file=sys.stderr, flush=True)
     return default_url

@@ -15,6 +15,8 @@ class Health(Model):
     version: str
     schema_version: int
     pid: int
+    home: str | None = None
+    """The server's home folder (older servers do not say)."""
 
 
 class Experiment(Model):
@@ -45,6 +47,8 @@ class Run(Model):
     end_time: int | None = None
     lifecycle_stage: str = "active"
     parent_id: str | None = None
+    child_count: int = 0
+    """How many (active) runs name this one as their parent."""
     params: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
@@ -104,6 +108,12 @@ class ExperimentKeys(Model):
     params: list[str] = Field(default_factory=list)
     metrics: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    counts: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """`{"params"|"metrics"|"tags": {key: runs having it}}` over the `runs` runs looked at."""
+    runs: int = 0
+
+    def count(self, entity: str, key: str) -> int:
+        return self.counts.get(entity, {}).get(key, 0)
 
 
 class Job(Model):

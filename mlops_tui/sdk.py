@@ -3,28 +3,53 @@
 Logging is buffered and sent in batches by a background thread: a loop that logs 100,000 points
 makes a handful of HTTP calls. Leaving the block flushes and ends the run: FINISHED, or FAILED
 when the block raised.
+
+Through a backend restart the buffer is kept and every call is retried with backoff for up to
+`retry_seconds` (`MLOPS_RETRY_SECONDS`, default 60); a batch that could not be sent goes back into
+the buffer, so no logged point is lost. The background thread also sends a heartbeat every
+`heartbeat_seconds` (`MLOPS_HEARTBEAT_SECONDS`, default 15): the backend marks a run whose
+heartbeat stopped FAILED (`mlops.failure_reason = heartbeat lost`).
 """
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .client import Client, MlopsError
 from .embedded import ensure_backend
 from .environment import run_environment_tags
 
 MAX_BATCH_POINTS = 10_000
+FLUSH_SECONDS = 0.5
+"""The sender sends what is buffered at least this often (and at once when a batch is full)."""
+DEFAULT_RETRY_SECONDS = 60.0
+DEFAULT_HEARTBEAT_SECONDS = 15.0
+
+Batch = tuple[dict[str, str], list[dict[str, Any]], dict[str, str]]
+"""Params, metric series (columns per key) and tags taken from the buffer to send together."""
+
+
+def _setting(value: float | None, variable: str, default: float) -> float:
+    if value is not None:
+        return value
+    text = os.environ.get(variable)
+    try:
+        return float(text) if text else default
+    except ValueError:
+        raise ValueError(f"{variable}={text!r} must be a number of seconds") from None
 
 
 class ActiveRun:
     """A run being logged to. Values are checked when logged; sending happens in the background."""
 
-    def __init__(self, client: Client, run_id: str, flush_interval: float = 0.5) -> None:
+    def __init__(self, client: Client, run_id: str, flush_interval: float | None = None,
+                 heartbeat_interval: float = DEFAULT_HEARTBEAT_SECONDS) -> None:
         self.client = client
         self.id = run_id
         self._lock = threading.Lock()
@@ -37,7 +62,8 @@ class ActiveRun:
         self._tags: dict[str, str] = {}
         self._steps: dict[str, int] = {}
         self._error: MlopsError | None = None
-        self._flush_interval = flush_interval
+        self._flush_interval = FLUSH_SECONDS if flush_interval is None else flush_interval
+        self._heartbeat_interval = heartbeat_interval
         self._sender = threading.Thread(target=self._send_loop, name=f"mlops-run-{run_id[:8]}", daemon=True)
         self._sender.start()
 
@@ -107,27 +133,35 @@ class ActiveRun:
         self._raise_pending()
 
     def end(self, status: str = "FINISHED") -> None:
-        """Flush and set the final status; a run whose last data could not be stored ends FAILED."""
+        """Flush and set the final status; a run whose last data could not be stored ends FAILED.
+
+        When the backend stayed unreachable for the whole retry window, nothing more can be sent:
+        the error is raised and the run is left for the backend to mark FAILED (heartbeat lost)."""
         self._stop = True
         self._wake.set()
         self._sender.join()
+        failure: MlopsError | None = None
         try:
             self._send_pending()
-        except MlopsError:
-            status = "FAILED"
-            raise
-        finally:
-            if self._error is not None:
-                status = "FAILED"
-            self.client.update_run(self.id, status=status)
-        self._raise_pending()
+        except MlopsError as error:
+            failure = error
+        failure = failure or self._take_error()
+        if failure is not None and failure.unreachable:
+            raise failure
+        self.client.update_run(self.id, status="FAILED" if failure is not None else status)
+        if failure is not None:
+            raise failure
+
+    def _take_error(self) -> MlopsError | None:
+        error, self._error = self._error, None
+        return error
 
     def _raise_pending(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
 
-    def _take(self) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, str]]:
+    def _take(self) -> Batch:
         """Up to MAX_BATCH_POINTS buffered points (as columns per key), and all params and tags."""
         with self._lock:
             params, self._params = self._params, {}
@@ -149,45 +183,96 @@ class ActiveRun:
             self._buffered -= MAX_BATCH_POINTS - room
             return params, series, tags
 
-    def _send_pending(self, whole: bool = True) -> None:
-        """Send the buffer in batches; with `whole=False` leave a partial batch for the next round."""
+    def _put_back(self, batch: Batch) -> None:
+        """Return a batch that could not be sent to the front of the buffer, to be sent again."""
+        params, series, tags = batch
+        with self._lock:
+            self._params = {**params, **self._params}
+            self._tags = {**tags, **self._tags}
+            for item in series:
+                steps, values, stamps = self._series.setdefault(item["key"], ([], [], []))
+                steps[:0], values[:0], stamps[:0] = item["steps"], item["values"], item["timestamps"]
+                self._buffered += len(item["values"])
+
+    def _send_pending(self, until: Literal["empty", "one partial", "full only"] = "empty") -> None:
+        """Send the buffer in batches: all of it, full batches plus at most one partial batch (the
+        timer's round), or full batches only (woken early by a full buffer).
+
+        A batch the backend could not be reached for (after the client's retries) goes back into the
+        buffer; one it refused (4xx: a changed param, a bad key) is dropped, as the API stores all
+        of a batch or none of it."""
         while True:
-            params, series, tags = self._take()
+            if until == "full only" and self._buffered < MAX_BATCH_POINTS:
+                return
+            batch = self._take()
+            params, series, tags = batch
             if not (params or series or tags):
                 return
-            self.client.log_batch(self.id, params=params, series=series, tags=tags)
-            if not whole and self._buffered < MAX_BATCH_POINTS:
+            try:
+                self.client.log_batch(self.id, params=params, series=series, tags=tags)
+            except MlopsError as error:
+                if error.unreachable or (error.status or 0) >= 500:
+                    self._put_back(batch)
+                raise
+            if until != "empty" and self._buffered < MAX_BATCH_POINTS:
                 return
+
+    def _heartbeat(self) -> None:
+        try:
+            self.client.heartbeat(self.id)
+        except MlopsError:
+            pass  # a missed heartbeat is harmless; sending data reports real trouble
 
     def _send_loop(self) -> None:
         """Every interval (or as soon as a batch is full) send what is buffered, at most one partial
-        batch per interval, so steady logging makes few, large calls."""
+        batch per interval, so steady logging makes few, large calls; a heartbeat every
+        `heartbeat_interval` (the first at once)."""
+        next_flush = time.monotonic() + self._flush_interval
+        next_beat = time.monotonic()
         while not self._stop:
-            self._wake.wait(self._flush_interval)
+            now = time.monotonic()
+            if now >= next_beat:
+                self._heartbeat()
+                next_beat = time.monotonic() + self._heartbeat_interval
+            woke = self._wake.wait(max(0.0, min(next_flush, next_beat) - time.monotonic()))
             self._wake.clear()
+            if self._stop:
+                return
+            timer = time.monotonic() >= next_flush
+            if not (woke or timer):
+                continue
             try:
-                self._send_pending(whole=False)
+                self._send_pending("one partial" if timer else "full only")
             except MlopsError as error:
                 self._error = self._error or error
+            if timer:
+                next_flush = time.monotonic() + self._flush_interval
 
 
 @contextmanager
 def start_run(experiment: str = "Default", name: str | None = None, url: str | None = None,
-              tags: dict[str, str] | None = None, parent_id: str | None = None) -> Iterator[ActiveRun]:
-    """Start a run, yield it, and end it: FINISHED, or FAILED if the block raised."""
-    client = Client(ensure_backend(url))
+              tags: dict[str, str] | None = None, parent_id: str | None = None,
+              retry_seconds: float | None = None, heartbeat_seconds: float | None = None) -> Iterator[ActiveRun]:
+    """Start a run, yield it, and end it: FINISHED, or FAILED if the block raised.
+
+    `retry_seconds` (default `MLOPS_RETRY_SECONDS`, else 60): how long a backend outage is waited
+    through. `heartbeat_seconds` (default `MLOPS_HEARTBEAT_SECONDS`, else 15): how often the run
+    tells the backend it is alive. When the block raised, that error is what propagates; a failure
+    to reach the backend while ending the run is added to it as a note."""
+    retry = _setting(retry_seconds, "MLOPS_RETRY_SECONDS", DEFAULT_RETRY_SECONDS)
+    beat = _setting(heartbeat_seconds, "MLOPS_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS)
+    client = Client(ensure_backend(url), retry_seconds=retry)
     try:
         run = client.create_run(experiment, name, {**run_environment_tags(), **(tags or {})}, parent_id)
-        active = ActiveRun(client, run.id)
+        active = ActiveRun(client, run.id, heartbeat_interval=beat)
         try:
             yield active
-        except KeyboardInterrupt:
-            active.end("KILLED")
-            raise
-        except BaseException:
-            active.end("FAILED")
+        except BaseException as error:
+            try:
+                active.end("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            except MlopsError as lost:
+                error.add_note(f"mlops: run {active.id} could not be ended: {lost.message}")
             raise
         active.end("FINISHED")
     finally:
         client.close()
-

@@ -81,7 +81,8 @@ def test_experiment_run_count_and_keys(app_client: TestClient) -> None:
     experiment = app_client.get("/api/v1/experiments/counted").json()
     assert experiment["run_count"] == 3
     keys = app_client.get("/api/v1/experiments/counted/keys").json()
-    assert keys == {"params": ["p0", "p1", "p2"], "metrics": ["acc"], "tags": ["t"]}
+    assert keys == {"params": ["p0", "p1", "p2"], "metrics": ["acc"], "tags": ["t"], "runs": 3,
+                    "counts": {"params": {"p0": 1, "p1": 1, "p2": 1}, "metrics": {"acc": 3}, "tags": {"t": 3}}}
 
 
 def test_deleted_experiment_refuses_new_runs(app_client: TestClient) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LiveServer, unique
-from mlops_tui import Client, MlopsError, start_run
+from mlops_tui import Client, MlopsError, sdk, start_run
 from mlops_tui.sdk import MAX_BATCH_POINTS, ActiveRun
 
 
@@ -37,31 +37,30 @@ def make_git_repo(folder: Path) -> str:
                           text=True).stdout.strip()
 
 
-FLUSH_INTERVAL = 0.5  # start_run's ActiveRun sends what is buffered at least this often
+@pytest.fixture
+def no_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender's interval timer never fires: only a full buffer or the end sends, so the number of
+    calls is exact whatever the machine's speed."""
+    monkeypatch.setattr(sdk, "FLUSH_SECONDS", 3600.0)
 
 
-def batch_bound(points: int, elapsed: float) -> int:
-    """At most two calls per wake of the sender (a full buffer or the interval timer), plus the final flush.
-
-    The bound grows with the time the loop took, so it holds on a slow machine too; it is not a speed test."""
-    wakes = math.ceil(points / MAX_BATCH_POINTS) + math.ceil(elapsed / FLUSH_INTERVAL)
-    return 2 * wakes + 1
-
-
-def test_buffers_25000_points_into_few_batches_and_flushes_on_exit(live_env: LiveServer,
-                                                                    live_client: Client) -> None:
-    name = unique("sdk-buffer")
+def batch_paths(run: ActiveRun) -> list[str]:
     paths: list[str] = []
-    started = time.monotonic()
-    with start_run(experiment=name) as run:
-        run.client._http.event_hooks["request"].append(lambda request: paths.append(request.url.path))
+    run.client._http.event_hooks["request"].append(
+        lambda request: paths.append(request.url.path) if request.url.path.endswith("/batch") else None)
+    return paths
+
+
+def test_buffers_25000_points_into_three_batches_and_flushes_on_exit(live_env: LiveServer, live_client: Client,
+                                                                     no_timer: None) -> None:
+    """Two full batches sent in the background as the buffer fills, the rest (and the param) at the end."""
+    with start_run(experiment=unique("sdk-buffer")) as run:
+        batches = batch_paths(run)
         for index in range(25_000):
             run.log_metric("loss", 1.0 / (index + 1))
         run.log_param("points", 25_000)
         run_id = run.id
-        elapsed = time.monotonic() - started
-    batches = [p for p in paths if p.endswith("/batch")]
-    assert 3 <= len(batches) <= batch_bound(25_000, elapsed), f"{len(batches)} batch calls in {elapsed:.2f}s"
+    assert len(batches) == 3
     history = live_client.metric_history(run_id, "loss")
     assert [p.step for p in history.points] == list(range(25_000))
     assert history.points[-1].value == 1.0 / 25_000
@@ -71,26 +70,39 @@ def test_buffers_25000_points_into_few_batches_and_flushes_on_exit(live_env: Liv
     assert finished.metric_stats["loss"].count == 25_000
 
 
-def test_steady_logging_over_several_intervals_stays_in_few_batches(live_env: LiveServer,
-                                                                     live_client: Client) -> None:
-    """A loop that keeps logging (some work between points) for several flush intervals: the sender
-    sends once per wake, not a small batch after every round trip for as long as the loop runs."""
-    sizes: list[int] = []
+def test_steady_logging_makes_no_call_per_round_trip(live_env: LiveServer, live_client: Client,
+                                                     no_timer: None) -> None:
+    """A loop that keeps logging (some work between points) for a while: the sender does not send a
+    small batch after every round trip; without its timer, everything goes in the final flush."""
     points = 0
     with start_run(experiment=unique("sdk-steady")) as run:
-        run.client._http.event_hooks["request"].append(
-            lambda request: sizes.append(len(request.content)) if request.url.path.endswith("/batch") else None)
+        batches = batch_paths(run)
         started = time.monotonic()
-        while time.monotonic() - started < 4 * FLUSH_INTERVAL:
+        while time.monotonic() - started < 1.5:
             for _ in range(20):
                 run.log_metric("loss", 1.0 / (points + 1))
                 points += 1
-            time.sleep(0.001)  # the "training step" between bursts of logging
-        elapsed = time.monotonic() - started
+            time.sleep(0.01)  # the "training step" between bursts of logging
+        assert batches == [] and points < MAX_BATCH_POINTS
         run_id = run.id
+    assert len(batches) == 1
     assert live_client.get_run(run_id).metric_stats["loss"].count == points
-    assert len(sizes) <= batch_bound(points, elapsed), (
-        f"{len(sizes)} batch calls for {points} points in {elapsed:.2f}s; first sizes in bytes: {sizes[:10]}")
+
+
+def test_the_timer_sends_one_partial_batch_per_interval(live_server: LiveServer, live_client: Client) -> None:
+    run_id = live_client.create_run(experiment=unique("sdk-timer")).id
+    with Client(url=live_server.url) as client:
+        run = ActiveRun(client, run_id, flush_interval=0.2)
+        batches = batch_paths(run)
+        for step in range(5):
+            run.log_metric("acc", step / 10, step=step)
+        deadline = time.monotonic() + 30
+        while history_length(live_client, run_id, "acc") < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert history_length(live_client, run_id, "acc") == 5  # sent without flush() or end()
+        time.sleep(0.5)  # more intervals pass with nothing buffered: no more calls
+        assert len(batches) == 1
+        run.end()
 
 
 def test_points_wait_in_the_buffer_until_flush_or_a_full_batch(live_server: LiveServer,

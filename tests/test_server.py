@@ -141,3 +141,63 @@ def test_cli_non_loopback_with_token_starts_and_requires_it(server_home: Home) -
     pid = home.pid()
     assert home.mlops("server", "stop", "--home", str(home.folder), env=env).returncode == 0
     assert pid is not None and wait_dead(pid)
+
+
+def test_status_shows_home_pid_and_version(server_home: Home) -> None:
+    home = server_home
+    started = home.mlops("server", "start", "--detach", "--port", str(home.port), "--home", str(home.folder))
+    assert started.returncode == 0, started.stderr
+    pid = home.pid()
+    health = httpx.get(f"{home.url}/healthz", timeout=5).json()
+    assert health["home"] == str(home.folder.resolve()) and health["pid"] == pid  # fields added, none removed
+    assert {"status", "version", "schema_version"} <= set(health)
+    document = json.loads(home.mlops("server", "status", "--json", "--home", str(home.folder)).stdout)
+    assert document["home"] == str(home.folder.resolve()) and document["pid"] == pid
+    human = home.mlops("server", "status", "--home", str(home.folder))
+    from mlops_tui import __version__
+    assert f"home {home.folder.resolve()}" in human.stdout and f"pid {pid}" in human.stdout
+    assert f"version {__version__}" in human.stdout
+
+
+@pytest.fixture
+def bystander() -> Iterator[subprocess.Popen[bytes]]:
+    """An unrelated live process, the kind a stale pid file may name after a crash or a reboot."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield process
+    process.kill()
+    process.wait(timeout=10)
+
+
+def test_stop_never_signals_a_process_a_stale_pid_file_names(server_home: Home,
+                                                             bystander: subprocess.Popen[bytes]) -> None:
+    home = server_home
+    home.folder.mkdir(parents=True)
+    (home.folder / "server.pid").write_text(f"{bystander.pid} 127.0.0.1 {home.port}\n")
+    stopped = home.mlops("server", "stop", "--home", str(home.folder))
+    assert stopped.returncode == 1
+    assert "stale" in stopped.stderr and str(bystander.pid) in stopped.stderr
+    assert "no server is running" in stopped.stderr
+    time.sleep(0.3)
+    assert bystander.poll() is None, "server stop signalled an unrelated process"
+    assert not (home.folder / "server.pid").exists()  # the stale file is removed
+    # and `start --detach` is not blocked by it
+    (home.folder / "server.pid").write_text(f"{bystander.pid} 127.0.0.1 {home.port}\n")
+    started = home.mlops("server", "start", "--detach", "--port", str(home.port), "--home", str(home.folder))
+    assert started.returncode == 0, started.stderr
+    assert "stale" in started.stderr and home.pid() not in (None, bystander.pid)
+    assert bystander.poll() is None
+
+
+def test_stop_leaves_a_server_of_another_home_alone(server_home: Home, tmp_path: Path) -> None:
+    """A pid file copied from (or pointing at) another home's live server is not this home's server."""
+    home = server_home
+    started = home.mlops("server", "start", "--detach", "--port", str(home.port), "--home", str(home.folder))
+    assert started.returncode == 0, started.stderr
+    pid = home.pid()
+    other = tmp_path / "other-home"
+    other.mkdir()
+    (other / "server.pid").write_text((home.folder / "server.pid").read_text())
+    stopped = home.mlops("server", "stop", "--home", str(other))
+    assert stopped.returncode == 1 and "stale" in stopped.stderr
+    assert pid is not None and alive(pid)
+    assert httpx.get(f"{home.url}/healthz", timeout=5).status_code == 200

@@ -48,6 +48,7 @@ def restore_experiment(ref: str, db: DB) -> dict[str, Any]:
 
 
 @router.get("/{ref}/keys")
-def experiment_keys(ref: str, db: DB) -> dict[str, list[str]]:
-    """Param, metric and tag keys used by the experiment's latest 1,000 runs."""
+def experiment_keys(ref: str, db: DB) -> dict[str, Any]:
+    """Param, metric and tag keys used by the experiment's latest 1,000 runs; `counts` says how many
+    of those runs (`runs`) have each key."""
     return search.keys_in_use(db, experiments.get(db, ref)["id"])

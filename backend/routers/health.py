@@ -7,13 +7,16 @@ from typing import Any
 from fastapi import APIRouter
 
 from .. import __version__
-from ..deps import DB
+from ..deps import DB, AppSettings
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz(db: DB) -> dict[str, Any]:
+def healthz(db: DB, settings: AppSettings) -> dict[str, Any]:
+    """Alive and which server this is: `mlops server stop` signals a pid only when the server at
+    the pid file's address answers that pid and home."""
     with db.read() as conn:
         conn.execute("SELECT 1").fetchone()
-    return {"status": "ok", "version": __version__, "schema_version": db.schema_version, "pid": os.getpid()}
+    return {"status": "ok", "version": __version__, "schema_version": db.schema_version, "pid": os.getpid(),
+            "home": str(settings.home)}

@@ -91,11 +91,13 @@ def _resolve_prefix(conn: sqlite3.Connection, run_id: str) -> str:
 
 
 def attach_details(conn: sqlite3.Connection, found: list[dict[str, Any]], with_metric_stats: bool = False) -> None:
-    """Fill `params`, `tags`, `metrics` (and `metric_stats`) for a page of runs, a query per table."""
+    """Fill `params`, `tags`, `metrics`, `child_count` (and `metric_stats`) for a page of runs, a query
+    per table."""
     by_id = {run["id"]: run for run in found}
     for run in found:
         run["experiment_id"] = str(run["experiment_id"])
         run["params"], run["tags"], run["metrics"] = {}, {}, {}
+        run["child_count"] = 0
         if with_metric_stats:
             run["metric_stats"] = {}
     if not by_id:
@@ -107,6 +109,11 @@ def attach_details(conn: sqlite3.Connection, found: list[dict[str, Any]], with_m
             f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks})", ids
         ):
             by_id[run_id][table][key] = value
+    for parent_id, children in conn.execute(
+        f"SELECT parent_id, count(*) FROM runs WHERE parent_id IN ({marks}) AND lifecycle_stage = 'active' "
+        "GROUP BY parent_id", ids
+    ):
+        by_id[parent_id]["child_count"] = children
     for run_id, key, value, step, timestamp, low, high, count in conn.execute(
         f"SELECT run_id, key, value, step, timestamp, min_value, max_value, count FROM series "
         f"WHERE run_id IN ({marks})", ids
@@ -191,11 +198,7 @@ def _write_params(conn: sqlite3.Connection, run_id: str, params: dict[str, str])
 
 
 def _write_tags(conn: sqlite3.Connection, run_id: str, tags: dict[str, str]) -> None:
-    conn.executemany(
-        "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
-        "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-        [(run_id, k, v) for k, v in tags.items()],
-    )
+    _write_tags_many(conn, [(run_id, k, v) for k, v in tags.items()])
 
 
 def delete_tag(db: Database, run_id: str, key: str) -> None:
@@ -273,3 +276,45 @@ def list_children(db: Database, parent_id: str) -> list[dict[str, Any]]:
             "ORDER BY r.start_time", (parent_id,)))
         attach_details(conn, found)
     return found
+
+
+FAILURE_REASON_TAG = "mlops.failure_reason"
+HEARTBEAT_LOST = "heartbeat lost"
+
+
+def heartbeat(db: Database, run_id: str) -> dict[str, Any]:
+    """Record that the run's process is alive. A run marked FAILED only because its heartbeat was
+    lost (the backend was down longer than the timeout) is RUNNING again: its process came back."""
+    now = now_ms()
+    with db.write() as conn:
+        run = _require_run(conn, _resolve_prefix(conn, run_id))
+        run_id = run["id"]
+        reason = conn.execute("SELECT value FROM tags WHERE run_id = ? AND key = ?",
+                              (run_id, FAILURE_REASON_TAG)).fetchone()
+        if run["status"] == "FAILED" and reason is not None and reason[0] == HEARTBEAT_LOST:
+            conn.execute("UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE id = ?", (run_id,))
+            conn.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, FAILURE_REASON_TAG))
+            run["status"] = "RUNNING"
+        conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
+    return {"run_id": run_id, "status": run["status"], "heartbeat_at": now}
+
+
+def fail_silent_runs(db: Database, timeout_ms: int) -> list[str]:
+    """Mark FAILED (tag `mlops.failure_reason = heartbeat lost`) every RUNNING run whose last
+    heartbeat is older than `timeout_ms`. Runs that never sent a heartbeat (job workers' runs,
+    MLflow clients) are not touched: the job manager watches the former."""
+    now = now_ms()
+    with db.write() as conn:
+        silent = [run_id for (run_id,) in conn.execute(
+            "SELECT id FROM runs WHERE status = 'RUNNING' AND heartbeat_at IS NOT NULL AND heartbeat_at < ?",
+            (now - timeout_ms,))]
+        for run_id in silent:
+            conn.execute("UPDATE runs SET status = 'FAILED', end_time = ? WHERE id = ?", (now, run_id))
+        _write_tags_many(conn, [(run_id, FAILURE_REASON_TAG, HEARTBEAT_LOST) for run_id in silent])
+    return silent
+
+
+def _write_tags_many(conn: sqlite3.Connection, rows: list[tuple[str, str, str]]) -> None:
+    conn.executemany(
+        "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value", rows)

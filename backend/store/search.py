@@ -109,14 +109,19 @@ def count(db: Database, experiment_ids: list[str] | None, filter_text: str | Non
         return int(conn.execute(f"SELECT count(*) FROM runs r WHERE {where}", args).fetchone()[0])
 
 
-def keys_in_use(db: Database, experiment_id: str, sample: int = 1000) -> dict[str, list[str]]:
-    """Param, metric and tag keys seen in the experiment's latest `sample` runs (for column pickers)."""
+def keys_in_use(db: Database, experiment_id: str, sample: int = 1000) -> dict[str, Any]:
+    """Param, metric and tag keys seen in the experiment's latest `sample` runs (for column pickers),
+    with `counts`: how many of those runs have each key, and `runs`: how many runs were looked at."""
     with db.read() as conn:
         recent = "SELECT id FROM runs WHERE experiment_id = ? AND lifecycle_stage = 'active' " \
                  "ORDER BY start_time DESC LIMIT ?"
-        result: dict[str, list[str]] = {}
+        result: dict[str, Any] = {"counts": {}}
         for name, table in (("params", "params"), ("metrics", "series"), ("tags", "tags")):
-            result[name] = [k for (k,) in conn.execute(
-                f"SELECT DISTINCT key FROM {table} WHERE run_id IN ({recent}) ORDER BY key",
-                (int(experiment_id), sample))]
+            counts = {k: n for k, n in conn.execute(
+                f"SELECT key, count(*) FROM {table} WHERE run_id IN ({recent}) GROUP BY key ORDER BY key",
+                (int(experiment_id), sample))}
+            result[name] = list(counts)
+            result["counts"][name] = counts
+        result["runs"] = int(conn.execute(f"SELECT count(*) FROM ({recent})", (int(experiment_id), sample))
+                             .fetchone()[0])
     return result

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from ..formatting import size
 from ..models import ColumnShift, DatasetVersion
-from .output import JsonOption, UrlOption, connect, console, handle_errors, number, print_json, status_text, when
+from .output import (JsonOption, UrlOption, connect, console, handle_errors, number, plural, print_json, shown,
+                     status_text, usage_error, when)
 
 data_app = typer.Typer(help="Data versions: add, list, show, diff; infer validation rules.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def _split_ref(ref: str) -> tuple[str, str]:
 
 
 def _headline(version: DatasetVersion) -> str:
-    return (f"[bold]{escape(version.ref)}[/]  {version.rows:,} rows × {len(version.columns)} columns  "
+    return (f"[bold]{shown(version.ref)}[/]  {version.rows:,} rows × {len(version.columns)} columns  "
             f"{size(version.size_bytes)} {version.format}  sha256 {version.sha256[:12]}")
 
 
@@ -54,7 +54,7 @@ def data_add(
     if version.created:
         console.print(f"stored {_headline(version)}")
     else:
-        console.print(f"unchanged: [bold]{escape(version.ref)}[/] already holds these bytes "
+        console.print(f"unchanged: [bold]{shown(version.ref)}[/] already holds these bytes "
                       f"(sha256 {version.sha256[:12]})")
 
 
@@ -68,7 +68,7 @@ def data_list(json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> No
         return
     table = Table("NAME", "VERSIONS", "LATEST", "ROWS", "UPDATED", title="Datasets", title_justify="left")
     for dataset in found:
-        table.add_row(escape(dataset.name), str(dataset.version_count),
+        table.add_row(shown(dataset.name), str(dataset.version_count),
                       "-" if dataset.latest_version is None else f"@{dataset.latest_version}",
                       "-" if dataset.latest_rows is None else f"{dataset.latest_rows:,}", when(dataset.updated_at))
     console.print(table)
@@ -111,21 +111,21 @@ def data_show(
                               "start_time": r.start_time} for r in runs]})
         return
     console.print(_headline(version))
-    console.print(f"[dim]{escape(version.filename or '-')} added {when(version.created_at)}[/]")
+    console.print(f"[dim]{shown(version.filename or '-')} added {when(version.created_at)}[/]")
     table = Table("COLUMN", "TYPE", "NULLS", "SUMMARY", title="Columns", title_justify="left")
     for column, dtype in version.columns.items():
         stats = (version.stats or {}).get(column, {})
         total = (stats.get("count") or 0) + (stats.get("nulls") or 0)
         nulls = f"{stats['nulls'] / total:.1%}" if total and stats.get("nulls") else "-"
-        table.add_row(escape(column), dtype, nulls, escape(_summary(stats)))
+        table.add_row(shown(column), shown(dtype), nulls, shown(_summary(stats)))
     console.print(table)
     if runs:
         trained = Table("RUN", "NAME", "STATUS", "STARTED", title="Runs trained on it", title_justify="left")
         for run in runs[:20]:
-            trained.add_row(run.id[:8], escape(run.name), status_text(run.status), when(run.start_time))
+            trained.add_row(run.id[:8], shown(run.name), status_text(run.status), when(run.start_time))
         console.print(trained)
         if len(runs) > 20:
-            console.print(f"[dim]{len(runs) - 20} more runs[/]")
+            console.print(f"[dim]{plural(len(runs) - 20, 'more run')}[/]")
 
 
 def _change(column: ColumnShift) -> str:
@@ -142,37 +142,55 @@ def _change(column: ColumnShift) -> str:
     return ""
 
 
+def diff_versions(refs: list[str]) -> tuple[str, int, int]:
+    """`NAME A B` or `NAME@A NAME@B` -> (name, a, b); `ValueError` says which forms are accepted."""
+    forms = "write NAME@A NAME@B (e.g. churn@1 churn@2) or NAME A B"
+    if len(refs) == 3 and refs[1].isdigit() and refs[2].isdigit():
+        return refs[0], int(refs[1]), int(refs[2])
+    if len(refs) == 2:
+        (name_a, at_a, a), (name_b, at_b, b) = (ref.rpartition("@") for ref in refs)
+        if at_a and at_b and a.isdigit() and b.isdigit():
+            if name_a != name_b:
+                raise ValueError(f"diff compares two versions of one dataset, not {name_a!r} and {name_b!r}")
+            return name_a, int(a), int(b)
+    raise ValueError(f"{' '.join(refs)!r}: {forms}")
+
+
 @data_app.command("diff")
 @handle_errors
 def data_diff(
-    name: str = typer.Argument(..., help="Dataset name."),
-    a: int = typer.Argument(..., help="The earlier version."),
-    b: int = typer.Argument(..., help="The later version."),
+    refs: list[str] = typer.Argument(..., metavar="NAME@A NAME@B | NAME A B",
+                                     help="Two versions of a dataset: churn@1 churn@2, or churn 1 2."),
     all_columns: bool = typer.Option(False, "--all", help="List every shared column, not only those that moved."),
     json_out: bool = JsonOption,
     url: Optional[str] = UrlOption,
 ) -> None:
     """Compare two versions: schema changes, row counts and shifted columns (PSI > 0.2)."""
+    try:
+        name, a, b = diff_versions(refs)
+    except ValueError as error:
+        usage_error(str(error))
+        return
     found = connect(url).diff_datasets(name, a, b)
     if json_out:
         print_json(found)
         return
-    console.print(f"[bold]{escape(found.a.ref)} → {escape(found.b.ref)}[/]  rows {found.rows_a:,} → "
+    console.print(f"[bold]{shown(found.a.ref)} → {shown(found.b.ref)}[/]  rows {found.rows_a:,} → "
                   f"{found.rows_b:,} ({found.rows_change:+,})" + ("  [dim](same bytes)[/]" if found.same_content else ""))
-    console.print(f"added columns: {escape(', '.join(found.added_columns)) or '-'}")
-    console.print(f"removed columns: {escape(', '.join(found.removed_columns)) or '-'}")
+    console.print(f"added columns: {shown(', '.join(found.added_columns)) or '-'}")
+    console.print(f"removed columns: {shown(', '.join(found.removed_columns)) or '-'}")
     changes = ", ".join(f"{c.column} {c.a} → {c.b}" for c in found.dtype_changes)
-    console.print(f"dtype changes: {escape(changes) or '-'}")
+    console.print(f"dtype changes: {shown(changes) or '-'}")
     shown = [c for c in found.columns if all_columns or c.shifted or (c.psi or 0) > found.threshold / 2]
     if shown:
         table = Table("COLUMN", "KIND", "PSI", "SHIFTED", "CHANGE", title="Columns", title_justify="left")
         for column in shown:
             flag = "[bold red]yes[/]" if column.shifted else "no"
             psi = "-" if column.psi is None else f"{column.psi:.3f}"
-            table.add_row(escape(column.column), column.kind, psi, flag, escape(_change(column)))
+            table.add_row(shown(column.column), shown(column.kind), psi, flag, shown(_change(column)))
         console.print(table)
     shifted = ", ".join(found.shifted_columns)
-    console.print(f"shifted (PSI > {found.threshold:g}): {escape(shifted) or 'none'}")
+    console.print(f"shifted (PSI > {found.threshold:g}): {shown(shifted) or 'none'}")
 
 
 @data_app.command("schema")

@@ -12,18 +12,18 @@ from typing import Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from ..client import Client, MlopsError
 from ..models import Job
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline
 from .output import (JsonOption, UrlOption, connect, console, duration, errors, fail, handle_errors, number,
-                     print_json, when)
+                     print_json, safe_lines, safe_text, shown, when)
 
 EXIT_CODES = {"config": 3, "data": 4, "validation": 5, "training": 6, "cancelled": 7, "interrupted": 8, "crash": 8}
 STATUS_STYLE = {"QUEUED": "cyan", "RUNNING": "blue", "SUCCEEDED": "green", "FAILED": "red", "CANCELLED": "yellow"}
+JOB_STATUSES = tuple(STATUS_STYLE)
 
 jobs_app = typer.Typer(help="Training jobs: list, show, logs, cancel, retry.", no_args_is_help=True)
 
@@ -46,7 +46,7 @@ def _follow(client: Client, job: Job, quiet: bool) -> Job:
                 chunk = client.job_logs(job.id, offset)
                 offset = chunk.offset
                 for line in chunk.text.splitlines():
-                    progress.console.print(Text(line, style="dim"))
+                    progress.console.print(Text(safe_text(line), style="dim"))
             if job.finished:
                 return job
             time.sleep(0.5)
@@ -74,13 +74,18 @@ def train(
     except PipelineFileError as error:
         fail(str(error), 2)
         return
+    except UnicodeDecodeError:
+        fail(f"cannot read {pipeline}: not a UTF-8 text file (a pipeline is TOML)", 2)
+        return
     except DataFileMissing as error:
         fail(str(error), EXIT_CODES["data"])
         return
     client = connect(url)
     try:
         job = submit_pipeline(client, source, executor, scheduler)
-    except DataUploadError:
+    except DataUploadError as error:
+        if error.status is not None and 400 <= error.status < 500:
+            fail(f"data.path {error.source.name}: {error.message}", EXIT_CODES["data"])  # unreadable data
         raise  # as any backend error: exit 1
     except MlopsError as error:
         if error.status == 422:
@@ -90,10 +95,10 @@ def train(
         if json_out:
             print_json(job)
         else:
-            console.print(f"submitted job [bold]{job.id}[/] ({escape(job.name)}); follow it with: mlops jobs logs -f {job.id}")
+            console.print(f"submitted job [bold]{job.id}[/] ({shown(job.name)}); follow it with: mlops jobs logs -f {job.id}")
         return
     if not json_out:
-        console.print(f"job [bold]{job.id}[/] ({escape(job.name)}) queued")
+        console.print(f"job [bold]{job.id}[/] ({shown(job.name)}) queued")
     job = _follow(client, job, quiet=json_out)
     if json_out:
         print_json(client.get_job(job.id))
@@ -106,13 +111,19 @@ def _print_outcome(job: Job) -> None:
     if job.status == "SUCCEEDED" and job.report:
         best = job.report["best"]
         metric = job.report["primary_metric"]
-        console.print(f"[green]succeeded[/]: best {best['estimator']} {escape(str(best['params']))} "
+        console.print(f"[green]succeeded[/]: best {shown(best['estimator'])} {shown(str(best['params']))} "
                       f"{metric} = {number(best['holdout'].get(metric))} on the holdout (run {best['run_id'][:8]}, "
                       f"parent run {(job.run_id or '')[:8]}); {_chosen_by(job.report)}", highlight=False)
     else:
-        errors.print(f"[red]{job.status.lower()}[/] ({job.error_kind or '-'}): {escape(job.error or '')}", highlight=False)
+        errors.print(f"[red]{job.status.lower()}[/] ({job.error_kind or '-'}): {shown(job.error or '')}", highlight=False)
         for problem in (job.report or {}).get("validation", []):
-            errors.print(f"  - {escape(problem)}", highlight=False)
+            errors.print(f"  - {shown(problem)}", highlight=False)
+
+
+def _check_status(value: Optional[str]) -> Optional[str]:
+    if value is not None and value.upper() not in JOB_STATUSES:
+        raise typer.BadParameter(f"{value!r} is not a job status; use one of {', '.join(JOB_STATUSES)}")
+    return value.upper() if value is not None else None
 
 
 def _chosen_by(report: dict[str, Any]) -> str:
@@ -123,18 +134,21 @@ def _chosen_by(report: dict[str, Any]) -> str:
 
 @jobs_app.command("list")
 @handle_errors
-def jobs_list(status: Optional[str] = typer.Option(None, "--status", help="QUEUED, RUNNING, SUCCEEDED, ..."),
-              limit: int = typer.Option(50, "--limit", "-n"), json_out: bool = JsonOption,
+def jobs_list(status: Optional[str] = typer.Option(None, "--status", callback=_check_status,
+                                                   help=f"Only jobs in this status: {', '.join(JOB_STATUSES)}."),
+              limit: int = typer.Option(50, "--limit", "-n", min=1, max=1000, help="Jobs to show (1-1000)."),
+              json_out: bool = JsonOption,
               url: Optional[str] = UrlOption) -> None:
     """List jobs, newest first."""
     found = connect(url).list_jobs(status, limit)
     if json_out:
         print_json({"jobs": found})
         return
-    table = Table("JOB", "NAME", "STATUS", "PROGRESS", "CREATED", "TIME", title="Jobs", title_justify="left")
+    table = Table(Column("JOB", no_wrap=True), Column("NAME", overflow="fold"), Column("STATUS", no_wrap=True),
+                  "PROGRESS", Column("CREATED", no_wrap=True), "TIME", title="Jobs", title_justify="left")
     for job in found:
         took = (job.ended_at or int(time.time() * 1000)) - job.started_at if job.started_at else None
-        table.add_row(job.id, escape(job.name[:20]), _status(job), f"{job.progress_done}/{job.progress_total}",
+        table.add_row(job.id, shown(job.name), _status(job), f"{job.progress_done}/{job.progress_total}",
                       when(job.created_at), duration(took))
     console.print(table)
 
@@ -147,22 +161,24 @@ def jobs_show(job_id: str, json_out: bool = JsonOption, url: Optional[str] = Url
     if json_out:
         print_json(job)
         return
-    console.print(f"job [bold]{job.id}[/] {escape(job.name)}  {_status(job)}  {job.progress_done}/{job.progress_total}"
-                  f"  executor {job.executor}  dataset {job.dataset or '-'}  run {(job.run_id or '-')[:8]}",
+    console.print(f"job [bold]{job.id}[/] {shown(job.name)}  {_status(job)}  {job.progress_done}/{job.progress_total}"
+                  f"  executor {job.executor}  dataset {shown(job.dataset or '-')}  run {(job.run_id or '-')[:8]}",
                   highlight=False)
     if job.error:
-        console.print(f"[red]error ({job.error_kind})[/]: {escape(job.error)}", highlight=False)
+        console.print(f"[red]error ({job.error_kind})[/]: {shown(job.error)}", highlight=False)
     report = job.report or {}
     for problem in report.get("validation", []):
-        console.print(f"  - {escape(problem)}", highlight=False)
+        console.print(f"  - {shown(problem)}", highlight=False)
     metric = report.get("primary_metric")
     if report.get("candidates") and metric:
-        table = Table("RUN", "ESTIMATOR", "PARAMS", metric.upper(), "FIT", title="Candidates", title_justify="left")
+        table = Table(Column("RUN", no_wrap=True), "ESTIMATOR", Column("PARAMS", overflow="fold"),
+                      Column(shown(metric.upper()), no_wrap=True), Column("FIT", no_wrap=True),
+                      title="Candidates", title_justify="left")
         best = report.get("best_run_id")
         for item in report["candidates"]:
             params = ", ".join(f"{k}={v}" for k, v in item["params"].items())
             mark = "★ " if item["run_id"] == best else ""
-            table.add_row(item["run_id"][:8], mark + item["estimator"], escape(params[:30]),
+            table.add_row(item["run_id"][:8], mark + shown(item["estimator"]), shown(params) or "-",
                           number(item["holdout"].get(metric)), f"{item['fit_seconds']:.2f}s")
         console.print(table)
         if report.get("best_run_id"):
@@ -177,11 +193,11 @@ def jobs_logs(job_id: str, follow: bool = typer.Option(False, "--follow", "-f", 
     """Print a job's log."""
     client = connect(url)
     chunk = client.job_logs(job_id, tail=tail) if tail else client.job_logs(job_id)
-    typer.echo(chunk.text, nl=False)
+    typer.echo(safe_lines(chunk.text), nl=False)
     while follow and chunk.status not in ("SUCCEEDED", "FAILED", "CANCELLED"):
         time.sleep(0.5)
         chunk = client.job_logs(job_id, chunk.offset)
-        typer.echo(chunk.text, nl=False)
+        typer.echo(safe_lines(chunk.text), nl=False)
 
 
 @jobs_app.command("cancel")

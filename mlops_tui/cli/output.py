@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
-from ..client import Client, MlopsError
-from ..formatting import duration, number  # noqa: F401  (re-exported for the commands)
+from ..client import BadUrl, Client, MlopsError
+from ..formatting import duration, number, safe_text  # noqa: F401  (re-exported for the commands)
 from ..embedded import ensure_backend
 
 console = Console()
@@ -25,8 +25,25 @@ JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdo
 UrlOption = typer.Option(None, "--url", envvar="MLOPS_URL", help="Backend URL (default http://127.0.0.1:5055).")
 
 
+def shown(value: object) -> str:
+    """User text for rich markup: control characters escaped (a name cannot clear the screen or set
+    the window title) and brackets taken as text, not markup. `--json` never goes through this."""
+    return escape(safe_text("" if value is None else str(value)))
+
+
+def safe_lines(text: str) -> str:
+    """Plain text (a job's log) for a terminal: each line made safe, the line breaks kept."""
+    return "\n".join(safe_text(line) for line in text.split("\n"))
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 run`, `2 runs`."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
 def handle_errors(function: F) -> F:
-    """Turn backend and usage errors into `error: ...` on stderr and exit status 1, no traceback."""
+    """Turn backend and usage errors into `error: ...` on stderr and exit status 1, no traceback
+    (a malformed backend URL is a usage error: exit 2)."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -34,6 +51,8 @@ def handle_errors(function: F) -> F:
             return function(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except BadUrl as error:
+            fail(str(error), 2)
         except MlopsError as error:
             where = f" ({error.field})" if error.field else ""
             fail(f"{error.message}{where}")
@@ -44,8 +63,18 @@ def handle_errors(function: F) -> F:
 
 
 def fail(message: str, code: int = 1) -> None:
-    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
+    errors.print(f"[bold red]error:[/] {shown(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+def usage_error(message: str) -> None:
+    """A bad argument: `error: ...` on stderr and exit 2, as click does for its own checks."""
+    fail(message, 2)
+
+
+def note(message: str) -> None:
+    """A hint on stderr (never on stdout, which may be JSON or piped)."""
+    errors.print(f"[dim]note:[/] {shown(message)}", highlight=False, markup=True)
 
 
 def connect(url: str | None) -> Client:
@@ -64,6 +93,14 @@ def print_json(data: Any) -> None:
 
 def when(ms: int | None) -> str:
     return "-" if ms is None else datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def when_short(ms: int | None) -> str:
+    """`12-01 22:51` this year, `2025-12-01` before: 11 characters at most, for narrow tables."""
+    if ms is None:
+        return "-"
+    moment = datetime.fromtimestamp(ms / 1000)
+    return moment.strftime("%m-%d %H:%M" if moment.year == datetime.now().year else "%Y-%m-%d")
 
 
 STATUS_STYLE = {"RUNNING": "blue", "FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "SCHEDULED": "cyan"}

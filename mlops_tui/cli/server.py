@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ..client import Client, MlopsError
-from ..embedded import default_home, spawn_server, wait_until_up
-from .output import JsonOption, console, fail, handle_errors, print_json
+from ..embedded import PidFile, default_home, locate_server, shown_home, spawn_server, stop_server, wait_until_up
+from .output import JsonOption, console, fail, handle_errors, note, print_json, shown
 
 server_app = typer.Typer(help="Run the backend.", no_args_is_help=True)
 
@@ -22,14 +20,6 @@ HomeOption = typer.Option(None, "--home", help="Home folder (default: MLOPS_HOME
 
 def _home(home: Optional[Path]) -> Path:
     return (home or default_home()).expanduser().resolve()
-
-
-def _pid_file_entry(home: Path) -> tuple[int, str, int] | None:
-    try:
-        pid, host, port = (home / "server.pid").read_text().split()
-        return int(pid), host, int(port)
-    except (FileNotFoundError, ValueError):
-        return None
 
 
 def _is_loopback(host: str) -> bool:
@@ -41,14 +31,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _say_stale(stale: PidFile | None, folder: Path) -> None:
+    if stale is not None:
+        note(f"{folder / 'server.pid'} was stale (pid {stale.pid} is not an mlops server for this home); "
+             "removed it")
 
 
 @server_app.command("start")
@@ -68,9 +54,10 @@ def start(
         console.print(f"serving on http://{host}:{port} (home {folder}); Ctrl-C stops", highlight=False)
         sys.stdout.flush()
         os.execv(sys.executable, command)
-    entry = _pid_file_entry(folder)
-    if entry and _alive(entry[0]):
-        fail(f"a server is already running from {folder} (pid {entry[0]} on port {entry[2]})")
+    running, stale = locate_server(folder)
+    _say_stale(stale, folder)
+    if running is not None:
+        fail(f"a server is already running from {folder} (pid {running.pid} on port {running.port})")
     process = spawn_server(host, port, folder)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     if not wait_until_up(url, process):
@@ -85,10 +72,10 @@ def status(
     home: Optional[Path] = HomeOption,
     json_out: bool = JsonOption,
 ) -> None:
-    """Say whether the backend answers (exit 0) or not (exit 1)."""
+    """Say whether the backend answers (exit 0) or not (exit 1), with its home, pid and version."""
     folder = _home(home)
-    entry = _pid_file_entry(folder)
-    target = url or (f"http://{entry[1]}:{entry[2]}" if entry else "http://127.0.0.1:5055")
+    running, _ = locate_server(folder) if url is None else (None, None)
+    target = url or (running.url if running else "http://127.0.0.1:5055")
     try:
         health = Client(target, timeout=3).health()
     except MlopsError as error:
@@ -100,27 +87,27 @@ def status(
     if json_out:
         print_json({"url": target, "running": True, **health.model_dump()})
     else:
-        console.print(f"running at {target}: pid {health.pid}, version {health.version}, "
+        where = shown_home(Path(health.home)) if health.home else "unknown"
+        console.print(f"running at {target}: home {shown(where)}, pid {health.pid}, version {health.version}, "
                       f"schema {health.schema_version}", highlight=False)
 
 
 @server_app.command("stop")
 @handle_errors
 def stop(home: Optional[Path] = HomeOption, json_out: bool = JsonOption) -> None:
-    """Stop the background server started from this home (SIGTERM, then wait)."""
+    """Stop the background server started from this home (SIGTERM, then wait).
+
+    Only a process that is that server (its /healthz answers its pid and this home, or its command
+    line is the backend's for this home) is signalled; a stale pid file is removed instead."""
     folder = _home(home)
-    entry = _pid_file_entry(folder)
-    if entry is None or not _alive(entry[0]):
+    running, stale = locate_server(folder)
+    _say_stale(stale, folder)
+    if running is None:
         fail(f"no server is running from {folder}")
         return
-    pid, host, port = entry
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        fail(f"server pid {pid} did not stop within 15 s")
+    if not stop_server(running):
+        fail(f"server pid {running.pid} did not stop within 15 s")
     if json_out:
-        print_json({"stopped": pid})
+        print_json({"stopped": running.pid})
     else:
-        console.print(f"stopped server pid {pid} (port {port})")
+        console.print(f"stopped server pid {running.pid} (port {running.port})")

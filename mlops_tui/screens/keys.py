@@ -57,7 +57,12 @@ _SPECS = [
     KeySpec("runs.unmark", "u", "unmark_all", "Unmark every run", "runs"),
     KeySpec("runs.sort", "s", "sort", "Sort by a column", "runs", True, label="Sort"),
     KeySpec("runs.reverse", "S", "reverse", "Reverse the sort", "runs"),
-    KeySpec("runs.columns", "C", "columns", "Pick the param/metric columns", "runs"),
+    KeySpec("runs.columns", "C", "columns", "Pick the param/metric columns (remembered per experiment)", "runs"),
+    KeySpec("runs.expand", "plus", "expand", "Show / hide a parent run's child runs", "runs", True, "+",
+            label="Children"),
+    KeySpec("runs.collapse", "minus", "collapse", "Hide the child runs around the cursor", "runs", False, "-"),
+    KeySpec("runs.leaderboard", "L", "leaderboard", "Leaderboard: rank every run by the primary metric "
+            "(again: back to the grouped list)", "runs", True, label="Board"),
     # jobs (the list and one job)
     KeySpec("jobs.cancel", "x", "cancel_job", "Cancel the job (asks first)", "jobs", True, label="Cancel"),
     KeySpec("jobs.retry", "R", "retry_job", "Retry a failed/cancelled job (a new job)", "jobs", True, label="Retry"),
@@ -94,7 +99,8 @@ def bindings(*scopes: str) -> list[Binding]:
 def display_keys(keys: str) -> str:
     """`question_mark,ctrl+p` → `?, ctrl+p`: how a key string reads in the help screen."""
     names = {"question_mark": "?", "colon": ":", "slash": "/", "space": "space", "escape": "esc",
-             "right_square_bracket": "]", "left_square_bracket": "[", "enter": "enter"}
+             "right_square_bracket": "]", "left_square_bracket": "[", "enter": "enter", "plus": "+",
+             "minus": "-"}
     return ", ".join(names.get(key.strip(), key.strip()) for key in keys.split(","))
 
 

@@ -5,21 +5,35 @@ Screens are imported when first opened, so the console starts without loading ev
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from textual.screen import Screen
 
+from ..formatting import safe_text
+from .protocol import ConsoleClient
+
+RUN_ID_MIN = 6
+"""The shortest run id prefix the backend resolves (the tables show 8 characters)."""
+JOB_ID_MIN = 4
+"""The shortest job id prefix the backend resolves."""
+
+Check = Callable[[ConsoleClient, str], Awaitable[None]]
+"""Asks the backend whether a view's argument names something; raises `MlopsError` (404) or
+`ValueError` (a message for the user) when it does not."""
+
 
 @dataclass(frozen=True)
 class ViewSpec:
-    """A top-level view: `:name [arg]` opens `build(arg)`; `arg_hint` says what the argument is."""
+    """A top-level view: `:name [arg]` opens `build(arg)`; `arg_hint` says what the argument is.
+    `check`, when given, runs first: a wrong argument then says so and the view is not opened."""
 
     name: str
     description: str
     build: Callable[[str | None], Screen[None]]
     arg_hint: str | None = None
     aliases: tuple[str, ...] = ()
+    check: Check | None = None
 
 
 VIEWS: dict[str, ViewSpec] = {}
@@ -36,6 +50,37 @@ def find(name: str) -> ViewSpec | None:
         if lowered == spec.name or lowered in spec.aliases:
             return spec
     return None
+
+
+def _check_prefix(kind: str, arg: str, minimum: int) -> None:
+    if len(arg) < minimum:
+        raise ValueError(f"{kind} ids need at least {minimum} characters: {safe_text(arg)!r} is too short "
+                         f"to find one (the tables show the first 8)")
+
+
+async def _check_run(client: ConsoleClient, arg: str) -> None:
+    _check_prefix("run", arg, RUN_ID_MIN)
+    await client.get_run(arg)
+
+
+async def _check_job(client: ConsoleClient, arg: str) -> None:
+    _check_prefix("job", arg, JOB_ID_MIN)
+    await client.get_job(arg)
+
+
+async def _check_experiment(client: ConsoleClient, arg: str) -> None:
+    if not any(arg in (e.id, e.name) for e in await client.list_experiments()):
+        raise ValueError(f"experiment {safe_text(arg)!r} not found")
+
+
+async def _check_dataset(client: ConsoleClient, arg: str) -> None:
+    from .datasets import split_ref
+
+    name, version = split_ref(arg)
+    if version is None:
+        await client.get_dataset(name)
+    else:
+        await client.get_dataset_version(name, version)
 
 
 def _overview(arg: str | None) -> Screen[None]:
@@ -55,7 +100,7 @@ def _runs(arg: str | None) -> Screen[None]:
 
 def _run(arg: str | None) -> Screen[None]:
     if not arg:
-        raise ValueError(":run needs a run id, e.g. :run 3f2a9c1b")
+        raise ValueError(":run needs a run id (6 characters or more), e.g. :run 3f2a9c1b")
     from .run_detail import RunDetailScreen
     return RunDetailScreen(arg)
 
@@ -80,9 +125,10 @@ def _datasets(arg: str | None) -> Screen[None]:
 register(ViewSpec("overview", "Experiments, latest and failed runs", _overview, aliases=("home", "o")))
 register(ViewSpec("experiments", "Every experiment with its run count", _experiments, "name filter",
                   aliases=("exp", "experiment", "e")))
-register(ViewSpec("runs", "Runs of one experiment (or of all)", _runs, "experiment", aliases=("run-list", "r")))
-register(ViewSpec("run", "One run: params, metrics, charts, artifacts", _run, "run id"))
+register(ViewSpec("runs", "Runs of one experiment (or of all)", _runs, "experiment", aliases=("run-list", "r"),
+                  check=_check_experiment))
+register(ViewSpec("run", "One run: params, metrics, charts, artifacts", _run, "run id", check=_check_run))
 register(ViewSpec("jobs", "Training jobs: queue, progress, logs; one job with `:jobs <id>`", _jobs, "job id",
-                  aliases=("job",)))
+                  aliases=("job",), check=_check_job))
 register(ViewSpec("datasets", "Datasets and their versions; one with `:datasets name[@version]`", _datasets,
-                  "dataset", aliases=("dataset", "data", "ds")))
+                  "dataset", aliases=("dataset", "data", "ds"), check=_check_dataset))

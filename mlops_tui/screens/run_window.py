@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..models import Run, RunPage
+from .run_groups import TOP_LEVEL
 
 
 @dataclass(frozen=True)
 class RunQuery:
-    """What the table shows: experiment, filter (the CLI's language) and one sort key."""
+    """What the table shows: experiment, filter (the CLI's language), one sort key, grouped or flat."""
 
     experiment: str | None = None
     filter: str | None = None
@@ -22,6 +23,17 @@ class RunQuery:
     """A key the server orders by: an attribute (`name`, `status`, `start_time`, `end_time`, `duration`) or
     `metrics.<key>` / `params.<key>`."""
     descending: bool = True
+    grouped: bool = True
+    """Children under their parent (the server lists top-level runs); a filter lists runs flat."""
+
+    @property
+    def is_grouped(self) -> bool:
+        return self.grouped and not self.filter
+
+    @property
+    def server_filter(self) -> str | None:
+        """The filter sent to the server: the user's, or the top-level runs when grouped."""
+        return TOP_LEVEL if self.is_grouped else self.filter
 
     def order_by(self, tail: bool = False) -> list[str] | None:
         """The ordering sent to the server, reversed for the tail.

@@ -2,7 +2,11 @@
 
 Only a window of a few pages is in the table (see `run_window`); moving near its edge fetches the
 next page in the background, `g`/`G` fetch the real first/last rows. `/` filters with the CLI's
-language: a filter the server refuses shows its error under the input and leaves the table alone.
+language: a filter the server refuses shows its error under the input and leaves the table alone;
+a filter naming a key no run of the experiment has says so there.
+
+Runs are grouped: the server pages the top-level runs, `+` fetches a parent's children (one request)
+and shows them under it; `★` marks the run a job chose; `L` ranks every run by the primary metric.
 """
 from __future__ import annotations
 
@@ -17,17 +21,20 @@ from textual.binding import BindingType
 from textual.widgets import Label
 
 from ..client import MlopsError
+from ..columns_state import load_columns, save_columns
+from ..compare import lower_is_better
+from ..formatting import number, run_duration, safe_text, status, when
 from ..models import ExperimentKeys, Run
-from ..widgets.filter_bar import FilterBar
-from ..formatting import number, run_duration, status, when
+from ..widgets.filter_bar import FilterBar, filter_keys
 from ..widgets.grid import GridColumn, RunGrid
 from .base import View
 from .keys import bindings
 from .pickers import ColumnPicker, SortPicker
+from .run_groups import (CHILD_LIMIT, PREFERRED_METRICS, TreeRow, child_filter, common_metrics, common_params, is_best,
+                         leaderboard_key, parent_best, primary_metric, tree_rows)
 from .run_window import RunQuery, RunWindow
 
-PREFERRED_METRICS = ("accuracy", "acc", "val_accuracy", "val_acc", "f1", "auc", "roc_auc", "r2", "rmse",
-                     "mae", "loss", "val_loss")
+__all__ = ["PREFERRED_METRICS", "RunsScreen", "server_key"]
 BASE_COLUMNS = [("name", "RUN", "name"), ("status", "STATUS", "status"), ("started", "STARTED", "start_time"),
                 ("time", "TIME", "duration")]
 """(column key, label, server sort key)."""
@@ -39,14 +46,6 @@ def server_key(entity: str, key: str) -> str:
     return f"{entity}.{key}" if _PLAIN_KEY.match(key) and ".." not in key else f"{entity}.`{key}`"
 
 
-def default_columns(names: list[str], chosen: tuple[str, ...] | None, count: int,
-                    preferred: tuple[str, ...] = ()) -> list[str]:
-    if chosen is not None:
-        return list(chosen)
-    ordered = [n for n in preferred if n in names] + [n for n in names if n not in preferred]
-    return ordered[:count]
-
-
 @dataclass
 class Columns:
     """The param and metric columns shown after the fixed ones."""
@@ -56,7 +55,8 @@ class Columns:
 
 
 class RunsScreen(View[None]):
-    """Runs of one experiment (or of every experiment); `enter` opens a run, `space` marks, `c` compares."""
+    """Runs of one experiment (or of every experiment); `enter` opens a run, `space` marks, `c` compares,
+    `+` shows a parent's children, `L` ranks by the primary metric."""
 
     view_name = "runs"
     BINDINGS: ClassVar[list[BindingType]] = bindings("lists", "runs")
@@ -69,10 +69,15 @@ class RunsScreen(View[None]):
         self.keys: ExperimentKeys | None = None
         self.columns: Columns | None = None
         self.marked: dict[str, Run] = {}
+        self.expanded: dict[str, list[Run]] = {}
+        """Expanded parents → their children, in the query's order."""
+        self.leaderboard: str | None = None
+        """The metric the runs are ranked by while the leaderboard (`L`) is on."""
         self.paging = False
         self.pages_fetched = 0
         self._lock = asyncio.Lock()
         self._rows: dict[str, Run] = {}
+        self._tree: list[TreeRow] = []
 
     @property
     def crumb(self) -> str:
@@ -95,17 +100,28 @@ class RunsScreen(View[None]):
 
     # -- fetching -----------------------------------------------------------------------------------
     async def _page(self, query: RunQuery, window: RunWindow, index: int) -> None:
-        page = await self.client.search_runs(query.experiment, query.filter, query.order_by(window.tail),
+        page = await self.client.search_runs(query.experiment, query.server_filter, query.order_by(window.tail),
                                              window.page_size, window.tokens[index])
         window.store(index, page)
         self.pages_fetched += 1
 
+    async def _children(self, query: RunQuery, parent_id: str) -> list[Run]:
+        page = await self.client.search_runs(query.experiment, child_filter(parent_id), query.order_by(), CHILD_LIMIT)
+        return page.runs
+
+    async def _refresh_children(self, query: RunQuery) -> None:
+        parents = list(self.expanded) if query.is_grouped else []
+        found = await asyncio.gather(*(self._children(query, parent) for parent in parents))
+        self.expanded = dict(zip(parents, found))
+
     async def fetch(self) -> None:
-        """Refresh: the count, the column keys (first time) and every page of the window."""
+        """Refresh: the count, the column keys (first time), every page of the window and the
+        children of expanded parents."""
         async with self._lock:
             query, window = self.query_state, self.window
             indices = [i for i in window.indices if i in window.tokens] or [0]
-            calls: list[Any] = [self.client.count_runs(query.experiment, query.filter)]
+            calls: list[Any] = [self.client.count_runs(query.experiment, query.server_filter),
+                                self._refresh_children(query)]
             calls += [self._page(query, window, i) for i in indices]
             if self.keys is None and query.experiment:
                 calls.append(self.client.experiment_keys(query.experiment))
@@ -116,7 +132,7 @@ class RunsScreen(View[None]):
 
     def render_data(self, data: None) -> None:
         self._ensure_columns()
-        rows = self._row_cells(self.window.rows())
+        rows = self._row_cells()
         if [key for key, _ in rows] == self.table.keys:
             for key, cells in rows:
                 self.table.update_row(key, cells)
@@ -129,21 +145,39 @@ class RunsScreen(View[None]):
         return self.mlops.config.refresh_seconds
 
     # -- columns and rows ---------------------------------------------------------------------------
+    def _loaded_runs(self) -> list[Run]:
+        return self.window.rows() + [child for found in self.expanded.values() for child in found]
+
     def _known_keys(self) -> tuple[list[str], list[str]]:
         if self.keys is not None:
             return self.keys.params, self.keys.metrics
-        params = sorted({k for run in self.window.rows() for k in run.params})
-        metrics = sorted({k for run in self.window.rows() for k in run.metrics})
-        return params, metrics
+        runs = self._loaded_runs()
+        return sorted({k for run in runs for k in run.params}), sorted({k for run in runs for k in run.metrics})
+
+    def _default_columns(self) -> Columns:
+        """The remembered `C` choice, else the config's, else the experiment's most common keys."""
+        remembered = load_columns(self.query_state.experiment)
+        if remembered is not None:
+            return Columns(*remembered)
+        config, runs = self.mlops.config, self._loaded_runs()
+        params, metrics = self._known_keys()
+        return Columns(
+            list(config.params) if config.params is not None else
+            common_params(params, self.keys, runs)[:config.param_columns],
+            list(config.metrics) if config.metrics is not None else
+            common_metrics(metrics, self.keys, runs, primary_metric(runs))[:config.metric_columns])
 
     def _ensure_columns(self) -> None:
         if self.columns is None:
-            params, metrics = self._known_keys()
-            config = self.mlops.config
-            self.columns = Columns(default_columns(params, config.params, config.param_columns),
-                                   default_columns(metrics, config.metrics, config.metric_columns,
-                                                   PREFERRED_METRICS))
+            self.columns = self._default_columns()
         self.table.set_columns(self._column_specs())
+
+    def _best_label(self) -> str | None:
+        """The BEST column's label when a job's parent is in the table (else no such column)."""
+        metrics = {found[0] for run in self.window.rows() if (found := parent_best(run))}
+        if not metrics:
+            return None
+        return f"BEST {metrics.pop()}" if len(metrics) == 1 else "BEST"
 
     def _column_specs(self) -> list[GridColumn]:
         assert self.columns is not None
@@ -151,26 +185,60 @@ class RunsScreen(View[None]):
         specs = [GridColumn("mark", " ", 1)]
         for key, label, sort in BASE_COLUMNS:
             specs.append(GridColumn(key, label + (arrow if sort == self.query_state.sort else "")))
+        best = self._best_label()
+        if best:
+            specs.append(GridColumn("best", best, justify="right"))
         for entity, names in (("params", self.columns.params), ("metrics", self.columns.metrics)):
             for name in names:
-                label = name if len(name) <= 12 else name[:11] + "…"
+                label = safe_text(name if len(name) <= 12 else name[:11] + "…")
                 sorted_here = server_key(entity, name) == self.query_state.sort
                 specs.append(GridColumn(f"{entity}.{name}", label + (arrow if sorted_here else ""),
                                         justify="right" if entity == "metrics" else "left"))
         return specs
 
-    def _row_cells(self, runs: list[Run]) -> list[tuple[str, list[Text]]]:
+    def _name_cell(self, row: TreeRow) -> Text:
+        run = row.run
+        text = Text()
+        if row.depth:
+            text.append("  └ " if row.last else "  ├ ", style="dim")
+        elif self.query_state.is_grouped:
+            if run is not None and run.child_count:
+                text.append("▾ " if run.id in self.expanded else "▸ ", style="bold")
+            else:
+                text.append("  ")
+        if run is None:
+            text.append(row.note, style="dim italic")
+            return text
+        if is_best(run):
+            text.append("★ ", style="bold yellow")
+        text.append(safe_text(run.name))
+        if not row.depth and run.child_count and self.query_state.is_grouped:
+            text.append(f" ({run.child_count})", style="dim")
+        return text
+
+    def _row_cells(self) -> list[tuple[str, list[Text]]]:
+        """The table's rows from the window (and the children of expanded parents when grouped)."""
         assert self.columns is not None
         now = self.mlops.clock()
         zone = now.tzinfo
-        self._rows = {run.id: run for run in runs}
+        self._tree = tree_rows(self.window.rows(), self.expanded if self.query_state.is_grouped else {})
+        self._rows = {row.run.id: row.run for row in self._tree if row.run is not None}
+        self.table.set_columns(self._column_specs())
+        with_best = self._best_label() is not None
         rows = []
-        for run in runs:
+        for row in self._tree:
+            run = row.run
+            if run is None:
+                rows.append((row.key, [Text(" "), self._name_cell(row)]))
+                continue
             took = run_duration(run.start_time, run.end_time, now) \
                 if run.end_time is not None or run.status == "RUNNING" else "-"
-            cells: list[Text] = [self._mark_cell(run.id), Text(run.name), status(run.status),
+            cells: list[Text] = [self._mark_cell(run.id), self._name_cell(row), status(run.status),
                                 Text(when(run.start_time, zone)), Text(took)]
-            cells += [Text(run.params.get(name, "-")) for name in self.columns.params]
+            if with_best:
+                found = parent_best(run)
+                cells.append(Text(number(found[1]), style="bold") if found else Text(""))
+            cells += [Text(safe_text(run.params.get(name, "-"))) for name in self.columns.params]
             cells += [Text(number(run.metrics.get(name))) for name in self.columns.metrics]
             rows.append((run.id, cells))
         return rows
@@ -178,17 +246,29 @@ class RunsScreen(View[None]):
     def _mark_cell(self, run_id: str) -> Text:
         return Text("✓", style="bold") if run_id in self.marked else Text(" ")
 
+    def _top_position(self, display_row: int) -> int | None:
+        """The rank in the whole query of the top-level row at (or above) `display_row`."""
+        if not self._tree:
+            return None
+        top_row = sum(1 for row in self._tree[:display_row + 1] if row.depth == 0) - 1
+        return self.window.position(max(top_row, 0), self.total)
+
     def _show_status(self) -> None:
         parts = []
         total = "…" if self.total is None else f"{self.total:,}"
-        parts.append(f"{total} runs")
-        position = self.window.position(self.table.cursor_row, self.total) if self.table.row_count else None
+        parts.append(f"{total} top-level runs" if self.query_state.is_grouped else f"{total} runs")
+        position = self._top_position(self.table.cursor_row) if self.table.row_count else None
         if position is not None:
             parts.append(f"row {position + 1:,}")
+        if self.leaderboard:
+            better = "lower" if lower_is_better(self.leaderboard) else "higher"
+            parts.append(f"leaderboard: {safe_text(self.leaderboard)} ({better} is better)")
+        elif self.query_state.is_grouped:
+            parts.append("+ children")
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
         if self.query_state.filter:
-            parts.append(f"/{self.query_state.filter}")
+            parts.append(f"/{safe_text(self.query_state.filter)}")
         if self.paging:
             parts.append("loading…")
         self.query_one("#status", Label).update(" │ ".join(parts))
@@ -218,10 +298,10 @@ class RunsScreen(View[None]):
                 index = self.window.below() if below else self.window.above()
                 if index is None:
                     return
-                before = [run.id for run in self.window.rows()]
+                before = list(self.table.keys)
                 await self._page(self.query_state, self.window, index)
                 self.window.trim(keep_below=below)
-                rows = self._row_cells(self.window.rows())
+                rows = self._row_cells()
                 with self.app.batch_update():
                     if [key for key, _ in rows[:len(before)]] == before:
                         self.table.append_rows(rows[len(before):])
@@ -246,7 +326,7 @@ class RunsScreen(View[None]):
             async with self._lock:
                 await self._page(self.query_state, window, 0)
                 self.window = window
-                rows = self._row_cells(window.rows())
+                rows = self._row_cells()
                 with self.app.batch_update():
                     self.table.set_rows(rows, cursor_key=rows[0 if top else -1][0] if rows else None,
                                         keep_offset=False)
@@ -254,12 +334,80 @@ class RunsScreen(View[None]):
             self.on_fetch_error(error)
         self._show_status()
 
+    # -- groups and the leaderboard -----------------------------------------------------------------
+    def _cursor_parent(self) -> Run | None:
+        """The top-level run under the cursor, or the parent of the child under it."""
+        row = self.table.cursor_row
+        while 0 <= row < len(self._tree) and self._tree[row].depth:
+            row -= 1
+        return self._tree[row].run if 0 <= row < len(self._tree) else None
+
+    def action_expand(self) -> None:
+        """`+`: show (or hide) the children of the parent under the cursor."""
+        parent = self._cursor_parent()
+        if parent is None or not self.query_state.is_grouped:
+            if not self.query_state.is_grouped:
+                self.notify("runs are listed flat (a filter or the leaderboard is on)", title="runs")
+            return
+        if parent.id in self.expanded:
+            self._collapse(parent.id)
+        elif not parent.child_count:
+            self.notify(f"{safe_text(parent.name)} has no child runs", title="runs")
+        else:
+            self.run_worker(self._expand(parent.id), group="expand", exit_on_error=False)
+
+    def action_collapse(self) -> None:
+        """`-`: hide the children around the cursor and put it back on their parent."""
+        parent = self._cursor_parent()
+        if parent is not None and parent.id in self.expanded:
+            self._collapse(parent.id)
+
+    def _collapse(self, parent_id: str) -> None:
+        del self.expanded[parent_id]
+        self.table.set_rows(self._row_cells(), cursor_key=parent_id)
+        self._show_status()
+
+    async def _expand(self, parent_id: str) -> None:
+        query = self.query_state
+        try:
+            async with self._lock:
+                found = await self._children(query, parent_id)
+                if query is not self.query_state:
+                    return
+                self.expanded[parent_id] = found
+                with self.app.batch_update():
+                    self.table.set_rows(self._row_cells(), cursor_key=parent_id)
+        except MlopsError as error:
+            self.notify(error.message, title="runs", severity="error")
+            return
+        self._show_status()
+
+    def action_leaderboard(self) -> None:
+        """`L`: every run ranked by the primary metric, best first (flat); again: back to the groups."""
+        if self.leaderboard is not None:
+            self.leaderboard = None
+            self.run_worker(self._apply(replace(self.query_state, grouped=True, sort="start_time", descending=True)),
+                            group="query", exclusive=True, exit_on_error=False)
+            return
+        runs = self._loaded_runs()
+        params, metrics = self._known_keys()
+        key = leaderboard_key(runs, common_metrics(metrics, self.keys, runs, primary_metric(runs)))
+        if key is None:
+            self.notify("no metric to rank by: no run logged one", title="leaderboard")
+            return
+        self.leaderboard = key
+        if self.columns is not None and key not in self.columns.metrics:
+            self.columns = Columns(self.columns.params, [key, *self.columns.metrics])
+        self.run_worker(self._apply(replace(self.query_state, grouped=False, sort=server_key("metrics", key),
+                                            descending=not lower_is_better(key))),
+                        group="query", exclusive=True, exit_on_error=False)
+
     # -- filter, sort, columns ----------------------------------------------------------------------
     def action_filter(self) -> None:
         bar = self.query_one(FilterBar)
         params, metrics = self._known_keys()
-        bar.suggester.words = ["and", "status", "name", "start_time", "end_time", "LIKE", "IN"] + \
-            [f"params.{k}" for k in params] + [f"metrics.{k}" for k in metrics]
+        bar.suggester.words = ["and", "status", "name", "start_time", "end_time", "parent_id", "LIKE", "IN",
+                               "IS NULL"] + [f"params.{k}" for k in params] + [f"metrics.{k}" for k in metrics]
         bar.open(self.query_state.filter or "")
 
     def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
@@ -281,14 +429,28 @@ class RunsScreen(View[None]):
                             exit_on_error=False)
         return True
 
+    async def _unknown_keys(self, query: RunQuery) -> list[str]:
+        """The keys the filter names that no run of the experiment has (asked again: keys change)."""
+        if not query.experiment or not query.filter:
+            return []
+        named = filter_keys(query.filter)
+        if not named:
+            return []
+        self.keys = await self.client.experiment_keys(query.experiment)
+        known = {"params": self.keys.params, "metrics": self.keys.metrics, "tags": self.keys.tags}
+        return [f"{entity}.{key}" for entity, key in named if key not in known[entity]]
+
     async def _apply(self, query: RunQuery, from_filter: bool = False) -> None:
         """Fetch the first page of `query`; only when it succeeds does the table change."""
         window = RunWindow(self.window.page_size, self.window.max_pages)
         bar = self.query_one(FilterBar)
+        unknown: list[str] = []
         try:
             async with self._lock:
-                total, _ = await asyncio.gather(self.client.count_runs(query.experiment, query.filter),
+                total, _ = await asyncio.gather(self.client.count_runs(query.experiment, query.server_filter),
                                                 self._page(query, window, 0))
+                if from_filter and total == 0:
+                    unknown = await self._unknown_keys(query)
         except MlopsError as error:
             if error.unreachable:
                 self.on_fetch_error(error)
@@ -298,12 +460,17 @@ class RunsScreen(View[None]):
                 self.notify(error.message, title="runs", severity="error")
             return
         self.query_state, self.window, self.total = query, window, total
-        if from_filter:
+        if not query.is_grouped:
+            self.expanded = {}
+        if from_filter and unknown:
+            bar.show_error(f"no run in {safe_text(query.experiment or '')} has {', '.join(map(safe_text, unknown))}"
+                           " (unknown key)")
+        elif from_filter:
             bar.close()
             self.table.focus()
         with self.app.batch_update():
             self._ensure_columns()
-            rows = self._row_cells(window.rows())
+            rows = self._row_cells()
             self.table.set_rows(rows, cursor_key=rows[0][0] if rows else None, keep_offset=False)
         self._show_status()
 
@@ -331,6 +498,8 @@ class RunsScreen(View[None]):
         self.sort_by(self.query_state.sort, not self.query_state.descending)
 
     def sort_by(self, key: str, descending: bool) -> None:
+        if self.leaderboard is not None and key != server_key("metrics", self.leaderboard):
+            self.leaderboard = None  # still flat: `L` ranks again, and again goes back to the groups
         self.run_worker(self._apply(replace(self.query_state, sort=key, descending=descending)),
                         group="query", exclusive=True, exit_on_error=False)
 
@@ -355,16 +524,20 @@ class RunsScreen(View[None]):
                 return
             self.columns = Columns([k.removeprefix("params.") for k in selected if k.startswith("params.")],
                                    [k.removeprefix("metrics.") for k in selected if k.startswith("metrics.")])
+            try:
+                save_columns(self.query_state.experiment, self.columns.params, self.columns.metrics)
+            except OSError as error:
+                self.notify(f"columns not remembered: {error}", title="columns", severity="warning")
             with self.app.batch_update():
                 self._ensure_columns()
-                self.table.set_rows(self._row_cells(self.window.rows()))
+                self.table.set_rows(self._row_cells())
 
         self.app.push_screen(ColumnPicker(keys, chosen), picked)
 
     # -- marks, compare, drill in -------------------------------------------------------------------
     def action_mark(self) -> None:
         key = self.table.cursor_key
-        if key is None:
+        if key is None or key not in self._rows:
             return
         if key in self.marked:
             del self.marked[key]
@@ -391,4 +564,5 @@ class RunsScreen(View[None]):
         self.mlops.open_compare(list(self.marked.values()))
 
     def on_run_grid_row_selected(self, event: RunGrid.RowSelected) -> None:
-        self.mlops.open_run(event.key)
+        if event.key in self._rows:
+            self.mlops.open_run(event.key)

@@ -1,12 +1,38 @@
 """The `/` filter: an input line and, under it, the error the server gave for the last attempt."""
 from __future__ import annotations
 
+import re
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, Label
+
+
+_ENTITIES = {"metric": "metrics", "metrics": "metrics", "param": "params", "params": "params",
+             "parameter": "params", "parameters": "params", "tag": "tags", "tags": "tags"}
+_REFERENCE = re.compile(r"""
+    '(?:[^'\\]|\\.|'')*'                                    # a string value: skipped
+  | \b(?P<entity>[A-Za-z]+)\.(?P<key>`[^`]*`|"(?:[^"\\]|\\.)*"|[A-Za-z_][\w\-:/]*(?:\.[A-Za-z_][\w\-:/]*)*)
+  | "(?:[^"\\]|\\.)*"                                       # a string value: skipped
+""", re.VERBOSE)
+
+
+def filter_keys(text: str) -> list[tuple[str, str]]:
+    """The (entity, key) pairs a filter names, e.g. `metrics.acc > 0.9` → [("metrics", "acc")]."""
+    found: list[tuple[str, str]] = []
+    for match in _REFERENCE.finditer(text):
+        entity = _ENTITIES.get((match.group("entity") or "").lower())
+        if entity is None:
+            continue
+        key = match.group("key")
+        if key[0] in "`\"":
+            key = key[1:-1]
+        if (entity, key) not in found:
+            found.append((entity, key))
+    return found
 
 
 class WordSuggester(Suggester):

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ["TEXTUAL_ANIMATIONS"] = "none"  # read when textual is first imported
 os.environ["MLOPS_CONFIG"] = "/home/you/.config/mlops-tui/config.toml"  # shown by the help screen
+# the runs view's remembered columns: never the user's file, and empty at the start of every session
+os.environ["MLOPS_TUI_STATE"] = os.path.join(tempfile.mkdtemp(prefix="mlops-tui-state-"), "columns.json")
 
 from collections.abc import Callable  # noqa: E402
 

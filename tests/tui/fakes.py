@@ -72,6 +72,9 @@ def default_runs(count: int = 12) -> tuple[list[Experiment], list[Run]]:
         if index in JOB_RUNS:
             job_id, dataset = JOB_RUNS[index]
             run = run.model_copy(update={"tags": {**run.tags, "mlops.job_id": job_id, "mlops.dataset": dataset}})
+        if index in DONE_CANDIDATES:  # the succeeded job's candidates, under its parent run
+            tags = {**run.tags, "mlops.best": "true"} if index == DONE_BEST else run.tags
+            run = run.model_copy(update={"parent_id": _run_id(DONE_PARENT), "tags": tags})
         runs.append(run)
     return experiments, runs
 
@@ -227,12 +230,17 @@ def _value(run: Run, entity: str, key: str) -> Any:
     if entity == "tags":
         return run.tags.get(key)
     return {"status": run.status, "name": run.name, "run_name": run.name, "id": run.id, "run_id": run.id,
-            "start_time": run.start_time, "end_time": run.end_time, "experiment_id": run.experiment_id}[key]
+            "start_time": run.start_time, "end_time": run.end_time, "experiment_id": run.experiment_id,
+            "parent_id": run.parent_id, "duration": run.duration_ms}[key]
 
 
 def _matches(run: Run, text: str | None) -> bool:
     for condition in parse_filter(text):
         value = _value(run, condition.entity, condition.key)
+        if condition.op in ("IS NULL", "IS NOT NULL"):
+            if (value is None) != (condition.op == "IS NULL"):
+                return False
+            continue
         if value is None:
             return False
         wanted = condition.value
@@ -348,7 +356,8 @@ class FakeClient:
             present.sort(key=sort_key, reverse=key.descending)
             found = present + missing
         offset = int(page_token) if page_token else 0
-        page = found[offset:offset + limit]
+        page = [run.model_copy(update={"child_count": sum(r.parent_id == run.id for r in self.runs)})
+                for run in found[offset:offset + limit]]
         more = offset + limit < len(found)
         return RunPage(runs=page, next_page_token=str(offset + limit) if more else None)
 

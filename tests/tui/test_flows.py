@@ -49,6 +49,11 @@ async def wait_until(pilot: Pilot[int], condition: Callable[[], bool], timeout: 
         await pilot.pause(0.05)
 
 
+def notices(app: MlopsApp) -> list[str]:
+    """The texts of the notifications (toasts) the app raised, oldest first."""
+    return [n.message for n in app._notifications]  # noqa: SLF001 - Textual keeps them here
+
+
 def row_keys(table: NavTable | RunGrid) -> list[str]:
     if isinstance(table, RunGrid):
         return list(table.keys)
@@ -186,6 +191,7 @@ async def test_mark_and_compare(make_app: AppFactory) -> None:
         assert isinstance(runs, RunsScreen)
         await pilot.press("c")
         assert isinstance(app.screen, RunsScreen)  # fewer than two marked: a notice, no compare
+        assert notices(app) == ["mark at least two runs with space, then press c"]
         await pilot.press("space", "space", "space")
         assert len(runs.marked) == 3
         await pilot.press("k", "space")  # unmark the third
@@ -262,6 +268,7 @@ async def test_command_bar_jumps_and_completes(make_app: AppFactory) -> None:
         await pilot.press("colon", *"nonsense", "enter")
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen)  # unknown command: a notice, nothing else
+        assert len(notices(app)) == 1 and notices(app)[0].startswith("no view called 'nonsense'; try :overview")
 
 
 async def test_backend_down_then_back(make_app: AppFactory, fake: FakeClient) -> None:
@@ -351,3 +358,42 @@ async def test_running_run_refreshes_on_the_live_timer(make_app: AppFactory, fak
         assert isinstance(app.screen, RunDetailScreen)
         before = fake.calls.count("metric_history")
         await wait_until(pilot, lambda: fake.calls.count("metric_history") >= before + 2)
+
+
+async def test_a_wrong_argument_in_the_command_bar_says_so_once_and_stays(make_app: AppFactory,
+                                                                          fake: FakeClient) -> None:
+    app = make_app(start="runs churn")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        stack = list(app.screen_stack)
+        tries = [("run zzzzzzzz", "run 'zzzzzzzz' not found"),
+                 ("run 3f2a", "run ids need at least 6 characters: '3f2a' is too short"),
+                 ("jobs zzzz", "job 'zzzz' not found"),
+                 ("jobs zz", "job ids need at least 4 characters: 'zz' is too short"),
+                 ("runs nosuch", "experiment 'nosuch' not found"),
+                 ("datasets churn@9", "dataset version churn@9 not found"),
+                 ("datasets nosuch", "dataset 'nosuch' not found")]
+        for line, said in tries:
+            app.clear_notifications()
+            await pilot.press("colon", *line, "enter")
+            await settle(pilot)
+            assert app.screen_stack == stack, line  # stayed where it was
+            assert len(notices(app)) == 1 and notices(app)[0].startswith(said), (line, notices(app))
+        await pilot.press("r")  # a refresh later: no new notice, nothing stuck on "loading…"
+        await settle(pilot)
+        assert len(notices(app)) == 1
+        run = fake.runs[0]
+        await pilot.press("colon", *f"run {run.id[:6]}", "enter")  # a 6-character prefix is enough
+        await settle(pilot)
+        detail = app.screen
+        assert isinstance(detail, RunDetailScreen) and detail.run is not None and detail.run.id == run.id
+
+
+async def test_a_start_view_that_does_not_exist_leaves_the_overview(make_app: AppFactory) -> None:
+    app = make_app(start="runs nosuch")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        assert notices(app) == ["experiment 'nosuch' not found"]

@@ -3,11 +3,16 @@ stopping shows the banner and its return heals the views; and, inside tmux, the 
 draws at 80×24 and ends when its terminal goes away."""
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 import uuid
 from collections.abc import Iterator
@@ -122,13 +127,17 @@ def _wait_for(server: str, text: str, timeout: float = 30.0) -> str:
     raise AssertionError(f"{text!r} never appeared; screen was:\n{screen}")
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def _console_env(url: str, home: Path) -> dict[str, str]:
+    return {**os.environ, "MLOPS_URL": url, "TEXTUAL_ANIMATIONS": "none", "NO_COLOR": "1",
+            "MLOPS_CONFIG": str(home / "none.toml"), "TERM": "xterm-256color"}
+
+
 def test_in_tmux_80x24_and_exits_when_the_terminal_goes(
         backend: tuple[str, Path, list[subprocess.Popen[bytes]]]) -> None:
+    assert shutil.which("tmux"), "this test needs tmux: apt-get install -y tmux (.ci/run installs it)"
     url, home, _ = backend
     server = f"mlops-test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "MLOPS_URL": url, "TEXTUAL_ANIMATIONS": "none", "NO_COLOR": "1",
-           "MLOPS_CONFIG": str(home / "none.toml"), "TERM": "xterm-256color"}
+    env = _console_env(url, home)
     command = f"{sys.executable} -m mlops_tui.cli.main tui"
     subprocess.run(["tmux", "-L", server, "new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", command],
                    env=env, check=True, cwd=ROOT)
@@ -151,3 +160,80 @@ def test_in_tmux_80x24_and_exits_when_the_terminal_goes(
         Path(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", server).unlink(missing_ok=True)
     gone, alive = psutil.wait_procs(processes, timeout=30)  # SIGHUP from the vanished terminal
     assert not alive, f"still running after the terminal went away: {alive}"
+
+
+def _read_until(fd: int, text: bytes, timeout: float = 30.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            seen += os.read(fd, 65536)
+    assert text in seen, f"{text!r} never appeared; got {seen[-500:]!r}"
+    return seen
+
+
+def test_exits_when_its_pty_hangs_up_as_session_leader(
+        backend: tuple[str, Path, list[subprocess.Popen[bytes]]]) -> None:
+    """The console leads its terminal's session (as over SSH), so a hang-up brings SIGHUP *and*
+    SIGCONT, which Textual's driver answers by restarting on the dead tty: it must exit anyway."""
+    url, home, _ = backend
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+
+    def take_terminal() -> None:  # runs in the child: a new session whose controlling tty is the pty
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    console = subprocess.Popen([sys.executable, "-m", "mlops_tui.cli.main", "tui"], cwd=ROOT,
+                               env=_console_env(url, home), stdin=slave, stdout=slave, stderr=slave,
+                               preexec_fn=take_terminal)
+    os.close(slave)
+    try:
+        _read_until(master, b"Latest runs")
+    finally:
+        os.close(master)  # the terminal goes away
+    try:
+        code = console.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        console.kill()
+        raise AssertionError("the console was still running 20 s after its terminal hung up") from None
+    assert code == 129
+
+
+GUARDED_BLOCKED_LOOP = """
+import asyncio, signal, sys, threading
+from mlops_tui.hangup import guard_terminal
+
+def resumed(signum, frame):  # stands for Textual's SIGCONT handler, which restarts the driver
+    print("resumed", flush=True)
+
+async def main():
+    signal.signal(signal.SIGCONT, resumed)
+    guard_terminal(asyncio.get_running_loop(), lambda code: print("exit asked", code, flush=True))
+    print("ready", flush=True)
+    threading.Event().wait()  # the event loop blocked for good, as by a writer queue that never drains
+
+asyncio.run(main())
+"""
+
+
+def test_a_hang_up_ends_the_process_even_when_the_event_loop_is_stuck() -> None:
+    """The race behind the flaky exit, made deterministic: the loop never runs again, so only the
+    guard's own thread can end the process; SIGCONT passes on before the hang-up, not after."""
+    process = subprocess.Popen([sys.executable, "-c", GUARDED_BLOCKED_LOOP], cwd=ROOT, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    try:
+        assert process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGCONT)  # `fg` after ctrl+z: the driver resumes
+        assert process.stdout.readline() == "resumed\n"
+        process.send_signal(signal.SIGHUP)
+        process.send_signal(signal.SIGCONT)  # the kernel's companion of a hang-up: must not resume
+        started = time.monotonic()
+        code = process.wait(timeout=10)
+        took = time.monotonic() - started
+    finally:
+        process.kill()
+    assert code == 129 and took < 5
+    assert process.stdout.read() == ""  # not resumed after the hang-up (and the stuck loop asked nothing)

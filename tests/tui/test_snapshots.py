@@ -40,6 +40,9 @@ SCREENS: dict[str, tuple[str | None, Keys]] = {
     "runs": ("runs churn", ()),
     "runs_filter_error": ("runs churn", ("slash", *"metrics.acc >> 1", "enter")),
     "runs_marked": ("runs churn", ("space", "space")),
+    "runs_expanded": ("runs churn", ("j", "plus")),
+    "runs_leaderboard": ("runs churn", ("L",)),
+    "runs_columns_picker": ("runs churn", ("C", "space")),
     "run_summary": (f"run {RUN}", ()),
     "run_charts": (f"run {RUN}", ("right_square_bracket",)),
     "run_environment": (f"run {RUN}", ("left_square_bracket",)),
@@ -51,7 +54,7 @@ SCREENS: dict[str, tuple[str | None, Keys]] = {
 }
 
 
-BOTH_SIZES = ["overview", "experiments", "runs", "run_summary", "run_charts", "compare_metrics", "compare_charts",
+BOTH_SIZES = ["overview", "experiments", "runs", "runs_expanded", "run_summary", "run_charts", "compare_metrics", "compare_charts",
               "help"]
 """The main screens, at both sizes; the other states at 80×24 only."""
 CASES = [pytest.param(name, size, id=f"{name}-{w}x{h}") for name in SCREENS
