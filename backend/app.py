@@ -21,6 +21,7 @@ from .responses import JSONBytes, send_json
 from .jobs.manager import JobManager
 from .routers import artifacts, datasets, experiments, health, heartbeats, jobs, runs
 from .settings import Settings
+from .validation import not_unicode_message
 from .sweeper import HeartbeatSweeper
 from .store.experiments import ensure_default
 
@@ -115,6 +116,8 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
         field = "body"
     elif first.get("type") == "string_pattern_mismatch":
         message = f"{field} may hold only letters, digits, '_', '-', '.', ' ', ':' and '/'"
+    elif first.get("type") == "string_unicode":  # a constrained str field met a lone surrogate first
+        message = not_unicode_message(field)
     elif first.get("type") == "missing":
         message = f"{field} is required"
     else:

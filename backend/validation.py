@@ -44,6 +44,10 @@ def check_text(value: str, limit: int, field: str) -> str:
     return value
 
 
+def not_unicode_message(field: str) -> str:
+    return f"{field} is not valid Unicode text (it holds a lone surrogate)"
+
+
 def check_unicode(value: Any, field: str) -> None:
     """Refuse text that is not valid Unicode (a lone surrogate such as JSON's "\\ud800") anywhere in
     `value`: strings, dict keys and values, list items. SQLite and the JSON encoder cannot store it."""
@@ -52,7 +56,7 @@ def check_unicode(value: Any, field: str) -> None:
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
-                raise Invalid(f"{field} is not valid Unicode text (it holds a lone surrogate)", field) from None
+                raise Invalid(not_unicode_message(field), field) from None
     elif isinstance(value, dict):
         for key, item in value.items():
             check_unicode(key, field)
