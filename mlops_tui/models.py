@@ -205,7 +205,11 @@ class ColumnShift(Model):
     column: str
     kind: str
     psi: float | None = None
+    ks_pvalue: float | None = None
+    """Two-sample Kolmogorov-Smirnov p-value of a numeric column (None without both stored files)."""
     shifted: bool = False
+    verdict: str = ""
+    """shifted, stable, too few rows, or not comparable."""
     mean_a: float | None = None
     mean_b: float | None = None
     mean_change: float | None = None
@@ -233,6 +237,10 @@ class DatasetDiff(Model):
     columns: list[ColumnShift] = Field(default_factory=list)
     shifted_columns: list[str] = Field(default_factory=list)
     threshold: float = 0.2
+    min_rows: int = 500
+    judged: bool = True
+    """False when a version has fewer than `min_rows` rows: no column is called shifted."""
+    verdict: str = ""
     same_content: bool = False
 
 

@@ -16,9 +16,12 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from backend import Settings, create_app
+from backend.db import Database
 from backend.errors import Invalid
+from backend.jobs.worker import JobFailure, Worker
 from backend.pipelines import config as pipeline_config
 from backend.pipelines import expressions
+from backend.store import jobs as store_jobs
 
 from conftest import ROOT, LiveServer, base_env
 
@@ -73,6 +76,7 @@ CASES = {
                                            '{ n_estimators = { dist = "int", low = 10, high = 90000 } }\n'
                                            'search = { kind = "random", n_iter = 2 }\n'),
                                   "pipeline", "n_estimators = 90000 is above the limit"),
+    "file-size": ("#" * 1_000_001, "pipeline", "at most 1000000 characters"),
     "scheduler-from-the-file": (pipeline(extra='[executor]\nkind = "dask"\nscheduler = "tcp://evil.example:8786"\n'),
                                 "scheduler", "'tcp://evil.example:8786' is not one this server allows"),
 }
@@ -146,3 +150,17 @@ def test_mlops_train_exits_3_naming_the_count(live_server: LiveServer, tmp_path:
                           text=True, env=base_env(tmp_path / "home", live_server.url), timeout=120, cwd=ROOT)
     assert done.returncode == 3, (done.stdout, done.stderr)
     assert "1,000,000 candidates" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_worker_checks_the_scheduler_again_before_it_connects(tmp_path: Path) -> None:
+    """A job stored before the list changed (or retried after) does not reach an unlisted scheduler."""
+    settings = Settings(home=tmp_path, token=None, run_jobs=False, dask_schedulers=("tcp://127.0.0.1:8786",))
+    db = Database(settings.db_path)
+    stale = store_jobs.create(db, "stale", "{}", "h", None, None, "dask", "tcp://10.9.9.9:8786")
+    with pytest.raises(JobFailure) as caught:
+        Worker(settings, stale["id"]).scheduler()
+    assert caught.value.kind == "config" and "'tcp://10.9.9.9:8786' is not one this server allows" in caught.value.message
+    listed = store_jobs.create(db, "listed", "{}", "h", None, None, "dask", "tcp://127.0.0.1:8786")
+    assert Worker(settings, listed["id"]).scheduler() == "tcp://127.0.0.1:8786"
+    local = store_jobs.create(db, "local", "{}", "h", None, None, "local", None)
+    assert Worker(settings, local["id"]).scheduler() is None

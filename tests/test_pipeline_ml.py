@@ -77,6 +77,8 @@ def test_a_bool_flag_that_predicts_the_target_is_used(features: str, missing: bo
     cfg = parse(HEAD + features + '[evaluate]\nprimary = "accuracy"\n' + LOGISTIC.format(cv=2))
     data = sweep.split(cfg, flag_frame(missing=missing))
     assert "flag" in data.columns.inputs and data.columns.excluded == {}
+    if not features:
+        assert data.numeric == ["flag", "noise"]  # bool is 0/1 numeric by default
     outcome = sweep.evaluate(cfg, sweep.candidates(cfg)[0], data)
     assert outcome.holdout["accuracy"] > 0.9 and outcome.cv["accuracy"][0] > 0.9
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from typing import Any, Literal
 
@@ -178,31 +179,40 @@ MAX_NESTING = 16
 """Deepest nesting of arrays, inline tables and dotted tables a pipeline file may have."""
 
 
+_SPECIAL = re.compile(r"""[#"'\[\]{}]""")
+_BASIC_END = {'"': re.compile(r'\\.|"', re.S), '"""': re.compile(r'\\.|"""', re.S)}
+
+
 def bracket_depth(text: str) -> int:
     """The deepest nesting of `[` and `{` in TOML text, strings and comments skipped. Read before
     `tomllib` parses, so a hostile file cannot exhaust its recursion."""
-    depth = deepest = 0
-    index, size = 0, len(text)
-    while index < size:
-        char = text[index]
+    depth = deepest = index = 0
+    while (found := _SPECIAL.search(text, index)) is not None:
+        index, char = found.start(), found.group()
         if char == "#":
             end = text.find("\n", index)
-            index = size if end < 0 else end
-            continue
-        if char in "\"'":
+            index = len(text) if end < 0 else end
+        elif char in "\"'":
             quote = char * 3 if text.startswith(char * 3, index) else char
-            index += len(quote)
-            while index < size and not text.startswith(quote, index):
-                index += 2 if char == '"' and text[index] == "\\" else 1
-            index += len(quote)
-            continue
-        if char in "[{":
-            depth += 1
+            index = _string_end(text, index + len(quote), quote)
+        else:
+            depth = depth + 1 if char in "[{" else max(0, depth - 1)
             deepest = max(deepest, depth)
-        elif char in "]}":
-            depth = max(0, depth - 1)
-        index += 1
+            index += 1
     return deepest
+
+
+def _string_end(text: str, start: int, quote: str) -> int:
+    """The index just past the string that opened before `start` (the end of the text when unclosed)."""
+    if quote[0] == "'":  # literal strings have no escapes
+        end = text.find(quote, start)
+        return len(text) if end < 0 else end + len(quote)
+    pattern = _BASIC_END[quote]
+    while (found := pattern.search(text, start)) is not None:
+        if found.group() == quote:
+            return found.end()
+        start = found.end()  # an escape: skip it
+    return len(text)
 
 
 def value_depth(value: Any) -> int:

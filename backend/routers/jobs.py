@@ -17,10 +17,12 @@ from ..store import jobs
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 MAX_LOG_CHUNK = 1024 * 1024
+MAX_PIPELINE_CHARS = 1_000_000
+"""A pipeline file is a page of TOML; a larger one is refused (422) before it is parsed."""
 
 
 class JobCreate(Strict):
-    pipeline: str = Field(description="The pipeline file's TOML text.")
+    pipeline: str = Field(max_length=MAX_PIPELINE_CHARS, description="The pipeline file's TOML text.")
     dataset: str | None = Field(None, description="Dataset version (`name@N`) standing in for data.path.")
     executor: Literal["local", "dask"] | None = Field(None, description="Overrides [executor].kind.")
     scheduler: str | None = Field(None, description="Dask scheduler address; overrides [executor].scheduler.")
@@ -40,6 +42,8 @@ def submit(body: JobCreate, db: DB, settings: AppSettings) -> dict[str, Any]:
         raise Invalid("pipeline: " + "; ".join(found), "pipeline")
     if config.executor.kind == "dask":
         config.executor.scheduler = checks.dask_scheduler(config.executor.scheduler, settings.dask_schedulers)
+    else:
+        config.executor.scheduler = None  # a local job keeps no address nobody checked
     if config.data.path and not body.dataset:
         raise Invalid("data.path must be registered as a dataset first: `mlops train` does it, or "
                       "`mlops data add FILE --name NAME` and set data.dataset", "data.path")

@@ -76,7 +76,7 @@ def add_version(db: Database, settings: Settings, name: str, filename: str, sour
         sha256 = io.sha256_of(source)
         existing = _find_by_sha(db, name, sha256)
         if existing is None:
-            frame = io.read_frame(source, fmt)
+            frame = io.read_frame(source, fmt, max_columns=settings.max_columns)
             schema, stats = schema_of(frame), column_stats(frame)
     except BaseException:
         source.unlink(missing_ok=True)
@@ -245,15 +245,18 @@ def runs_for_version(db: Database, name: str, version: int) -> list[dict[str, An
 def diff(db: Database, name: str, a: int, b: int, settings: Settings | None = None) -> dict[str, Any]:
     """What changed from version `a` to version `b` of `name`: columns added and removed, dtype changes,
     row counts, and per shared column a shift score (PSI, see `backend.datasets.drift`; `shifted`
-    when above 0.2). Version b's numeric values are read back from its stored file and binned into
-    version a's histogram edges (its histogram stands in when the file is gone)."""
+    when above 0.2, and only when both versions have `drift.MIN_ROWS` rows). Version b's numeric
+    values are read back from its stored file and binned into version a's histogram edges (its
+    histogram stands in when the file is gone); both files give the KS p-value."""
     name = check_dataset_name(name)
     old, new = get_version(db, f"{name}@{a}"), get_version(db, f"{name}@{b}")
     schema_a, schema_b = old["schema"], new["schema"]
     shared = [c for c in schema_a if c in schema_b]
     numeric = any(old["stats"][c]["kind"] == new["stats"][c]["kind"] == "numeric" for c in shared)
-    frame_b = _stored_frame(settings or Settings(home=db.path.parent), new) if numeric else None
-    columns = drift.compare(old["stats"], new["stats"], frame_b)
+    settings = settings or Settings(home=db.path.parent)
+    frame_a, frame_b = (_stored_frame(settings, old), _stored_frame(settings, new)) if numeric else (None, None)
+    columns = drift.compare(old["stats"], new["stats"], frame_b, frame_a)
+    judged = drift.judged(old["stats"], new["stats"])
     return {
         "name": name,
         "a": _summary(old), "b": _summary(new),
@@ -265,6 +268,10 @@ def diff(db: Database, name: str, a: int, b: int, settings: Settings | None = No
         "columns": columns,
         "shifted_columns": [c["column"] for c in columns if c["shifted"]],
         "threshold": drift.SHIFT_THRESHOLD,
+        "min_rows": drift.MIN_ROWS,
+        "judged": judged,
+        "verdict": ("shifted" if any(c["shifted"] for c in columns) else "stable") if judged
+        else f"too few rows to judge (fewer than {drift.MIN_ROWS:,} in a version)",
         "same_content": old["sha256"] == new["sha256"],
     }
 

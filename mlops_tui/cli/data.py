@@ -181,14 +181,18 @@ def data_diff(
     console.print(f"removed columns: {shown(', '.join(found.removed_columns)) or '-'}")
     changes = ", ".join(f"{c.column} {c.a} → {c.b}" for c in found.dtype_changes)
     console.print(f"dtype changes: {shown(changes) or '-'}")
-    shown = [c for c in found.columns if all_columns or c.shifted or (c.psi or 0) > found.threshold / 2]
-    if shown:
-        table = Table("COLUMN", "KIND", "PSI", "SHIFTED", "CHANGE", title="Columns", title_justify="left")
-        for column in shown:
-            flag = "[bold red]yes[/]" if column.shifted else "no"
+    listed = [c for c in found.columns if all_columns or c.shifted or (c.psi or 0) > found.threshold / 2]
+    if listed:
+        table = Table("COLUMN", "KIND", "PSI", "KS P", "SHIFTED", "CHANGE", title="Columns", title_justify="left")
+        for column in listed:
+            flag = "[bold red]yes[/]" if column.shifted else "?" if column.verdict == "too few rows" else "no"
             psi = "-" if column.psi is None else f"{column.psi:.3f}"
-            table.add_row(shown(column.column), shown(column.kind), psi, flag, shown(_change(column)))
+            ks = "-" if column.ks_pvalue is None else f"{column.ks_pvalue:.2g}"
+            table.add_row(shown(column.column), shown(column.kind), psi, ks, flag, shown(_change(column)))
         console.print(table)
+    if not found.judged:
+        console.print(f"too few rows to judge: PSI needs {found.min_rows:,} rows in each version")
+        return
     shifted = ", ".join(found.shifted_columns)
     console.print(f"shifted (PSI > {found.threshold:g}): {shown(shifted) or 'none'}")
 

@@ -282,8 +282,8 @@ class DatasetDiffScreen(View[DatasetDiff]):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one(NavTable).set_columns([
-            ("column", "COLUMN", None), ("kind", "KIND", None), ("psi", "PSI", None), ("shift", "SHIFT", None),
-            ("change", "CHANGE", None)])
+            ("column", "COLUMN", None), ("kind", "KIND", None), ("psi", "PSI", None), ("ks", "KS P", None),
+            ("shift", "SHIFT", None), ("change", "CHANGE", None)])
         self.query_one(NavTable).focus()
 
     def refresh_seconds(self) -> float:
@@ -302,9 +302,12 @@ class DatasetDiffScreen(View[DatasetDiff]):
             if shift.shifted:
                 mark.append(f"{SHIFT_GLYPH} ", style="bold red")
                 mark.append("shifted", style="bold")
+            elif shift.verdict == "too few rows":
+                mark.append("  ?", style="dim")
             else:
                 mark.append("  ok", style="dim")
-            rows.append((shift.column, [clip(shift.column, 20), shift.kind, number(shift.psi), mark,
+            ks = "-" if shift.ks_pvalue is None else f"{shift.ks_pvalue:.2g}"
+            rows.append((shift.column, [clip(shift.column, 20), shift.kind, number(shift.psi), ks, mark,
                                         shift_change(shift)]))
         self.query_one(NavTable).sync_rows(rows)
 
@@ -315,8 +318,11 @@ class DatasetDiffScreen(View[DatasetDiff]):
         text.append(f"{diff.a.ref} → {diff.b.ref}", style="bold")
         text.append(f" · rows {diff.rows_a:,} → {diff.rows_b:,} ({sign}{diff.rows_change:,})")
         shifted = len(diff.shifted_columns)
-        text.append(f" · {shifted} of {len(diff.columns)} shared column{'s' if len(diff.columns) != 1 else ''} "
-                    f"shifted (PSI > {diff.threshold:g})")
+        if diff.judged:
+            text.append(f" · {shifted} of {len(diff.columns)} shared column{'s' if len(diff.columns) != 1 else ''} "
+                        f"shifted (PSI > {diff.threshold:g})")
+        else:
+            text.append(f" · too few rows to judge (PSI needs {diff.min_rows:,} in each version)", style="bold")
         if diff.same_content:
             text.append("\n= the two versions hold the same bytes")
         if diff.added_columns:

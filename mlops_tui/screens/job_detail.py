@@ -1,5 +1,6 @@
 """One job: status and progress, its error and validation problems, the candidates it trained (★ on
-the best), and a live tail of its log.
+the best; each shows as it finishes, from the job's live report, with the score that chooses the
+best (the cross-validation mean) beside its holdout score), and a live tail of its log.
 
 The log is polled with the offset the server returned last, so only new text travels and is
 appended; the `Log` widget keeps at most `LOG_LINES` lines, however long the job talks. The first
@@ -37,10 +38,19 @@ def params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in params.items())
 
 
+def selecting_score(item: dict[str, Any], selected_by: str | None, metric: str | None) -> float | None:
+    """The candidate's score that chooses the best: its CV mean (`cv_<metric>_mean`), or its holdout score."""
+    if not metric:
+        return None
+    if selected_by and selected_by.startswith("cv_"):
+        return ((item.get("cv") or {}).get(metric) or {}).get("mean")
+    return (item.get("holdout") or {}).get(metric)
+
+
 def candidate_rows(job: Job, wide: bool = False) -> list[tuple[str, list[Any]]]:
-    """(run id, cells) per candidate of the job's report: ★ on the best, the primary metric, fit time
-    (estimator and params cut to fit 80 columns, or 120 when `wide`)."""
-    estimator_width, params_width = (32, 44) if wide else (22, 20)
+    """(run id, cells) per candidate of the job's report: ★ on the best, the score that chose it (CV mean),
+    the holdout score, fit time (estimator and params cut to fit 80 columns, or 120 when `wide`)."""
+    estimator_width, params_width = (32, 40) if wide else (20, 14)
     report = job.report or {}
     metric = report.get("primary_metric")
     best = report.get("best_run_id")
@@ -51,7 +61,8 @@ def candidate_rows(job: Job, wide: bool = False) -> list[tuple[str, list[Any]]]:
         fit = item.get("fit_seconds")
         rows.append((str(item.get("run_id")), [
             Text(star, style="bold"), str(item.get("run_id", ""))[:8], clip(str(item.get("estimator", "")), estimator_width),
-            clip(params_text(item.get("params") or {}), params_width), number(score),
+            clip(params_text(item.get("params") or {}), params_width),
+            number(selecting_score(item, report.get("selected_by"), metric)), number(score),
             "-" if fit is None else f"{fit:.2f}s"]))
     return rows
 
@@ -91,9 +102,10 @@ class JobDetailScreen(JobActions[JobDetail]):
         self.query_one("#job-log", Log).focus()
 
     @staticmethod
-    def _candidate_columns(metric: str) -> list[tuple[str, str, int | None]]:
+    def _candidate_columns(metric: str, selected_by: str | None = None) -> list[tuple[str, str, int | None]]:
+        chooser = "CV MEAN" if selected_by and selected_by.startswith("cv_") else "CHOSEN"
         return [("best", "★", None), ("run", "RUN", None), ("estimator", "ESTIMATOR", None),
-                ("params", "PARAMS", None), ("metric", clip(metric.upper(), 10), None), ("fit", "FIT", None)]
+                ("params", "PARAMS", None), ("chosen", chooser, None), ("metric", "TEST", None), ("fit", "FIT", None)]
 
     def refresh_seconds(self) -> float:
         live = self.job is None or not self.job.finished
@@ -179,16 +191,22 @@ class JobDetailScreen(JobActions[JobDetail]):
         report = job.report or {}
         if rows:
             metric = str(report.get("primary_metric") or "metric")
-            table.set_columns(self._candidate_columns(metric))
+            chosen_by = str(report.get("selected_by") or f"test_{metric}")
+            table.set_columns(self._candidate_columns(metric, chosen_by))
             table.sync_rows(rows)
             table.display = True
-            best = "★ best" if report.get("best_run_id") else "no best"
-            title.update(f"Candidates ({len(rows)}, {best} by {metric}; enter opens the run)")
+            if report.get("best_run_id"):
+                state = f"{len(rows)}, ★ best chosen by {chosen_by}"
+            elif not job.finished:
+                state = f"{len(rows)} of {job.progress_total} so far; the best is chosen by {chosen_by} at the end"
+            else:
+                state = f"{len(rows)} finished, no best"
+            title.update(f"Candidates ({state}; enter opens the run)")
             return
         table.display = False
         if not job.finished:
             done = f"{job.progress_done}/{job.progress_total} done, " if job.progress_total else ""
-            title.update(f"Candidates: when the job ends ({done}see the log)")
+            title.update(f"Candidates: each shows here as it finishes ({done}see the log)")
         elif job.status == "SUCCEEDED":
             title.update("Candidates: none reported")
         elif job.status == "CANCELLED":
