@@ -16,6 +16,11 @@ from conftest import ROOT, free_port, stop_process, unique, wait_healthy
 from mlops_tui import Client, MlopsError, start_run
 
 
+HEARTBEAT_TIMEOUT = 3.0
+"""Seconds: short for the tests, yet 15 heartbeats (every 0.2 s) long, so a loaded machine that
+delays a beat by a second does not fail a live run."""
+
+
 class Backend:
     """`python -m backend.server` on a fixed port and home, that a test can stop and start again."""
 
@@ -42,7 +47,7 @@ class Backend:
 
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[Backend]:
-    server = Backend(tmp_path / "home", free_port(), {"MLOPS_HEARTBEAT_TIMEOUT": "1"})
+    server = Backend(tmp_path / "home", free_port(), {"MLOPS_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT)})
     server.start()
     yield server
     if server.process is not None:
@@ -136,7 +141,7 @@ def test_a_killed_training_script_leaves_its_run_failed_not_running(backend: Bac
         assert process.stdout is not None
         run_id = process.stdout.readline().strip()
         with Client(url=backend.url) as client:
-            time.sleep(1.5)  # beyond the 1 s timeout while the script lives: its heartbeats keep it RUNNING
+            time.sleep(HEARTBEAT_TIMEOUT + 0.5)  # beyond the timeout while the script lives: still RUNNING
             assert client.get_run(run_id).status == "RUNNING"
             process.kill()  # SIGKILL: no `finally`, no end()
             process.wait(timeout=10)
@@ -167,7 +172,7 @@ def test_the_scripts_own_error_surfaces_when_the_backend_stays_down(backend: Bac
 
 
 def test_a_run_whose_heartbeat_stops_is_marked_failed(backend: Backend) -> None:
-    """MLOPS_HEARTBEAT_TIMEOUT=1 on this backend. A run that sent heartbeats and stopped is FAILED with
+    """MLOPS_HEARTBEAT_TIMEOUT=3 on this backend. A run that sent heartbeats and stopped is FAILED with
     a reason; one that never sent any (as job workers' runs) and one still beating stay RUNNING."""
     experiment = unique("heartbeat")
     with Client(url=backend.url) as client:
@@ -181,7 +186,7 @@ def test_a_run_whose_heartbeat_stops_is_marked_failed(backend: Backend) -> None:
             failed = client.get_run(silent)
             assert failed.status == "FAILED" and failed.end_time is not None
             assert failed.tags["mlops.failure_reason"] == "heartbeat lost"
-            time.sleep(1.5)  # longer than the timeout: a beating run is never failed
+            time.sleep(HEARTBEAT_TIMEOUT + 0.5)  # longer than the timeout: a beating run is never failed
             assert client.get_run(alive.id).status == "RUNNING"
         assert client.get_run(alive.id).status == "FINISHED"
         assert client.get_run(never).status == "RUNNING"
