@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import ScrollableContainer, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
@@ -107,7 +107,8 @@ class ArtifactPreview(ModalScreen[None]):
     ArtifactPreview { align: center middle; }
     ArtifactPreview > Vertical { width: 100%; height: 100%; border: round $accent; background: $surface; }
     ArtifactPreview #preview-note { color: $text-muted; height: 1; padding: 0 1; }
-    ArtifactPreview VerticalScroll { height: 1fr; }
+    ArtifactPreview ScrollableContainer { height: 1fr; }
+    ArtifactPreview #preview-text { width: auto; text-wrap: nowrap; }
     ArtifactPreview #preview-table { height: 1fr; }
     """
     BINDINGS: ClassVar[list[BindingType]] = bindings("preview")
@@ -123,13 +124,13 @@ class ArtifactPreview(ModalScreen[None]):
         with Vertical():
             yield Label(Text(safe_text(self.file.path), style="bold"), id="preview-title")
             yield Label("loading…", id="preview-note")
-            with VerticalScroll(id="preview-scroll"):
+            with ScrollableContainer(id="preview-scroll"):
                 yield Static("", id="preview-text")
             yield NavTable(id="preview-table")
 
     def on_mount(self) -> None:
         self.query_one("#preview-table").display = False
-        self.query_one(VerticalScroll).focus()
+        self.query_one(ScrollableContainer).focus()
         self.run_worker(self._load(), exit_on_error=False)
 
     async def _load(self) -> None:
@@ -153,13 +154,13 @@ class ArtifactPreview(ModalScreen[None]):
             table.set_columns([(f"c{i}", safe_text(name), None) for i, name in enumerate(header)])
             width = len(header)
             table.sync_rows([(str(n), (row + [""] * width)[:width]) for n, row in enumerate(rows)])
-            self.query_one(VerticalScroll).display = False
+            self.query_one(ScrollableContainer).display = False
             table.display = True
             table.focus()
             return
         self.query_one("#preview-text", Static).update(Text("\n".join(safe_text(line) for line in preview.lines)))
         if reads_from_end(self.file.path):
-            self.query_one(VerticalScroll).scroll_end(animate=False)
+            self.query_one(ScrollableContainer).scroll_end(animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)
