@@ -10,15 +10,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
 from .db import Database
 from .errors import ApiError, TooLarge
-from .responses import JSONBytes
+from .guards import CrossSiteGuard, HostCheck, allowed_hosts
+from .responses import JSONBytes, send_json
 from .jobs.manager import JobManager
 from .routers import artifacts, datasets, experiments, health, heartbeats, jobs, runs
 from .settings import Settings
+from .validation import not_unicode_message
 from .sweeper import HeartbeatSweeper
 from .store.experiments import ensure_default
 
@@ -53,12 +56,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
                    datasets.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CrossSiteGuard)
     if settings.token:
         app.add_middleware(BearerAuth, token=settings.token)
+    app.add_middleware(HostCheck, allowed=allowed_hosts(settings.bind_host, settings.allowed_hosts))
     return app
 
 
@@ -74,6 +80,19 @@ def _remove_pid_file(path: Path | None) -> None:
 
 async def _api_error(request: Request, error: ApiError) -> JSONBytes:
     return JSONBytes(error.body(), status_code=error.status_code)
+
+
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+
+
+async def _http_error(request: Request, error: HTTPException) -> JSONBytes:
+    """Starlette's own errors (no route, wrong method, an unreadable body) in the one error shape."""
+    if isinstance(error.__cause__, UnicodeDecodeError):
+        return JSONBytes({"detail": "body is not UTF-8 text", "field": "body", "code": "invalid"}, status_code=422)
+    field = "body" if error.status_code == 400 else None
+    return JSONBytes({"detail": str(error.detail), "field": field,
+                      "code": _HTTP_CODES.get(error.status_code, "http_error")},
+                     status_code=error.status_code, headers=error.headers)
 
 
 def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -97,6 +116,8 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
         field = "body"
     elif first.get("type") == "string_pattern_mismatch":
         message = f"{field} may hold only letters, digits, '_', '-', '.', ' ', ':' and '/'"
+    elif first.get("type") == "string_unicode":  # a constrained str field met a lone surrogate first
+        message = not_unicode_message(field)
     elif first.get("type") == "missing":
         message = f"{field} is required"
     else:
@@ -119,7 +140,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
+            await send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
                                          "field": "body", "code": "too_large"})
             return
         if declared is None and not _streams_its_body(scope):
@@ -130,7 +151,7 @@ class BodyLimit:
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
                 if size > self.max_bytes:
-                    await _send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
+                    await send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
                                                  "field": "body", "code": "too_large"})
                     return
                 if not message.get("more_body"):
@@ -179,15 +200,7 @@ class BearerAuth:
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
         if not hmac.compare_digest(given, self.expected):
-            await _send_json(send, 401, {"detail": "missing or wrong bearer token", "field": "authorization",
+            await send_json(send, 401, {"detail": "missing or wrong bearer token", "field": "authorization",
                                          "code": "unauthorized"})
             return
         await self.app(scope, receive, send)
-
-
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
-    payload = JSONBytes(body).body
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]})
-    await send({"type": "http.response.body", "body": payload})

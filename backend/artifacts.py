@@ -56,18 +56,22 @@ def list_files(root: Path, relative: str = "") -> list[dict[str, Any]]:
         if relative:
             raise NotFound(f"artifact folder {relative!r} not found", "path")
         return []
-    if folder.is_file():
-        return [_entry(root.resolve(), folder)]
-    return [_entry(root.resolve(), child) for child in sorted(folder.iterdir())
-            if not child.name.startswith(UPLOAD_PREFIX)]
+    children = [folder] if folder.is_file() else [
+        child for child in sorted(folder.iterdir()) if not child.name.startswith(UPLOAD_PREFIX)]
+    entries = (_entry(root.resolve(), child) for child in children)
+    return [entry for entry in entries if entry is not None]
 
 
-def _entry(root: Path, path: Path) -> dict[str, Any]:
-    is_dir = path.is_dir()
+def _entry(root: Path, path: Path) -> dict[str, Any] | None:
+    """The listing entry of `path`; None for a link that is dangling or leads outside the run's folder."""
+    target = path.resolve()
+    if not target.exists() or (target != root and root not in target.parents):
+        return None
+    is_dir = target.is_dir()
     return {
         "path": path.relative_to(root).as_posix(),
         "is_dir": is_dir,
-        "size": None if is_dir else path.stat().st_size,
+        "size": None if is_dir else target.stat().st_size,
     }
 
 

@@ -43,6 +43,13 @@ ENTITY_ALIASES: dict[str, Entity] = {
     "attribute": "attributes", "attributes": "attributes", "attr": "attributes", "run": "attributes",
 }
 COMPARISONS = ("!=", "<=", ">=", "=", "<", ">")
+MAX_CLAUSES = 100
+"""Clauses one filter may hold: each is a subquery, and SQLite's expression depth is finite."""
+MAX_LIST_ITEMS = 200
+"""Values one IN / NOT IN list may hold (every value is a bound parameter)."""
+MAX_ORDER_KEYS = 10
+"""Sort keys one search may give. SQLite 3.40 crashes (SIGSEGV) on a join ordered by 64 or more
+terms; each key is at most 3 terms, so the query stays far below that."""
 
 
 class FilterError(Invalid):
@@ -139,6 +146,8 @@ class _Parser:
                 token = self.current
                 hint = " ('or' is not supported)" if token.text.lower() == "or" else ""
                 raise FilterError(f"expected 'and' but found {token.text!r}{hint}", token.position)
+            if len(conditions) == MAX_CLAUSES:
+                raise FilterError(f"a filter may hold at most {MAX_CLAUSES} clauses", self.current.position)
             conditions.append(self.clause())
         return conditions
 
@@ -217,6 +226,8 @@ class _Parser:
                 raise FilterError(f"expected '(' after {op}", token.position)
             items = [self.scalar()]
             while self.current.kind == "comma":
+                if len(items) == MAX_LIST_ITEMS:
+                    raise FilterError(f"an {op} list may hold at most {MAX_LIST_ITEMS} values", token.position)
                 self.advance()
                 items.append(self.scalar())
             closing = self.advance()
@@ -323,6 +334,8 @@ class OrderKey:
 
 def parse_order_by(items: list[str] | None) -> list[OrderKey]:
     """Parse `["metrics.acc DESC", "start_time"]`; raise `FilterError` naming the item."""
+    if items is not None and len(items) > MAX_ORDER_KEYS:
+        raise Invalid(f"order_by may hold at most {MAX_ORDER_KEYS} keys, not {len(items)}", "order_by")
     keys: list[OrderKey] = []
     for index, item in enumerate(items or []):
         field = f"order_by[{index}]"

@@ -1,16 +1,25 @@
 """Request bodies of the native API (responses are plain JSON documents described in the routes)."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .store.common import now_ms
-from .validation import KEY_PATTERN
+from .validation import KEY_PATTERN, check_unicode
 
 
 class Strict(BaseModel):
+    """Every request body: unknown fields are refused, and so is text that is not valid Unicode
+    (checked here, once for every body, as a 422 naming the field)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _valid_unicode(self) -> Self:
+        for name in type(self).model_fields:
+            check_unicode(getattr(self, name), name)
+        return self
 
 
 class ExperimentCreate(Strict):

@@ -43,7 +43,7 @@ def pid_file(home: Path) -> Path:
 
 def serve(host: str, port: int, home: Path, token: str | None) -> None:
     check_bind(host, token)
-    settings = Settings(home=home, token=token, pid_file=pid_file(home))
+    settings = Settings(home=home, token=token, pid_file=pid_file(home), bind_host=host)
     app = create_app(settings)
     pid_file(home).write_text(f"{os.getpid()} {host} {port}\n")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -17,6 +17,10 @@ def default_home() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("mlops-tui"))
 
 
+def _env_list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything `create_app` needs; build one per test on a temporary home."""
@@ -48,6 +52,12 @@ class Settings:
     """Keep one job worker loaded and waiting (MLOPS_WARM_WORKER=0 turns it off)."""
     run_jobs: bool = True
     """Start the job manager with the app (off for read-only tools)."""
+    bind_host: str | None = None
+    """The address the server binds; requests naming it in `Host` are answered."""
+    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _env_list("MLOPS_ALLOWED_HOSTS"))
+    """More `Host` names to answer besides loopback and the bind address (`*`: any)."""
+    max_columns: int = field(default_factory=lambda: int(os.environ.get("MLOPS_MAX_COLUMNS", "2000")))
+    """Widest dataset accepted (columns); a wider upload is refused with 422 naming `file`."""
 
     @property
     def db_path(self) -> Path:

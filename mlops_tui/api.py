@@ -14,6 +14,9 @@ from .models import (ArtifactFile, DataSchema, Dataset, DatasetDiff, DatasetVers
                      ExperimentKeys, Health, Job, JobLog, MetricHistory, Run, RunPage)
 
 T = TypeVar("T")
+CLIENT_HEADERS = {"X-Mlops-Client": "mlops-tui"}
+"""Sent on every request: the backend refuses an empty POST or a raw upload without it (or the
+token), because a web page can't send such a header to it without asking first."""
 
 @dataclass(frozen=True)
 class Call(Generic[T]):

@@ -57,7 +57,7 @@ def resolve_url(url: str | None = None) -> str:
 
 def _headers(token: str | None) -> dict[str, str]:
     token = token if token is not None else os.environ.get("MLOPS_TOKEN")
-    return {"Authorization": f"Bearer {token}"} if token else {}
+    return {**api.CLIENT_HEADERS, **({"Authorization": f"Bearer {token}"} if token else {})}
 
 
 def _request_args(call: api.Call[Any]) -> dict[str, Any]:

@@ -27,9 +27,14 @@ from mlops_tui import Client
 ROOT = Path(__file__).resolve().parent.parent
 # Servers started by tests keep no warm job worker (tests/test_jobs.py turns it on for its own).
 os.environ["MLOPS_WARM_WORKER"] = "0"
+# In-process apps are reached as http://testserver (TestClient, httpx.ASGITransport); live servers
+# started by `start_backend` drop this and run with the default Host allowlist.
+os.environ["MLOPS_ALLOWED_HOSTS"] = "testserver"
 # A URL nothing listens on: a test that forgets to point at a live server fails fast instead of
 # starting the embedded default on port 5055.
 NOWHERE = "http://127.0.0.1:9"
+# What the typed client sends on every request (tests/test_api_security.py checks requests without it).
+CLIENT_HEADERS = {"X-Mlops-Client": "tests"}
 
 
 def free_port() -> int:
@@ -93,6 +98,7 @@ def start_backend(home: Path, log_path: Path, token: str | None = None) -> LiveS
     """`python -m backend.server` on a free port; retried when the port was taken in between."""
     env = os.environ.copy()
     env.pop("MLOPS_TOKEN", None)
+    env.pop("MLOPS_ALLOWED_HOSTS", None)  # live servers run with the default Host allowlist
     if token:
         env["MLOPS_TOKEN"] = token
     for _ in range(3):
@@ -156,9 +162,9 @@ def home(tmp_path: Path) -> Path:
 def app_client(home: Path) -> Iterator[TestClient]:
     """A fresh in-process app on a temporary home; 5xx come back as responses, not exceptions."""
     app = create_app(Settings(home=home, token=None))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, raise_server_exceptions=False, headers=CLIENT_HEADERS) as client:
         yield client
 
 
 def make_client(settings: Settings) -> TestClient:
-    return TestClient(create_app(settings), raise_server_exceptions=False)
+    return TestClient(create_app(settings), raise_server_exceptions=False, headers=CLIENT_HEADERS)

@@ -1,6 +1,8 @@
 """Bad input to the native API: always a 4xx JSON error naming the field, never a 5xx, nothing stored."""
 from __future__ import annotations
 
+import http.client
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend import Settings
-from conftest import make_client
+from conftest import CLIENT_HEADERS, LiveServer, make_client
+from mlops_tui import Client
 
 JSON = {"Content-Type": "application/json"}
 
@@ -326,3 +329,109 @@ def test_token_nothing_written_without_it(token_client: TestClient) -> None:
 def test_healthz_is_open_with_a_token(token_client: TestClient) -> None:
     response = token_client.get("/healthz")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+# --- text that is not valid Unicode, bodies that are not UTF-8 ---------------------------------
+
+LONE = "\ud800"  # a lone surrogate: JSON can spell it ("\ud800"), UTF-8 can't hold it
+PIPELINE_NAMED_LONE = f'name = "{LONE}"\ntask = "classification"\n[data]\npath = "d.csv"\ntarget = "y"\n' \
+                      '[models.rf]\nestimator = "RandomForestClassifier"\n'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/api/v1/experiments", {"name": LONE}, "name"),
+        ("POST", "/api/v1/experiments", {"name": "ok-unicode", "tags": {"team": LONE}}, "tags.team"),
+        ("POST", "/api/v1/experiments", {"name": "ok-unicode", "tags": {LONE: "v"}}, "tags"),
+        ("PATCH", "/api/v1/experiments/errors", {"name": LONE}, "name"),
+        ("POST", "/api/v1/runs", {"experiment": LONE}, "experiment"),
+        ("POST", "/api/v1/runs", {"experiment_id": LONE}, "experiment_id"),
+        ("POST", "/api/v1/runs", {"experiment": "errors", "name": LONE}, "name"),
+        ("POST", "/api/v1/runs", {"experiment": "errors", "tags": {"k": LONE}}, "tags.k"),
+        ("POST", "/api/v1/runs", {"experiment": "errors", "parent_id": LONE}, "parent_id"),
+        ("PATCH", "RUN", {"name": LONE}, "name"),
+        ("POST", "/api/v1/runs/search", {"experiment": LONE}, "experiment"),
+        ("POST", "/api/v1/runs/search", {"experiment": ["errors", LONE]}, "experiment[1]"),
+        ("POST", "/api/v1/runs/search", {"filter": f"params.a = '{LONE}'"}, "filter"),
+        ("POST", "/api/v1/runs/count", {"filter": f"tags.a = '{LONE}'"}, "filter"),
+        ("POST", "/api/v1/jobs", {"pipeline": PIPELINE_NAMED_LONE}, "pipeline"),
+    ],
+)
+def test_lone_surrogates_are_422_naming_the_field(app_client: TestClient, run_id: str, method: str, path: str,
+                                                  body: dict[str, Any], field: str) -> None:
+    url = f"/api/v1/runs/{run_id}" if path == "RUN" else path
+    content = json.dumps(body).encode()  # ensure_ascii: the surrogate travels as the escape "\ud800"
+    assert b"\\ud800" in content
+    response = app_client.request(method, url, content=content, headers=JSON)
+    error = assert_error(response, 422, field)
+    assert error["code"] == "invalid" and "not valid Unicode" in error["detail"]
+    assert stored(app_client, run_id) == EMPTY
+    names = [e["name"] for e in app_client.get("/api/v1/experiments").json()["experiments"]]
+    assert sorted(names) == ["Default", "errors"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/experiments", "/api/v1/runs", "/api/v1/runs/search", "/api/v1/jobs",
+                                  "BATCH"])
+def test_body_that_is_not_utf8_gets_the_error_shape(app_client: TestClient, run_id: str, path: str) -> None:
+    url = f"/api/v1/runs/{run_id}/batch" if path == "BATCH" else path
+    response = app_client.post(url, content=b'{"name": "caf\xe9"}', headers=JSON)  # Latin-1, not UTF-8
+    body = assert_error(response, 422, "body")
+    assert body["code"] == "invalid"
+
+
+def test_unknown_route_and_wrong_method_get_the_error_shape(app_client: TestClient) -> None:
+    assert assert_error(app_client.get("/api/v1/nothing-here"), 404, None)["code"] == "not_found"
+    assert assert_error(app_client.delete("/healthz"), 405, None)["code"] == "method_not_allowed"
+
+
+# --- the real 64 MiB default, on a live server ---------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def _stream(total: int, piece: int = MIB) -> Iterator[bytes]:
+    """`total` bytes sent chunked: no Content-Length, so only counting while reading can stop it."""
+    block = b"x" * piece
+    for start in range(0, total, piece):
+        yield block[:min(piece, total - start)]
+
+
+def _declared_only(server: LiveServer, method: str, path: str, length: int) -> tuple[int, dict[str, Any]]:
+    """Send only the headers, declaring `length` bytes: the limit must answer before any body is read."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.putrequest(method, path)
+        for name, value in {**CLIENT_HEADERS, **JSON, "Content-Length": str(length)}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_default_body_limit_is_64_mib_on_a_live_server(live_server: LiveServer, live_client: Client) -> None:
+    assert Settings(home=live_server.home).max_body_bytes == 64 * MIB
+    run = live_client.create_run(experiment="limits-live")
+    folder = live_server.home / "artifacts" / run.experiment_id / run.id
+    url = f"{live_server.url}/api/v1/runs/{run.id}/artifacts"
+    for method, path in (("PUT", f"/api/v1/runs/{run.id}/artifacts/declared.bin"),
+                         ("POST", "/api/v1/experiments"), ("POST", f"/api/v1/runs/{run.id}/batch")):
+        status, body = _declared_only(live_server, method, path, 64 * MIB + 1)
+        assert (status, body["field"], body["code"]) == (413, "body", "too_large"), (path, body)
+    with httpx.Client(headers=CLIENT_HEADERS, timeout=60) as http:
+        exact = http.put(f"{url}/exact.bin", content=b"x" * (64 * MIB))
+        assert exact.status_code == 201 and exact.json()["size"] == 64 * MIB
+        streamed = http.put(f"{url}/streamed.bin", content=_stream(64 * MIB + 1))
+        assert "content-length" not in {k.lower() for k in streamed.request.headers}
+        assert_error(streamed, 413, "body")
+        json_streamed = http.post(f"{live_server.url}/api/v1/runs/{run.id}/batch", headers=JSON,
+                                  content=_stream(64 * MIB + 1))
+        assert_error(json_streamed, 413, "body")
+        dataset = http.post(f"{live_server.url}/api/v1/datasets/limits-live/versions",
+                            params={"filename": "d.csv"}, content=_stream(64 * MIB + 1))
+        assert_error(dataset, 413, "body")
+    assert sorted(p.name for p in folder.iterdir()) == ["exact.bin"]  # nothing half-written
+    assert not list((live_server.home / "datasets").glob(".upload-*"))
+    assert live_client.get_run(run.id).params == {}

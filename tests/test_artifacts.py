@@ -1,14 +1,19 @@
 """Artifacts: upload, list and download round trips; every path stays inside the run's folder."""
 from __future__ import annotations
 
+import asyncio
 import http.client
+import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import LiveServer
+from backend import artifacts
+from backend.errors import TooLarge
+from conftest import CLIENT_HEADERS, LiveServer
 from mlops_tui import Client
 
 
@@ -24,6 +29,13 @@ def run_folder(home: Path, run: dict[str, str]) -> Path:
 
 def files_under(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def assert_path_refused(status: int, body: bytes | dict[str, str], detail: str = "") -> None:
+    """Refused as a bad `path`: exactly 422 with the error shape naming the field."""
+    parsed = body if isinstance(body, dict) else json.loads(body)
+    assert (status, parsed["field"], parsed["code"]) == (422, "path", "invalid"), (status, parsed)
+    assert detail in parsed["detail"]
 
 
 def test_round_trip_with_nested_folders(app_client: TestClient, home: Path) -> None:
@@ -85,7 +97,7 @@ def test_upload_onto_a_folder_or_the_root_is_refused(app_client: TestClient, hom
     folder = app_client.put(f"/api/v1/runs/{run['id']}/artifacts/dir", content=b"y")
     assert folder.status_code == 422 and folder.json()["field"] == "path"
     root = app_client.put(f"/api/v1/runs/{run['id']}/artifacts/", content=b"y")
-    assert 400 <= root.status_code < 500
+    assert_path_refused(root.status_code, root.json(), "must name a file")
     assert (run_folder(home, run) / "dir" / "file.txt").read_bytes() == b"x"
 
 
@@ -93,7 +105,7 @@ def test_upload_below_an_existing_file_is_4xx(app_client: TestClient, home: Path
     run = new_run(app_client)
     app_client.put(f"/api/v1/runs/{run['id']}/artifacts/model.txt", content=b"weights")
     response = app_client.put(f"/api/v1/runs/{run['id']}/artifacts/model.txt/inner.bin", content=b"x")
-    assert 400 <= response.status_code < 500, f"{response.status_code}: {response.text[:200]}"
+    assert_path_refused(response.status_code, response.json(), "a folder on the way is a file")
     assert (run_folder(home, run) / "model.txt").read_bytes() == b"weights"
 
 
@@ -117,7 +129,7 @@ def test_traversal_uploads_are_refused_and_nothing_written_outside(app_client: T
     app_client.put(f"/api/v1/runs/{run['id']}/artifacts/inside.txt", content=b"ok")
     before = files_under(tmp_path)
     response = app_client.put(f"/api/v1/runs/{run['id']}/artifacts/{path}", content=b"evil")
-    assert 400 <= response.status_code < 500, f"{response.status_code}: {response.text[:200]}"
+    assert_path_refused(response.status_code, response.json())
     after = files_under(tmp_path)
     assert after - before <= {str(p.relative_to(tmp_path)) for p in (home / "mlops.db-wal", home / "mlops.db-shm")}
     assert not any("escape" in name for name in after)
@@ -127,7 +139,7 @@ def test_traversal_uploads_are_refused_and_nothing_written_outside(app_client: T
 def test_traversal_downloads_are_refused(app_client: TestClient, path: str) -> None:
     run = new_run(app_client)
     response = app_client.get(f"/api/v1/runs/{run['id']}/artifacts/{path}")
-    assert 400 <= response.status_code < 500
+    assert_path_refused(response.status_code, response.json(), "must be relative and stay inside")
     assert b"SQLite format" not in response.content and b"root:" not in response.content
 
 
@@ -135,8 +147,7 @@ def test_traversal_downloads_are_refused(app_client: TestClient, path: str) -> N
 def test_traversal_listings_are_refused(app_client: TestClient, path: str) -> None:
     run = new_run(app_client)
     response = app_client.get(f"/api/v1/runs/{run['id']}/artifacts", params={"path": path})
-    assert 400 <= response.status_code < 500
-    assert response.json()["field"] == "path"
+    assert_path_refused(response.status_code, response.json(), "must be relative and stay inside")
 
 
 def test_symlinks_leading_outside_are_refused(app_client: TestClient, home: Path, tmp_path: Path) -> None:
@@ -151,19 +162,40 @@ def test_symlinks_leading_outside_are_refused(app_client: TestClient, home: Path
     os.symlink(secret, folder / "pw")
 
     upload = app_client.put(f"/api/v1/runs/{run['id']}/artifacts/link/evil.txt", content=b"evil")
-    assert 400 <= upload.status_code < 500
+    assert_path_refused(upload.status_code, upload.json(), "leaves the run's folder")
     overwrite = app_client.put(f"/api/v1/runs/{run['id']}/artifacts/pw", content=b"evil")
-    assert 400 <= overwrite.status_code < 500
+    assert_path_refused(overwrite.status_code, overwrite.json(), "leaves the run's folder")
     assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
     assert secret.read_text() == "top secret"
 
     for path in ("pw", "link/secret.txt"):
         response = app_client.get(f"/api/v1/runs/{run['id']}/artifacts/{path}")
-        assert 400 <= response.status_code < 500
+        assert_path_refused(response.status_code, response.json(), "leaves the run's folder")
         assert b"top secret" not in response.content
     listing = app_client.get(f"/api/v1/runs/{run['id']}/artifacts", params={"path": "link"})
-    assert 400 <= listing.status_code < 500
+    assert_path_refused(listing.status_code, listing.json(), "leaves the run's folder")
     assert "secret.txt" not in listing.text
+    # the root's listing leaves out links that lead outside (they can't be downloaded either)
+    root = app_client.get(f"/api/v1/runs/{run['id']}/artifacts")
+    assert root.status_code == 200 and [f["path"] for f in root.json()["files"]] == ["inside.txt"]
+
+
+def test_dangling_symlink_is_left_out_of_the_listing(app_client: TestClient, home: Path) -> None:
+    run = new_run(app_client)
+    app_client.put(f"/api/v1/runs/{run['id']}/artifacts/dir/kept.txt", content=b"ok")
+    folder = run_folder(home, run)
+    os.symlink(folder / "gone.txt", folder / "dangling")
+    os.symlink(folder / "dir" / "gone.txt", folder / "dir" / "dangling")
+    os.symlink(folder / "dir" / "kept.txt", folder / "alias.txt")  # a link inside the folder stays
+    root = app_client.get(f"/api/v1/runs/{run['id']}/artifacts")
+    assert root.status_code == 200, root.text
+    assert root.json()["files"] == [{"path": "alias.txt", "is_dir": False, "size": 2},
+                                    {"path": "dir", "is_dir": True, "size": None}]
+    inner = app_client.get(f"/api/v1/runs/{run['id']}/artifacts", params={"path": "dir"})
+    assert inner.status_code == 200 and inner.json()["files"] == [
+        {"path": "dir/kept.txt", "is_dir": False, "size": 2}]
+    missing = app_client.get(f"/api/v1/runs/{run['id']}/artifacts/dangling")
+    assert (missing.status_code, missing.json()["field"]) == (404, "path")
 
 
 # --- against the live server: raw paths no client library normalises -------------------------
@@ -171,7 +203,7 @@ def test_symlinks_leading_outside_are_refused(app_client: TestClient, home: Path
 def raw_request(server: LiveServer, method: str, target: str, body: bytes | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        conn.request(method, target, body=body)
+        conn.request(method, target, body=body, headers=CLIENT_HEADERS)
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -185,9 +217,9 @@ def test_live_raw_dot_dot_paths_are_refused(live_server: LiveServer, live_client
     marker = run.id[:12]
     target = f"/api/v1/runs/{run.id}/artifacts/{raw.format(n=marker)}"
     status, body = raw_request(live_server, "PUT", target, b"evil")
-    assert 400 <= status < 500, (status, body[:200])
+    assert_path_refused(status, body, "must be relative and stay inside")
     status, body = raw_request(live_server, "GET", target)
-    assert 400 <= status < 500
+    assert_path_refused(status, body, "must be relative and stay inside")
     written = [p for p in live_server.home.parent.rglob(f"escape-{marker}.txt")]
     assert written == [] and not Path(f"/tmp/escape-{marker}.txt").exists()
 
@@ -200,3 +232,18 @@ def test_live_round_trip_through_the_client(live_client: Client) -> None:
     assert live_client.download_artifact(run.id, "nested/dir/weights.bin") == payload
     [entry] = live_client.list_artifacts(run.id, "nested/dir")
     assert (entry.path, entry.is_dir, entry.size) == ("nested/dir/weights.bin", False, 50_000)
+
+
+def test_a_streamed_upload_stops_at_its_own_limit(tmp_path: Path) -> None:
+    """The route's own limit, behind the body-limit middleware: a stream past `max_bytes` is cut
+    off while it is read, and nothing is left on disk."""
+    root = tmp_path / "run"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(5):
+            yield b"x" * 1000
+
+    with pytest.raises(TooLarge):
+        asyncio.run(artifacts.save_stream(root, "big/file.bin", chunks(), 4_999))
+    assert [p.name for p in root.rglob("*") if p.is_file()] == []
+    assert asyncio.run(artifacts.save_stream(root, "ok.bin", chunks(), 5_000)) == {"path": "ok.bin", "size": 5_000}

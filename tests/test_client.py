@@ -151,7 +151,8 @@ async def test_async_client_against_the_live_server(live_server: LiveServer, liv
         history = await client.metric_history(run.id, "loss")
         assert [p.step for p in history.points] == list(range(10))
         downsampled = await client.metric_history(run.id, "loss", max_points=4)
-        assert len(downsampled.points) <= 4
+        # 4 points: the first and last, and one chunk's lowest and highest (here the same two)
+        assert [(p.step, p.value) for p in downsampled.points] == [(0, 10.0), (9, 1.0)]
         assert name in [e.name for e in await client.list_experiments()]
         assert (await client.get_experiment(name)).run_count == 1
         assert (await client.experiment_keys(name)).params == ["x"]
@@ -169,7 +170,7 @@ async def test_async_client_against_the_live_server(live_server: LiveServer, liv
 
 async def test_async_client_in_process_with_asgi_transport(home: Path) -> None:
     app = create_app(Settings(home=home, token=None))
-    client = AsyncClient(url="http://test", transport=httpx.ASGITransport(app=app))
+    client = AsyncClient(url="http://testserver", transport=httpx.ASGITransport(app=app))
     try:
         from mlops_tui import api
         run = await client.send(api.create_run(experiment="asgi"))
@@ -202,3 +203,40 @@ def test_sync_client_over_a_test_transport_with_token(token_app: TestClient, mon
     monkeypatch.setenv("MLOPS_TOKEN", "s3cret")  # the token comes from the environment when not given
     with Client(url="http://testserver", transport=token_app._transport) as client:
         assert [e.name for e in client.list_experiments()] == ["Default", "tok"]
+
+
+# --- keys and names that must read back as written -------------------------------------------
+
+ROUND_TRIP_KEYS = ["loss", "val/loss", ".hidden", "x.", "a b", "a:b", "a-b_c.d", "deep/er/key", "..x", "x..y"]
+
+
+def test_metric_keys_round_trip_through_the_client(live_client: Client) -> None:
+    run = live_client.create_run(experiment="keys-client")
+    live_client.log_batch(run.id, metrics=[{"key": key, "value": float(i), "step": 0}
+                                           for i, key in enumerate(ROUND_TRIP_KEYS)])
+    assert sorted(live_client.get_run(run.id).metrics) == sorted(ROUND_TRIP_KEYS)
+    for index, key in enumerate(ROUND_TRIP_KEYS):
+        history = live_client.metric_history(run.id, key)
+        assert [(p.step, p.value) for p in history.points] == [(0, float(index))], key
+
+
+@pytest.mark.parametrize("key", ["./x", "x/.", "a/./b", "../x", "a/..", "/x", "x/", "a//b", ".", ".."])
+def test_keys_that_cannot_round_trip_in_a_url_are_422_naming_the_key(live_client: Client, key: str) -> None:
+    run = live_client.create_run(experiment="keys-client")
+    for batch in ({"metrics": [{"key": key, "value": 1.0, "step": 0}]}, {"params": {key: "1"}}, {"tags": {key: "v"}}):
+        with pytest.raises(MlopsError) as caught:
+            live_client.log_batch(run.id, **batch)  # type: ignore[arg-type]
+        assert caught.value.status == 422
+        assert caught.value.field in ("metrics[0].key", f"params.{key}", f"tags.{key}"), caught.value.field
+        assert repr(key) in caught.value.message
+    fetched = live_client.get_run(run.id)
+    assert fetched.metrics == {} and fetched.params == {} and key not in fetched.tags
+
+
+@pytest.mark.parametrize("name", ["a/b", "a\\b", "a@b"])
+def test_dataset_names_get_the_naming_rule(live_client: Client, name: str) -> None:
+    with pytest.raises(MlopsError) as caught:
+        live_client.add_dataset_version(name, "d.csv", b"a,b\n1,2\n")
+    assert (caught.value.status, caught.value.field) == (422, "name")
+    assert "must not contain '@', '/', '\\'" in caught.value.message
+    assert name not in [d.name for d in live_client.list_datasets()]

@@ -179,6 +179,10 @@ def names(client: TestClient, **body: Any) -> list[str]:
         ("params.model ILIKE 'r%'", {"r1", "r2"}),
         ("params.model IN ('rf', 'xgb')", {"r1", "r3"}),
         ("params.model NOT IN ('rf', 'xgb')", {"r2", "r4", "r5"}),
+        ("tags.team NOT IN ('nlp')", {"r1", "r2", "r4"}),  # r5 has no tag team: it never matches
+        ("params.n NOT IN ('10', '2')", {"r3", "r5"}),  # r4 has no param n
+        ("metrics.loss NOT IN (0.1)", {"r1", "r5"}),  # r2 and r4 have no loss
+        ("metrics.acc NOT IN (0.5, 0.6)", {"r1", "r2", "r3"}),
         ("params.n > 5", {"r1", "r3"}),  # numeric, not text, comparison: '10' and '100' > 5, '2' is not
         ("params.n < 50", {"r1", "r2"}),
         ("params.lr = 0.1", {"r1"}),
@@ -295,6 +299,38 @@ def test_injection_in_experiment_and_page_token(data: TestClient, home: Path) ->
 
 
 # --- ordering ----------------------------------------------------------------------------------
+
+def test_duration_and_parent_id_filters(app_client: TestClient) -> None:
+    """duration is end_time - start_time (ms), NULL while running; parent_id names the parent run."""
+    def run(name: str, start: int, end: int | None, parent: str | None = None) -> str:
+        created = app_client.post("/api/v1/runs", json={"experiment": "family", "name": name, "start_time": start,
+                                                         "parent_id": parent})
+        assert created.status_code == 201, created.text
+        run_id: str = created.json()["id"]
+        if end is not None:
+            assert app_client.patch(f"/api/v1/runs/{run_id}", json={"status": "FINISHED", "end_time": end}
+                                    ).status_code == 200
+        return run_id
+
+    parent = run("parent", 1_000, 6_000)
+    other = run("other", 1_500, 1_600)
+    run("child1", 2_000, 2_500, parent)
+    run("child2", 3_000, None, parent)  # still running: no duration
+    run("child3", 4_000, 4_001, other)
+
+    def found(text: str) -> set[str]:
+        return set(names(app_client, experiment="family", filter=text))
+
+    assert found("attributes.duration > 1000") == {"parent"}
+    assert found("duration <= 500") == {"other", "child1", "child3"}
+    assert found("duration = 1") == {"child3"}
+    assert found("duration >= 0") == {"parent", "other", "child1", "child3"}
+    assert found(f"attributes.parent_id = '{parent}'") == {"child1", "child2"}
+    assert found(f"parent_id != '{parent}'") == {"child3"}  # runs without a parent never match
+    assert found(f"parent_id IN ('{parent}', '{other}')") == {"child1", "child2", "child3"}
+    assert found(f"parent_id NOT IN ('{parent}')") == {"child3"}
+    assert found(f"parent_id = '{parent}' and duration < 1000") == {"child1"}
+
 
 @pytest.mark.parametrize(
     ("order_by", "expected"),

@@ -232,6 +232,41 @@ def test_series_keys_are_independent(db: Database) -> None:
     assert metrics.keys(db, run["id"]) == ["a", "b"]
 
 
+def test_an_identical_point_is_stored_once_and_counted_once(db: Database) -> None:
+    run = runs.create(db, "0")
+    rid = run["id"]
+    batch = columns(pt("loss", 0.5, 1, 1000), pt("loss", 0.4, 2, 1000))
+    runs.log_batch(db, rid, metrics=batch)
+    runs.log_batch(db, rid, metrics=batch)  # a retried batch: the same points again
+    runs.log_batch(db, rid, metrics=columns(pt("loss", 0.4, 2, 1000), pt("loss", 0.4, 2, 1000)))
+    assert count(db, "SELECT count(*) FROM points") == 2
+    assert runs.get(db, rid)["metric_stats"]["loss"]["count"] == 2
+    assert metrics.history(db, rid, "loss") == [(1, 0.5, 1000), (2, 0.4, 1000)]
+    # the same step with another value or timestamp is a new point
+    runs.log_batch(db, rid, metrics=columns(pt("loss", 0.3, 2, 1000), pt("loss", 0.4, 2, 2000)))
+    assert runs.get(db, rid)["metric_stats"]["loss"]["count"] == 4
+    assert count(db, "SELECT count(*) FROM points") == 4
+
+
+def test_rollups_merge_across_batches_so_a_late_spike_survives_downsampling(db: Database) -> None:
+    """Batches of 10 points straddle the 64-point rollup blocks: a spike or a dip in a later batch
+    lands in a block an earlier batch started, and must still show in the downsampled history."""
+    run = runs.create(db, "0")
+    rid = run["id"]
+    spikes = {70: 1000.0, 133: -1000.0, 455: 500.0}  # each in a block begun by the batch before
+    for start in range(0, 1000, 10):
+        steps = list(range(start, start + 10))
+        runs.log_batch(db, rid, metrics={"loss": (steps, [spikes.get(s, 1.0 + (s % 7) / 100) for s in steps],
+                                                  [10_000 + s for s in steps])})
+    with db.read() as conn:  # the downsample below reads rollups, not points
+        assert conn.execute("SELECT count(*) FROM rollups").fetchone()[0] == 16
+    kept = metrics.history(db, rid, "loss", max_points=10)
+    assert len(kept) <= 10
+    assert {(step, value) for step, value, _ in kept} >= set(spikes.items())
+    stats = runs.get(db, rid)["metric_stats"]["loss"]
+    assert (stats["min"], stats["max"], stats["count"]) == (-1000.0, 1000.0, 1000)
+
+
 # --- schema and pragmas ------------------------------------------------------------------------
 
 def test_schema_version_recorded_and_migrate_idempotent_on_reopen(tmp_path: Path) -> None:

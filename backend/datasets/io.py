@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
@@ -79,12 +80,14 @@ async def receive_upload(root: Path, stream: AsyncIterator[bytes], max_bytes: in
     return Path(temp_name), size
 
 
-def read_frame(path: Path, fmt: str, field: str = "file") -> pd.DataFrame:
-    """The table in `path`; `Invalid` naming `field` when it is not a readable CSV/Parquet table."""
+def read_frame(path: Path, fmt: str, field: str = "file", max_columns: int | None = None) -> pd.DataFrame:
+    """The table in `path`; `Invalid` naming `field` when it is not a readable CSV/Parquet table, or
+    when it has more than `max_columns` columns (counted before the table is parsed)."""
     if fmt == "csv":
+        _check_width(_csv_width(path), max_columns, field)
         frame = _read_csv(path, field)
     elif fmt == "parquet":
-        frame = _read_parquet(path, field)
+        frame = _read_parquet(path, field, max_columns)
     else:
         raise Invalid(f"unknown format {fmt!r}", "format")
     if frame.shape[1] == 0:
@@ -96,6 +99,21 @@ def read_frame(path: Path, fmt: str, field: str = "file") -> pd.DataFrame:
         raise Invalid(f"{field} has duplicate column names", field)
     frame.columns = names
     return frame
+
+
+def _check_width(columns: int | None, max_columns: int | None, field: str) -> None:
+    if columns is not None and max_columns is not None and columns > max_columns:
+        raise Invalid(f"{field} has {columns} columns, more than the {max_columns} this server accepts "
+                      "(MLOPS_MAX_COLUMNS)", field)
+
+
+def _csv_width(path: Path) -> int | None:
+    """Columns in the CSV's header row; None when it can't be read (`_read_csv` then says why)."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="strict", newline="") as handle:
+            return len(next(csv.reader(handle), []))
+    except (UnicodeDecodeError, csv.Error):
+        return None
 
 
 def _read_csv(path: Path, field: str) -> pd.DataFrame:
@@ -120,7 +138,7 @@ def _read_csv(path: Path, field: str) -> pd.DataFrame:
     return _parse_iso_dates(frame)
 
 
-def _read_parquet(path: Path, field: str) -> pd.DataFrame:
+def _read_parquet(path: Path, field: str, max_columns: int | None = None) -> pd.DataFrame:
     try:
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - pyarrow is a dependency
@@ -130,6 +148,7 @@ def _read_parquet(path: Path, field: str) -> pd.DataFrame:
         declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
     except Exception as error:  # pyarrow raises ArrowInvalid/OSError for anything not Parquet
         raise Invalid(f"{field} is not a readable Parquet file: {_first_line(error)}", field) from None
+    _check_width(metadata.num_columns, max_columns, field)
     if declared > MAX_PARQUET_BYTES:
         raise Invalid(f"{field} expands to {declared} bytes, more than {MAX_PARQUET_BYTES}", field)
     try:

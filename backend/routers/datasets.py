@@ -32,11 +32,12 @@ async def _receive(request: Request, settings: AppSettings, filename: str) -> Pa
     return path
 
 
-@router.post("/datasets/{name}/versions", status_code=201, openapi_extra=_RAW_BODY)
+@router.post("/datasets/{name:path}/versions", status_code=201, openapi_extra=_RAW_BODY)
 async def add_version(name: str, request: Request, response: Response, db: DB, settings: AppSettings,
                       filename: str = FilenameQuery) -> dict[str, Any]:
     """The body is the file's raw bytes. The same bytes again answer the existing version (200,
-    `created: false`); new bytes make the next version (201)."""
+    `created: false`); new bytes make the next version (201). `{name:path}`: a name holding '/'
+    (sent as %2F) is answered with the naming rule, not "Not Found"."""
     datasets.check_dataset_name(name)
     path = await _receive(request, settings, filename)
     record = await run_in_threadpool(datasets.add_version, db, settings, name, filename, path)
@@ -93,8 +94,12 @@ async def infer_schema(request: Request, settings: AppSettings, filename: str = 
     `{"validation": {...}, "toml": "[validation]\\n..."}`."""
     path = await _receive(request, settings, filename)
     try:
-        frame = await run_in_threadpool(io.read_frame, path, io.format_of(filename))
+        return await run_in_threadpool(_proposed_rules, path, io.format_of(filename), settings.max_columns)
     finally:
         path.unlink(missing_ok=True)
-    section = await run_in_threadpool(schema.infer, frame)
+
+
+def _proposed_rules(path: Path, fmt: str, max_columns: int) -> dict[str, Any]:
+    """Parsing and inference, all in one worker thread: never on the event loop."""
+    section = schema.infer(io.read_frame(path, fmt, max_columns=max_columns))
     return {"validation": section, "toml": schema.to_toml(section)}

@@ -76,7 +76,7 @@ def add_version(db: Database, settings: Settings, name: str, filename: str, sour
         sha256 = io.sha256_of(source)
         existing = _find_by_sha(db, name, sha256)
         if existing is None:
-            frame = io.read_frame(source, fmt)
+            frame = io.read_frame(source, fmt, max_columns=settings.max_columns)
             schema, stats = schema_of(frame), column_stats(frame)
     except BaseException:
         source.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ from .common import placeholders, rows
 from .runs import RUN_COLUMNS, attach_details
 
 MAX_RESULTS = 5000
+SQLITE_SAFE_ORDER_TERMS = 64
 
 
 def encode_token(offset: int) -> str:
@@ -31,6 +32,8 @@ def decode_token(token: str | None) -> int:
 
 
 def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> str:
+    """ORDER BY terms: at most 3 per key plus 1 (SQLite 3.40 crashes on a join ordered by 64 or more
+    terms, so `MAX_ORDER_KEYS` keeps the count far below that; see `filters.MAX_ORDER_KEYS`)."""
     parts: list[str] = []
     for index, key in enumerate(order):
         direction = "DESC" if key.descending else "ASC"
@@ -45,16 +48,19 @@ def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> s
             joins.append(f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.id AND {alias}.key = ?")
             args.append(key.key)
             column = f"{alias}.value"
-            if key.entity in ("params", "tags"):  # numbers sort as numbers, before text
-                parts.append(f"({column} IS NULL) ASC")
-                parts.append(f"({column} GLOB '*[^0-9.eE+-]*' OR {column} = '') ASC")
+            if key.entity in ("params", "tags"):  # numbers sort as numbers, before text; missing last
+                parts.append(f"(CASE WHEN {column} IS NULL THEN 2 WHEN {column} GLOB '*[^0-9.eE+-]*' "
+                             f"OR {column} = '' THEN 1 ELSE 0 END) ASC")
                 parts.append(f"CAST({column} AS REAL) {direction}")
+                parts.append(f"{column} {direction}")
+                continue
         parts.append(f"({column} IS NULL) ASC")  # missing values last, whatever the direction
         parts.append(f"{column} {direction}")
     # Ties fall back to the index's own order (start time, then rowid): stable for paging, and it lets
     # the default order walk the (experiment, state, start_time) index with no sort.
     if not any(key.entity == "attributes" and key.key == "start_time" for key in order):
         parts.append("r.start_time DESC")
+    assert len(parts) < SQLITE_SAFE_ORDER_TERMS
     return ", ".join(parts)
 
 

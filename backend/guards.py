@@ -1,0 +1,94 @@
+"""Refuse what a web page could make a browser send to a loopback server.
+
+- `HostCheck`: DNS rebinding. A page on `evil.example` that re-points its name at 127.0.0.1 talks to
+  this server with `Host: evil.example`; only the names of this server are answered (421 otherwise).
+- `CrossSiteGuard`: a page may POST to any address without asking first (a "simple request") when the
+  body is text/plain, a form or empty. So a body to a JSON route must be `application/json` (415
+  otherwise), and an empty POST or a raw upload must carry `X-Mlops-Client` or the bearer token (403
+  otherwise): a page can't set either header without a CORS preflight, which this server never grants.
+"""
+from __future__ import annotations
+
+import re
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .responses import send_json
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+CLIENT_HEADER = "X-Mlops-Client"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_RAW_UPLOAD = re.compile(r"^/api/v1/(runs/[^/]+/artifacts/.*|datasets/.+/versions|data/schema)$")
+
+
+def host_name(host: str) -> str:
+    """`Host` header value -> the lower-case name without the port; '' when it is malformed."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name, _, port = host.partition("]")
+        name += "]"
+    else:
+        name, _, port = host.partition(":")
+        port = ":" + port if port else ""
+    if port and not (port.startswith(":") and port[1:].isdigit()):
+        return ""
+    return name
+
+
+def allowed_hosts(bind_host: str | None, extra: tuple[str, ...]) -> frozenset[str]:
+    """Loopback names, the bind address (when it names one host) and the configured extra names."""
+    names = set(LOOPBACK_HOSTS) | {name.strip().lower() for name in extra if name.strip()}
+    if bind_host and bind_host not in ("0.0.0.0", "::"):
+        names.add(f"[{bind_host.lower()}]" if ":" in bind_host else bind_host.lower())
+    return frozenset(names)
+
+
+class HostCheck:
+    """Answer only requests whose `Host` names this server; `*` in the allowlist turns the check off."""
+
+    def __init__(self, app: ASGIApp, allowed: frozenset[str]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "*" not in self.allowed:
+            given = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if host_name(given) not in self.allowed:
+                await send_json(send, 421, {
+                    "detail": f"host {given[:100]!r} is not served here: add it to MLOPS_ALLOWED_HOSTS",
+                    "field": "host", "code": "wrong_host"})
+                return
+        await self.app(scope, receive, send)
+
+
+def is_raw_upload(method: str, path: str) -> bool:
+    """Routes whose body is a file's bytes (artifacts, dataset versions, schema inference)."""
+    return method in ("PUT", "POST") and _RAW_UPLOAD.match(path) is not None
+
+
+class CrossSiteGuard:
+    """JSON routes need a JSON body; empty POSTs and raw uploads need `X-Mlops-Client` or the token."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+        raw = is_raw_upload(scope["method"], scope["path"])
+        if has_body and not raw:
+            media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if media_type != b"application/json" and not media_type.endswith(b"+json"):
+                await send_json(send, 415, {"detail": "content-type must be application/json",
+                                            "field": "content-type", "code": "unsupported_media_type"})
+                return
+        elif (raw or scope["method"] == "POST") and not (
+                CLIENT_HEADER.lower().encode() in headers or b"authorization" in headers):
+            await send_json(send, 403, {
+                "detail": f"this request needs the {CLIENT_HEADER} header (any value) or the bearer token",
+                "field": CLIENT_HEADER.lower(), "code": "forbidden"})
+            return
+        await self.app(scope, receive, send)
