@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
+from textual.command import Provider
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -28,12 +29,18 @@ from .hangup import guard_terminal
 from .widgets.header import BackendState
 
 
+def _console_search() -> type[Provider]:
+    from .screens.palette import ConsoleSearch  # loads with the palette, not at startup
+    return ConsoleSearch
+
+
 class MlopsApp(App[int]):
     """The console. `client` is any `ConsoleClient`; `clock` drives the times shown (tests fix it)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "mlops"
     BINDINGS: ClassVar[list[BindingType]] = bindings("everywhere")
+    COMMANDS = App.COMMANDS | {_console_search}
 
     def __init__(self, client: ConsoleClient, config: TuiConfig | None = None, clock: Clock | None = None,
                  start: str | None = None, watch_health: bool = True) -> None:

@@ -87,12 +87,15 @@ def parse_config(data: dict[str, Any]) -> TuiConfig:
     keys = data.get("keys", {})
     if not isinstance(keys, dict) or not all(isinstance(v, str) and v.strip() for v in keys.values()):
         raise ConfigError("[keys] must map binding ids to key strings, e.g. \"runs.mark\" = \"x\"")
-    from .screens.keys import KEY_SPECS  # the ids live with the bindings
+    from .screens.keys import KEY_SPECS, key_conflicts  # the ids live with the bindings
 
     unknown = sorted(set(keys) - set(KEY_SPECS))
     if unknown:
         raise ConfigError(f"unknown binding id(s) in [keys]: {', '.join(unknown)}; "
                           f"known: {', '.join(sorted(KEY_SPECS))}")
+    conflicts = key_conflicts({str(k): str(v) for k, v in keys.items()})
+    if conflicts:
+        raise ConfigError("[keys]: " + "; ".join(conflicts) + "; give one of them another key")
     tui, runs = data.get("tui", {}), data.get("runs", {})
     if not isinstance(tui, dict) or not isinstance(runs, dict):
         raise ConfigError("[tui] and [runs] must be tables")

@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 
 from ..client import MlopsError
+from ..formatting import safe_text
 from ..widgets.banner import UnreachableBanner
 from ..widgets.header import BackendState, StatusHeader
 from .keys import bindings
@@ -139,7 +140,7 @@ class View(Screen[None], Generic[T]):
         if error.unreachable:
             self.mlops.report_unreachable(error)
         else:
-            self.notify(error.message, title="backend error", severity="error")
+            self.notify(safe_text(error.message), title="backend error", severity="error", markup=False)
 
     def _arm_timer(self) -> None:
         self._cancel_timer()

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Label
 
 from ..models import Experiment
 from ..widgets.filter_bar import FilterBar
-from ..formatting import number, when
+from ..formatting import number, safe_text, when
 from ..widgets.tables import NavTable
 from .base import View
 from .keys import bindings
@@ -54,8 +55,8 @@ class ExperimentsScreen(View[list[Experiment]]):
                       e.lifecycle_stage]) for e in shown])
         text = f"{len(shown)} of {len(self.experiments)} experiments"
         if self.filter_text:
-            text += f"  filter: {self.filter_text}"
-        self.query_one("#status", Label).update(text)
+            text += f"  filter: {safe_text(self.filter_text)}"
+        self.query_one("#status", Label).update(Text(text))
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open(self.filter_text)

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Label
 
 from ..client import MlopsError
 from ..models import Job
-from ..formatting import duration, progress, status, when
+from ..formatting import duration, progress, safe_text, status, when
 from ..widgets.tables import NavTable
 from .base import View
 from .keys import bindings, key_label
@@ -38,6 +38,8 @@ def job_took(job: Job, now: datetime) -> str:
 
 
 def clip(text: str, width: int) -> str:
+    """`text` made safe for the terminal, cut to `width` characters with `…`."""
+    text = safe_text(text)
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
@@ -57,7 +59,7 @@ class JobActions(View[T]):
     def _action_error(self, error: MlopsError, title: str) -> None:
         if error.unreachable:
             self.mlops.report_unreachable(error)
-        self.notify(error.message, title=title, severity="error")
+        self.notify(safe_text(error.message), title=title, severity="error", markup=False)
 
     # -- cancel -----------------------------------------------------------------------------------
     def action_cancel_job(self) -> None:
@@ -109,7 +111,7 @@ class JobActions(View[T]):
         def submitted(job: Job | None) -> None:
             if job is None:
                 return
-            self.notify(f"submitted job {job.id} ({job.name})", title="new job")
+            self.notify(f"submitted job {job.id} ({safe_text(job.name)})", title="new job", markup=False)
             self.open_job(job.id)
 
         self.app.push_screen(SubmitModal(), submitted)

@@ -82,9 +82,45 @@ _SPECS = [
     # the form that starts a pipeline (`n` in jobs)
     KeySpec("form.complete", "tab", "complete", "Complete the path", "start form", False, priority=True),
     KeySpec("form.cancel", "escape", "cancel", "Close the form", "start form", False, "esc"),
+    # the preview of an artifact file (`enter` on a file in a run's artifacts)
+    KeySpec("preview.close", "escape,q", "close", "Close the preview", "preview", True, "esc", label="Close"),
 ]
 
 KEY_SPECS: dict[str, KeySpec] = {spec.id: spec for spec in _SPECS}
+
+CONTEXTS: dict[str, tuple[str, ...]] = {
+    "overview, experiments, datasets": ("everywhere", "views", "lists", "tables"),
+    "runs": ("everywhere", "views", "lists", "tables", "runs"),
+    "run detail": ("everywhere", "views", "tables", "run detail, compare", "run detail"),
+    "compare": ("everywhere", "views", "tables", "run detail, compare"),
+    "jobs": ("everywhere", "views", "lists", "tables", "jobs"),
+    "job detail": ("everywhere", "views", "tables", "jobs", "job detail"),
+    "dataset versions": ("everywhere", "views", "tables", "dataset versions"),
+    "the yes/no question": ("confirm",),
+    "the start form": ("start form",),
+    "the artifact preview": ("preview",),
+}
+"""Which scopes' bindings act together on one screen (a modal's own keys come before the app's,
+so its scope stands alone). Two bindings may share a key only if no context holds both."""
+
+
+def key_conflicts(keymap: dict[str, str]) -> list[str]:
+    """Why `keymap` (binding id → keys, over the defaults) cannot work: one line per key that two
+    bindings of the same screen would both claim, naming both ids; empty when it can."""
+    problems: list[str] = []
+    seen_pairs: set[tuple[str, str, str]] = set()
+    for context, scopes in CONTEXTS.items():
+        owner: dict[str, str] = {}
+        for spec in _SPECS:
+            if spec.scope not in scopes:
+                continue
+            for key in (k.strip() for k in keymap.get(spec.id, spec.keys).split(",")):
+                other = owner.setdefault(key, spec.id)
+                if other != spec.id and (key, other, spec.id) not in seen_pairs:
+                    seen_pairs.add((key, other, spec.id))
+                    problems.append(f"key {display_keys(key)!r} is bound to both {other} and {spec.id} "
+                                    f"(both act in {context})")
+    return problems
 
 
 def bindings(*scopes: str) -> list[Binding]:

@@ -17,6 +17,7 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
 from ..client import MlopsError
+from ..formatting import safe_text
 from ..models import Job
 from ..widgets.inputs import accept_suggestion
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline_async
@@ -51,9 +52,9 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question, id="confirm-question", markup=False)
+            yield Label(safe_text(self.question), id="confirm-question", markup=False)
             if self.detail:
-                yield Label(self.detail, classes="status-line", markup=False)
+                yield Label(safe_text(self.detail), classes="status-line", markup=False)
             keys = _keymap(self)
             yield Label(f"{key_label('confirm.yes', keys)} yes · {key_label('confirm.no', keys)} no",
                         classes="status-line", id="confirm-keys", markup=False)

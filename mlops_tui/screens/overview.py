@@ -20,6 +20,9 @@ from .base import View
 from .jobs import clip, job_took
 
 PANEL_ROWS = 8
+RUN_FIXED_WIDTH = 10 + 11 + 7 + 5 * 2 + 1
+"""Status, start and time columns, each column's padding and the scrollbar: the rest of a run
+panel's width goes to the run and experiment names, cut with `…` to fit."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class OverviewScreen(View[OverviewData]):
     def __init__(self) -> None:
         super().__init__()
         self.experiment_names: dict[str, str] = {}
+        self.data: OverviewData | None = None
 
     def compose_body(self) -> ComposeResult:
         with Container(id="panels"):
@@ -85,20 +89,25 @@ class OverviewScreen(View[OverviewData]):
         rows: list[tuple[str, list[Any]]] = [
             (e.name, [e.name, number(e.run_count), when(e.last_run_time, zone)]) for e in data.experiments
         ]
+        self.data = data
         self.query_one("#experiments", NavTable).sync_rows(rows)
         total = sum(e.run_count for e in data.experiments)
         self.query_one("#title-experiments", Label).update(
             f"Experiments ({len(data.experiments)}, {total:,} runs)")
         for table_id, runs in (("#latest", data.latest), ("#failed", data.failed)):
-            self.query_one(table_id, NavTable).sync_rows([
-                (run.id, [run.name, status(run.status), self.experiment_names.get(run.experiment_id, run.experiment_id),
+            table = self.query_one(table_id, NavTable)
+            names = max((table.size.width or self.size.width or 80) - RUN_FIXED_WIDTH, 12)
+            run_width = names * 3 // 5
+            table.sync_rows([
+                (run.id, [clip(run.name, run_width), status(run.status),
+                          clip(self.experiment_names.get(run.experiment_id, run.experiment_id), names - run_width),
                           when(run.start_time, zone), run_duration(run.start_time, run.end_time, now)
                           if run.end_time is not None or run.status == "RUNNING" else "-"])
                 for run in runs
-            ])
+            ], newest_first=True)
         self.query_one("#title-failed", Label).update(
             "Recently failed" + ("" if data.failed else ": none ✓"))
-        self.query_one("#jobs", NavTable).sync_rows([
+        self.query_one("#jobs", NavTable).sync_rows(newest_first=True, rows=[
             (job.id, [f"{clip(job.name, 14)} {job.id[:6]}", status(job.status),
                       progress(job.progress_done, job.progress_total), clip(job.dataset or "-", 12),
                       job_took(job, now)])
@@ -107,6 +116,15 @@ class OverviewScreen(View[OverviewData]):
         queued = len(data.active) - running
         self.query_one("#title-jobs", Label).update(
             f"Active jobs ({running} running, {queued} queued)" if data.active else "Active jobs: none")
+
+    def on_resize(self) -> None:
+        """Names are cut to the panels' width: cut them again for the new width."""
+        if self.data is not None:
+            self.call_after_refresh(self._render_again)
+
+    def _render_again(self) -> None:
+        if self.data is not None:
+            self.render_data(self.data)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         key = event.row_key.value

@@ -86,7 +86,7 @@ class ColumnPicker(ModalScreen[list[str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(" Columns: space ticks, enter applies", classes="section-title")
-            yield Input(placeholder="type to filter (e.g. cv_ or params.)", id="column-filter")
+            yield Input(placeholder="type to filter (e.g. cv_ or params.)", id="column-filter", select_on_focus=False)
             yield Label("", id="column-count")
             yield OptionList(id="column-options")
 

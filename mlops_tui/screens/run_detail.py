@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from ..models import ArtifactFile, MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
-from ..formatting import number, run_duration, size, status, when
+from ..formatting import number, run_duration, safe_text, size, status, when
 from ..widgets.tables import NavOptionList, NavTable
 from .base import View
 from .keys import bindings
@@ -114,6 +114,7 @@ class RunDetailScreen(TabbedView):
         self.metric: str | None = None
         self.artifact_path = ""
         self.history: MetricHistory | None = None
+        self.artifact_files: dict[str, ArtifactFile] = {}
 
     @property
     def crumb(self) -> str:
@@ -172,7 +173,7 @@ class RunDetailScreen(TabbedView):
         took = run_duration(run.start_time, run.end_time, now) if run.end_time or run.status == "RUNNING" else "-"
         title = Text()
         title.append_text(status(run.status))
-        title.append(f"  {run.name}  ", style="bold")
+        title.append(f"  {safe_text(run.name)}  ", style="bold")
         title.append(f"{run.id[:8]}  started {when(run.start_time, zone, with_year=True)}  took {took}")
         self.query_one("#run-title", Label).update(title)
         self._render_links(run)
@@ -197,7 +198,7 @@ class RunDetailScreen(TabbedView):
             parts.append(f"dataset {dataset}")
         if job:
             parts.append(f"job {job}")
-        links.update(Text("  ·  ".join(parts)))
+        links.update(Text(safe_text("  ·  ".join(parts))))
         if links.display != bool(parts):
             links.display = bool(parts)
         self.refresh_bindings()
@@ -235,7 +236,7 @@ class RunDetailScreen(TabbedView):
         keys = sorted(run.metrics)
         if [str(o.id) for o in options.options] != keys:
             options.clear_options()
-            options.add_options([Option(key, id=key) for key in keys])
+            options.add_options([Option(Text(safe_text(key)), id=key) for key in keys])
         self.metric = chart_metric(run.metrics, self.metric)
         if self.metric in keys:
             options.highlighted = keys.index(self.metric)
@@ -253,14 +254,16 @@ class RunDetailScreen(TabbedView):
         rows: list[tuple[str, list[object]]] = []
         if self.artifact_path:
             rows.append(("..", ["../", ""]))
+        self.artifact_files = {item.path: item for item in files if not item.is_dir}
         for item in files:
             name = item.path.rsplit("/", 1)[-1] + ("/" if item.is_dir else "")
             rows.append((item.path + ("/" if item.is_dir else ""),
                          [name, "" if item.size is None else size(item.size)]))
         self.query_one("#artifacts", NavTable).sync_rows(rows)
         where = f"artifacts/{self.artifact_path}" if self.artifact_path else "artifacts/"
-        self.query_one("#artifact-path", Label).update(
-            f"{where}  ({len(files)} item{'s' if len(files) != 1 else ''}; enter opens a folder)")
+        self.query_one("#artifact-path", Label).update(Text(
+            f"{safe_text(where)}  ({len(files)} item{'s' if len(files) != 1 else ''}; "
+            "enter opens a folder or previews a file)"))
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         key = event.option.id
@@ -288,7 +291,10 @@ class RunDetailScreen(TabbedView):
         elif key.endswith("/"):
             self.artifact_path = key.rstrip("/")
         else:
-            self.notify(f"{key} is a file; the client downloads it (Client.download_artifact)", title="artifacts")
+            from .preview import ArtifactPreview
+
+            file = self.artifact_files.get(key, ArtifactFile(path=key, is_dir=False, size=None))
+            self.app.push_screen(ArtifactPreview(self.run_id, file))
             return
         self.request_refresh()
 

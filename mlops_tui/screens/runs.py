@@ -256,7 +256,7 @@ class RunsScreen(View[None]):
     def _show_status(self) -> None:
         parts = []
         total = "…" if self.total is None else f"{self.total:,}"
-        parts.append(f"{total} top-level runs" if self.query_state.is_grouped else f"{total} runs")
+        parts.append(f"{total} runs (top level)" if self.query_state.is_grouped else f"{total} runs")
         position = self._top_position(self.table.cursor_row) if self.table.row_count else None
         if position is not None:
             parts.append(f"row {position + 1:,}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from ..formatting import safe_text
 from .header import BackendState
 
 
@@ -22,5 +23,5 @@ class UnreachableBanner(Static):
         if shown:
             text = Text()
             text.append("✗ BACKEND UNREACHABLE ", style="bold")
-            text.append(f"at {state.url} · retrying every {state.retry_seconds:g} s")
+            text.append(f"at {safe_text(state.url)} · retrying every {state.retry_seconds:g} s")
             self.update(text)

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
+from ..formatting import safe_text
+
 MARKERS = ("braille", "x", "+", "o", "*", "#", "@", "%")
 """One marker per curve, so overlaid curves stay apart without colour."""
 
@@ -35,10 +37,10 @@ class MetricChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(title)
+        plt.title(safe_text(title))
         drawn = [s for s in series if s.steps]
         for index, item in enumerate(drawn):
-            label = item.label if len(drawn) > 1 else None
+            label = safe_text(item.label) if len(drawn) > 1 else None
             plt.plot(item.steps, item.values, marker=MARKERS[index % len(MARKERS)], label=label)
         if not drawn:
             plt.text("no points yet", x=0.5, y=0.5, alignment="center")

@@ -9,6 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
 
+from ..formatting import safe_text
+
 
 @dataclass(frozen=True)
 class BackendState:
@@ -36,19 +38,19 @@ class StatusHeader(Horizontal):
         self._crumb = crumb
 
     def compose(self) -> ComposeResult:
-        yield Label(f"mlops ▸ {self._crumb}", id="crumb", markup=False)
+        yield Label(f"mlops ▸ {safe_text(self._crumb)}", id="crumb", markup=False)
         yield Label("", id="backend")
 
     def set_crumb(self, crumb: str) -> None:
         self._crumb = crumb
-        self.query_one("#crumb", Label).update(Text(f"mlops ▸ {crumb}"))
+        self.query_one("#crumb", Label).update(Text(f"mlops ▸ {safe_text(crumb)}"))
 
     def show_state(self, state: BackendState) -> None:
         text = Text()
         url = state.url.removeprefix("http://").removeprefix("https://")
         width = self.size.width or 80
         if width >= 72:
-            text.append(url + "  ", style="dim")
+            text.append(safe_text(url) + "  ", style="dim")
         if state.up is None:
             text.append("○ connecting", style="dim")
         elif state.up:

@@ -3,11 +3,23 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, OptionList
 
+from ..formatting import safe_text
 from ..screens.keys import KEY_SPECS, bindings
+
+
+def safe_cell(value: Any) -> Any:
+    """A cell as it may reach the terminal: strings become plain `Text` (no markup, control
+    characters escaped); a `Text` holding a control character is rebuilt from its escaped plain text."""
+    if isinstance(value, str):
+        return Text(safe_text(value))
+    if isinstance(value, Text) and safe_text(value.plain) != value.plain:
+        return Text(safe_text(value.plain), style=value.style)
+    return value
 
 
 class NavTable(DataTable[Any]):
@@ -56,9 +68,13 @@ class NavTable(DataTable[Any]):
             self.add_column(label, key=key, width=width)
         return True
 
-    def sync_rows(self, rows: list[tuple[str, list[Any]]]) -> None:
+    def sync_rows(self, rows: list[tuple[str, list[Any]]], newest_first: bool = False) -> None:
         """Show `rows` (key, cells): cells change in place when the keys are the same, in the same
-        order; otherwise the rows are replaced and the cursor stays on the same key if it is still there."""
+        order; otherwise the rows are replaced and the cursor stays on the same key if it is still there.
+        `newest_first`: a list whose new rows arrive on top; a cursor on the first row (one the user
+        did not move) stays on the first row, so the newest row is the one shown."""
+        at_top = self.cursor_row <= 0
+        rows = [(key, [safe_cell(cell) for cell in cells]) for key, cells in rows]
         keys = [key for key, _ in rows]
         current = [str(row.key.value) for row in self.ordered_rows]
         columns = [column.key for column in self.ordered_columns]
@@ -67,9 +83,13 @@ class NavTable(DataTable[Any]):
                 old = self.get_row(key)
                 for column, before, after in zip(columns, old, cells):
                     if before != after:
-                        self.update_cell(key, column, after)
+                        self.update_cell(key, column, after, update_width=True)
             return
-        self.replace_rows(rows)
+        if newest_first and at_top and rows:
+            self.replace_rows(rows, cursor_key=rows[0][0], keep_screen_offset=False)
+            self.scroll_home(animate=False, immediate=True)
+        else:
+            self.replace_rows(rows)
 
     def replace_rows(self, rows: list[tuple[str, list[Any]]], cursor_key: str | None = None,
                      keep_screen_offset: bool = True) -> None:
@@ -79,7 +99,7 @@ class NavTable(DataTable[Any]):
         offset = self.cursor_row - int(self.scroll_y)
         self.clear()
         for key, cells in rows:
-            self.add_row(*cells, key=key)
+            self.add_row(*(safe_cell(cell) for cell in cells), key=key)
         index = next((i for i, (key, _) in enumerate(rows) if key == cursor_key), None)
         if index is None:
             return

@@ -397,3 +397,49 @@ async def test_a_start_view_that_does_not_exist_leaves_the_overview(make_app: Ap
         await settle(pilot)
         assert isinstance(app.screen, OverviewScreen)
         assert notices(app) == ["experiment 'nosuch' not found"]
+
+
+async def test_overview_keeps_the_newest_run_in_view_and_names_fit(make_app: AppFactory, fake: FakeClient) -> None:
+    long_name = "RandomForestClassifier-candidate-17"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        overview = app.screen
+        assert isinstance(overview, OverviewScreen)
+        latest = overview.query_one("#latest", NavTable)
+        newest = _run(99, "1")
+        fake.runs.append(newest.model_copy(update={"name": long_name}))
+        await pilot.press("r")
+        await settle(pilot)
+        assert latest.cursor_key == newest.id and latest.cursor_row == 0 and latest.scroll_y == 0
+        assert str(latest.get_row(newest.id)[0]) == "RandomForestClassifier-…"  # cut to fit 80 columns
+        failed = overview.query_one("#failed", NavTable)
+        for table in (latest, failed):  # every column shows whole: the status reads FAILED, not FAIL
+            assert sum(column.get_render_width(table) for column in table.ordered_columns) <= table.size.width
+        latest.move_cursor(row=2)  # the user moved: a refresh keeps their row
+        chosen = latest.cursor_key
+        fake.runs.append(_run(100, "1"))
+        await pilot.press("r")
+        await settle(pilot)
+        assert latest.cursor_key == chosen and latest.cursor_row == 3
+
+
+async def test_a_cell_updated_in_place_widens_its_column() -> None:
+    """Rows kept by key are updated cell by cell; a longer value must widen its column, not be
+    cut to the old width (the overview once read `chu  ✗ FAIL`)."""
+    from textual.app import App, ComposeResult
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield NavTable(id="t")
+
+    app = One()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NavTable)
+        table.set_columns([("name", "RUN", None), ("status", "STATUS", None)])
+        table.sync_rows([("a", ["x", "-"])])
+        await pilot.pause()
+        table.sync_rows([("a", ["RandomForestClassifier-3", "✗ FAILED"])])
+        await pilot.pause()
+        widths = [column.get_render_width(table) - 2 * table.cell_padding for column in table.ordered_columns]
+        assert widths == [len("RandomForestClassifier-3"), len("✗ FAILED")]

@@ -152,7 +152,7 @@ async def test_grouped_by_default_sorted_and_reversed_by_the_server(seeder: Seed
     async with runs_view(console, seeded.experiment) as (pilot, screen):
         # only the top-level runs, newest first; the children stay with their parent
         assert names(screen) == newest_first(seeded.top)
-        assert screen.total == len(seeded.top) and "6 top-level runs" in status_line(screen)
+        assert screen.total == len(seeded.top) and "6 runs (top level)" in status_line(screen)
         await pilot.press("S")  # reverse: oldest first, asked of the server
         await settle(pilot)
         assert names(screen) == newest_first(seeded.top)[::-1]
@@ -264,8 +264,9 @@ async def test_default_columns_are_the_most_common_and_the_choice_is_remembered(
         assert options.highlighted == options.option_count - 1
         await pilot.press("g")
         assert options.highlighted == 0
-        await pilot.press(*"fit")  # type-to-filter
+        await pilot.press(*"fit")  # type-to-filter: the first key moves to the filter line, nothing is lost
         await settle(pilot)
+        assert picker.query_one("#column-filter", Input).value == "fit"
         assert [str(options.get_option_at_index(i).id) for i in range(options.option_count)] == ["metrics.fit_time_s"]
         await pilot.press("enter", "space", "enter")  # back to the list, tick, apply
         await settle(pilot)

@@ -100,3 +100,70 @@ def test_cli_refuses_a_bad_config(tmp_path: Path) -> None:
                             timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 1
     assert "unknown binding id(s) in [keys]: runs.nope" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(("keys", "named"), [
+    ({"runs.mark": "j"}, ("nav.down", "runs.mark", "runs")),
+    ({"app.refresh": "x"}, ("app.refresh", "jobs.cancel", "jobs")),
+    ({"datasets.diff": "space"}, ("datasets.mark", "datasets.diff", "dataset versions")),
+    ({"job.run": "x"}, ("jobs.cancel", "job.run", "job detail")),
+    ({"confirm.yes": "n"}, ("confirm.yes", "confirm.no", "yes/no question")),
+])
+def test_a_remap_onto_a_key_another_binding_of_the_same_screen_uses_is_refused(
+        keys: dict[str, str], named: tuple[str, ...]) -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_config({"keys": keys})
+    assert all(word in str(refused.value) for word in named), str(refused.value)
+
+
+@pytest.mark.parametrize("keys", [
+    {},  # the defaults never clash
+    {"jobs.cancel": "c"},  # c compares runs: another screen
+    {"datasets.mark": "m", "runs.mark": "m"},  # two screens, one key
+    {"runs.mark": "c", "runs.compare": "space"},  # a swap on one screen
+    {"confirm.yes": "enter"},  # a question's keys come before the screen's under it
+])
+def test_a_key_shared_by_different_screens_is_fine(keys: dict[str, str]) -> None:
+    assert parse_config({"keys": keys}).keys == keys
+
+
+def test_the_key_contexts_match_the_bindings_each_screen_really_has() -> None:
+    """CONTEXTS decides which ids may clash: derive each screen's bindings from its classes (the
+    app's, the screen's and its table's) and check the table covers them."""
+    from textual.binding import Binding
+
+    from mlops_tui.app import MlopsApp
+    from mlops_tui.screens.dataset_detail import DatasetDetailScreen
+    from mlops_tui.screens.job_detail import JobDetailScreen
+    from mlops_tui.screens.jobs import JobsScreen
+    from mlops_tui.screens.keys import CONTEXTS
+    from mlops_tui.screens.run_detail import RunDetailScreen
+    from mlops_tui.screens.runs import RunsScreen
+    from mlops_tui.widgets.grid import RunGrid
+    from mlops_tui.widgets.tables import NavTable
+
+    def scopes(*classes: type) -> set[str]:
+        ids = {b.id for cls in classes for klass in cls.__mro__ for b in getattr(klass, "BINDINGS", [])
+               if isinstance(b, Binding) and b.id}
+        return {KEY_SPECS[i].scope for i in ids if i in KEY_SPECS}
+
+    assert {spec.scope for spec in KEY_SPECS.values()} <= {s for group in CONTEXTS.values() for s in group}
+    for context, classes in {"runs": (MlopsApp, RunsScreen, RunGrid),
+                             "run detail": (MlopsApp, RunDetailScreen, NavTable),
+                             "jobs": (MlopsApp, JobsScreen, NavTable),
+                             "job detail": (MlopsApp, JobDetailScreen, NavTable),
+                             "dataset versions": (MlopsApp, DatasetDetailScreen, NavTable)}.items():
+        assert scopes(*classes) <= set(CONTEXTS[context]), context
+
+
+def test_cli_refuses_a_remap_that_takes_another_bindings_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "config.toml"
+    path.write_text('[keys]\n"runs.mark" = "j"\n')
+    result = subprocess.run([sys.executable, "-m", "mlops_tui.cli.main", "tui"], capture_output=True, text=True,
+                            env={"MLOPS_CONFIG": str(path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1", "COLUMNS": "500"},
+                            timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 1
+    assert "key 'j' is bound to both nav.down and runs.mark (both act in runs)" in " ".join(result.stderr.split())
