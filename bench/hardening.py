@@ -81,13 +81,8 @@ def bench_uploads(url: str) -> None:
 
 
 def bench_search(url: str, runs: int, sort_keys: int) -> None:
+    _seed(url, runs, sort_keys)
     with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as client:
-        for index in range(runs):
-            run = client.post("/api/v1/runs", json={"experiment": "sorts"}).json()
-            client.post(f"/api/v1/runs/{run['id']}/batch", json={
-                "params": {f"p{k}": str((index * 31 + k) % 17) for k in range(sort_keys)},
-                "metrics": [{"key": f"m{k}", "value": (index * 13 + k) % 11, "step": 0} for k in range(sort_keys)],
-            })
         order_by = [f"params.p{k} DESC" for k in range(sort_keys)]
         samples = []
         status = 0
