@@ -151,6 +151,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;
     CREATE INDEX runs_heartbeat ON runs (heartbeat_at) WHERE status = 'RUNNING' AND heartbeat_at IS NOT NULL;
     """,
+    # 4 -> 5: top-level runs (the console's grouped list pages and counts `parent_id IS NULL`)
+    """
+    CREATE INDEX runs_top_level ON runs (experiment_id, lifecycle_stage, start_time DESC) WHERE parent_id IS NULL;
+    """,
 ]
 
 

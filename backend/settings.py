@@ -36,8 +36,7 @@ class Settings:
     """Training jobs run at once; more wait in the queue."""
     max_candidates: int = field(default_factory=lambda: int(os.environ.get("MLOPS_MAX_CANDIDATES", "500")))
     """Candidates one training job may train; a larger sweep is refused with 422."""
-    dask_schedulers: tuple[str, ...] = field(default_factory=lambda: tuple(
-        a.strip() for a in os.environ.get("MLOPS_DASK_SCHEDULERS", "").split(",") if a.strip()))
+    dask_schedulers: tuple[str, ...] = field(default_factory=lambda: _env_list("MLOPS_DASK_SCHEDULERS"))
     """Dask scheduler addresses jobs may use (the first is the default); none: no Dask jobs. A scheduler is
     trusted like this machine: the job's worker unpickles what it returns."""
     cancel_grace_seconds: float = 5.0

@@ -1,8 +1,8 @@
 """Hardening benchmarks: what hostile or oversized requests cost a live backend.
 
 Run: `.venv/bin/python bench/hardening.py [--source DIR]`. Prints one JSON line per figure.
-`--source DIR` starts the backend from another checkout (e.g. an older commit) with this script's
-client, so two versions can be compared in the same run on the same machine.
+`--source DIR` starts the backend from another checkout (e.g. an older commit); `--compare DIR` runs
+this checkout and that one at once and measures them in alternating rounds, printing the ratio.
 
 - `wide_csv_upload`: a 1 MiB CSV with 100,000 columns sent as a dataset version: how long until the
   server answers, and how /healthz answers meanwhile (the event loop must stay free).
@@ -81,13 +81,8 @@ def bench_uploads(url: str) -> None:
 
 
 def bench_search(url: str, runs: int, sort_keys: int) -> None:
+    _seed(url, runs, sort_keys)
     with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as client:
-        for index in range(runs):
-            run = client.post("/api/v1/runs", json={"experiment": "sorts"}).json()
-            client.post(f"/api/v1/runs/{run['id']}/batch", json={
-                "params": {f"p{k}": str((index * 31 + k) % 17) for k in range(sort_keys)},
-                "metrics": [{"key": f"m{k}", "value": (index * 13 + k) % 11, "step": 0} for k in range(sort_keys)],
-            })
         order_by = [f"params.p{k} DESC" for k in range(sort_keys)]
         samples = []
         status = 0
@@ -129,13 +124,67 @@ def bench_single_calls(url: str, calls: int = 400) -> None:
         report("single_call_batch", 1000 * percentile(batches, 0.5), "ms p50", calls=calls)
 
 
+def compare(source: Path, runs: int, sort_keys: int, rounds: int = 4) -> None:
+    """This checkout against `source`, both live at once, measured in alternating rounds (A B B A ...)
+    so machine load drifts over both alike; prints the p50 of each and the ratio new/old."""
+    with live_backend() as (new_url, _), live_backend(source=source) as (old_url, _):
+        figures: dict[str, dict[str, list[float]]] = {"new": {}, "old": {}}
+        for url in (new_url, old_url):
+            _seed(url, runs, sort_keys)
+        order = ["new", "old", "old", "new"] * (rounds // 2)
+        for side in order:
+            url = new_url if side == "new" else old_url
+            for name, samples in _round(url, sort_keys).items():
+                figures[side].setdefault(name, []).extend(samples)
+        for name in figures["new"]:
+            new, old = percentile(figures["new"][name], 0.5), percentile(figures["old"][name], 0.5)
+            report(f"compare_{name}", 1000 * new, "ms p50", old_ms=round(1000 * old, 3), ratio=round(new / old, 3),
+                   samples=len(figures["new"][name]), rounds=rounds)
+
+
+def _seed(url: str, runs: int, sort_keys: int) -> None:
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as client:
+        for index in range(runs):
+            run = client.post("/api/v1/runs", json={"experiment": "sorts"}).json()
+            client.post(f"/api/v1/runs/{run['id']}/batch", json={
+                "params": {f"p{k}": str((index * 31 + k) % 17) for k in range(sort_keys)},
+                "metrics": [{"key": f"m{k}", "value": (index * 13 + k) % 11, "step": 0} for k in range(sort_keys)],
+            })
+
+
+def _round(url: str, sort_keys: int, calls: int = 100) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {"get_run": [], "batch": [], "search_sorted": [], "search_filtered": []}
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as client:
+        run_id = client.post("/api/v1/runs", json={"experiment": "single"}).json()["id"]
+        requests = {
+            "get_run": lambda step: client.get(f"/api/v1/runs/{run_id}"),
+            "batch": lambda step: client.post(f"/api/v1/runs/{run_id}/batch",
+                                              json={"metrics": [{"key": "x", "value": step, "step": step}]}),
+            "search_sorted": lambda step: client.post("/api/v1/runs/search", json={
+                "experiment": "sorts", "order_by": [f"params.p{k} DESC" for k in range(sort_keys)], "limit": 100}),
+            "search_filtered": lambda step: client.post("/api/v1/runs/search", json={
+                "experiment": "sorts", "filter": "metrics.m0 > 5 and params.p1 != '3'", "limit": 100}),
+        }
+        for name, send in requests.items():
+            for step in range(calls if name in ("get_run", "batch") else calls // 5):
+                started = time.perf_counter()
+                send(step).raise_for_status()
+                samples[name].append(time.perf_counter() - started)
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--source", type=Path, default=None, help="start the backend from this checkout")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="measure this checkout and that one side by side, in alternating rounds")
     parser.add_argument("--runs", type=int, default=300)
-    parser.add_argument("--sort-keys", type=int, default=8)
+    parser.add_argument("--sort-keys", type=int, default=10, help="the most the API allows")
     parser.add_argument("--skip-uploads", action="store_true")
     args = parser.parse_args()
+    if args.compare:
+        compare(args.compare, args.runs, args.sort_keys)
+        return
     with live_backend(source=args.source) as (url, _home):
         bench_single_calls(url)
         bench_search(url, args.runs, args.sort_keys)

@@ -28,6 +28,8 @@ class Call(Generic[T]):
     content: bytes | None = None
     raw: bool = False
     idempotent: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra request headers (e.g. `Range` for part of an artifact)."""
     """A POST that does nothing more when sent twice (search, a batch of de-duplicated points)."""
 
     @property
@@ -121,9 +123,10 @@ def upload_artifact(run_id: str, path: str, content: bytes) -> Call[dict[str, An
     return Call("PUT", f"/api/v1/runs/{_segment(run_id)}/artifacts/{quote(path, safe='/')}", _dict,
                 content=content)
 
-def download_artifact(run_id: str, path: str) -> Call[bytes]:
+def download_artifact(run_id: str, path: str, byte_range: str | None = None) -> Call[bytes]:
+    """The file's bytes; `byte_range` (`0-65535`, `-65536` for the last bytes) asks for part of it."""
     return Call("GET", f"/api/v1/runs/{_segment(run_id)}/artifacts/{quote(path, safe='/')}",
-                lambda body: body, raw=True)
+                lambda body: body, raw=True, headers={"Range": f"bytes={byte_range}"} if byte_range else {})
 
 
 def submit_job(pipeline: str, dataset: str | None = None, executor: str | None = None,

@@ -67,6 +67,8 @@ def _request_args(call: api.Call[Any]) -> dict[str, Any]:
         args["headers"] = {"Content-Type": "application/json"}
     elif call.content is not None:
         args["content"] = call.content
+    if call.headers:
+        args["headers"] = {**args.get("headers", {}), **call.headers}
     return args
 
 
@@ -316,6 +318,9 @@ class AsyncClient:
 
     async def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactFile]:
         return await self.send(api.list_artifacts(run_id, path))
+
+    async def download_artifact(self, run_id: str, path: str, byte_range: str | None = None) -> bytes:
+        return await self.send(api.download_artifact(run_id, path, byte_range))
 
     async def list_datasets(self) -> list[Dataset]:
         return await self.send(api.list_datasets())

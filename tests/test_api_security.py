@@ -7,7 +7,10 @@
 """
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -24,7 +27,7 @@ with warnings.catch_warnings():
 
 from backend import Settings, create_app
 from backend.guards import is_raw_upload
-from conftest import LiveServer, start_backend, stop_process
+from conftest import ROOT, LiveServer, free_port, start_backend, stop_process, wait_healthy
 from mlops_tui import Client, MlopsError
 
 
@@ -107,6 +110,23 @@ def test_live_server_on_default_settings_refuses_other_hosts(tmp_path: Path) -> 
             assert [e.name for e in client.list_experiments()] == ["Default"]
     finally:
         stop_process(server.process)
+
+
+def test_the_bind_address_is_answered_on_a_live_server(tmp_path: Path) -> None:
+    """`--host 127.0.0.2` (loopback, but not one of the fixed names): its own address is answered."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_TOKEN", "MLOPS_ALLOWED_HOSTS")}
+    with open(tmp_path / "server.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "backend.server", "--host", "127.0.0.2", "--port", str(port),
+                                    "--home", str(tmp_path / "home")], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.2:{port}"
+        assert wait_healthy(url, process), (tmp_path / "server.log").read_text()
+        assert httpx.get(f"{url}/api/v1/experiments").status_code == 200  # Host: 127.0.0.2:<port>
+        assert_error(httpx.get(f"{url}/healthz", headers={"Host": "127.0.0.3"}), 421, "host")
+    finally:
+        stop_process(process)
 
 
 # --- cross-site writes ---------------------------------------------------------------------------

@@ -179,8 +179,10 @@ class Selection:
         return f"cv_{self.metric}_mean" if self.by_cv else f"test_{self.metric}"
 
     def score(self, result: CandidateResult) -> float | None:
-        value = result.cv[self.metric][0] if self.by_cv and self.metric in result.cv else \
-            None if self.by_cv else result.holdout.get(self.metric)
+        if self.by_cv:
+            value = result.cv[self.metric][0] if self.metric in result.cv else None
+        else:
+            value = result.holdout.get(self.metric)
         return value if value is not None and math.isfinite(value) else None
 
     def better(self, result: CandidateResult, best: CandidateResult | None) -> bool:

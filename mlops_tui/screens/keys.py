@@ -82,6 +82,8 @@ _SPECS = [
     # the form that starts a pipeline (`n` in jobs)
     KeySpec("form.complete", "tab", "complete", "Complete the path", "start form", False, priority=True),
     KeySpec("form.cancel", "escape", "cancel", "Close the form", "start form", False, "esc"),
+    # the preview of an artifact file (`enter` on a file in a run's artifacts)
+    KeySpec("preview.close", "escape,q", "close", "Close the preview", "preview", True, "esc", label="Close"),
 ]
 
 KEY_SPECS: dict[str, KeySpec] = {spec.id: spec for spec in _SPECS}
@@ -96,6 +98,7 @@ CONTEXTS: dict[str, tuple[str, ...]] = {
     "dataset versions": ("everywhere", "views", "tables", "dataset versions"),
     "the yes/no question": ("confirm",),
     "the start form": ("start form",),
+    "the artifact preview": ("preview",),
 }
 """Which scopes' bindings act together on one screen (a modal's own keys come before the app's,
 so its scope stands alone). Two bindings may share a key only if no context holds both."""

@@ -114,6 +114,7 @@ class RunDetailScreen(TabbedView):
         self.metric: str | None = None
         self.artifact_path = ""
         self.history: MetricHistory | None = None
+        self.artifact_files: dict[str, ArtifactFile] = {}
 
     @property
     def crumb(self) -> str:
@@ -253,6 +254,7 @@ class RunDetailScreen(TabbedView):
         rows: list[tuple[str, list[object]]] = []
         if self.artifact_path:
             rows.append(("..", ["../", ""]))
+        self.artifact_files = {item.path: item for item in files if not item.is_dir}
         for item in files:
             name = item.path.rsplit("/", 1)[-1] + ("/" if item.is_dir else "")
             rows.append((item.path + ("/" if item.is_dir else ""),
@@ -260,7 +262,8 @@ class RunDetailScreen(TabbedView):
         self.query_one("#artifacts", NavTable).sync_rows(rows)
         where = f"artifacts/{self.artifact_path}" if self.artifact_path else "artifacts/"
         self.query_one("#artifact-path", Label).update(Text(
-            f"{safe_text(where)}  ({len(files)} item{'s' if len(files) != 1 else ''}; enter opens a folder)"))
+            f"{safe_text(where)}  ({len(files)} item{'s' if len(files) != 1 else ''}; "
+            "enter opens a folder or previews a file)"))
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         key = event.option.id
@@ -288,7 +291,10 @@ class RunDetailScreen(TabbedView):
         elif key.endswith("/"):
             self.artifact_path = key.rstrip("/")
         else:
-            self.notify(f"{key} is a file; the client downloads it (Client.download_artifact)", title="artifacts")
+            from .preview import ArtifactPreview
+
+            file = self.artifact_files.get(key, ArtifactFile(path=key, is_dir=False, size=None))
+            self.app.push_screen(ArtifactPreview(self.run_id, file))
             return
         self.request_refresh()
 

@@ -83,7 +83,7 @@ class NavTable(DataTable[Any]):
                 old = self.get_row(key)
                 for column, before, after in zip(columns, old, cells):
                     if before != after:
-                        self.update_cell(key, column, after)
+                        self.update_cell(key, column, after, update_width=True)
             return
         if newest_first and at_top and rows:
             self.replace_rows(rows, cursor_key=rows[0][0], keep_screen_offset=False)

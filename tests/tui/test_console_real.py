@@ -21,6 +21,7 @@ from mlops_tui.models import Run
 from mlops_tui.screens.command import CommandBar
 from mlops_tui.screens.dataset_detail import DatasetDetailScreen
 from mlops_tui.screens.overview import OverviewScreen
+from mlops_tui.screens.preview import PREVIEW_BYTES, ArtifactPreview, byte_range, preview_of
 from mlops_tui.screens.run_detail import RunDetailScreen
 from mlops_tui.screens.runs import RunsScreen
 from mlops_tui.widgets.header import StatusHeader
@@ -38,7 +39,7 @@ SHOWN = "\\x1b[2J\\x1b]0;pwned\\x07"
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[AsyncClient]:
     backend = create_app(Settings(home=tmp_path / "home", token=None, run_jobs=False))
-    real = AsyncClient(url="http://console.test", transport=httpx.ASGITransport(app=backend))
+    real = AsyncClient(url="http://localhost", transport=httpx.ASGITransport(app=backend))
     yield real
     await real.aclose()
     backend.state.db.close()
@@ -154,3 +155,69 @@ async def test_the_palette_jumps_to_experiments_runs_jobs_and_datasets_by_name(
         assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == target.id
         await pick_in_palette(pilot, "dataset spend")
         assert isinstance(app.screen, DatasetDetailScreen)
+
+
+async def open_artifact(pilot: Pilot[int], detail: RunDetailScreen, path: str) -> ArtifactPreview:
+    table = detail.query_one("#artifacts", NavTable)
+    table.move_cursor(row=table.get_row_index(path))
+    table.focus()
+    await pilot.press("enter")
+    await settle(pilot)
+    preview = pilot.app.screen
+    assert isinstance(preview, ArtifactPreview) and preview.preview is not None
+    return preview
+
+
+async def test_enter_on_an_artifact_file_previews_it(console: Callable[..., MlopsApp], client: AsyncClient) -> None:
+    run = await finished_run(client, "churn", "with-files")
+    log = "".join(f"epoch {i} loss {1 / (i + 1):.4f}\n" for i in range(5000)) + f"done {ESCAPES}\n"
+    files = {"metrics.json": b'{"acc": 0.91, "per_class": {"yes": 0.8}}',
+             "head.csv": b"age,plan\n34,pro\n51,free\n",
+             "train.log": log.encode(),  # > 64 KiB: only its end is fetched
+             "model.bin": b"\x00\x01skops\xff" * 10}
+    for path, content in files.items():
+        await client.send(api.upload_artifact(run.id, path, content))
+    assert len(files["train.log"]) > PREVIEW_BYTES
+    assert await client.download_artifact(run.id, "train.log", "-12") == files["train.log"][-12:]
+    assert len(await client.download_artifact(run.id, "train.log", f"0-{PREVIEW_BYTES - 1}")) == PREVIEW_BYTES
+    app = console(start=f"run {run.id}")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        detail = app.screen
+        assert isinstance(detail, RunDetailScreen)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await settle(pilot)
+
+        preview = await open_artifact(pilot, detail, "metrics.json")
+        assert preview.preview is not None and preview.preview.kind == "json"
+        assert preview.preview.lines[:3] == ["{", '  "acc": 0.91,', '  "per_class": {']
+        await pilot.press("escape")
+        assert app.screen is detail
+
+        preview = await open_artifact(pilot, detail, "head.csv")
+        table = preview.query_one("#preview-table", NavTable)
+        assert [str(c.label) for c in table.ordered_columns] == ["age", "plan"]
+        assert [str(cell) for cell in table.get_row("1")] == ["51", "free"]
+        await pilot.press("q")
+
+        preview = await open_artifact(pilot, detail, "train.log")
+        assert preview.preview is not None and preview.preview.kind == "text"
+        assert preview.preview.lines[-1] == f"done {ESCAPES}" and "epoch 0 " not in preview.preview.lines[0]
+        assert preview.preview.note.startswith("last 64.0 KB of 111.2 KB")
+        shown = str(preview.query_one("#preview-text").render())
+        assert f"done {SHOWN}" in shown and "\x1b" not in shown
+        await pilot.press("escape")
+
+        preview = await open_artifact(pilot, detail, "model.bin")
+        assert preview.preview is not None and preview.preview.kind == "binary"
+        assert preview.preview.note == "binary file (80 B): not shown"
+
+
+def test_a_preview_asks_only_for_the_bytes_it_shows() -> None:
+    assert byte_range("notes.md", 10) is None
+    assert byte_range("big.json", PREVIEW_BYTES + 1) == f"0-{PREVIEW_BYTES - 1}"
+    assert byte_range("train.log", PREVIEW_BYTES + 1) == f"-{PREVIEW_BYTES}"
+    head = preview_of("a.json", b'{"a": [1, 2', 100)  # cut JSON: text, not a parse error
+    assert head.kind == "text" and head.note.startswith("first")
+    assert preview_of("x.txt", "é".encode() * 10, 20).kind == "text"
+    assert preview_of("x.txt", "é".encode()[1:] + b"ok\nfine", 100).lines == ["fine"]

@@ -422,3 +422,24 @@ async def test_overview_keeps_the_newest_run_in_view_and_names_fit(make_app: App
         await pilot.press("r")
         await settle(pilot)
         assert latest.cursor_key == chosen and latest.cursor_row == 3
+
+
+async def test_a_cell_updated_in_place_widens_its_column() -> None:
+    """Rows kept by key are updated cell by cell; a longer value must widen its column, not be
+    cut to the old width (the overview once read `chu  ✗ FAIL`)."""
+    from textual.app import App, ComposeResult
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield NavTable(id="t")
+
+    app = One()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(NavTable)
+        table.set_columns([("name", "RUN", None), ("status", "STATUS", None)])
+        table.sync_rows([("a", ["x", "-"])])
+        await pilot.pause()
+        table.sync_rows([("a", ["RandomForestClassifier-3", "✗ FAILED"])])
+        await pilot.pause()
+        widths = [column.get_render_width(table) - 2 * table.cell_padding for column in table.ordered_columns]
+        assert widths == [len("RandomForestClassifier-3"), len("✗ FAILED")]

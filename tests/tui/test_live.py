@@ -190,14 +190,14 @@ def test_exits_when_its_pty_hangs_up_as_session_leader(
                                preexec_fn=take_terminal)
     os.close(slave)
     try:
-        _read_until(master, b"Latest runs")
+        _read_until(master, b"Latest runs", timeout=60)
     finally:
         os.close(master)  # the terminal goes away
     try:
-        code = console.wait(timeout=20)
+        code = console.wait(timeout=30)
     except subprocess.TimeoutExpired:
         console.kill()
-        raise AssertionError("the console was still running 20 s after its terminal hung up") from None
+        raise AssertionError("the console was still running 30 s after its terminal hung up") from None
     assert code == 129
 
 
@@ -231,9 +231,9 @@ def test_a_hang_up_ends_the_process_even_when_the_event_loop_is_stuck() -> None:
         process.send_signal(signal.SIGHUP)
         process.send_signal(signal.SIGCONT)  # the kernel's companion of a hang-up: must not resume
         started = time.monotonic()
-        code = process.wait(timeout=10)
+        code = process.wait(timeout=20)  # never, without the guard's own thread
         took = time.monotonic() - started
     finally:
         process.kill()
-    assert code == 129 and took < 5
+    assert code == 129 and took < 10  # 1 s of grace; the rest is room for a loaded machine
     assert process.stdout.read() == ""  # not resumed after the hang-up (and the stuck loop asked nothing)
