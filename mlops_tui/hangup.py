@@ -70,6 +70,10 @@ class HangupGuard:
             self._previous_sigcont(signum, frame)
 
     def _watch(self) -> None:
+        # A signal lands on any thread that does not block it, and a Python handler runs only in the
+        # main thread once it wakes: a SIGHUP taken by this thread would leave a main thread blocked
+        # on a lock asleep for good. Blocking both here sends them to the main thread (or another).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGCONT})
         stop = threading.Event()  # only ever waited on: a sleep that is not a busy loop
         while not self.hung_up:
             if self.fd is not None and not terminal_alive(self.fd):
