@@ -69,6 +69,11 @@ def duration(ms: int | None) -> str:
     return f"{int(seconds // 86400)}d{int(seconds % 86400 // 3600):02d}h"
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 run`, `2 runs`, `1,000 runs`."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
 def number(value: float | None) -> str:
     if value is None:
         return "-"

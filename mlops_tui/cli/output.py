@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..client import BadUrl, Client, MlopsError
-from ..formatting import duration, number, safe_text  # noqa: F401  (re-exported for the commands)
+from ..formatting import duration, number, plural, safe_text  # noqa: F401  (re-exported for the commands)
 from ..embedded import ensure_backend
 
 console = Console()
@@ -34,11 +34,6 @@ def shown(value: object) -> str:
 def safe_lines(text: str) -> str:
     """Plain text (a job's log) for a terminal: each line made safe, the line breaks kept."""
     return "\n".join(safe_text(line) for line in text.split("\n"))
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """`1 run`, `2 runs`."""
-    return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
 def handle_errors(function: F) -> F:

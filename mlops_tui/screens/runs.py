@@ -23,7 +23,7 @@ from textual.widgets import Label
 from ..client import MlopsError
 from ..columns_state import load_columns, save_columns
 from ..compare import lower_is_better
-from ..formatting import number, run_duration, safe_text, status, when
+from ..formatting import number, plural, run_duration, safe_text, status, when
 from ..models import ExperimentKeys, Run
 from ..widgets.filter_bar import FilterBar, filter_keys
 from ..widgets.grid import GridColumn, RunGrid
@@ -255,8 +255,8 @@ class RunsScreen(View[None]):
 
     def _show_status(self) -> None:
         parts = []
-        total = "…" if self.total is None else f"{self.total:,}"
-        parts.append(f"{total} runs (top level)" if self.query_state.is_grouped else f"{total} runs")
+        total = "… runs" if self.total is None else plural(self.total, "run")
+        parts.append(f"{total} (top level)" if self.query_state.is_grouped else total)
         position = self._top_position(self.table.cursor_row) if self.table.row_count else None
         if position is not None:
             parts.append(f"row {position + 1:,}")

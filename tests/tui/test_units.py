@@ -167,3 +167,11 @@ def test_cli_refuses_a_remap_that_takes_another_bindings_key(tmp_path: Path) -> 
                             timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 1
     assert "key 'j' is bound to both nav.down and runs.mark (both act in runs)" in " ".join(result.stderr.split())
+
+
+def test_counts_read_in_the_singular_for_one() -> None:
+    from mlops_tui.formatting import plural
+
+    assert [plural(1, "run"), plural(2, "run"), plural(0, "run"), plural(1000, "run")] == \
+        ["1 run", "2 runs", "0 runs", "1,000 runs"]
+    assert plural(3, "child", "children") == "3 children"
