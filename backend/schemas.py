@@ -94,3 +94,11 @@ class RunSearch(Strict):
     limit: int = Field(100, description="1-5000 runs per page.")
     page_token: str | None = None
     include_deleted: bool = False
+
+
+class Heartbeat(BaseModel):
+    """The answer to a run's heartbeat."""
+
+    run_id: str
+    status: str
+    heartbeat_at: int = Field(description="Milliseconds since the epoch.")

@@ -1,18 +1,17 @@
 """Run heartbeats: `POST /api/v1/runs/{run_id}/heartbeat`, sent by the SDK while a script runs."""
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from ..deps import DB
+from ..schemas import Heartbeat
 from ..store import runs
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 
-@router.post("/{run_id}/heartbeat")
-def heartbeat(run_id: str, db: DB) -> dict[str, Any]:
+@router.post("/{run_id}/heartbeat", response_model=Heartbeat)
+def heartbeat(run_id: str, db: DB) -> Heartbeat:
     """The run's process is alive: `{"run_id", "status", "heartbeat_at"}`. A run that sent heartbeats
     and then none for `MLOPS_HEARTBEAT_TIMEOUT` seconds is marked FAILED by the server."""
-    return runs.heartbeat(db, run_id)
+    return Heartbeat(**runs.heartbeat(db, run_id))
