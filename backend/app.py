@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import hmac
 import os
-from pathlib import Path
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,13 +17,13 @@ from . import __version__
 from .db import Database
 from .errors import ApiError, TooLarge
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts
-from .responses import JSONBytes, send_json
 from .jobs.manager import JobManager
+from .responses import JSONBytes, send_json
 from .routers import artifacts, datasets, experiments, health, heartbeats, jobs, runs
 from .settings import Settings
-from .validation import not_unicode_message
-from .sweeper import HeartbeatSweeper
 from .store.experiments import ensure_default
+from .sweeper import HeartbeatSweeper
+from .validation import not_unicode_message
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import sqlite3
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -10,8 +10,21 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from .models import (ArtifactFile, DataSchema, Dataset, DatasetDiff, DatasetVersion, Experiment,
-                     ExperimentKeys, Health, Job, JobLog, MetricHistory, Run, RunPage)
+from .models import (
+    ArtifactFile,
+    DataSchema,
+    Dataset,
+    DatasetDiff,
+    DatasetVersion,
+    Experiment,
+    ExperimentKeys,
+    Health,
+    Job,
+    JobLog,
+    MetricHistory,
+    Run,
+    RunPage,
+)
 
 T = TypeVar("T")
 CLIENT_HEADERS = {"X-Mlops-Client": "mlops-tui"}

@@ -13,8 +13,21 @@ import httpx
 import orjson
 
 from . import api
-from .models import (ArtifactFile, DataSchema, Dataset, DatasetDiff, DatasetVersion, Experiment,
-                     ExperimentKeys, Health, Job, JobLog, MetricHistory, Run, RunPage)
+from .models import (
+    ArtifactFile,
+    DataSchema,
+    Dataset,
+    DatasetDiff,
+    DatasetVersion,
+    Experiment,
+    ExperimentKeys,
+    Health,
+    Job,
+    JobLog,
+    MetricHistory,
+    Run,
+    RunPage,
+)
 
 DEFAULT_URL = "http://127.0.0.1:5055"
 T = TypeVar("T")

@@ -95,7 +95,7 @@ class MetricHistory(Model):
     @property
     def points(self) -> list[MetricPoint]:
         return [MetricPoint.model_construct(step=s, value=v, timestamp=t)
-                for s, v, t in zip(self.steps, self.values, self.timestamps)]
+                for s, v, t in zip(self.steps, self.values, self.timestamps, strict=False)]
 
 
 class ArtifactFile(Model):

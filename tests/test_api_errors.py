@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import CLIENT_HEADERS, LiveServer, make_client
 from fastapi.testclient import TestClient
 
 from backend import Settings
-from conftest import CLIENT_HEADERS, LiveServer, make_client
 from mlops_tui import Client
 
 JSON = {"Content-Type": "application/json"}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import start_backend, stop_process
 from fastapi.testclient import TestClient
 
 from backend.filters import MAX_CLAUSES, MAX_LIST_ITEMS, MAX_ORDER_KEYS
-from conftest import start_backend, stop_process
 from mlops_tui import Client
 
 

@@ -25,9 +25,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from conftest import ROOT, LiveServer, free_port, start_backend, stop_process, wait_healthy
+
 from backend import Settings, create_app
 from backend.guards import is_raw_upload
-from conftest import ROOT, LiveServer, free_port, start_backend, stop_process, wait_healthy
 from mlops_tui import Client, MlopsError
 
 

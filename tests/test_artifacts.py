@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from conftest import CLIENT_HEADERS, LiveServer
 from fastapi.testclient import TestClient
 
 from backend import artifacts
 from backend.errors import TooLarge
-from conftest import CLIENT_HEADERS, LiveServer
 from mlops_tui import Client
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import LiveServer, base_env, unique
 from typer.testing import CliRunner, Result
 
-from conftest import LiveServer, base_env, unique
 from mlops_tui import Client
 from mlops_tui.cli.main import app
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, LiveServer, base_env, unique
+
 from mlops_tui import Client
 
 FILES = {"model/model.skops": b"\x00model\xff" * 50, "model/signature.json": b'{"a": "float"}',

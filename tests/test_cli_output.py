@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, LiveServer, base_env, unique
+
 from mlops_tui import Client, MlopsError, api
 from mlops_tui.models import Run
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import LiveServer, free_port, make_client, unique
 from fastapi.testclient import TestClient
 
 from backend import Settings, create_app
-from conftest import LiveServer, free_port, make_client, unique
 from mlops_tui import AsyncClient, Client, MlopsError
 from mlops_tui.models import MetricHistory, Run, RunPage
 

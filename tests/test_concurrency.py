@@ -14,6 +14,7 @@ import pytest
 
 if TYPE_CHECKING:
     from conftest import LiveServer
+
     from mlops_tui import Client
 
 WORKERS = 8

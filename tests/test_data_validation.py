@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from backend.datasets.schema import check, infer, share_limit, to_toml
 from backend.pipelines.config import ValidationConfig, parse
-from conftest import ROOT
 
 CHURN = ROOT / "sample_data" / "churn.csv"
 

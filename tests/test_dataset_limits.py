@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from conftest import CLIENT_HEADERS, LiveServer, make_client
 from fastapi.testclient import TestClient
 
 from backend import Settings
-from conftest import CLIENT_HEADERS, LiveServer, make_client
 
 
 def wide_csv(columns: int, rows: int) -> bytes:

@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, LiveServer, make_client, unique
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from backend import Settings
-from backend.errors import Invalid
 from backend.datasets.stats import OTHER, column_stats, schema_of
+from backend.errors import Invalid
 from backend.store import datasets as store
-from conftest import ROOT, LiveServer, make_client, unique
 from mlops_tui.cli.main import app as cli
 
 CHURN = ROOT / "sample_data" / "churn.csv"

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import LiveServer, unique
 from fastapi.testclient import TestClient
 from scipy.stats import ks_2samp
 from typer.testing import CliRunner
 
 from backend.datasets import drift
 from backend.datasets.stats import column_stats
-from conftest import LiveServer, unique
 from mlops_tui.cli.main import app as cli
 
 

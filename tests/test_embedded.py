@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
-
-import socket
 
 import httpx
 import psutil

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import make_client
 from fastapi.testclient import TestClient
 
 from backend import Settings
 from backend.filters import FilterError, parse_filter, parse_order_by
-from conftest import make_client
 
 # --- parsing -----------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import ROOT, LiveServer, base_env, free_port, start_backend, stop_process, unique
 
 from backend import Settings
 from backend.db import Database
@@ -20,8 +21,6 @@ from backend.jobs.manager import JobManager, Tracked
 from backend.store import jobs as store_jobs
 from mlops_tui import Client
 from mlops_tui.models import Job
-
-from conftest import ROOT, LiveServer, base_env, free_port, start_backend, stop_process, unique
 
 CHURN = ROOT / "sample_data" / "churn.csv"
 
@@ -122,7 +121,7 @@ def test_train_wait_succeeds_with_child_runs_best_marked_and_a_model(server: Liv
         assert run.tags["mlops.python"].count(".") == 2 and run.tags["mlops.platform"]
         assert "scikit-learn" in json.loads(run.tags["mlops.packages"])
         assert len(run.tags["mlops.git.commit"]) == 40
-    for child, item in zip(sorted(children, key=lambda c: c.start_time), job.report["candidates"]):
+    for child, item in zip(sorted(children, key=lambda c: c.start_time), job.report["candidates"], strict=False):
         assert child.end_time is not None and child.end_time - child.start_time >= item["fit_seconds"] * 1000 - 1
         assert child.start_time >= job.started_at
     files = {f.path for f in client.list_artifacts(parent.id, "model")}

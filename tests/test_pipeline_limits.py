@@ -15,6 +15,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from conftest import ROOT, LiveServer, base_env
+
 from backend import Settings, create_app
 from backend.db import Database
 from backend.errors import Invalid
@@ -22,8 +24,6 @@ from backend.jobs.worker import JobFailure, Worker
 from backend.pipelines import config as pipeline_config
 from backend.pipelines import expressions
 from backend.store import jobs as store_jobs
-
-from conftest import ROOT, LiveServer, base_env
 
 HEAD = 'name = "limits"\ntask = "classification"\n[data]\ndataset = "d@1"\ntarget = "y"\n'
 MODEL = '[[models]]\nestimator = "LogisticRegression"\nparams = { C = [0.5, 1.0] }\ncv = 2\n'

@@ -11,8 +11,8 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-
 from conftest import LiveServer, unique
+
 from mlops_tui import Client, MlopsError, sdk, start_run
 from mlops_tui.sdk import MAX_BATCH_POINTS, ActiveRun
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ROOT, free_port, stop_process, unique, wait_healthy
-from mlops_tui import Client, MlopsError, start_run
 
+from mlops_tui import Client, MlopsError, start_run
 
 HEARTBEAT_TIMEOUT = 3.0
 """Seconds: short for the tests, yet 15 heartbeats (every 0.2 s) long, so a loaded machine that

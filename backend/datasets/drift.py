@@ -37,7 +37,7 @@ def psi(expected: list[float], actual: list[float]) -> float:
     if total_e <= 0 or total_a <= 0:
         return 0.0
     score = 0.0
-    for e, a in zip(expected, actual):
+    for e, a in zip(expected, actual, strict=False):
         p = max(e / total_e, PSI_FLOOR)
         q = max(a / total_a, PSI_FLOOR)
         score += (q - p) * math.log(q / p)

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 import traceback
-from pathlib import Path
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from .. import artifacts

@@ -20,8 +20,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 from sklearn.base import clone
-from sklearn.model_selection import (BaseCrossValidator, KFold, ParameterGrid, ParameterSampler, StratifiedKFold,
-                                     TimeSeriesSplit, cross_validate, train_test_split)
+from sklearn.model_selection import (
+    BaseCrossValidator,
+    KFold,
+    ParameterGrid,
+    ParameterSampler,
+    StratifiedKFold,
+    TimeSeriesSplit,
+    cross_validate,
+    train_test_split,
+)
 
 from . import estimators, scoring
 from .config import ModelConfig, PipelineConfig

@@ -219,7 +219,7 @@ def _write_points(conn: sqlite3.Connection, run_id: str, columns: dict[str, Colu
             "SELECT id, value, step, timestamp, min_value, max_value, count FROM series WHERE run_id = ? AND key = ?",
             (run_id, key),
         ).fetchone()
-        new_step, new_stamp, new_value = max(zip(steps, stamps, values))
+        new_step, new_stamp, new_value = max(zip(steps, stamps, values, strict=False))
         low, high = min(values), max(values)
         if found is None:
             series_id = conn.execute(

@@ -3,15 +3,27 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from ..formatting import size
 from ..models import ColumnShift, DatasetVersion
-from .output import (JsonOption, UrlOption, connect, console, handle_errors, number, plural, print_json, shown,
-                     status_text, usage_error, when)
+from .output import (
+    JsonOption,
+    UrlOption,
+    connect,
+    console,
+    handle_errors,
+    number,
+    plural,
+    print_json,
+    shown,
+    status_text,
+    usage_error,
+    when,
+)
 
 data_app = typer.Typer(help="Data versions: add, list, show, diff; infer validation rules.", no_args_is_help=True)
 
@@ -41,9 +53,9 @@ def _headline(version: DatasetVersion) -> str:
 @handle_errors
 def data_add(
     file: Path = typer.Argument(..., help="A .csv or .parquet file."),
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Dataset name (default: the file's stem)."),
+    name: str | None = typer.Option(None, "--name", "-n", help="Dataset name (default: the file's stem)."),
     json_out: bool = JsonOption,
-    url: Optional[str] = UrlOption,
+    url: str | None = UrlOption,
 ) -> None:
     """Store FILE as a version of NAME (content-addressed: the same bytes are the same version)."""
     content = _read(file)
@@ -60,7 +72,7 @@ def data_add(
 
 @data_app.command("list")
 @handle_errors
-def data_list(json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+def data_list(json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     """List datasets with their latest version."""
     found = connect(url).list_datasets()
     if json_out:
@@ -98,7 +110,7 @@ def _summary(stats: dict[str, Any]) -> str:
 def data_show(
     ref: str = typer.Argument(..., help="NAME (latest version) or NAME@VERSION."),
     json_out: bool = JsonOption,
-    url: Optional[str] = UrlOption,
+    url: str | None = UrlOption,
 ) -> None:
     """Show a version: schema, per-column statistics, and the runs trained on it."""
     name, number_text = _split_ref(ref)
@@ -163,7 +175,7 @@ def data_diff(
                                      help="Two versions of a dataset: churn@1 churn@2, or churn 1 2."),
     all_columns: bool = typer.Option(False, "--all", help="List every shared column, not only those that moved."),
     json_out: bool = JsonOption,
-    url: Optional[str] = UrlOption,
+    url: str | None = UrlOption,
 ) -> None:
     """Compare two versions: schema changes, row counts and shifted columns (PSI > 0.2)."""
     try:
@@ -202,7 +214,7 @@ def data_diff(
 def data_schema(
     file: Path = typer.Argument(..., help="A .csv or .parquet file."),
     json_out: bool = JsonOption,
-    url: Optional[str] = UrlOption,
+    url: str | None = UrlOption,
 ) -> None:
     """Infer `[validation]` rules from FILE and print them as TOML, to paste into a pipeline and edit."""
     found = connect(url).infer_data_schema(file.name, _read(file))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,8 +18,22 @@ from rich.text import Text
 from ..client import Client, MlopsError
 from ..models import Job
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline
-from .output import (JsonOption, UrlOption, connect, console, duration, errors, fail, handle_errors, number,
-                     print_json, safe_lines, safe_text, shown, when)
+from .output import (
+    JsonOption,
+    UrlOption,
+    connect,
+    console,
+    duration,
+    errors,
+    fail,
+    handle_errors,
+    number,
+    print_json,
+    safe_lines,
+    safe_text,
+    shown,
+    when,
+)
 
 EXIT_CODES = {"config": 3, "data": 4, "validation": 5, "training": 6, "cancelled": 7, "interrupted": 8, "crash": 8}
 STATUS_STYLE = {"QUEUED": "cyan", "RUNNING": "blue", "SUCCEEDED": "green", "FAILED": "red", "CANCELLED": "yellow"}
@@ -63,10 +77,10 @@ def _exit_for(job: Job) -> int:
 def train(
     pipeline: Path = typer.Argument(..., help="The pipeline TOML file.", exists=False),
     wait: bool = typer.Option(False, "--wait", "-w", help="Follow the job: progress bar and live log."),
-    executor: Optional[str] = typer.Option(None, "--executor", help="local or dask (overrides the file)."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler, e.g. tcp://host:8786."),
+    executor: str | None = typer.Option(None, "--executor", help="local or dask (overrides the file)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler, e.g. tcp://host:8786."),
     json_out: bool = JsonOption,
-    url: Optional[str] = UrlOption,
+    url: str | None = UrlOption,
 ) -> None:
     """Submit a training pipeline as a job; print its id (or follow it with --wait)."""
     try:
@@ -120,7 +134,7 @@ def _print_outcome(job: Job) -> None:
             errors.print(f"  - {shown(problem)}", highlight=False)
 
 
-def _check_status(value: Optional[str]) -> Optional[str]:
+def _check_status(value: str | None) -> str | None:
     if value is not None and value.upper() not in JOB_STATUSES:
         raise typer.BadParameter(f"{value!r} is not a job status; use one of {', '.join(JOB_STATUSES)}")
     return value.upper() if value is not None else None
@@ -134,11 +148,11 @@ def _chosen_by(report: dict[str, Any]) -> str:
 
 @jobs_app.command("list")
 @handle_errors
-def jobs_list(status: Optional[str] = typer.Option(None, "--status", callback=_check_status,
+def jobs_list(status: str | None = typer.Option(None, "--status", callback=_check_status,
                                                    help=f"Only jobs in this status: {', '.join(JOB_STATUSES)}."),
               limit: int = typer.Option(50, "--limit", "-n", min=1, max=1000, help="Jobs to show (1-1000)."),
               json_out: bool = JsonOption,
-              url: Optional[str] = UrlOption) -> None:
+              url: str | None = UrlOption) -> None:
     """List jobs, newest first."""
     found = connect(url).list_jobs(status, limit)
     if json_out:
@@ -155,7 +169,7 @@ def jobs_list(status: Optional[str] = typer.Option(None, "--status", callback=_c
 
 @jobs_app.command("show")
 @handle_errors
-def jobs_show(job_id: str, json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+def jobs_show(job_id: str, json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     """Show a job: status, progress, error and the candidates' results."""
     job = connect(url).get_job(job_id)
     if json_out:
@@ -188,8 +202,8 @@ def jobs_show(job_id: str, json_out: bool = JsonOption, url: Optional[str] = Url
 @jobs_app.command("logs")
 @handle_errors
 def jobs_logs(job_id: str, follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until it ends."),
-              tail: Optional[int] = typer.Option(None, "--tail", help="Only the last N lines."),
-              url: Optional[str] = UrlOption) -> None:
+              tail: int | None = typer.Option(None, "--tail", help="Only the last N lines."),
+              url: str | None = UrlOption) -> None:
     """Print a job's log."""
     client = connect(url)
     chunk = client.job_logs(job_id, tail=tail) if tail else client.job_logs(job_id)
@@ -202,7 +216,7 @@ def jobs_logs(job_id: str, follow: bool = typer.Option(False, "--follow", "-f", 
 
 @jobs_app.command("cancel")
 @handle_errors
-def jobs_cancel(job_id: str, json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+def jobs_cancel(job_id: str, json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     """Cancel a queued or running job (the worker process is stopped)."""
     job = connect(url).cancel_job(job_id)
     if json_out:
@@ -213,7 +227,7 @@ def jobs_cancel(job_id: str, json_out: bool = JsonOption, url: Optional[str] = U
 
 @jobs_app.command("retry")
 @handle_errors
-def jobs_retry(job_id: str, json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+def jobs_retry(job_id: str, json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     """Queue a failed or cancelled job again, as a new job."""
     job = connect(url).retry_job(job_id)
     if json_out:

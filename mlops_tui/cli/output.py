@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..client import BadUrl, Client, MlopsError
-from ..formatting import duration, number, plural, safe_text  # noqa: F401  (re-exported for the commands)
 from ..embedded import ensure_backend
+from ..formatting import duration, number, plural, safe_text  # noqa: F401  (re-exported for the commands)
 
 console = Console()
 errors = Console(stderr=True)

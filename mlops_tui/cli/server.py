@@ -5,7 +5,6 @@ import ipaddress
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,7 +17,7 @@ server_app = typer.Typer(help="Run the backend.", no_args_is_help=True)
 HomeOption = typer.Option(None, "--home", help="Home folder (default: MLOPS_HOME or the user data dir).")
 
 
-def _home(home: Optional[Path]) -> Path:
+def _home(home: Path | None) -> Path:
     return (home or default_home()).expanduser().resolve()
 
 
@@ -42,7 +41,7 @@ def _say_stale(stale: PidFile | None, folder: Path) -> None:
 def start(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; beyond loopback needs MLOPS_TOKEN."),
     port: int = typer.Option(5055, "--port", help="Port to listen on."),
-    home: Optional[Path] = HomeOption,
+    home: Path | None = HomeOption,
     detach: bool = typer.Option(False, "--detach", help="Run in the background (pid file and log in the home)."),
 ) -> None:
     """Serve the backend, in the foreground until SIGTERM/SIGINT unless --detach."""
@@ -68,8 +67,8 @@ def start(
 @server_app.command("status")
 @handle_errors
 def status(
-    url: Optional[str] = typer.Option(None, "--url", envvar="MLOPS_URL", help="Backend URL to check."),
-    home: Optional[Path] = HomeOption,
+    url: str | None = typer.Option(None, "--url", envvar="MLOPS_URL", help="Backend URL to check."),
+    home: Path | None = HomeOption,
     json_out: bool = JsonOption,
 ) -> None:
     """Say whether the backend answers (exit 0) or not (exit 1), with its home, pid and version."""
@@ -94,7 +93,7 @@ def status(
 
 @server_app.command("stop")
 @handle_errors
-def stop(home: Optional[Path] = HomeOption, json_out: bool = JsonOption) -> None:
+def stop(home: Path | None = HomeOption, json_out: bool = JsonOption) -> None:
     """Stop the background server started from this home (SIGTERM, then wait).
 
     Only a process that is that server (its /healthz answers its pid and this home, or its command

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Column, Table
@@ -14,8 +13,23 @@ from ..client import Client
 from ..compare import metric_rows, param_rows
 from ..download import download
 from ..models import Run
-from .output import (JsonOption, UrlOption, connect, console, duration, fail, handle_errors, note, number, plural,
-                     print_json, shown, status_text, when, when_short)
+from .output import (
+    JsonOption,
+    UrlOption,
+    connect,
+    console,
+    duration,
+    fail,
+    handle_errors,
+    note,
+    number,
+    plural,
+    print_json,
+    shown,
+    status_text,
+    when,
+    when_short,
+)
 
 experiments_app = typer.Typer(help="Experiments: named groups of runs.", no_args_is_help=True)
 runs_app = typer.Typer(help="Runs: list, show, download, compare, delete.", no_args_is_help=True)
@@ -23,7 +37,7 @@ runs_app = typer.Typer(help="Runs: list, show, download, compare, delete.", no_a
 
 @experiments_app.command("list")
 @handle_errors
-def experiments_list(json_out: bool = JsonOption, url: Optional[str] = UrlOption,
+def experiments_list(json_out: bool = JsonOption, url: str | None = UrlOption,
                      all: bool = typer.Option(False, "--all", help="Include deleted experiments.")) -> None:
     """List experiments with their run counts."""
     found = connect(url).list_experiments(include_deleted=all)
@@ -39,7 +53,7 @@ def experiments_list(json_out: bool = JsonOption, url: Optional[str] = UrlOption
 
 @experiments_app.command("create")
 @handle_errors
-def experiments_create(name: str, json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+def experiments_create(name: str, json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     """Create an experiment."""
     experiment = connect(url).create_experiment(name)
     if json_out:
@@ -51,7 +65,7 @@ def experiments_create(name: str, json_out: bool = JsonOption, url: Optional[str
 @experiments_app.command("delete")
 @handle_errors
 def experiments_delete(ref: str = typer.Argument(..., help="Name or id."), json_out: bool = JsonOption,
-                       url: Optional[str] = UrlOption) -> None:
+                       url: str | None = UrlOption) -> None:
     """Delete an experiment and hide its runs (soft delete: data stays in the store)."""
     experiment = connect(url).delete_experiment(ref)
     if json_out:
@@ -122,13 +136,13 @@ RunIdArgument = typer.Argument(..., help="Run id or a unique prefix of it.", cal
 @runs_app.command("list")
 @handle_errors
 def runs_list(
-    experiment: Optional[str] = typer.Option(None, "--experiment", "-e", help="Experiment name or id."),
-    filter: Optional[str] = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.acc > 0.9 and params.model = 'rf'\""),
+    experiment: str | None = typer.Option(None, "--experiment", "-e", help="Experiment name or id."),
+    filter: str | None = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.acc > 0.9 and params.model = 'rf'\""),
     order_by: list[str] = typer.Option([], "--order-by", "-o", help="e.g. 'metrics.acc DESC' (repeatable)."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=5000, help="Runs to show (1-5000)."),
     metric: list[str] = typer.Option([], "--metric", "-m", help="Metric column to show (repeatable)."),
     json_out: bool = JsonOption,
-    url: Optional[str] = UrlOption,
+    url: str | None = UrlOption,
 ) -> None:
     """List runs, newest first, filtered and ordered by the server (★ marks a job's best candidate)."""
     client = connect(url)
@@ -157,7 +171,7 @@ def runs_list(
     table = Table(*headers, *[Column(shown(key.upper()), overflow="fold", justify="right", min_width=width)
                               for key, width in columns.items()],
                   title=f"Runs{' in ' + shown(experiment) if experiment else ''}", title_justify="left")
-    for row, run in zip(rows, page.runs):
+    for row, run in zip(rows, page.runs, strict=False):
         table.add_row(*row, *[number(run.metrics.get(key)) for key in columns])
     console.print(table)
     more = "; more exist: raise --limit" if page.next_page_token else ""
@@ -200,7 +214,7 @@ def _fitting(values: dict[str, list[str]], room: int) -> dict[str, int]:
 
 @runs_app.command("show")
 @handle_errors
-def runs_show(run_id: str = RunIdArgument, json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+def runs_show(run_id: str = RunIdArgument, json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     """Show a run: params, metrics (last, min, max), tags and environment."""
     client = connect(url)
     run = client.get_run(run_id)
@@ -247,7 +261,7 @@ def runs_download(
     path: str = typer.Argument("", help="A file or folder of the run's artifacts (default: all of them)."),
     dest: Path = typer.Option(Path("."), "--dest", "-d", help="Folder to write into (created when missing)."),
     json_out: bool = JsonOption,
-    url: Optional[str] = UrlOption,
+    url: str | None = UrlOption,
 ) -> None:
     """Download a run's artifacts: a file, a folder, or everything; paths stay inside DEST."""
     client = connect(url)
@@ -269,7 +283,7 @@ def runs_compare(
     run_ids: list[str] = typer.Argument(..., help="Two or more run ids (or unique prefixes).", callback=_check_run_ids),
     only_diff: bool = typer.Option(False, "--only-diff", "-d", help="Hide params and metrics equal in every run."),
     json_out: bool = JsonOption,
-    url: Optional[str] = UrlOption,
+    url: str | None = UrlOption,
 ) -> None:
     """Params side by side (differences marked) and each metric's last value, best one starred."""
     if len(run_ids) < 2:
@@ -300,7 +314,7 @@ def runs_compare(
 @runs_app.command("delete")
 @handle_errors
 def runs_delete(run_ids: list[str] = typer.Argument(..., help="Run ids (or unique prefixes).", callback=_check_run_ids),
-                json_out: bool = JsonOption, url: Optional[str] = UrlOption) -> None:
+                json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     """Delete runs (soft delete: hidden from listings, kept in the store)."""
     client = connect(url)
     deleted = []

@@ -1,8 +1,6 @@
 """`mlops tui [--url URL] [--experiment NAME]`: the console."""
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ..client import AsyncClient
@@ -13,8 +11,8 @@ from .output import UrlOption, fail, handle_errors
 
 @handle_errors
 def tui(
-    url: Optional[str] = UrlOption,
-    experiment: Optional[str] = typer.Option(None, "--experiment", "-e", help="Open the runs of this experiment."),
+    url: str | None = UrlOption,
+    experiment: str | None = typer.Option(None, "--experiment", "-e", help="Open the runs of this experiment."),
 ) -> None:
     """Open the console (k9s for models): `?` lists the keys, `:` jumps to a view, `q` goes back."""
     try:

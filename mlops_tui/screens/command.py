@@ -126,7 +126,7 @@ class CommandBar(ModalScreen[str | None]):
             return
         words = [safe_text(c.partition(" ")[2] or c) for c in candidates]
         self.query_one("#command-hint", Label).update(
-            "  ".join(f"[{word}]" if c == current else word for c, word in zip(candidates, words)))
+            "  ".join(f"[{word}]" if c == current else word for c, word in zip(candidates, words, strict=False)))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

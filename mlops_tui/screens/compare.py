@@ -13,9 +13,9 @@ from textual.widgets.option_list import Option
 
 from ..client import MlopsError
 from ..compare import lower_is_better, metric_rows, param_rows
+from ..formatting import number
 from ..models import MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
-from ..formatting import number
 from ..widgets.tables import NavOptionList, NavTable
 from .run_detail import TabbedView, chart_metric
 
@@ -114,7 +114,7 @@ class CompareScreen(TabbedView):
 
     def _render_chart(self, histories: list[MetricHistory | None]) -> None:
         series = [Series(run_label(run), h.steps, h.values)
-                  for run, h in zip(self.runs, histories) if h is not None]
+                  for run, h in zip(self.runs, histories, strict=False) if h is not None]
         self.query_one("#compare-chart", MetricChart).show(self.metric or "no metrics logged", series)
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:

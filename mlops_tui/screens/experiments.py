@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Label
 
+from ..formatting import number, safe_text, when
 from ..models import Experiment
 from ..widgets.filter_bar import FilterBar
-from ..formatting import number, safe_text, when
 from ..widgets.tables import NavTable
 from .base import View
 from .keys import bindings

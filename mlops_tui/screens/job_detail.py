@@ -18,8 +18,8 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Label, Log, Static
 
-from ..models import Job, JobLog
 from ..formatting import duration, number, progress, status, when
+from ..models import Job, JobLog
 from ..widgets.tables import NavTable
 from .jobs import JobActions, clip, job_took
 from .keys import bindings

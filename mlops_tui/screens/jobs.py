@@ -14,8 +14,8 @@ from textual.binding import BindingType
 from textual.widgets import DataTable, Label
 
 from ..client import MlopsError
-from ..models import Job
 from ..formatting import duration, progress, safe_text, status, when
+from ..models import Job
 from ..widgets.tables import NavTable
 from .base import View
 from .keys import bindings, key_label

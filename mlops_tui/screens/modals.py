@@ -19,8 +19,8 @@ from textual.widgets import Input, Label
 from ..client import MlopsError
 from ..formatting import safe_text
 from ..models import Job
-from ..widgets.inputs import accept_suggestion
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline_async
+from ..widgets.inputs import accept_suggestion
 from .keys import bindings, key_label
 
 if TYPE_CHECKING:

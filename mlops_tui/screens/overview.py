@@ -13,8 +13,8 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Label
 
-from ..models import Experiment, Job, Run
 from ..formatting import number, progress, run_duration, status, when
+from ..models import Experiment, Job, Run
 from ..widgets.tables import NavTable
 from .base import View
 from .jobs import clip, job_took

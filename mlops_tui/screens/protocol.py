@@ -3,8 +3,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..models import (ArtifactFile, Dataset, DatasetDiff, DatasetVersion, Experiment, ExperimentKeys, Health, Job,
-                      JobLog, MetricHistory, Run, RunPage)
+from ..models import (
+    ArtifactFile,
+    Dataset,
+    DatasetDiff,
+    DatasetVersion,
+    Experiment,
+    ExperimentKeys,
+    Health,
+    Job,
+    JobLog,
+    MetricHistory,
+    Run,
+    RunPage,
+)
 
 
 class ConsoleClient(Protocol):

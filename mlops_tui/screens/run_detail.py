@@ -18,9 +18,9 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Label, OptionList, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
+from ..formatting import number, run_duration, safe_text, size, status, when
 from ..models import ArtifactFile, MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
-from ..formatting import number, run_duration, safe_text, size, status, when
 from ..widgets.tables import NavOptionList, NavTable
 from .base import View
 from .keys import bindings

@@ -30,8 +30,19 @@ from ..widgets.grid import GridColumn, RunGrid
 from .base import View
 from .keys import bindings
 from .pickers import ColumnPicker, SortPicker
-from .run_groups import (CHILD_LIMIT, PREFERRED_METRICS, TreeRow, child_filter, common_metrics, common_params, is_best,
-                         leaderboard_key, parent_best, primary_metric, tree_rows)
+from .run_groups import (
+    CHILD_LIMIT,
+    PREFERRED_METRICS,
+    TreeRow,
+    child_filter,
+    common_metrics,
+    common_params,
+    is_best,
+    leaderboard_key,
+    parent_best,
+    primary_metric,
+    tree_rows,
+)
 from .run_window import RunQuery, RunWindow
 
 __all__ = ["PREFERRED_METRICS", "RunsScreen", "server_key"]
@@ -112,7 +123,7 @@ class RunsScreen(View[None]):
     async def _refresh_children(self, query: RunQuery) -> None:
         parents = list(self.expanded) if query.is_grouped else []
         found = await asyncio.gather(*(self._children(query, parent) for parent in parents))
-        self.expanded = dict(zip(parents, found))
+        self.expanded = dict(zip(parents, found, strict=False))
 
     async def fetch(self) -> None:
         """Refresh: the count, the column keys (first time), every page of the window and the

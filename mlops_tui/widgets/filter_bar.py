@@ -10,7 +10,6 @@ from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
-
 _ENTITIES = {"metric": "metrics", "metrics": "metrics", "param": "params", "params": "params",
              "parameter": "params", "parameters": "params", "tag": "tags", "tags": "tags"}
 _REFERENCE = re.compile(r"""

@@ -155,7 +155,7 @@ class RunGrid(ScrollView, can_focus=True):
     # -- drawing -----------------------------------------------------------------------------------
     def _line(self, cells: Sequence[Text], style: Style) -> Strip:
         text = Text(no_wrap=True, end="")
-        for column, width, cell in zip(self.columns, self.widths, cells):
+        for column, width, cell in zip(self.columns, self.widths, cells, strict=False):
             piece = cell.copy()
             piece.truncate(width, overflow="ellipsis")
             pad = width - piece.cell_len
@@ -265,7 +265,7 @@ class RunGrid(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
             x = event.x + round(self.scroll_x)
-            for column, width in zip(self.columns, self.widths):
+            for column, width in zip(self.columns, self.widths, strict=False):
                 x -= width + GAP
                 if x < 0:
                     self.post_message(self.HeaderSelected(self, column.key))

@@ -81,7 +81,7 @@ class NavTable(DataTable[Any]):
         if keys == current:
             for key, cells in rows:
                 old = self.get_row(key)
-                for column, before, after in zip(columns, old, cells):
+                for column, before, after in zip(columns, old, cells, strict=False):
                     if before != after:
                         self.update_cell(key, column, after, update_width=True)
             return

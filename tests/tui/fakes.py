@@ -8,17 +8,31 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from backend.filters import FilterError, parse_filter, parse_order_by
 from mlops_tui.client import MlopsError
-from mlops_tui.models import (ArtifactFile, ColumnShift, Dataset, DatasetDiff, DatasetVersion,
-                              DatasetVersionSummary, DtypeChange, Experiment, ExperimentKeys, Health, Job, JobLog,
-                              MetricHistory, Run, RunPage)
+from mlops_tui.models import (
+    ArtifactFile,
+    ColumnShift,
+    Dataset,
+    DatasetDiff,
+    DatasetVersion,
+    DatasetVersionSummary,
+    DtypeChange,
+    Experiment,
+    ExperimentKeys,
+    Health,
+    Job,
+    JobLog,
+    MetricHistory,
+    Run,
+    RunPage,
+)
 
-T0 = int(datetime(2025, 3, 14, 9, 0, tzinfo=timezone.utc).timestamp() * 1000)
-NOW = datetime(2025, 3, 14, 12, 0, 0, tzinfo=timezone.utc)
+T0 = int(datetime(2025, 3, 14, 9, 0, tzinfo=UTC).timestamp() * 1000)
+NOW = datetime(2025, 3, 14, 12, 0, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
 MINUTE = 60_000
 
@@ -101,7 +115,7 @@ def _candidates() -> list[dict[str, Any]]:
              ("HistGradientBoostingClassifier", {"learning_rate": 0.081, "max_depth": 3})]
     found = []
     for (estimator, params), index, auc, fit in zip(specs, DONE_CANDIDATES, (0.801, 0.874, 0.912, 0.897),
-                                                    (0.42, 0.51, 3.87, 2.15)):
+                                                    (0.42, 0.51, 3.87, 2.15), strict=False):
         found.append({"run_id": _run_id(index), "estimator": estimator, "params": params,
                       "holdout": {"roc_auc": auc, "accuracy": round(auc - 0.06, 3)},
                       "cv": {"roc_auc": {"mean": round(auc - 0.01, 3), "std": 0.012}},
@@ -199,7 +213,7 @@ def _categorical_stats(column: str, version: int, rows: int) -> dict[str, Any]:
     values = CATEGORIES[column]
     shares = [0.5 - 0.05 * version, 0.3, 0.2 + 0.05 * version, 0.1][:len(values)]
     counts = [int(rows * share / sum(shares)) for share in shares]
-    frequencies = dict(sorted(zip(values, counts), key=lambda item: -item[1]))
+    frequencies = dict(sorted(zip(values, counts, strict=False), key=lambda item: -item[1]))
     return {"kind": "categorical", "count": rows, "nulls": 0, "unique": len(values),
             "frequencies": {**frequencies, "__other__": 0}}
 

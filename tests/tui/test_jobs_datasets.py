@@ -19,8 +19,19 @@ from mlops_tui.screens.run_detail import RunDetailScreen
 from mlops_tui.widgets.tables import NavTable
 
 from .conftest import QUIET, settle
-from .fakes import (CANCELLED_JOB, DONE_BEST, DONE_CANDIDATES, DONE_JOB, DONE_PARENT, FAILED_JOB, NOW_MS,
-                    QUEUED_JOB, RUNNING_JOB, FakeClient, _run_id)
+from .fakes import (
+    CANCELLED_JOB,
+    DONE_BEST,
+    DONE_CANDIDATES,
+    DONE_JOB,
+    DONE_PARENT,
+    FAILED_JOB,
+    NOW_MS,
+    QUEUED_JOB,
+    RUNNING_JOB,
+    FakeClient,
+    _run_id,
+)
 from .test_flows import SIZE, AppFactory, row_keys, unique, wait_until
 
 

@@ -25,7 +25,6 @@ from mlops_tui.screens.runs import RunsScreen
 from mlops_tui.widgets.filter_bar import FilterBar
 from mlops_tui.widgets.tables import NavTable
 
-
 from .conftest import QUIET, settle
 
 SIZE = (120, 40)

@@ -12,8 +12,15 @@ from typer.testing import CliRunner
 from mlops_tui.cli.main import app as cli
 from mlops_tui.client import MlopsError
 from mlops_tui.models import DatasetVersion, Job
-from mlops_tui.submit import (DataFileMissing, DataUploadError, PipelineFileError, data_file, read_pipeline,
-                              submit_pipeline, submit_pipeline_async)
+from mlops_tui.submit import (
+    DataFileMissing,
+    DataUploadError,
+    PipelineFileError,
+    data_file,
+    read_pipeline,
+    submit_pipeline,
+    submit_pipeline_async,
+)
 
 from .fakes import FakeClient
 
