@@ -13,9 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mlops_tui.contract import InvalidText, not_unicode_message
+
 from . import __version__
 from .db import Database
-from .errors import ApiError, TooLarge
+from .errors import ApiError, Invalid, TooLarge
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts
 from .jobs.manager import JobManager
 from .responses import JSONBytes, send_json
@@ -23,7 +25,6 @@ from .routers import artifacts, datasets, experiments, health, heartbeats, jobs,
 from .settings import Settings
 from .store.experiments import ensure_default
 from .sweeper import HeartbeatSweeper
-from .validation import not_unicode_message
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ensure_default(app.state.db)
 
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidText, _invalid_text)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
@@ -80,6 +82,10 @@ def _remove_pid_file(path: Path | None) -> None:
 
 async def _api_error(request: Request, error: ApiError) -> JSONBytes:
     return JSONBytes(error.body(), status_code=error.status_code)
+
+
+async def _invalid_text(request: Request, error: InvalidText) -> JSONBytes:
+    return JSONBytes(Invalid(error.message, error.field).body(), status_code=Invalid.status_code)
 
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}

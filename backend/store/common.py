@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from typing import Any
 
+from mlops_tui.contract import now_ms
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+__all__ = ["now_ms", "one", "placeholders", "rows"]
 
 
 def rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from mlops_tui.contract import tags as tag
+
 from ..datasets import drift, io
 from ..datasets.stats import column_stats, schema_of
 from ..db import Database
@@ -25,7 +27,7 @@ from ..validation import check_name
 from .common import now_ms, one, rows
 from .runs import RUN_COLUMNS, attach_details
 
-DATASET_TAG = "mlops.dataset"
+DATASET_TAG = tag.DATASET
 MAX_RUNS = 1000
 MAX_VERSION = 2**31 - 1
 _SHA = re.compile(r"^[0-9a-f]{64}$")
