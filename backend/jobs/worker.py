@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import artifacts
+from ..clock import now_ms
 from ..datasets import schema as data_schema
 from ..datasets.stats import categorical_stats, column_stats
 from ..db import Database
@@ -27,8 +28,8 @@ from ..pipelines import checks, model_io, sweep, target
 from ..pipelines.config import PipelineConfig, from_dict
 from ..pipelines.features import check_columns, check_derived
 from ..settings import Settings
-from ..store import datasets, experiments, jobs, runs
-from ..store.common import now_ms
+from ..services import datasets
+from ..store import experiments, jobs, runs
 
 
 class JobFailure(Exception):
