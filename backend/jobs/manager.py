@@ -18,10 +18,10 @@ import psutil
 
 from mlops_tui.contract import JobStatus, RunStatus
 
+from ..clock import now_ms
 from ..db import Database
 from ..settings import Settings
 from ..store import jobs, runs
-from ..store.common import now_ms
 
 SAMPLE_SECONDS = 1.0
 

@@ -22,6 +22,7 @@ from mlops_tui.contract import JobStatus, RunStatus
 from mlops_tui.contract import tags as tag
 
 from .. import artifacts
+from ..clock import now_ms
 from ..datasets import schema as data_schema
 from ..datasets.stats import categorical_stats, column_stats
 from ..db import Database
@@ -29,9 +30,9 @@ from ..errors import Invalid
 from ..pipelines import checks, model_io, sweep, target
 from ..pipelines.config import PipelineConfig, from_dict
 from ..pipelines.features import check_columns, check_derived
+from ..services import datasets
 from ..settings import Settings
-from ..store import datasets, experiments, jobs, runs
-from ..store.common import now_ms
+from ..store import experiments, jobs, runs
 
 
 class JobFailure(Exception):

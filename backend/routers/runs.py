@@ -8,8 +8,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from mlops_tui.contract import MAX_PARAM_VALUE, MAX_TAG_VALUE, LogBatch, RunCreate, RunSearch, RunUpdate, now_ms
+from mlops_tui.contract import MAX_PARAM_VALUE, MAX_TAG_VALUE, LogBatch, RunCreate, RunSearch, RunUpdate
 
+from ..clock import now_ms
 from ..deps import DB, AppSettings
 from ..errors import Invalid, TooLarge
 from ..responses import JSONBytes

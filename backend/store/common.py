@@ -4,10 +4,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from mlops_tui.contract import now_ms
-
-__all__ = ["now_ms", "one", "placeholders", "rows"]
-
 
 def rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cursor.description]

@@ -7,9 +7,10 @@ from typing import Any
 
 from mlops_tui.contract import JOB_ACTIVE, JOB_RETRYABLE, JobStatus
 
+from ..clock import now_ms
 from ..db import Database
 from ..errors import Conflict, NotFound
-from .common import now_ms, one, rows
+from .common import one, rows
 
 ACTIVE = JOB_ACTIVE
 _COLUMNS = ("id, kind, status, name, config_hash, experiment_id, run_id, dataset, executor, scheduler, created_at, "

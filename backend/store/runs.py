@@ -9,9 +9,10 @@ from typing import Any
 from mlops_tui.contract import RUN_ENDED, RunStatus
 from mlops_tui.contract import tags as tag
 
+from ..clock import now_ms
 from ..db import Database
 from ..errors import Conflict, Invalid, NotFound
-from .common import now_ms, one, placeholders, rows
+from .common import one, placeholders, rows
 from .experiments import as_id
 
 STATUSES = tuple(RunStatus)
