@@ -5,13 +5,15 @@ import base64
 import json
 from typing import Any
 
+from mlops_tui.contract import MAX_PAGE
+
 from ..db import Database
 from ..errors import Invalid
 from ..filters import ATTRIBUTES, NOT_NULL_ATTRIBUTES, OrderKey, filter_sql, parse_order_by
 from .common import placeholders, rows
 from .runs import RUN_COLUMNS, attach_details
 
-MAX_RESULTS = 5000
+MAX_RESULTS = MAX_PAGE
 SQLITE_SAFE_ORDER_TERMS = 64
 
 
