@@ -28,13 +28,16 @@ def _decode(job: dict[str, Any] | None, full: bool = False) -> dict[str, Any] | 
 
 
 def create(db: Database, name: str, config_json: str, config_hash: str, config_toml: str | None,
-           dataset: str | None, executor: str, scheduler: str | None, retry_of: str | None = None) -> dict[str, Any]:
+           dataset: str | None, executor: str, scheduler: str | None, retry_of: str | None = None,
+           kind: str = "train") -> dict[str, Any]:
+    """A QUEUED job of `kind` (see `backend.jobs.kinds`)."""
     job_id = uuid.uuid4().hex[:12]
     with db.write() as conn:
         conn.execute(
-            "INSERT INTO jobs (id, status, name, config_json, config_hash, config_toml, dataset, executor, scheduler, "
-            "created_at, retry_of) VALUES (?, 'QUEUED', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job_id, name, config_json, config_hash, config_toml, dataset, executor, scheduler, now_ms(), retry_of),
+            "INSERT INTO jobs (id, kind, status, name, config_json, config_hash, config_toml, dataset, executor, "
+            "scheduler, created_at, retry_of) VALUES (?, ?, 'QUEUED', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (job_id, kind, name, config_json, config_hash, config_toml, dataset, executor, scheduler, now_ms(),
+             retry_of),
         )
     return get(db, job_id)
 
@@ -127,4 +130,4 @@ def retry(db: Database, job_id: str) -> dict[str, Any]:
     with db.read() as conn:
         config_json = conn.execute("SELECT config_json FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
     return create(db, job["name"], config_json, job["config_hash"], job.get("config_toml"), job["dataset"],
-                  job["executor"], job["scheduler"], retry_of=job_id)
+                  job["executor"], job["scheduler"], retry_of=job_id, kind=job["kind"])
