@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from mlops_tui.contract import JobStatus
+
 from ..clock import now_ms
 from ..db import Database
 from ..services.jobs import end_job
@@ -90,7 +92,8 @@ class JobManager:
             if process is not None:
                 self.tracked[job["id"]] = Tracked(process)
                 continue
-            end_job(self.db, job["id"], "FAILED", "interrupted: the backend stopped while the job ran", "interrupted")
+            end_job(self.db, job["id"], JobStatus.FAILED,
+                    "interrupted: the backend stopped while the job ran", "interrupted")
 
     def _worker_process(self, pid: int | None) -> psutil.Process | None:
         """The job's worker if it still runs: our worker module, this home, the job's recorded pid."""
@@ -174,9 +177,9 @@ class JobManager:
             return  # the worker recorded its own outcome
         code = tracked.popen.returncode if tracked.popen is not None else None
         if job["cancel_requested"]:
-            end_job(self.db, job_id, "CANCELLED", "cancelled by request", "cancelled")
+            end_job(self.db, job_id, JobStatus.CANCELLED, "cancelled by request", "cancelled")
         else:
-            end_job(self.db, job_id, "FAILED", f"the worker process exited unexpectedly (code {code})", "crash")
+            end_job(self.db, job_id, JobStatus.FAILED, f"the worker process exited unexpectedly (code {code})", "crash")
 
     def _sample(self, run_id: str, tracked: Tracked) -> None:
         """CPU (percent of one core, summed over the worker and its children) and memory (RSS, MB)."""

@@ -12,6 +12,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from mlops_tui.contract import JobStatus, RunStatus
+
 from ..db import Database
 from ..errors import JobFailure
 from ..services.jobs import end_job, end_run
@@ -61,15 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         kinds.handler(job["kind"])(settings, db, job)
     except JobFailure as failure:
         log(f"FAILED ({failure.kind}): {failure.message}")
-        end_job(db, job["id"], "FAILED", failure.message, failure.kind, failure.report)
+        end_job(db, job["id"], JobStatus.FAILED, failure.message, failure.kind, failure.report)
         return 0
     except SystemExit:
         log("stopped by a signal")
-        end_run(db, job["id"], "KILLED")
+        end_run(db, job["id"], RunStatus.KILLED)
         raise
     except Exception as error:
         traceback.print_exc()
-        end_job(db, job["id"], "FAILED", f"internal error: {type(error).__name__}: {error}", "internal")
+        end_job(db, job["id"], JobStatus.FAILED, f"internal error: {type(error).__name__}: {error}", "internal")
         return 1
     return 0
 

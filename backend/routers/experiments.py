@@ -5,8 +5,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from mlops_tui.contract import ExperimentCreate, ExperimentUpdate
+
 from ..deps import DB
-from ..schemas import ExperimentCreate, ExperimentUpdate
 from ..services import tracking
 
 router = APIRouter(prefix="/api/v1/experiments", tags=["experiments"])

@@ -8,9 +8,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from mlops_tui.contract import LogBatch, RunCreate, RunSearch, RunUpdate
+
 from ..deps import DB, AppSettings
 from ..responses import JSONBytes
-from ..schemas import LogBatch, RunCreate, RunSearch, RunUpdate
 from ..services import tracking
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])

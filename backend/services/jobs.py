@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from mlops_tui.contract import JobStatus, RunStatus
+
 from ..db import Database
 from ..errors import Invalid
 from ..jobs.joblog import log_path
@@ -17,7 +19,8 @@ from ..store import jobs, runs
 from ..store.rows import JobRow
 
 MAX_LOG_CHUNK = 1024 * 1024
-RUN_STATUS = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELLED": "KILLED"}
+RUN_STATUS = {JobStatus.SUCCEEDED: RunStatus.FINISHED, JobStatus.FAILED: RunStatus.FAILED,
+              JobStatus.CANCELLED: RunStatus.KILLED}
 """The status a job's parent run takes when the job ends with each final status."""
 
 
@@ -81,14 +84,14 @@ def retry(db: Database, job_id: str) -> JobRow:
     return jobs.retry(db, job_id)
 
 
-def end_job(db: Database, job_id: str, status: str, error: str | None = None, error_kind: str | None = None,
+def end_job(db: Database, job_id: str, status: JobStatus, error: str | None = None, error_kind: str | None = None,
             report: dict[str, Any] | None = None) -> None:
     """Record a job's final status (once: a finished job keeps its first outcome), and end its run."""
     jobs.finish(db, job_id, status, error, error_kind, report)
     end_run(db, job_id, RUN_STATUS[status])
 
 
-def end_run(db: Database, job_id: str, run_status: str) -> None:
+def end_run(db: Database, job_id: str, run_status: RunStatus) -> None:
     """Give the job's parent run (when it has one yet) its final status."""
     run_id = jobs.get(db, job_id)["run_id"]
     if run_id:

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlops_tui.contract import MAX_PARAM_VALUE, MAX_TAG_VALUE, LogBatch
+
 from ..clock import now_ms
 from ..db import Database
 from ..errors import Invalid, TooLarge
-from ..schemas import LogBatch
 from ..settings import Settings
 from ..store import experiments, metrics, runs, search
 from ..store.rows import ExperimentRow, RunRow
-from ..validation import MAX_PARAM_VALUE, MAX_TAG_VALUE, check_key, check_name, check_text
+from ..validation import check_key, check_name, check_text
 
 # --- experiments -------------------------------------------------------------------------------
 

@@ -14,6 +14,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlops_tui.contract import JobStatus, RunStatus
+from mlops_tui.contract import tags as tag
+
 from .. import artifacts
 from ..clock import now_ms
 from ..datasets import schema as data_schema
@@ -62,7 +65,7 @@ class Training:
         self.save_best(config, parent, data, best, best_run, chooser)
         self.publish(best_run_id=best_run, best=summary(best, best_run),
                      best_score=chooser.score(best), holdout_score=best.holdout.get(chooser.metric))
-        end_job(self.db, self.job_id, "SUCCEEDED", report=self.report)
+        end_job(self.db, self.job_id, JobStatus.SUCCEEDED, report=self.report)
         holdout = best.holdout.get(chooser.metric, float("nan"))
         log(f"done: best {best.candidate.estimator} {best.candidate.params} chosen by {chooser.key} = "
             f"{chooser.score(best):.4f}; holdout {chooser.metric} = {holdout:.4f}")
@@ -82,8 +85,8 @@ class Training:
     def start_parent(self, config: PipelineConfig) -> RunRow:
         """The sweep's parent run, with the pipeline saved next to it (`pipeline.json`, `pipeline.toml`)."""
         experiment = experiments.get_or_create(self.db, config.name)
-        tags = {"mlops.job_id": self.job_id, "mlops.config_hash": self.job["config_hash"],
-                "mlops.pipeline": config.name, "mlops.executor": self.job["executor"], "mlops.run_kind": "sweep",
+        tags = {tag.JOB_ID: self.job_id, tag.CONFIG_HASH: self.job["config_hash"],
+                tag.PIPELINE: config.name, tag.EXECUTOR: self.job["executor"], tag.RUN_KIND: "sweep",
                 **self.environment}
         parent = runs.create(self.db, experiment["id"], f"{config.name}-{self.job_id[:6]}", tags)
         jobs.update(self.db, self.job_id, run_id=parent["id"], experiment_id=int(experiment["id"]))
@@ -105,8 +108,8 @@ class Training:
         except Exception as error:  # NotFound, unreadable file, ...
             raise JobFailure("data", f"cannot load dataset {ref!r}: {getattr(error, 'message', error)}") from None
         log(f"data: {version['ref']} ({version['rows']} rows, {len(frame.columns)} columns)")
-        runs.log_batch(self.db, parent["id"], tags={"mlops.dataset": version["ref"],
-                                                     "mlops.dataset_sha256": version["sha256"]})
+        runs.log_batch(self.db, parent["id"], tags={tag.DATASET: version["ref"],
+                                                     tag.DATASET_SHA256: version["sha256"]})
         jobs.update(self.db, self.job_id, dataset=version["ref"])
         return frame
 
@@ -174,8 +177,8 @@ class Training:
         """A finished child run holding the candidate's params and its holdout and cv scores."""
         candidate = result.candidate
         child = runs.create(self.db, parent["experiment_id"], f"{candidate.estimator}-{candidate.index}",
-                            {"mlops.job_id": self.job_id, "mlops.run_kind": "candidate",
-                             "mlops.config_hash": self.job["config_hash"], **self.environment},
+                            {tag.JOB_ID: self.job_id, tag.RUN_KIND: "candidate",
+                             tag.CONFIG_HASH: self.job["config_hash"], **self.environment},
                             start_time=result.started_ms, parent_id=parent["id"])
         metrics = {f"test_{k}": v for k, v in result.holdout.items()}
         for key, (mean, std) in result.cv.items():
@@ -185,8 +188,8 @@ class Training:
         params = {"estimator": candidate.estimator, **{k: str(v) for k, v in candidate.params.items()}}
         runs.log_batch(self.db, child["id"], params=params,
                        metrics={k: ([0], [v], [now_ms()]) for k, v in metrics.items() if v == v},
-                       tags={"mlops.dataset": self.job.get("dataset") or ""})
-        runs.update(self.db, child["id"], status="FINISHED", end_time=result.ended_ms)
+                       tags={tag.DATASET: self.job.get("dataset") or ""})
+        runs.update(self.db, child["id"], status=RunStatus.FINISHED, end_time=result.ended_ms)
         return str(child["id"])
 
     def save_best(self, config: PipelineConfig, parent: RunRow, data: sweep.Split, best: sweep.CandidateResult,
@@ -198,15 +201,15 @@ class Training:
                         else column_stats(data.y_train.to_frame()))
         reference = {"features": column_stats(data.x_train), "target": target_stats}
         model_io.save(best.model, root / "model", model_io.signature(data.x_train), reference)
-        tags = {"mlops.best_run_id": best_run, "mlops.model_path": "model/" + model_io.MODEL_FILE,
-                "mlops.selected_by": chooser.key}
+        tags = {tag.BEST_RUN_ID: best_run, tag.MODEL_PATH: "model/" + model_io.MODEL_FILE,
+                tag.SELECTED_BY: chooser.key}
         if data.pos_label is not None:
-            tags["mlops.pos_label"] = str(data.pos_label)
+            tags[tag.POS_LABEL] = str(data.pos_label)
         if config.register_ is not None:
-            tags["mlops.register_name"] = config.register_.name
+            tags[tag.REGISTER_NAME] = config.register_.name
         runs.log_batch(self.db, parent["id"], tags=tags, params={"primary_metric": chooser.metric},
                        metrics={f"best_{k}": ([0], [v], [now_ms()]) for k, v in best.holdout.items()})
-        runs.log_batch(self.db, best_run, tags={"mlops.best": "true"})
+        runs.log_batch(self.db, best_run, tags={tag.BEST: "true"})
 
     def publish(self, **fields: Any) -> None:
         """Add to the job's report and store it, so a running job shows what it has done so far."""
@@ -242,13 +245,13 @@ def environment_tags() -> dict[str, str]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    tags = {"mlops.python": platform.python_version(), "mlops.platform": platform.platform(),
-            "mlops.packages": json.dumps(versions, sort_keys=True)}
+    tags = {tag.PYTHON: platform.python_version(), tag.PLATFORM: platform.platform(),
+            tag.PACKAGES: json.dumps(versions, sort_keys=True)}
     try:
         head = subprocess.run(["git", "-C", str(SOURCE), "rev-parse", "HEAD"], capture_output=True, text=True,
                               timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return tags
     if head.returncode == 0 and head.stdout.strip():
-        tags["mlops.git.commit"] = head.stdout.strip()
+        tags[tag.GIT_COMMIT] = head.stdout.strip()
     return tags
