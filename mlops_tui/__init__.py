@@ -1,8 +1,26 @@
-"""mlops-tui: a terminal-first MLOps console. The SDK and the client live here."""
+"""mlops-tui: a terminal-first MLOps console. The SDK and the client live here.
+
+The SDK's names load on first use, so `import mlops_tui.contract` (which the backend does) loads only the contract.
+"""
 from __future__ import annotations
 
-from .client import AsyncClient, Client, MlopsError
-from .sdk import ActiveRun, start_run
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import AsyncClient, Client, MlopsError
+    from .sdk import ActiveRun, start_run
 
 __version__ = "0.1.0"
 __all__ = ["ActiveRun", "AsyncClient", "Client", "MlopsError", "__version__", "start_run"]
+
+_LAZY = {"AsyncClient": ".client", "Client": ".client", "MlopsError": ".client", "ActiveRun": ".sdk",
+         "start_run": ".sdk"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value

@@ -13,6 +13,7 @@ import httpx
 import orjson
 
 from . import api
+from .contract.defaults import DEFAULT_URL
 from .models import (
     ArtifactFile,
     DataSchema,
@@ -29,7 +30,6 @@ from .models import (
     RunPage,
 )
 
-DEFAULT_URL = "http://127.0.0.1:5055"
 T = TypeVar("T")
 
 

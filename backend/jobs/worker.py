@@ -8,15 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
-import subprocess
 import sys
 import time
 import traceback
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from mlops_tui.contract.environment import environment_tags
 
 from .. import artifacts
 from ..datasets import schema as data_schema
@@ -47,27 +46,7 @@ def log(message: str) -> None:
 
 PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "joblib", "dask", "distributed", "mlops-tui")
 SOURCE = Path(__file__).resolve().parents[2]
-
-
-def environment_tags() -> dict[str, str]:
-    """Where a job's runs trained: Python, platform, package versions (scikit-learn decides whether a skops
-    model loads later) and, from a git checkout, the commit of the code that trained."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    tags = {"mlops.python": platform.python_version(), "mlops.platform": platform.platform(),
-            "mlops.packages": json.dumps(versions, sort_keys=True)}
-    try:
-        head = subprocess.run(["git", "-C", str(SOURCE), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return tags
-    if head.returncode == 0 and head.stdout.strip():
-        tags["mlops.git.commit"] = head.stdout.strip()
-    return tags
+"""From a git checkout: the code that trained, whose commit a job's runs record."""
 
 
 class Worker:
@@ -77,7 +56,8 @@ class Worker:
         self.job = jobs.get(self.db, job_id)
         self.job_id = job_id
         self.run_id: str | None = None
-        self.environment = environment_tags()
+        self.environment = environment_tags(PACKAGES, SOURCE)
+        """Where the runs trained: scikit-learn's version decides whether a skops model loads later."""
         self.report: dict[str, Any] = {}
         """The job's report: grows with each candidate as it finishes, kept on the job as it grows."""
 
