@@ -17,7 +17,7 @@ from mlops_tui.contract.fields import dotted_path
 
 from . import __version__
 from .db import Database
-from .errors import ApiError, TooLarge
+from .errors import Conflict, DomainError, Invalid, NotFound, TooLarge
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts
 from .jobs.manager import JobManager
 from .responses import JSONBytes, send_json
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = Database(settings.db_path)
     ensure_default(app.state.db)
 
-    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
@@ -79,8 +79,32 @@ def _remove_pid_file(path: Path | None) -> None:
         path.unlink(missing_ok=True)
 
 
-async def _api_error(request: Request, error: ApiError) -> JSONBytes:
-    return JSONBytes(error.body(), status_code=error.status_code)
+ERROR_STATUS: dict[type[DomainError], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    Invalid: (422, "invalid"),
+    TooLarge: (413, "too_large"),
+}
+"""Each domain error's HTTP status and `code`: the one place errors meet HTTP."""
+
+
+def error_status(error: DomainError) -> tuple[int, str]:
+    """The status code and `code` word for `error` (its nearest mapped class; 400 otherwise)."""
+    for kind in type(error).__mro__:
+        if kind in ERROR_STATUS:
+            return ERROR_STATUS[kind]
+    return 400, "bad_request"
+
+
+def error_body(error: DomainError) -> tuple[int, dict[str, str | None]]:
+    """`(status, {"detail", "field", "code"})`: how every domain error is answered."""
+    status, code = error_status(error)
+    return status, {"detail": error.message, "field": error.field, "code": code}
+
+
+async def _domain_error(request: Request, error: DomainError) -> JSONBytes:
+    status, body = error_body(error)
+    return JSONBytes(body, status_code=status)
 
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
@@ -134,8 +158,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
-                                         "field": "body", "code": "too_large"})
+            await send_json(send, *error_body(self.too_large()))
             return
         if declared is None and not _streams_its_body(scope):
             chunks: list[bytes] = []
@@ -145,8 +168,7 @@ class BodyLimit:
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
                 if size > self.max_bytes:
-                    await send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
-                                                 "field": "body", "code": "too_large"})
+                    await send_json(send, *error_body(self.too_large()))
                     return
                 if not message.get("more_body"):
                     break
@@ -169,10 +191,13 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise TooLarge(f"body is larger than {self.max_bytes} bytes", "body")
+                raise self.too_large()
             return message
 
         await self.app(scope, limited, send)
+
+    def too_large(self) -> TooLarge:
+        return TooLarge(f"body is larger than {self.max_bytes} bytes", "body")
 
 
 def _streams_its_body(scope: Scope) -> bool:

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .store.common import now_ms
+from .clock import now_ms
 from .validation import KEY_PATTERN, check_unicode
 
 

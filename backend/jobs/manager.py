@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from ..clock import now_ms
 from ..db import Database
 from ..settings import Settings
 from ..store import jobs, runs
-from ..store.common import now_ms
 
 SAMPLE_SECONDS = 1.0
 

@@ -18,6 +18,7 @@ from typing import Any
 from mlops_tui.contract.environment import environment_tags
 
 from .. import artifacts
+from ..clock import now_ms
 from ..datasets import schema as data_schema
 from ..datasets.stats import categorical_stats, column_stats
 from ..db import Database
@@ -26,8 +27,8 @@ from ..pipelines import checks, model_io, sweep, target
 from ..pipelines.config import PipelineConfig, from_dict
 from ..pipelines.features import check_columns, check_derived
 from ..settings import Settings
-from ..store import datasets, experiments, jobs, runs
-from ..store.common import now_ms
+from ..services import datasets
+from ..store import experiments, jobs, runs
 
 
 class JobFailure(Exception):

@@ -8,12 +8,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from ..clock import now_ms
 from ..deps import DB, AppSettings
 from ..errors import Invalid, TooLarge
 from ..responses import JSONBytes
 from ..schemas import LogBatch, RunCreate, RunSearch, RunUpdate
 from ..store import experiments, metrics, runs, search
-from ..store.common import now_ms
 from ..validation import MAX_PARAM_VALUE, MAX_TAG_VALUE, check_key, check_name, check_text
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])

@@ -5,9 +5,10 @@ import json
 import uuid
 from typing import Any
 
+from ..clock import now_ms
 from ..db import Database
 from ..errors import Conflict, NotFound
-from .common import now_ms, one, rows
+from .common import one, rows
 
 ACTIVE = ("QUEUED", "RUNNING")
 _COLUMNS = ("id, kind, status, name, config_hash, experiment_id, run_id, dataset, executor, scheduler, created_at, "

@@ -6,9 +6,10 @@ import uuid
 from itertools import repeat
 from typing import Any
 
+from ..clock import now_ms
 from ..db import Database
 from ..errors import Conflict, Invalid, NotFound
-from .common import now_ms, one, placeholders, rows
+from .common import one, placeholders, rows
 from .experiments import as_id
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
