@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mlops_tui.contract import InvalidText, not_unicode_message
 from mlops_tui.contract.defaults import PidFile
 from mlops_tui.contract.fields import dotted_path
 
@@ -25,7 +26,6 @@ from .routers import artifacts, datasets, experiments, health, heartbeats, jobs,
 from .settings import Settings
 from .store.experiments import ensure_default
 from .sweeper import HeartbeatSweeper
-from .validation import not_unicode_message
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ensure_default(app.state.db)
 
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidText, _invalid_text)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
@@ -105,6 +106,11 @@ def error_body(error: DomainError) -> tuple[int, dict[str, str | None]]:
 async def _domain_error(request: Request, error: DomainError) -> JSONBytes:
     status, body = error_body(error)
     return JSONBytes(body, status_code=status)
+
+
+async def _invalid_text(request: Request, error: InvalidText) -> JSONBytes:
+    """A request body's text the contract refused (e.g. a lone surrogate): answered as `Invalid`."""
+    return await _domain_error(request, Invalid(error.message, error.field))
 
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}

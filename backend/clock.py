@@ -1,8 +1,7 @@
-"""The backend's one clock: epoch milliseconds, as stored and answered everywhere."""
+"""The backend's one clock: epoch milliseconds, as stored and answered everywhere (defined in the
+contract, so the client and the backend tell time the same way)."""
 from __future__ import annotations
 
-import time
+from mlops_tui.contract import now_ms
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+__all__ = ["now_ms"]

@@ -20,9 +20,9 @@ from textual.timer import Timer
 
 from .client import MlopsError
 from .config import TuiConfig
+from .contract import Run
 from .formatting import Clock, safe_text, system_clock
 from .hangup import guard_terminal
-from .models import Run
 from .screens import registry
 from .screens.keys import bindings
 from .screens.protocol import ConsoleClient

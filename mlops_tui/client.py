@@ -13,8 +13,7 @@ import httpx
 import orjson
 
 from . import api
-from .contract.defaults import DEFAULT_URL
-from .models import (
+from .contract import (
     ArtifactFile,
     DataSchema,
     Dataset,
@@ -29,6 +28,7 @@ from .models import (
     Run,
     RunPage,
 )
+from .contract.defaults import DEFAULT_URL
 
 T = TypeVar("T")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .contract import tags as tag
 from .contract.environment import environment_tags
 
 KEY_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "mlops-tui", "torch", "xgboost", "lightgbm")
@@ -13,4 +14,4 @@ KEY_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "mlops-tui"
 def run_environment_tags() -> dict[str, str]:
     """Tags under `mlops.` that every SDK run gets."""
     command = " ".join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]])
-    return {"mlops.source.command": command[:8000], **environment_tags(KEY_PACKAGES)}
+    return {tag.SOURCE_COMMAND: command[:8000], **environment_tags(KEY_PACKAGES)}

@@ -28,9 +28,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mlops_tui.client import Client
+from mlops_tui.contract import Job, JobStatus
 from mlops_tui.contract.defaults import DEFAULT_HOST, DEFAULT_PORT, local_url, server_log_path
 from mlops_tui.embedded import locate_server, spawn_server, stop_server, wait_until_up
-from mlops_tui.models import Job
 from mlops_tui.sdk import ActiveRun, start_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,7 +164,7 @@ def main() -> int:
             print(f"  run {run_id[:8]}  roc_auc {auc:.3f}")
         print("2. training the churn pipeline as a job (worker process, sweep, skops model) ...")
         job = train_pipeline(url)
-        if job.status != "SUCCEEDED":
+        if job.status != JobStatus.SUCCEEDED:
             print(f"the pipeline job {job.status}: {job.error}", file=sys.stderr)
             return 1
         best = (job.report or {}).get("best", {})

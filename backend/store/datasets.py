@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlops_tui.contract import tags as tag
+
 from ..clock import now_ms
 from ..db import Database
 from ..errors import NotFound
@@ -15,7 +17,7 @@ from .common import one, rows
 from .rows import DatasetDetail, DatasetSummary, DatasetVersion, RunRow
 from .runs import RUN_COLUMNS, attach_details
 
-DATASET_TAG = "mlops.dataset"
+DATASET_TAG = tag.DATASET
 MAX_RUNS = 1000
 
 _VERSION_COLUMNS = ("d.name, v.version, v.sha256, v.format, v.filename, v.size_bytes, v.rows, v.schema_json, "

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..client import BadUrl, Client, MlopsError
+from ..contract import RunStatus
 from ..contract.defaults import DEFAULT_URL
 from ..embedded import ensure_backend
 from ..formatting import duration, number, plural, safe_text  # noqa: F401  (re-exported for the commands)
@@ -99,7 +100,8 @@ def when_short(ms: int | None) -> str:
     return moment.strftime("%m-%d %H:%M" if moment.year == datetime.now().year else "%Y-%m-%d")
 
 
-STATUS_STYLE = {"RUNNING": "blue", "FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "SCHEDULED": "cyan"}
+STATUS_STYLE = {RunStatus.RUNNING: "blue", RunStatus.FINISHED: "green", RunStatus.FAILED: "red",
+                RunStatus.KILLED: "yellow", RunStatus.SCHEDULED: "cyan"}
 
 
 def status_text(status: str) -> str:

@@ -10,6 +10,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from . import tags
+
 
 def git_commit(folder: Path | None = None) -> str | None:
     """The HEAD commit of the repository holding `folder` (the working directory), if any."""
@@ -36,12 +38,12 @@ def package_versions(names: tuple[str, ...]) -> dict[str, str]:
 def environment_tags(packages: tuple[str, ...], source: Path | None = None) -> dict[str, str]:
     """`mlops.python`, `mlops.platform`, `mlops.packages` (JSON of `packages`' versions) and, when `source`
     (default: the working directory) is in a git checkout, `mlops.git.commit`."""
-    tags = {
-        "mlops.python": platform.python_version(),
-        "mlops.platform": platform.platform(),
-        "mlops.packages": json.dumps(package_versions(packages), sort_keys=True),
+    found = {
+        tags.PYTHON: platform.python_version(),
+        tags.PLATFORM: platform.platform(),
+        tags.PACKAGES: json.dumps(package_versions(packages), sort_keys=True),
     }
     commit = git_commit(source)
     if commit:
-        tags["mlops.git.commit"] = commit
-    return tags
+        found[tags.GIT_COMMIT] = commit
+    return found

@@ -15,8 +15,8 @@ from textual.binding import BindingType
 from textual.widgets import DataTable, Label, Static
 
 from ..client import MlopsError
+from ..contract import ColumnShift, Dataset, DatasetDiff, DatasetVersion
 from ..formatting import number, size, sparkline, when
-from ..models import ColumnShift, Dataset, DatasetDiff, DatasetVersion
 from ..widgets.tables import NavTable
 from .base import View
 from .keys import bindings

@@ -17,8 +17,8 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
 from ..client import MlopsError
+from ..contract import Job
 from ..formatting import safe_text
-from ..models import Job
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline_async
 from ..widgets.inputs import accept_suggestion
 from .keys import bindings, key_label

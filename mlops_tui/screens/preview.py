@@ -22,8 +22,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from ..client import MlopsError
+from ..contract import ArtifactFile
 from ..formatting import safe_text, size
-from ..models import ArtifactFile
 from ..widgets.tables import NavTable
 from .keys import bindings
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..models import (
+from ..contract import (
     ArtifactFile,
     Dataset,
     DatasetDiff,

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from mlops_tui.config import ConfigError, TuiConfig, config_path, load_config, parse_config
+from mlops_tui.contract import RunPage
 from mlops_tui.formatting import duration, number, status
-from mlops_tui.models import RunPage
 from mlops_tui.screens.keys import KEY_SPECS
 from mlops_tui.screens.run_window import RunQuery, RunWindow
 
