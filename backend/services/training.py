@@ -8,14 +8,12 @@ worker records it. Everything printed goes to the job's log.
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from mlops_tui.contract import JobStatus, RunStatus
 from mlops_tui.contract import tags as tag
+from mlops_tui.contract.environment import environment_tags
 
 from .. import artifacts
 from ..clock import now_ms
@@ -35,6 +33,7 @@ from .jobs import end_job
 
 PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "joblib", "dask", "distributed", "mlops-tui")
 SOURCE = Path(__file__).resolve().parents[2]
+"""From a git checkout: the code that trained, whose commit a job's runs record."""
 
 
 def run_job(settings: Settings, db: Database, job: JobRow) -> None:
@@ -50,7 +49,8 @@ class Training:
         self.db = db
         self.job = job
         self.job_id = job["id"]
-        self.environment = environment_tags()
+        self.environment = environment_tags(PACKAGES, SOURCE)
+        """Where the runs trained: scikit-learn's version decides whether a skops model loads later."""
         self.report: dict[str, Any] = {}
         """The job's report: grows with each candidate as it finishes, kept on the job as it grows."""
 
@@ -234,24 +234,3 @@ def scores_text(chooser: sweep.Selection, result: sweep.CandidateResult) -> str:
     holdout = result.holdout.get(chooser.metric)
     parts.append(f"holdout {'-' if holdout is None else f'{holdout:.4f}'}")
     return f"{chooser.metric} {', '.join(parts)}"
-
-
-def environment_tags() -> dict[str, str]:
-    """Where a job's runs trained: Python, platform, package versions (scikit-learn decides whether a skops
-    model loads later) and, from a git checkout, the commit of the code that trained."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    tags = {tag.PYTHON: platform.python_version(), tag.PLATFORM: platform.platform(),
-            tag.PACKAGES: json.dumps(versions, sort_keys=True)}
-    try:
-        head = subprocess.run(["git", "-C", str(SOURCE), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return tags
-    if head.returncode == 0 and head.stdout.strip():
-        tags[tag.GIT_COMMIT] = head.stdout.strip()
-    return tags
