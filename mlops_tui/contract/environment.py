@@ -1,6 +1,6 @@
 """What a run records about where it ran: Python, platform, key package versions and the git commit.
 
-SDK runs (`mlops_tui.environment`) and training jobs (`backend.jobs.worker`) both record these tags.
+SDK runs (`mlops_tui.environment`) and training jobs (`backend.services.training`) both record these tags.
 """
 from __future__ import annotations
 
