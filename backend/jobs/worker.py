@@ -154,8 +154,8 @@ class Worker:
                     best, best_run = result, child
                 jobs.update(self.db, self.job_id, progress_done=done)
                 self.publish(candidates=results)
-                log(f"candidate {done}/{len(found)} {self.scores_text(chooser, result)}; fit {result.fit_seconds:.2f}s; "
-                    f"{result.candidate.estimator} {result.candidate.params}")
+                log(f"candidate {done}/{len(found)} {self.scores_text(chooser, result)}; "
+                    f"fit {result.fit_seconds:.2f}s; {result.candidate.estimator} {result.candidate.params}")
                 if best is not None and best is not result:
                     result.model = None  # keep only the best model in memory
         except JobFailure:
@@ -172,7 +172,8 @@ class Worker:
         jobs.finish(self.db, self.job_id, JobStatus.SUCCEEDED, report=self.report)
         runs.update(self.db, parent["id"], status=RunStatus.FINISHED)
         log(f"done: best {best.candidate.estimator} {best.candidate.params} chosen by {chooser.key} = "
-            f"{chooser.score(best):.4f}; holdout {chooser.metric} = {best.holdout.get(chooser.metric, float('nan')):.4f}")
+            f"{chooser.score(best):.4f}; "
+            f"holdout {chooser.metric} = {best.holdout.get(chooser.metric, float('nan')):.4f}")
 
     @staticmethod
     def scores_text(chooser: sweep.Selection, result: sweep.CandidateResult) -> str:

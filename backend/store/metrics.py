@@ -1,8 +1,8 @@
 """Metric histories: the full series, or a shape-keeping downsample for charts.
 
 Downsampling keeps the first and last point and, for each of `(max_points - 2) / 2` consecutive
-chunks, the lowest and the highest point: peaks and dips survive. Long series are downsampled from `rollups` (the lowest and highest
-point of each block of 64), so a 1,000,000-point series reads ~16,000 rows, never every point.
+chunks, the lowest and the highest point: peaks and dips survive. Long series are downsampled from `rollups` (the
+lowest and highest point of each block of 64), so a 1,000,000-point series reads ~16,000 rows, never every point.
 Answers are rendered to JSON once and kept in a bounded cache keyed by the series' point count
 and latest point, so a chart refreshing a finished run costs no query.
 """
@@ -94,7 +94,8 @@ def history_json(db: Database, run_id: str, key: str, max_points: int | None = N
                 assert max_points is not None
                 kept = _downsample(conn, series_id, count, max_points)
                 if columns:
-                    rendered = head + b"," + orjson.dumps({"steps": [p[0] for p in kept], "values": [p[1] for p in kept],
+                    rendered = head + b"," + orjson.dumps({"steps": [p[0] for p in kept],
+                                                           "values": [p[1] for p in kept],
                                                            "timestamps": [p[2] for p in kept]})[1:]
                 else:
                     rendered = head + b',"points":' + orjson.dumps(
