@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -133,7 +134,7 @@ def field_name(loc: Sequence[int | str]) -> str:
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONBytes:
     problems = error.errors()
-    first = problems[0] if problems else {"loc": ("body",), "msg": "invalid request"}
+    first: dict[str, Any] = problems[0] if problems else {"loc": ("body",), "msg": "invalid request"}
     field = field_name(first.get("loc", ("body",)))
     if first.get("type") == "json_invalid":
         message = f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"

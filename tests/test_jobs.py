@@ -329,8 +329,9 @@ def job_named(client: Client, name: str) -> Job:
 
 
 @pytest.mark.parametrize(("how", "code"), [("cancel", 7), ("kill", 8)])
-def test_train_wait_exits_7_when_cancelled_and_8_when_the_worker_dies(server: LiveServer, client: Client, churn_ref: str,
-                                                                       tmp_path: Path, how: str, code: int) -> None:
+def test_train_wait_exits_7_when_cancelled_and_8_when_the_worker_dies(server: LiveServer, client: Client,
+                                                                       churn_ref: str, tmp_path: Path, how: str,
+                                                                       code: int) -> None:
     name = unique(how)
     following = run_train(server, tmp_path, pipeline(name, SLOW, data=f'dataset = "{churn_ref}"'))
     try:

@@ -159,7 +159,8 @@ def test_the_worker_checks_the_scheduler_again_before_it_connects(tmp_path: Path
     stale = store_jobs.create(db, "stale", "{}", "h", None, None, "dask", "tcp://10.9.9.9:8786")
     with pytest.raises(JobFailure) as caught:
         Training(settings, db, stale).scheduler()
-    assert caught.value.kind == "config" and "'tcp://10.9.9.9:8786' is not one this server allows" in caught.value.message
+    assert caught.value.kind == "config"
+    assert "'tcp://10.9.9.9:8786' is not one this server allows" in caught.value.message
     listed = store_jobs.create(db, "listed", "{}", "h", None, None, "dask", "tcp://127.0.0.1:8786")
     assert Training(settings, db, listed).scheduler() == "tcp://127.0.0.1:8786"
     local = store_jobs.create(db, "local", "{}", "h", None, None, "local", None)

@@ -196,11 +196,13 @@ def test_param_change_is_conflict_and_stores_nothing_from_the_batch(db: Database
 def test_series_stats_across_batches_with_out_of_order_steps(db: Database) -> None:
     run = runs.create(db, "0")
     rid = run["id"]
-    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 100 + s) for s, v in zip(range(5, 10), [5, 4, 3, 2, 1], strict=False)]))
+    first = zip(range(5, 10), [5, 4, 3, 2, 1], strict=False)
+    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 100 + s) for s, v in first]))
     stats = runs.get(db, rid)["metric_stats"]["loss"]
     assert (stats["value"], stats["step"], stats["min"], stats["max"], stats["count"]) == (1, 9, 1, 5, 5)
     # older steps arrive later, with a new lowest and highest value: the latest stays step 9
-    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 200 + s) for s, v in zip(range(0, 5), [9, 8, -3, 7, 6], strict=False)]))
+    late = zip(range(0, 5), [9, 8, -3, 7, 6], strict=False)
+    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 200 + s) for s, v in late]))
     stats = runs.get(db, rid)["metric_stats"]["loss"]
     assert (stats["value"], stats["step"], stats["min"], stats["max"], stats["count"]) == (1, 9, -3, 9, 10)
     # a batch whose own points are unordered: its highest step wins

@@ -75,7 +75,8 @@ class DerivedColumn(Section):
 class FeaturesConfig(Section):
     """Feature engineering, built as a scikit-learn ColumnTransformer saved inside the model."""
 
-    numeric: list[str] | None = Field(None, description="Numeric columns; default: every numeric column but the target.")
+    numeric: list[str] | None = Field(
+        None, description="Numeric columns; default: every numeric column but the target.")
     categorical: list[str] | None = Field(None, description="Categorical columns; default: every text column.")
     drop: list[str] = Field(default_factory=list, description="Columns never used.")
     derived: list[DerivedColumn] = Field(default_factory=list)

@@ -45,7 +45,8 @@ def create(
             raise NotFound(f"parent run {parent_id!r} not found", "parent_id")
         conn.execute(
             "INSERT INTO runs (id, experiment_id, name, status, start_time, parent_id) VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, experiment_number(experiment_id), name or _default_name(run_id), status, start_time or now_ms(), parent_id),
+            (run_id, experiment_number(experiment_id), name or _default_name(run_id), status, start_time or now_ms(),
+             parent_id),
         )
         _write_tags(conn, run_id, tags or {})
     return get(db, run_id)

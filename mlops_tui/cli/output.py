@@ -100,7 +100,7 @@ def when_short(ms: int | None) -> str:
     return moment.strftime("%m-%d %H:%M" if moment.year == datetime.now().year else "%Y-%m-%d")
 
 
-STATUS_STYLE = {RunStatus.RUNNING: "blue", RunStatus.FINISHED: "green", RunStatus.FAILED: "red",
+STATUS_STYLE: dict[str, str] = {RunStatus.RUNNING: "blue", RunStatus.FINISHED: "green", RunStatus.FAILED: "red",
                 RunStatus.KILLED: "yellow", RunStatus.SCHEDULED: "cyan"}
 
 
