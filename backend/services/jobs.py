@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mlops_tui.contract import JobStatus, RunStatus
+from mlops_tui.contract import JOB_ACTIVE, JOB_RETRYABLE, JobStatus, RunStatus
 
 from ..db import Database
-from ..errors import Invalid
+from ..errors import Conflict, Invalid
 from ..jobs.joblog import log_path
 from ..pipelines import checks
 from ..pipelines.config import parse
@@ -76,12 +76,22 @@ def read_log(db: Database, settings: Settings, job_id: str, offset: int = 0, tai
 
 def cancel(db: Database, job_id: str) -> JobRow:
     """A queued job is cancelled at once; a running one is flagged, and the manager stops its process."""
-    return jobs.request_cancel(db, job_id)
+    job = jobs.get(db, job_id)
+    if job["status"] not in JOB_ACTIVE:
+        raise Conflict(f"job {job['id']!r} is already {job['status']}", "job_id")
+    jobs.update(db, job["id"], cancel_requested=True)
+    if job["status"] == JobStatus.QUEUED:
+        jobs.finish(db, job["id"], JobStatus.CANCELLED, "cancelled before it started", "cancelled")
+    return jobs.get(db, job["id"])
 
 
 def retry(db: Database, job_id: str) -> JobRow:
-    """A new job with the same pipeline as a failed or cancelled one."""
-    return jobs.retry(db, job_id)
+    """A new job with the same pipeline (and kind) as a failed or cancelled one."""
+    job = jobs.get(db, job_id)
+    if job["status"] not in JOB_RETRYABLE:
+        raise Conflict(f"only a failed or cancelled job can be retried; {job['id']!r} is {job['status']}", "job_id")
+    return jobs.create(db, job["name"], jobs.config_json(db, job["id"]), job["config_hash"], job.get("config_toml"),
+                       job["dataset"], job["executor"], job["scheduler"], retry_of=job["id"], kind=job["kind"])
 
 
 def end_job(db: Database, job_id: str, status: JobStatus, error: str | None = None, error_kind: str | None = None,

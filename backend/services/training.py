@@ -61,7 +61,7 @@ class Training:
         frame = self.load_data(config, parent)
         self.validate(config, frame)
         data, found, chooser = self.prepare(config, frame)
-        best, best_run = self.sweep(config, parent, data, found, chooser, scheduler)
+        best, best_run = self.fit_candidates(config, parent, data, found, chooser, scheduler)
         self.save_best(config, parent, data, best, best_run, chooser)
         self.publish(best_run_id=best_run, best=summary(best, best_run),
                      best_score=chooser.score(best), holdout_score=best.holdout.get(chooser.metric))
@@ -144,7 +144,7 @@ class Training:
             f"executor {self.job['executor']}")
         return data, found, chooser
 
-    def sweep(self, config: PipelineConfig, parent: RunRow, data: sweep.Split, found: list[Any],
+    def fit_candidates(self, config: PipelineConfig, parent: RunRow, data: sweep.Split, found: list[Any],
               chooser: sweep.Selection, scheduler: str | None) -> tuple[sweep.CandidateResult, str]:
         """Fit every candidate, logging each as a child run as it finishes: the best one and its run."""
         best: sweep.CandidateResult | None = None
