@@ -91,14 +91,17 @@ def stop_server(entry: PidFile, timeout: float = 15.0) -> bool:
     return True
 
 
+def server_command(host: str, port: int, home: Path) -> list[str]:
+    """The backend as its own process: `python -m backend.server --host H --port P --home DIR`."""
+    return [sys.executable, "-m", "backend.server", "--host", host, "--port", str(port), "--home", str(home)]
+
+
 def spawn_server(host: str, port: int, home: Path) -> subprocess.Popen[bytes]:
     """Start `python -m backend.server` detached, logging to `<home>/server.log`."""
     home.mkdir(parents=True, exist_ok=True)
     log = open(server_log_path(home), "ab")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(
-        [sys.executable, "-m", "backend.server", "--host", host, "--port", str(port), "--home", str(home)],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
+    return subprocess.Popen(server_command(host, port, home), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> bool:

@@ -19,7 +19,15 @@ from ..contract.defaults import (
     pid_file_path,
     server_log_path,
 )
-from ..embedded import default_home, locate_server, shown_home, spawn_server, stop_server, wait_until_up
+from ..embedded import (
+    default_home,
+    locate_server,
+    server_command,
+    shown_home,
+    spawn_server,
+    stop_server,
+    wait_until_up,
+)
 from .output import JsonOption, console, fail, handle_errors, note, print_json, shown
 
 server_app = typer.Typer(help="Run the backend.", no_args_is_help=True)
@@ -50,7 +58,7 @@ def start(
     refusal = bind_refusal(host, os.environ.get(TOKEN_ENV))
     if refusal:
         fail(refusal)
-    command = [sys.executable, "-m", "backend.server", "--host", host, "--port", str(port), "--home", str(folder)]
+    command = server_command(host, port, folder)
     if not detach:
         console.print(f"serving on http://{host}:{port} (home {folder}); Ctrl-C stops", highlight=False)
         sys.stdout.flush()
