@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from ..client import BadUrl, Client, MlopsError
 from ..contract import RunStatus
+from ..contract.defaults import DEFAULT_URL
 from ..embedded import ensure_backend
 from ..formatting import duration, number, plural, safe_text  # noqa: F401  (re-exported for the commands)
 
@@ -23,7 +24,7 @@ errors = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else.")
-UrlOption = typer.Option(None, "--url", envvar="MLOPS_URL", help="Backend URL (default http://127.0.0.1:5055).")
+UrlOption = typer.Option(None, "--url", envvar="MLOPS_URL", help=f"Backend URL (default {DEFAULT_URL}).")
 
 
 def shown(value: object) -> str:
@@ -99,7 +100,7 @@ def when_short(ms: int | None) -> str:
     return moment.strftime("%m-%d %H:%M" if moment.year == datetime.now().year else "%Y-%m-%d")
 
 
-STATUS_STYLE = {RunStatus.RUNNING: "blue", RunStatus.FINISHED: "green", RunStatus.FAILED: "red",
+STATUS_STYLE: dict[str, str] = {RunStatus.RUNNING: "blue", RunStatus.FINISHED: "green", RunStatus.FAILED: "red",
                 RunStatus.KILLED: "yellow", RunStatus.SCHEDULED: "cyan"}
 
 
