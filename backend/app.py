@@ -133,10 +133,12 @@ async def _http_error(request: Request, error: HTTPException) -> JSONBytes:
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method some route answers at this path (Starlette's 405 names only the first route's)."""
-    methods: set[str] = set()
-    for _, route in routes_matching(request.app.router.routes, request.scope):
-        methods |= getattr(route, "methods", None) or set()
+    """Every method of the path the request matched (Starlette's 405 names only one route's): the routes
+    declared with the same path as the first that matches (`/runs/count` is not also `/runs/{run_id}`)."""
+    matching = [route for _, route in routes_matching(request.app.router.routes, request.scope)]
+    paths = [getattr(route, "path", None) for route in matching]
+    methods = {method for route, path in zip(matching, paths, strict=True) if path == paths[0]
+               for method in getattr(route, "methods", None) or ()}
     return ", ".join(sorted(methods))
 
 

@@ -99,3 +99,9 @@ def test_a_boolean_must_be_a_boolean(app_client: TestClient) -> None:
 
 def test_head_is_answered_as_allow_says(app_client: TestClient) -> None:
     assert app_client.head("/api/v1/experiments").status_code == 405  # Allow lists no HEAD: none is served
+
+
+def test_allow_names_the_methods_of_the_path_matched_not_of_a_wider_one(app_client: TestClient) -> None:
+    answer = app_client.request("PUT", "/api/v1/runs/count", json={})  # also fits /api/v1/runs/{run_id}
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
