@@ -336,3 +336,14 @@ def test_the_cache_keeps_no_answer_over_a_quarter_of_its_bound_and_stays_within_
     _drop_points_behind_the_stores_back(db, run["id"])
     assert metrics.history(db, run["id"], "big") == []  # it was not kept: read again
     assert metrics.history(db, run["id"], "k39") == [(0, 1.0, 1000)]  # the most recent answers are kept
+
+
+def test_sqlite_utils_writes_join_the_store_transaction(db: Database) -> None:
+    """The simple tables are written through sqlite-utils inside `Database.write()`: a failure later in
+    the same transaction takes those writes back too (nothing half-written)."""
+    with pytest.raises(RuntimeError), db.write():
+        db.table("experiments").insert({"name": "half", "created_at": 1})
+        db.table("experiment_tags").insert_all([{"experiment_id": 0, "key": "k", "value": "v"}])
+        raise RuntimeError("a later step fails")
+    assert count(db, "SELECT count(*) FROM experiments WHERE name = 'half'") == 0
+    assert count(db, "SELECT count(*) FROM experiment_tags") == 0

@@ -1,6 +1,7 @@
-"""Jobs seen from the API: submit a pipeline, list, show, read the log, cancel, retry.
+"""Jobs: submit a pipeline, list, show, read the log, cancel, retry; and how a job ends (`end_job`),
+which the job worker and the job manager share.
 
-The job manager (`backend.jobs.manager`) picks queued jobs up from the store; nothing here talks to it.
+The manager (`backend.jobs.manager`) picks queued jobs up from the store; nothing here talks to it.
 """
 from __future__ import annotations
 
