@@ -64,11 +64,18 @@ def seed(url: str) -> dict[str, str]:
             "version": "1", "job_id": job["id"]}
 
 
+SEEDED_SHARE = 0.5
+"""How often a path parameter takes the seeded value; otherwise it is generated (ids that do not exist)."""
+
+
 def config(seeded: dict[str, str]) -> str:
-    """The schemathesis configuration (TOML): seeded path parameters and the content-checked operations."""
-    lines = ["[parameters]"] + [f'"path.{name}" = "{value}"' for name, value in sorted(seeded.items())]
-    lines += ["", "[[operations]]", 'include-path = "/api/v1/runs/{run_id}/tags/{key}"',
-              'parameters = { "path.key" = "team" }']
+    """The schemathesis configuration (TOML): path parameters that are half the time a seeded object's,
+    and the content-checked operations."""
+    lines: list[str] = []
+    for name, value in sorted(seeded.items()):
+        lines += [f"[dictionaries.{name}]", f'values = ["{value}"]']
+    lines += ["[parameters]"] + [f'"path.{name}" = {{ dictionary = "{name}", probability = {SEEDED_SHARE} }}'
+                                 for name in sorted(seeded)]
     for path in sorted(CONTENT_CHECKED):
         lines += ["", "[[operations]]", f'include-path = "{path}"',
                   "checks.positive_data_acceptance.expected-statuses = "
