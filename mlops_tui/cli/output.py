@@ -97,9 +97,3 @@ def when_short(ms: int | None) -> str:
     moment = datetime.fromtimestamp(ms / 1000)
     return moment.strftime("%m-%d %H:%M" if moment.year == datetime.now().year else "%Y-%m-%d")
 
-
-STATUS_STYLE = {"RUNNING": "blue", "FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "SCHEDULED": "cyan"}
-
-
-def status_text(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"

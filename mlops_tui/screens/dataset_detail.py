@@ -16,10 +16,11 @@ from textual.widgets import DataTable, Label, Static
 
 from ..client import MlopsError
 from ..formatting import number, size, sparkline, when
+from ..keymap import bindings
 from ..models import ColumnShift, Dataset, DatasetDiff, DatasetVersion
 from ..widgets.tables import NavTable
+from . import registry
 from .base import View
-from .keys import bindings
 
 CACHED_VERSIONS = 16
 OTHER = "__other__"
@@ -234,7 +235,7 @@ class DatasetDetailScreen(View[DatasetPage]):
             self.notify("mark two versions with space, then press d", title="diff")
             return
         a, b = sorted(self.marked)
-        self.app.push_screen(DatasetDiffScreen(self.dataset_name, a, b))
+        self.app.push_screen(registry.dataset_diff(self.dataset_name, a, b))
 
 
 def _null_share(value: float | None) -> str:

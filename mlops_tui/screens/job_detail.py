@@ -19,10 +19,11 @@ from textual.binding import BindingType
 from textual.widgets import DataTable, Label, Log, Static
 
 from ..formatting import duration, number, progress, status, when
+from ..keymap import bindings
 from ..models import Job, JobLog
 from ..widgets.tables import NavTable
+from . import registry
 from .jobs import JobActions, clip, job_took
-from .keys import bindings
 
 LOG_LINES = 1000
 """Lines of log the view keeps (and asks for when it opens)."""
@@ -227,7 +228,7 @@ class JobDetailScreen(JobActions[JobDetail]):
     # -- keys -----------------------------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "candidates" and event.row_key.value:
-            self.mlops.open_run(event.row_key.value)
+            self.app.push_screen(registry.run_detail(event.row_key.value))
 
     def action_open_parent_run(self) -> None:
         if self.job is None:
@@ -235,4 +236,4 @@ class JobDetailScreen(JobActions[JobDetail]):
         if not self.job.run_id:
             self.notify(f"job {self.job.id} has no run yet (it is {self.job.status})", title="run")
             return
-        self.mlops.open_run(self.job.run_id)
+        self.app.push_screen(registry.run_detail(self.job.run_id))

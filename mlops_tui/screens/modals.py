@@ -18,10 +18,10 @@ from textual.widgets import Input, Label
 
 from ..client import MlopsError
 from ..formatting import safe_text
+from ..keymap import bindings, key_label
 from ..models import Job
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline_async
 from ..widgets.inputs import accept_suggestion
-from .keys import bindings, key_label
 
 if TYPE_CHECKING:
     from ..app import MlopsApp

@@ -23,9 +23,9 @@ from textual.widgets import Label, Static
 
 from ..client import MlopsError
 from ..formatting import safe_text, size
+from ..keymap import bindings
 from ..models import ArtifactFile
 from ..widgets.tables import NavTable
-from .keys import bindings
 
 if TYPE_CHECKING:
     from ..app import MlopsApp

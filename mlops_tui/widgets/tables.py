@@ -9,7 +9,7 @@ from textual.message import Message
 from textual.widgets import DataTable, OptionList
 
 from ..formatting import safe_text
-from ..screens.keys import KEY_SPECS, bindings
+from ..keymap import KEY_SPECS, bindings
 
 
 def safe_cell(value: Any) -> Any:

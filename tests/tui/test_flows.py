@@ -12,11 +12,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, TabbedContent
 
 from mlops_tui.app import MlopsApp
+from mlops_tui.keymap import KEY_SPECS
 from mlops_tui.screens.command import CommandBar
 from mlops_tui.screens.compare import CompareScreen
 from mlops_tui.screens.experiments import ExperimentsScreen
 from mlops_tui.screens.help import HelpScreen
-from mlops_tui.screens.keys import KEY_SPECS
 from mlops_tui.screens.overview import OverviewScreen
 from mlops_tui.screens.run_detail import RunDetailScreen
 from mlops_tui.screens.runs import RunsScreen

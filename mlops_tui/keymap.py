@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def key_conflicts(keymap: dict[str, str]) -> list[str]:
     return problems
 
 
-def bindings(*scopes: str) -> list[Binding]:
+def bindings(*scopes: str) -> list[BindingType]:
     """Textual bindings for the specs of the given scopes (ids kept, so the keymap applies)."""
     return [
         Binding(spec.keys, spec.action, spec.label or spec.description, show=spec.show,
