@@ -13,9 +13,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mlops_tui.contract import InvalidText, not_unicode_message
+
 from . import __version__
 from .db import Database
-from .errors import ApiError, TooLarge
+from .errors import Conflict, DomainError, Invalid, NotFound, TooLarge
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts
 from .jobs.manager import JobManager
 from .responses import JSONBytes, send_json
@@ -23,7 +25,6 @@ from .routers import artifacts, datasets, experiments, health, heartbeats, jobs,
 from .settings import Settings
 from .store.experiments import ensure_default
 from .sweeper import HeartbeatSweeper
-from .validation import not_unicode_message
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = Database(settings.db_path)
     ensure_default(app.state.db)
 
-    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidText, _invalid_text)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
@@ -78,8 +80,37 @@ def _remove_pid_file(path: Path | None) -> None:
         pass
 
 
-async def _api_error(request: Request, error: ApiError) -> JSONBytes:
-    return JSONBytes(error.body(), status_code=error.status_code)
+ERROR_STATUS: dict[type[DomainError], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    Invalid: (422, "invalid"),
+    TooLarge: (413, "too_large"),
+}
+"""Each domain error's HTTP status and `code`: the one place errors meet HTTP."""
+
+
+def error_status(error: DomainError) -> tuple[int, str]:
+    """The status code and `code` word for `error` (its nearest mapped class; 400 otherwise)."""
+    for kind in type(error).__mro__:
+        if kind in ERROR_STATUS:
+            return ERROR_STATUS[kind]
+    return 400, "bad_request"
+
+
+def error_body(error: DomainError) -> tuple[int, dict[str, str | None]]:
+    """`(status, {"detail", "field", "code"})`: how every domain error is answered."""
+    status, code = error_status(error)
+    return status, {"detail": error.message, "field": error.field, "code": code}
+
+
+async def _domain_error(request: Request, error: DomainError) -> JSONBytes:
+    status, body = error_body(error)
+    return JSONBytes(body, status_code=status)
+
+
+async def _invalid_text(request: Request, error: InvalidText) -> JSONBytes:
+    """A request body's text the contract refused (e.g. a lone surrogate): answered as `Invalid`."""
+    return await _domain_error(request, Invalid(error.message, error.field))
 
 
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
@@ -140,8 +171,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
-                                         "field": "body", "code": "too_large"})
+            await send_json(send, *error_body(self.too_large()))
             return
         if declared is None and not _streams_its_body(scope):
             chunks: list[bytes] = []
@@ -151,8 +181,7 @@ class BodyLimit:
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
                 if size > self.max_bytes:
-                    await send_json(send, 413, {"detail": f"body is larger than {self.max_bytes} bytes",
-                                                 "field": "body", "code": "too_large"})
+                    await send_json(send, *error_body(self.too_large()))
                     return
                 if not message.get("more_body"):
                     break
@@ -175,10 +204,13 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise TooLarge(f"body is larger than {self.max_bytes} bytes", "body")
+                raise self.too_large()
             return message
 
         await self.app(scope, limited, send)
+
+    def too_large(self) -> TooLarge:
+        return TooLarge(f"body is larger than {self.max_bytes} bytes", "body")
 
 
 def _streams_its_body(scope: Scope) -> bool:

@@ -172,30 +172,21 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to the newest version; return that version."""
+    """Bring the schema to the newest version; return that version. Each step is SQL (sqlite-utils'
+    `Table.create` cannot say ON DELETE CASCADE, WITHOUT ROWID or a partial index, which these tables
+    use); sqlite-utils runs a step's statements inside the one transaction, with no implicit commit."""
+    utils = sqlite_utils.Database(conn, execute_plugins=False)
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         for index in range(version, len(MIGRATIONS)):
-            for statement in _statements(MIGRATIONS[index]):
-                conn.execute(statement)
+            utils.executescript(MIGRATIONS[index])
             conn.execute(f"PRAGMA user_version = {index + 1}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return len(MIGRATIONS)
-
-
-def _statements(script: str) -> Iterator[str]:
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        if line.strip().startswith("--"):
-            continue
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            yield buffer.strip()
-            buffer = ""
 
 
 class Database:
@@ -210,7 +201,9 @@ class Database:
         self.path = path
         self.conn = connect(path)
         self.schema_version = migrate(self.conn)
-        self.utils = sqlite_utils.Database(self.conn)
+        self.utils = sqlite_utils.Database(self.conn, execute_plugins=False)
+        """sqlite-utils on the same connection: `Table` methods for the simple tables; inside `write()`
+        they join its transaction (as savepoints)."""
         self.lock = threading.RLock()
 
     @contextmanager

@@ -1,40 +1,30 @@
-"""Errors the store and services raise; the app turns each into a JSON response.
-
-Every error body is `{"detail": "<message>", "field": "<field or null>", "code": "<kind>"}`.
+"""Domain errors: what the store, the services, the pipelines and the job worker raise when a request
+cannot be served. They say what went wrong and which field is at fault, and nothing about HTTP: the
+app's exception handler (`backend.app`) maps each kind to its status code and JSON body.
 """
 from __future__ import annotations
 
 
-class ApiError(Exception):
-    """A client-caused error: status 4xx, a message, and the field at fault when there is one."""
-
-    status_code = 400
-    code = "bad_request"
+class DomainError(Exception):
+    """A request that cannot be served as given: a message, and the field at fault when there is one."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
 
-    def body(self) -> dict[str, str | None]:
-        return {"detail": self.message, "field": self.field, "code": self.code}
+
+class NotFound(DomainError):
+    """What the request names does not exist."""
 
 
-class NotFound(ApiError):
-    status_code = 404
-    code = "not_found"
+class Conflict(DomainError):
+    """The request clashes with what is stored (a taken name, a changed param, a finished job)."""
 
 
-class Conflict(ApiError):
-    status_code = 409
-    code = "conflict"
+class Invalid(DomainError):
+    """A value breaks a rule (a bad name, a malformed file, an unknown pipeline key)."""
 
 
-class Invalid(ApiError):
-    status_code = 422
-    code = "invalid"
-
-
-class TooLarge(ApiError):
-    status_code = 413
-    code = "too_large"
+class TooLarge(DomainError):
+    """A body, file or batch is over its size limit."""

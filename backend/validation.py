@@ -2,15 +2,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from mlops_tui.contract import KEY_PATTERN, MAX_KEY, MAX_NAME
 
 from .errors import Invalid
 
-MAX_NAME = 250
-MAX_KEY = 250
-MAX_PARAM_VALUE = 6000
-MAX_TAG_VALUE = 8000
-KEY_PATTERN = r"^[\w\-. /:]+$"
 _KEY_RE = re.compile(KEY_PATTERN)
 
 
@@ -42,25 +38,3 @@ def check_text(value: str, limit: int, field: str) -> str:
     if len(value) > limit:
         raise Invalid(f"{field} is longer than {limit} characters", field)
     return value
-
-
-def not_unicode_message(field: str) -> str:
-    return f"{field} is not valid Unicode text (it holds a lone surrogate)"
-
-
-def check_unicode(value: Any, field: str) -> None:
-    """Refuse text that is not valid Unicode (a lone surrogate such as JSON's "\\ud800") anywhere in
-    `value`: strings, dict keys and values, list items. SQLite and the JSON encoder cannot store it."""
-    if isinstance(value, str):
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise Invalid(not_unicode_message(field), field) from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_unicode(key, field)
-            check_unicode(item, f"{field}.{key}")
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            check_unicode(item, f"{field}[{index}]")

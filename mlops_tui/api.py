@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from .models import (
+from .contract import (
     ArtifactFile,
     DataSchema,
     Dataset,

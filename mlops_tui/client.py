@@ -13,7 +13,7 @@ import httpx
 import orjson
 
 from . import api
-from .models import (
+from .contract import (
     ArtifactFile,
     DataSchema,
     Dataset,

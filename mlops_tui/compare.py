@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .models import Run
+from .contract import Run
 
 _LOWER_WORDS = frozenset({
     "loss", "logloss", "error", "errors", "err", "rmse", "mse", "mae", "mape", "rmsle", "msle", "medae", "brier",

@@ -27,8 +27,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .client import Client
+from .contract import Job, JobStatus
 from .embedded import locate_server, spawn_server, stop_server, wait_until_up
-from .models import Job
 from .sdk import ActiveRun, start_run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,7 +162,7 @@ def main() -> int:
             print(f"  run {run_id[:8]}  roc_auc {auc:.3f}")
         print("2. training the churn pipeline as a job (worker process, sweep, skops model) ...")
         job = train_pipeline(url)
-        if job.status != "SUCCEEDED":
+        if job.status != JobStatus.SUCCEEDED:
             print(f"the pipeline job {job.status}: {job.error}", file=sys.stderr)
             return 1
         best = (job.report or {}).get("best", {})

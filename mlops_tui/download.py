@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .client import Client
-from .models import ArtifactFile
+from .contract import ArtifactFile
 
 
 class UnsafePath(ValueError):

@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from .contract import tags as tag
+
 KEY_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "skops", "mlops-tui", "torch", "xgboost", "lightgbm")
 
 
@@ -35,13 +37,13 @@ def package_versions(names: tuple[str, ...] = KEY_PACKAGES) -> dict[str, str]:
 def run_environment_tags() -> dict[str, str]:
     """Tags under `mlops.` that every SDK run gets."""
     tags = {
-        "mlops.source.command": " ".join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
+        tag.SOURCE_COMMAND: " ".join([Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python",
                                           *sys.argv[1:]])[:8000],
-        "mlops.python": platform.python_version(),
-        "mlops.platform": platform.platform(),
-        "mlops.packages": json.dumps(package_versions(), sort_keys=True),
+        tag.PYTHON: platform.python_version(),
+        tag.PLATFORM: platform.platform(),
+        tag.PACKAGES: json.dumps(package_versions(), sort_keys=True),
     }
     commit = git_commit()
     if commit:
-        tags["mlops.git.commit"] = commit
+        tags[tag.GIT_COMMIT] = commit
     return tags

@@ -7,6 +7,8 @@ from datetime import datetime, tzinfo
 
 from rich.text import Text
 
+from .contract import JobStatus, RunStatus
+
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware; its zone is the zone times are shown in."""
 
@@ -16,15 +18,15 @@ def system_clock() -> datetime:
 
 
 STATUS_GLYPHS: dict[str, tuple[str, str]] = {
-    "RUNNING": ("▸", "cyan"),
-    "SCHEDULED": ("…", "blue"),
-    "FINISHED": ("✓", "green"),
-    "FAILED": ("✗", "red"),
-    "KILLED": ("■", "yellow"),
+    RunStatus.RUNNING: ("▸", "cyan"),
+    RunStatus.SCHEDULED: ("…", "blue"),
+    RunStatus.FINISHED: ("✓", "green"),
+    RunStatus.FAILED: ("✗", "red"),
+    RunStatus.KILLED: ("■", "yellow"),
     # jobs
-    "QUEUED": ("…", "blue"),
-    "SUCCEEDED": ("✓", "green"),
-    "CANCELLED": ("■", "yellow"),
+    JobStatus.QUEUED: ("…", "blue"),
+    JobStatus.SUCCEEDED: ("✓", "green"),
+    JobStatus.CANCELLED: ("■", "yellow"),
 }
 """Each run and job status's glyph and colour: the console and the CLI both colour by it."""
 
@@ -52,7 +54,7 @@ def status(value: str) -> Text:
     glyph, style = STATUS_GLYPHS.get(value, ("?", ""))
     text = Text()
     text.append(glyph, style=style)
-    text.append(" " + value, style="bold" if value == "FAILED" else "")
+    text.append(" " + value, style="bold" if value == RunStatus.FAILED else "")
     return text
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .client import Client, MlopsError
+from .contract import RunStatus
 from .embedded import ensure_backend
 from .environment import run_environment_tags
 
@@ -132,7 +133,7 @@ class ActiveRun:
         self._send_pending()
         self._raise_pending()
 
-    def end(self, status: str = "FINISHED") -> None:
+    def end(self, status: str = RunStatus.FINISHED) -> None:
         """Flush and set the final status; a run whose last data could not be stored ends FAILED.
 
         When the backend stayed unreachable for the whole retry window, nothing more can be sent:
@@ -150,7 +151,7 @@ class ActiveRun:
             failure = pending if pending is not None and not pending.unreachable else None
         if failure is not None and failure.unreachable:
             raise failure
-        self.client.update_run(self.id, status="FAILED" if failure is not None else status)
+        self.client.update_run(self.id, status=RunStatus.FAILED if failure is not None else status)
         if failure is not None:
             raise failure
 
@@ -271,10 +272,10 @@ def start_run(experiment: str = "Default", name: str | None = None, url: str | N
             yield active
         except BaseException as error:
             try:
-                active.end("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+                active.end(RunStatus.KILLED if isinstance(error, KeyboardInterrupt) else RunStatus.FAILED)
             except MlopsError as lost:
                 error.add_note(f"mlops: run {active.id} could not be ended: {lost.message}")
             raise
-        active.end("FINISHED")
+        active.end(RunStatus.FINISHED)
     finally:
         client.close()

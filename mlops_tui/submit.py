@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .client import MlopsError
-from .models import DatasetVersion, Job
+from .contract import DatasetVersion, Job
 
 
 class PipelineFileError(Exception):

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, LiveServer, base_env, unique
 
 from mlops_tui import Client, MlopsError, api
-from mlops_tui.models import Run
+from mlops_tui.contract import Run
 
 ESC_NAME = "evil\x1b[2Jname\x1b]0;pwned\x07"
 """Clears the screen and sets the window title when printed raw."""

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from backend import Settings, create_app
 from mlops_tui import AsyncClient, Client, MlopsError
-from mlops_tui.models import MetricHistory, Run, RunPage
+from mlops_tui.contract import MetricHistory, Run, RunPage
 
 
 def test_sync_client_round_trip(live_client: Client) -> None:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from backend import Settings
 from backend.datasets.stats import OTHER, column_stats, schema_of
 from backend.errors import Invalid
-from backend.store import datasets as store
+from backend.services import datasets as service
 from mlops_tui.cli.main import app as cli
 
 CHURN = ROOT / "sample_data" / "churn.csv"
@@ -99,10 +99,10 @@ def test_parquet_versions_read_back_with_their_types(app_client: TestClient, hom
                                          "kind": "string"}
     assert response.json()["stats"]["when"]["min"].startswith("2024-01-01")
     app = app_client.app
-    loaded, record = store.load_frame(app.state.db, app.state.settings, "events")  # type: ignore[attr-defined]
+    loaded, record = service.load_frame(app.state.db, app.state.settings, "events")  # type: ignore[attr-defined]
     assert record["ref"] == "events@1" and record["format"] == "parquet"
     pd.testing.assert_frame_equal(loaded, frame, check_dtype=False)
-    path = store.frame_path(app.state.settings, record)  # type: ignore[attr-defined]
+    path = service.frame_path(app.state.settings, record)  # type: ignore[attr-defined]
     assert path.parent == (home / "datasets").resolve() and path.suffix == ".parquet"
 
 
@@ -116,9 +116,9 @@ def test_csv_dates_become_datetimes(app_client: TestClient) -> None:
 def test_frame_path_refuses_a_record_that_leaves_the_root(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     with pytest.raises(Invalid):
-        store.frame_path(settings, {"sha256": "../../etc/passwd", "format": "csv"})
+        service.frame_path(settings, {"sha256": "../../etc/passwd", "format": "csv"})
     with pytest.raises(Invalid):
-        store.frame_path(settings, {"sha256": "a" * 64, "format": "pickle"})
+        service.frame_path(settings, {"sha256": "a" * 64, "format": "pickle"})
 
 
 # --- statistics --------------------------------------------------------------------------------
@@ -401,6 +401,6 @@ def test_reading_a_frame_back_matches_the_upload(app_client: TestClient) -> None
     content = CHURN.read_bytes()
     upload(app_client, "back", content)
     app = app_client.app
-    frame, record = store.load_frame(app.state.db, app.state.settings, "back@1")  # type: ignore[attr-defined]
+    frame, record = service.load_frame(app.state.db, app.state.settings, "back@1")  # type: ignore[attr-defined]
     pd.testing.assert_frame_equal(frame, pd.read_csv(io.BytesIO(content)))
     assert record["stats"]["age"]["nulls"] == int(frame["age"].isna().sum())

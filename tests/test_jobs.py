@@ -20,7 +20,7 @@ from backend.db import Database
 from backend.jobs.manager import JobManager, Tracked
 from backend.store import jobs as store_jobs
 from mlops_tui import Client
-from mlops_tui.models import Job
+from mlops_tui.contract import Job
 
 CHURN = ROOT / "sample_data" / "churn.csv"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.app import error_status
 from backend.db import MIGRATIONS, Database, migrate
 from backend.errors import Conflict, Invalid, NotFound
 from backend.store import experiments, metrics, runs
@@ -63,7 +64,7 @@ def test_experiment_create_and_get_by_id_and_name(db: Database) -> None:
 def test_experiment_unknown_is_not_found(db: Database) -> None:
     with pytest.raises(NotFound) as caught:
         experiments.get(db, "missing")
-    assert caught.value.status_code == 404
+    assert error_status(caught.value)[0] == 404
     assert caught.value.field == "experiment"
     with pytest.raises(NotFound):
         experiments.get(db, "424242")
@@ -73,7 +74,7 @@ def test_experiment_duplicate_name_is_conflict(db: Database) -> None:
     experiments.create(db, "dup")
     with pytest.raises(Conflict) as caught:
         experiments.create(db, "dup")
-    assert caught.value.status_code == 409
+    assert error_status(caught.value)[0] == 409
     assert caught.value.field == "name"
     assert count(db, "SELECT count(*) FROM experiments WHERE name = 'dup'") == 1
 
@@ -179,7 +180,7 @@ def test_param_change_is_conflict_and_stores_nothing_from_the_batch(db: Database
             metrics=columns(pt("loss", 0.5, 1, 20), pt("acc", 0.9, 1, 20)),
             tags={"stage": "bad"},
         )
-    assert caught.value.status_code == 409
+    assert error_status(caught.value)[0] == 409
     assert caught.value.field == "params.lr"
     after = runs.get(db, run["id"])
     assert after["params"] == {"lr": "0.1"}

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from mlops_tui.contract import JobStatus, RunStatus
+
+from ..clock import now_ms
 from ..db import Database
 from ..settings import Settings
 from ..store import jobs, runs
-from ..store.common import now_ms
 
 SAMPLE_SECONDS = 1.0
 
@@ -96,10 +98,10 @@ class JobManager:
             if process is not None:
                 self.tracked[job["id"]] = Tracked(process)
                 continue
-            jobs.finish(self.db, job["id"], "FAILED", "interrupted: the backend stopped while the job ran",
+            jobs.finish(self.db, job["id"], JobStatus.FAILED, "interrupted: the backend stopped while the job ran",
                         "interrupted")
             if job["run_id"]:
-                runs.update(self.db, job["run_id"], status="FAILED")
+                runs.update(self.db, job["run_id"], status=RunStatus.FAILED)
 
     def _worker_process(self, pid: int | None) -> psutil.Process | None:
         """The job's worker if it still runs: our worker module, this home, the job's recorded pid."""
@@ -183,11 +185,12 @@ class JobManager:
             return  # the worker recorded its own outcome
         code = tracked.popen.returncode if tracked.popen is not None else None
         if job["cancel_requested"]:
-            jobs.finish(self.db, job_id, "CANCELLED", "cancelled by request", "cancelled")
-            status = "KILLED"
+            jobs.finish(self.db, job_id, JobStatus.CANCELLED, "cancelled by request", "cancelled")
+            status = RunStatus.KILLED
         else:
-            jobs.finish(self.db, job_id, "FAILED", f"the worker process exited unexpectedly (code {code})", "crash")
-            status = "FAILED"
+            jobs.finish(self.db, job_id, JobStatus.FAILED, f"the worker process exited unexpectedly (code {code})",
+                        "crash")
+            status = RunStatus.FAILED
         if job["run_id"]:
             runs.update(self.db, str(job["run_id"]), status=status)
 

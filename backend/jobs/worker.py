@@ -18,7 +18,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlops_tui.contract import JobStatus, RunStatus
+from mlops_tui.contract import tags as tag
+
 from .. import artifacts
+from ..clock import now_ms
 from ..datasets import schema as data_schema
 from ..datasets.stats import categorical_stats, column_stats
 from ..db import Database
@@ -26,9 +30,9 @@ from ..errors import Invalid
 from ..pipelines import checks, model_io, sweep, target
 from ..pipelines.config import PipelineConfig, from_dict
 from ..pipelines.features import check_columns, check_derived
+from ..services import datasets
 from ..settings import Settings
-from ..store import datasets, experiments, jobs, runs
-from ..store.common import now_ms
+from ..store import experiments, jobs, runs
 
 
 class JobFailure(Exception):
@@ -58,15 +62,15 @@ def environment_tags() -> dict[str, str]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    tags = {"mlops.python": platform.python_version(), "mlops.platform": platform.platform(),
-            "mlops.packages": json.dumps(versions, sort_keys=True)}
+    tags = {tag.PYTHON: platform.python_version(), tag.PLATFORM: platform.platform(),
+            tag.PACKAGES: json.dumps(versions, sort_keys=True)}
     try:
         head = subprocess.run(["git", "-C", str(SOURCE), "rev-parse", "HEAD"], capture_output=True, text=True,
                               timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return tags
     if head.returncode == 0 and head.stdout.strip():
-        tags["mlops.git.commit"] = head.stdout.strip()
+        tags[tag.GIT_COMMIT] = head.stdout.strip()
     return tags
 
 
@@ -83,8 +87,8 @@ class Worker:
 
     def start_parent(self, config: PipelineConfig) -> dict[str, Any]:
         experiment = experiments.get_or_create(self.db, config.name)
-        tags = {"mlops.job_id": self.job_id, "mlops.config_hash": self.job["config_hash"],
-                "mlops.pipeline": config.name, "mlops.executor": self.job["executor"], "mlops.run_kind": "sweep",
+        tags = {tag.JOB_ID: self.job_id, tag.CONFIG_HASH: self.job["config_hash"],
+                tag.PIPELINE: config.name, tag.EXECUTOR: self.job["executor"], tag.RUN_KIND: "sweep",
                 **self.environment}
         parent = runs.create(self.db, experiment["id"], f"{config.name}-{self.job_id[:6]}", tags)
         self.run_id = parent["id"]
@@ -106,8 +110,8 @@ class Worker:
             raise JobFailure("data", f"cannot load dataset {ref!r}: {getattr(error, 'message', error)}") from None
         log(f"data: {version['ref']} ({version['rows']} rows, {len(frame.columns)} columns)")
         assert self.run_id is not None
-        runs.log_batch(self.db, self.run_id, tags={"mlops.dataset": version["ref"],
-                                                   "mlops.dataset_sha256": version["sha256"]})
+        runs.log_batch(self.db, self.run_id, tags={tag.DATASET: version["ref"],
+                                                   tag.DATASET_SHA256: version["sha256"]})
         jobs.update(self.db, self.job_id, dataset=version["ref"])
         return frame
 
@@ -186,8 +190,8 @@ class Worker:
         self.finish_best(config, parent, data, best, best_run, chooser)
         self.publish(best_run_id=best_run, best=self.summary(best, best_run),
                      best_score=chooser.score(best), holdout_score=best.holdout.get(chooser.metric))
-        jobs.finish(self.db, self.job_id, "SUCCEEDED", report=self.report)
-        runs.update(self.db, parent["id"], status="FINISHED")
+        jobs.finish(self.db, self.job_id, JobStatus.SUCCEEDED, report=self.report)
+        runs.update(self.db, parent["id"], status=RunStatus.FINISHED)
         log(f"done: best {best.candidate.estimator} {best.candidate.params} chosen by {chooser.key} = "
             f"{chooser.score(best):.4f}; holdout {chooser.metric} = {best.holdout.get(chooser.metric, float('nan')):.4f}")
 
@@ -211,8 +215,8 @@ class Worker:
     def log_candidate(self, parent: dict[str, Any], result: sweep.CandidateResult) -> str:
         candidate = result.candidate
         child = runs.create(self.db, parent["experiment_id"], f"{candidate.estimator}-{candidate.index}",
-                            {"mlops.job_id": self.job_id, "mlops.run_kind": "candidate",
-                             "mlops.config_hash": self.job["config_hash"], **self.environment},
+                            {tag.JOB_ID: self.job_id, tag.RUN_KIND: "candidate",
+                             tag.CONFIG_HASH: self.job["config_hash"], **self.environment},
                             start_time=result.started_ms, parent_id=parent["id"])
         metrics = {f"test_{k}": v for k, v in result.holdout.items()}
         for key, (mean, std) in result.cv.items():
@@ -222,8 +226,8 @@ class Worker:
         params = {"estimator": candidate.estimator, **{k: str(v) for k, v in candidate.params.items()}}
         runs.log_batch(self.db, child["id"], params=params,
                        metrics={k: ([0], [v], [now_ms()]) for k, v in metrics.items() if v == v},
-                       tags={"mlops.dataset": self.job.get("dataset") or ""})
-        runs.update(self.db, child["id"], status="FINISHED", end_time=result.ended_ms)
+                       tags={tag.DATASET: self.job.get("dataset") or ""})
+        runs.update(self.db, child["id"], status=RunStatus.FINISHED, end_time=result.ended_ms)
         return str(child["id"])
 
     def finish_best(self, config: PipelineConfig, parent: dict[str, Any], data: sweep.Split,
@@ -233,15 +237,15 @@ class Worker:
                         else column_stats(data.y_train.to_frame()))
         reference = {"features": column_stats(data.x_train), "target": target_stats}
         model_io.save(best.model, root / "model", model_io.signature(data.x_train), reference)
-        tags = {"mlops.best_run_id": best_run, "mlops.model_path": "model/" + model_io.MODEL_FILE,
-                "mlops.selected_by": chooser.key}
+        tags = {tag.BEST_RUN_ID: best_run, tag.MODEL_PATH: "model/" + model_io.MODEL_FILE,
+                tag.SELECTED_BY: chooser.key}
         if data.pos_label is not None:
-            tags["mlops.pos_label"] = str(data.pos_label)
+            tags[tag.POS_LABEL] = str(data.pos_label)
         if config.register_ is not None:
-            tags["mlops.register_name"] = config.register_.name
+            tags[tag.REGISTER_NAME] = config.register_.name
         runs.log_batch(self.db, parent["id"], tags=tags, params={"primary_metric": chooser.metric},
                        metrics={f"best_{k}": ([0], [v], [now_ms()]) for k, v in best.holdout.items()})
-        runs.log_batch(self.db, best_run, tags={"mlops.best": "true"})
+        runs.log_batch(self.db, best_run, tags={tag.BEST: "true"})
 
 
 def wait_for_job(home: Path) -> str | None:
@@ -282,20 +286,21 @@ def main(argv: list[str] | None = None) -> int:
         worker.run()
     except JobFailure as failure:
         log(f"FAILED ({failure.kind}): {failure.message}")
-        jobs.finish(worker.db, args.job_id, "FAILED", failure.message, failure.kind, failure.report)
+        jobs.finish(worker.db, args.job_id, JobStatus.FAILED, failure.message, failure.kind, failure.report)
         if worker.run_id:
-            runs.update(worker.db, worker.run_id, status="FAILED")
+            runs.update(worker.db, worker.run_id, status=RunStatus.FAILED)
         return 0
     except SystemExit:
         log("stopped by a signal")
         if worker.run_id:
-            runs.update(worker.db, worker.run_id, status="KILLED")
+            runs.update(worker.db, worker.run_id, status=RunStatus.KILLED)
         raise
     except Exception as error:
         traceback.print_exc()
-        jobs.finish(worker.db, args.job_id, "FAILED", f"internal error: {type(error).__name__}: {error}", "internal")
+        jobs.finish(worker.db, args.job_id, JobStatus.FAILED, f"internal error: {type(error).__name__}: {error}",
+                    "internal")
         if worker.run_id:
-            runs.update(worker.db, worker.run_id, status="FAILED")
+            runs.update(worker.db, worker.run_id, status=RunStatus.FAILED)
         return 1
     return 0
 

@@ -5,8 +5,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from mlops_tui.contract import ExperimentCreate, ExperimentUpdate
+
 from ..deps import DB
-from ..schemas import ExperimentCreate, ExperimentUpdate
 from ..store import experiments, search
 from ..validation import check_key, check_name
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from mlops_tui.contract import Heartbeat
+
 from ..deps import DB
-from ..schemas import Heartbeat
 from ..store import runs
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])

@@ -2,30 +2,21 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import Field
+
+from mlops_tui.contract import JobCreate
 
 from ..deps import DB, AppSettings
 from ..errors import Invalid
 from ..jobs.manager import log_path
 from ..pipelines import checks
 from ..pipelines.config import parse
-from ..schemas import Strict
 from ..store import jobs
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 MAX_LOG_CHUNK = 1024 * 1024
-MAX_PIPELINE_CHARS = 1_000_000
-"""A pipeline file is a page of TOML; a larger one is refused (422) before it is parsed."""
-
-
-class JobCreate(Strict):
-    pipeline: str = Field(max_length=MAX_PIPELINE_CHARS, description="The pipeline file's TOML text.")
-    dataset: str | None = Field(None, description="Dataset version (`name@N`) standing in for data.path.")
-    executor: Literal["local", "dask"] | None = Field(None, description="Overrides [executor].kind.")
-    scheduler: str | None = Field(None, description="Dask scheduler address; overrides [executor].scheduler.")
 
 
 @router.post("", status_code=201)

@@ -8,13 +8,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from mlops_tui.contract import MAX_PARAM_VALUE, MAX_TAG_VALUE, LogBatch, RunCreate, RunSearch, RunUpdate
+
+from ..clock import now_ms
 from ..deps import DB, AppSettings
 from ..errors import Invalid, TooLarge
 from ..responses import JSONBytes
-from ..schemas import LogBatch, RunCreate, RunSearch, RunUpdate
 from ..store import experiments, metrics, runs, search
-from ..store.common import now_ms
-from ..validation import MAX_PARAM_VALUE, MAX_TAG_VALUE, check_key, check_name, check_text
+from ..validation import check_key, check_name, check_text
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 

@@ -2,12 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from typing import Any
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

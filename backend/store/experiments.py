@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..clock import now_ms
 from ..db import Database
 from ..errors import Conflict, NotFound
-from .common import now_ms, one, rows
+from .common import one, rows
 
 DEFAULT_EXPERIMENT = "Default"
 

@@ -5,11 +5,14 @@ import json
 import uuid
 from typing import Any
 
+from mlops_tui.contract import JOB_ACTIVE, JOB_RETRYABLE, JobStatus
+
+from ..clock import now_ms
 from ..db import Database
 from ..errors import Conflict, NotFound
-from .common import now_ms, one, rows
+from .common import one, rows
 
-ACTIVE = ("QUEUED", "RUNNING")
+ACTIVE = JOB_ACTIVE
 _COLUMNS = ("id, kind, status, name, config_hash, experiment_id, run_id, dataset, executor, scheduler, created_at, "
             "started_at, ended_at, pid, progress_done, progress_total, error, error_kind, retry_of, cancel_requested")
 
@@ -113,15 +116,15 @@ def request_cancel(db: Database, job_id: str) -> dict[str, Any]:
         raise Conflict(f"job {job_id!r} is already {job['status']}", "job_id")
     with db.write() as conn:
         conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
-    if job["status"] == "QUEUED":
-        finish(db, job_id, "CANCELLED", "cancelled before it started", "cancelled")
+    if job["status"] == JobStatus.QUEUED:
+        finish(db, job_id, JobStatus.CANCELLED, "cancelled before it started", "cancelled")
     return get(db, job_id)
 
 
 def retry(db: Database, job_id: str) -> dict[str, Any]:
     job = get(db, job_id)
     job_id = job["id"]
-    if job["status"] not in ("FAILED", "CANCELLED"):
+    if job["status"] not in JOB_RETRYABLE:
         raise Conflict(f"only a failed or cancelled job can be retried; {job_id!r} is {job['status']}", "job_id")
     with db.read() as conn:
         config_json = conn.execute("SELECT config_json FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]

@@ -6,12 +6,16 @@ import uuid
 from itertools import repeat
 from typing import Any
 
+from mlops_tui.contract import RUN_ENDED, RunStatus
+from mlops_tui.contract import tags as tag
+
+from ..clock import now_ms
 from ..db import Database
 from ..errors import Conflict, Invalid, NotFound
-from .common import now_ms, one, placeholders, rows
+from .common import one, placeholders, rows
 from .experiments import as_id
 
-STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+STATUSES = tuple(RunStatus)
 RUN_COLUMNS = "r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.parent_id"
 
 
@@ -26,7 +30,7 @@ def create(
     tags: dict[str, str] | None = None,
     start_time: int | None = None,
     parent_id: str | None = None,
-    status: str = "RUNNING",
+    status: str = RunStatus.RUNNING,
 ) -> dict[str, Any]:
     run_id = uuid.uuid4().hex
     with db.write() as conn:
@@ -134,7 +138,7 @@ def update(db: Database, run_id: str, status: str | None = None, end_time: int |
     with db.write() as conn:
         _require_run(conn, run_id)
         if status is not None:
-            finished = status in ("FINISHED", "FAILED", "KILLED")
+            finished = status in RUN_ENDED
             conn.execute(
                 "UPDATE runs SET status = ?, end_time = ? WHERE id = ?",
                 (status, (end_time or now_ms()) if finished else None, run_id),
@@ -278,7 +282,7 @@ def list_children(db: Database, parent_id: str) -> list[dict[str, Any]]:
     return found
 
 
-FAILURE_REASON_TAG = "mlops.failure_reason"
+FAILURE_REASON_TAG = tag.FAILURE_REASON
 HEARTBEAT_LOST = "heartbeat lost"
 
 
@@ -291,10 +295,10 @@ def heartbeat(db: Database, run_id: str) -> dict[str, Any]:
         run_id = run["id"]
         reason = conn.execute("SELECT value FROM tags WHERE run_id = ? AND key = ?",
                               (run_id, FAILURE_REASON_TAG)).fetchone()
-        if run["status"] == "FAILED" and reason is not None and reason[0] == HEARTBEAT_LOST:
+        if run["status"] == RunStatus.FAILED and reason is not None and reason[0] == HEARTBEAT_LOST:
             conn.execute("UPDATE runs SET status = 'RUNNING', end_time = NULL WHERE id = ?", (run_id,))
             conn.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, FAILURE_REASON_TAG))
-            run["status"] = "RUNNING"
+            run["status"] = RunStatus.RUNNING
         conn.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (now, run_id))
     return {"run_id": run_id, "status": run["status"], "heartbeat_at": now}
 

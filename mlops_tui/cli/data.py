@@ -8,8 +8,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from ..contract import ColumnShift, DatasetVersion
 from ..formatting import size, status_markup
-from ..models import ColumnShift, DatasetVersion
 from .output import (
     JsonOption,
     UrlOption,

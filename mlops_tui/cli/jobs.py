@@ -16,8 +16,8 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from ..client import Client, MlopsError
+from ..contract import JOB_ENDED, Job, JobStatus
 from ..formatting import status_markup
-from ..models import Job
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline
 from .output import (
     JsonOption,
@@ -37,7 +37,7 @@ from .output import (
 )
 
 EXIT_CODES = {"config": 3, "data": 4, "validation": 5, "training": 6, "cancelled": 7, "interrupted": 8, "crash": 8}
-JOB_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
+JOB_STATUSES = tuple(JobStatus)
 
 jobs_app = typer.Typer(help="Training jobs: list, show, logs, cancel, retry.", no_args_is_help=True)
 
@@ -63,9 +63,9 @@ def _follow(client: Client, job: Job, quiet: bool) -> Job:
 
 
 def _exit_for(job: Job) -> int:
-    if job.status == "SUCCEEDED":
+    if job.status == JobStatus.SUCCEEDED:
         return 0
-    if job.status == "CANCELLED":
+    if job.status == JobStatus.CANCELLED:
         return EXIT_CODES["cancelled"]
     return EXIT_CODES.get(job.error_kind or "", 1)
 
@@ -118,7 +118,7 @@ def train(
 
 
 def _print_outcome(job: Job) -> None:
-    if job.status == "SUCCEEDED" and job.report:
+    if job.status == JobStatus.SUCCEEDED and job.report:
         best = job.report["best"]
         metric = job.report["primary_metric"]
         console.print(f"[green]succeeded[/]: best {shown(best['estimator'])} {shown(str(best['params']))} "
@@ -205,7 +205,7 @@ def jobs_logs(job_id: str, follow: bool = typer.Option(False, "--follow", "-f", 
     client = connect(url)
     chunk = client.job_logs(job_id, tail=tail) if tail else client.job_logs(job_id)
     typer.echo(safe_lines(chunk.text), nl=False)
-    while follow and chunk.status not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+    while follow and chunk.status not in JOB_ENDED:
         time.sleep(0.5)
         chunk = client.job_logs(job_id, chunk.offset)
         typer.echo(safe_lines(chunk.text), nl=False)

@@ -11,9 +11,10 @@ from rich.text import Text
 
 from ..client import Client
 from ..compare import metric_rows, param_rows
+from ..contract import Run
+from ..contract import tags as tag
 from ..download import download
 from ..formatting import status_markup
-from ..models import Run
 from .output import (
     JsonOption,
     UrlOption,
@@ -83,7 +84,7 @@ def _metric_columns(runs: list[Run], wanted: list[str], limit: int = 3) -> list[
     return keys[:limit]
 
 
-BEST_TAG = "mlops.best"
+BEST_TAG = tag.BEST
 """Set to `true` by a training job on its best candidate; `runs list` stars that run."""
 
 
@@ -246,7 +247,7 @@ def runs_show(run_id: str = RunIdArgument, json_out: bool = JsonOption, url: str
 
 
 def _tag_text(key: str, value: str) -> str:
-    if key == "mlops.packages":
+    if key == tag.PACKAGES:
         try:
             return ", ".join(f"{k} {v}" for k, v in json.loads(value).items())
         except (ValueError, AttributeError):

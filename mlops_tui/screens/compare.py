@@ -13,8 +13,8 @@ from textual.widgets.option_list import Option
 
 from ..client import MlopsError
 from ..compare import lower_is_better, metric_rows, param_rows
+from ..contract import MetricHistory, Run
 from ..formatting import number
-from ..models import MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
 from ..widgets.tables import NavOptionList, NavTable
 from .run_detail import TabbedView, chart_metric

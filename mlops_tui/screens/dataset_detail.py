@@ -15,9 +15,9 @@ from textual.binding import BindingType
 from textual.widgets import DataTable, Label, Static
 
 from ..client import MlopsError
+from ..contract import ColumnShift, Dataset, DatasetDiff, DatasetVersion
 from ..formatting import number, size, sparkline, when
 from ..keymap import bindings
-from ..models import ColumnShift, Dataset, DatasetDiff, DatasetVersion
 from ..widgets.tables import NavTable
 from . import registry
 from .base import View

@@ -4,8 +4,8 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Label
 
+from ..contract import Dataset
 from ..formatting import number, when
-from ..models import Dataset
 from ..widgets.tables import NavTable
 from . import registry
 from .base import View

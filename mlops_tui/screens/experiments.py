@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Label
 
+from ..contract import Experiment
 from ..formatting import number, safe_text, when
 from ..keymap import bindings
-from ..models import Experiment
 from ..widgets.filter_bar import FilterBar
 from ..widgets.tables import NavTable
 from . import registry

@@ -18,9 +18,9 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Label, Log, Static
 
+from ..contract import Job, JobLog, JobStatus
 from ..formatting import duration, number, progress, status, when
 from ..keymap import bindings
-from ..models import Job, JobLog
 from ..widgets.tables import NavTable
 from . import registry
 from .jobs import JobActions, clip, job_took
@@ -153,7 +153,7 @@ class JobDetailScreen(JobActions[JobDetail]):
         title.append(job.id)
         if job.progress_total:
             title.append(f"  {progress(job.progress_done, job.progress_total, 10)}")
-        if job.status == "QUEUED":
+        if job.status == JobStatus.QUEUED:
             title.append(f"  queued for {duration(int(now.timestamp() * 1000) - job.created_at)}")
         else:
             title.append(f"  took {job_took(job, now)}")
@@ -208,9 +208,9 @@ class JobDetailScreen(JobActions[JobDetail]):
         if not job.finished:
             done = f"{job.progress_done}/{job.progress_total} done, " if job.progress_total else ""
             title.update(f"Candidates: each shows here as it finishes ({done}see the log)")
-        elif job.status == "SUCCEEDED":
+        elif job.status == JobStatus.SUCCEEDED:
             title.update("Candidates: none reported")
-        elif job.status == "CANCELLED":
+        elif job.status == JobStatus.CANCELLED:
             after = f" after {job.progress_done}/{job.progress_total}" if job.progress_total else ""
             title.update(f"Candidates: none reported (the job was cancelled{after})")
         else:

@@ -14,16 +14,16 @@ from textual.binding import BindingType
 from textual.widgets import DataTable, Label
 
 from ..client import MlopsError
+from ..contract import JOB_ACTIVE, JOB_RETRYABLE, Job, JobStatus
 from ..formatting import duration, progress, safe_text, status, when
 from ..keymap import bindings, key_label
-from ..models import Job
 from ..widgets.tables import NavTable
 from . import registry
 from .base import View
 from .modals import ConfirmModal, SubmitModal
 
 T = TypeVar("T")
-ACTIVE = ("QUEUED", "RUNNING")
+ACTIVE = JOB_ACTIVE
 JOB_COLUMNS = [("id", "JOB", None), ("name", "NAME", None), ("status", "STATUS", None),
                ("progress", "PROGRESS", None), ("dataset", "DATASET", None), ("created", "CREATED", None),
                ("time", "TIME", None)]
@@ -75,7 +75,7 @@ class JobActions(View[T]):
             if yes:
                 self.run_worker(self._cancel(job.id), group="job-action", exit_on_error=False)
 
-        detail = "a running job's worker process is stopped" if job.status == "RUNNING" else \
+        detail = "a running job's worker process is stopped" if job.status == JobStatus.RUNNING else \
             "it leaves the queue before it starts"
         self.app.push_screen(ConfirmModal(f"Cancel job {job.id} ({job.name}, {job.status})?", detail), answered)
 
@@ -93,7 +93,7 @@ class JobActions(View[T]):
         job = self.current_job()
         if job is None:
             return
-        if job.status not in ("FAILED", "CANCELLED"):
+        if job.status not in JOB_RETRYABLE:
             self.notify(f"only a failed or cancelled job can be retried; {job.id} is {job.status}", title="retry")
             return
         self.run_worker(self._retry(job.id), group="job-action", exit_on_error=False)
@@ -156,7 +156,7 @@ class JobsScreen(JobActions[list[Job]]):
         self.jobs = {job.id: job for job in data}
         self.table.sync_rows([(job.id, job_cells(job, now)) for job in data])
         counts = {state: sum(job.status == state for job in data) for state in
-                  ("RUNNING", "QUEUED", "FAILED")}
+                  (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED)}
         parts = [f"{len(data)} job{'s' if len(data) != 1 else ''}"]
         parts += [f"{count} {state.lower()}" for state, count in counts.items() if count]
         if not data:

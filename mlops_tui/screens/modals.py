@@ -17,9 +17,9 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
 from ..client import MlopsError
+from ..contract import Job
 from ..formatting import safe_text
 from ..keymap import bindings, key_label
-from ..models import Job
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline_async
 from ..widgets.inputs import accept_suggestion
 

@@ -13,8 +13,8 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Label
 
+from ..contract import Experiment, Job, JobStatus, Run, RunStatus
 from ..formatting import number, progress, run_duration, status, when
-from ..models import Experiment, Job, Run
 from ..widgets.tables import NavTable
 from . import registry
 from .base import View
@@ -78,8 +78,8 @@ class OverviewScreen(View[OverviewData]):
             self.client.list_experiments(),
             self.client.search_runs(limit=PANEL_ROWS),
             self.client.search_runs(filter="status = 'FAILED'", limit=PANEL_ROWS),
-            self.client.list_jobs(status="RUNNING", limit=PANEL_ROWS),
-            self.client.list_jobs(status="QUEUED", limit=PANEL_ROWS),
+            self.client.list_jobs(status=JobStatus.RUNNING, limit=PANEL_ROWS),
+            self.client.list_jobs(status=JobStatus.QUEUED, limit=PANEL_ROWS),
         )
         return OverviewData(experiments, latest.runs, failed.runs, running + queued)
 
@@ -103,7 +103,7 @@ class OverviewScreen(View[OverviewData]):
                 (run.id, [clip(run.name, run_width), status(run.status),
                           clip(self.experiment_names.get(run.experiment_id, run.experiment_id), names - run_width),
                           when(run.start_time, zone), run_duration(run.start_time, run.end_time, now)
-                          if run.end_time is not None or run.status == "RUNNING" else "-"])
+                          if run.end_time is not None or run.status == RunStatus.RUNNING else "-"])
                 for run in runs
             ], newest_first=True)
         self.query_one("#title-failed", Label).update(
@@ -113,7 +113,7 @@ class OverviewScreen(View[OverviewData]):
                       progress(job.progress_done, job.progress_total), clip(job.dataset or "-", 12),
                       job_took(job, now)])
             for job in data.active])
-        running = sum(job.status == "RUNNING" for job in data.active)
+        running = sum(job.status == JobStatus.RUNNING for job in data.active)
         queued = len(data.active) - running
         self.query_one("#title-jobs", Label).update(
             f"Active jobs ({running} running, {queued} queued)" if data.active else "Active jobs: none")

@@ -22,9 +22,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from ..client import MlopsError
+from ..contract import ArtifactFile
 from ..formatting import safe_text, size
 from ..keymap import bindings
-from ..models import ArtifactFile
 from ..widgets.tables import NavTable
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from textual.screen import Screen
 
 from ..client import AsyncClient
 from ..formatting import safe_text
-from ..models import ArtifactFile, Run
+from ..contract import ArtifactFile, Run
 
 RUN_ID_MIN = 6
 """The shortest run id prefix the backend resolves (the tables show 8 characters)."""

@@ -18,18 +18,19 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Label, OptionList, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
+from ..contract import ArtifactFile, MetricHistory, Run, RunStatus
+from ..contract import tags as tag
 from ..formatting import number, run_duration, safe_text, size, status, when
 from ..keymap import bindings
-from ..models import ArtifactFile, MetricHistory, Run
 from ..widgets.charts import MetricChart, Series
 from ..widgets.tables import NavOptionList, NavTable
 from . import registry
 from .base import View
 from .runs import PREFERRED_METRICS
 
-ENV_PREFIX = "mlops."
-DATASET_TAG = "mlops.dataset"
-JOB_TAG = "mlops.job_id"
+ENV_PREFIX = tag.PREFIX
+DATASET_TAG = tag.DATASET
+JOB_TAG = tag.JOB_ID
 
 
 @dataclass
@@ -152,7 +153,7 @@ class RunDetailScreen(TabbedView):
         self.query_one("#run-links", Label).display = False
 
     def refresh_seconds(self) -> float:
-        live = self.run is not None and self.run.status == "RUNNING"
+        live = self.run is not None and self.run.status == RunStatus.RUNNING
         return self.mlops.config.live_seconds if live else self.mlops.config.refresh_seconds
 
     async def fetch(self) -> RunDetail:
@@ -171,7 +172,8 @@ class RunDetailScreen(TabbedView):
         now = self.mlops.clock()
         zone = now.tzinfo
         self.set_crumb(self.crumb)
-        took = run_duration(run.start_time, run.end_time, now) if run.end_time or run.status == "RUNNING" else "-"
+        live = run.end_time or run.status == RunStatus.RUNNING
+        took = run_duration(run.start_time, run.end_time, now) if live else "-"
         title = Text()
         title.append_text(status(run.status))
         title.append(f"  {safe_text(run.name)}  ", style="bold")

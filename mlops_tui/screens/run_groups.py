@@ -9,15 +9,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..models import ExperimentKeys, Run
+from ..contract import ExperimentKeys, Run
+from ..contract import tags as tag
 
 TOP_LEVEL = "attributes.parent_id IS NULL"
 """The filter of the grouped list: runs that have no parent (children are fetched per parent)."""
-BEST_TAG = "mlops.best"
+BEST_TAG = tag.BEST
 """Set to "true" on the run a job chose; its parent carries `mlops.best_run_id`."""
 PRIMARY_PARAM = "primary_metric"
 """The param a job's parent run records its primary metric in (e.g. `roc_auc`)."""
-SELECTED_BY_TAG = "mlops.selected_by"
+SELECTED_BY_TAG = tag.SELECTED_BY
 """The tag a job's parent run names the score that chose the best candidate in (`cv_roc_auc_mean`)."""
 CHILD_LIMIT = 1000
 """Children fetched when a parent is expanded (one request); more are summed up in a note row."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..models import Run, RunPage
+from ..contract import Run, RunPage
 from .run_groups import TOP_LEVEL
 
 

@@ -23,9 +23,9 @@ from textual.widgets import Label
 from ..client import MlopsError
 from ..columns_state import load_columns, save_columns
 from ..compare import lower_is_better
+from ..contract import ExperimentKeys, Run, RunStatus
 from ..formatting import number, plural, run_duration, safe_text, status, when
 from ..keymap import bindings
-from ..models import ExperimentKeys, Run
 from ..widgets.filter_bar import FilterBar, filter_keys
 from ..widgets.grid import GridColumn, RunGrid
 from . import registry
@@ -244,7 +244,7 @@ class RunsScreen(View[None]):
                 rows.append((row.key, [Text(" "), self._name_cell(row)]))
                 continue
             took = run_duration(run.start_time, run.end_time, now) \
-                if run.end_time is not None or run.status == "RUNNING" else "-"
+                if run.end_time is not None or run.status == RunStatus.RUNNING else "-"
             cells: list[Text] = [self._mark_cell(run.id), self._name_cell(row), status(run.status),
                                 Text(when(run.start_time, zone)), Text(took)]
             if with_best:

@@ -13,7 +13,7 @@ from typing import Any
 
 from backend.filters import FilterError, parse_filter, parse_order_by
 from mlops_tui.client import MlopsError
-from mlops_tui.models import (
+from mlops_tui.contract import (
     ArtifactFile,
     ColumnShift,
     Dataset,

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from mlops_tui.cli.main import app as cli
 from mlops_tui.compare import best_index, lower_is_better, metric_rows
-from mlops_tui.models import Run
+from mlops_tui.contract import Run
 
 LOWER = ["loss", "val_loss", "log_loss", "valloss", "rmse", "cv_rmse_mean", "mae", "test_error", "error_rate",
          "cv_accuracy_std", "cv_roc_auc_std", "acc_stdev", "train_deviance", "fit_time_s", "predict_seconds",

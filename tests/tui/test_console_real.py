@@ -17,7 +17,7 @@ from backend import Settings, create_app
 from mlops_tui import api
 from mlops_tui.app import MlopsApp
 from mlops_tui.client import AsyncClient
-from mlops_tui.models import Run
+from mlops_tui.contract import Run
 from mlops_tui.screens.command import CommandBar
 from mlops_tui.screens.dataset_detail import DatasetDetailScreen
 from mlops_tui.screens.overview import OverviewScreen

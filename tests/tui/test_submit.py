@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from mlops_tui.cli.main import app as cli
 from mlops_tui.client import MlopsError
-from mlops_tui.models import DatasetVersion, Job
+from mlops_tui.contract import DatasetVersion, Job
 from mlops_tui.submit import (
     DataFileMissing,
     DataUploadError,

@@ -10,9 +10,9 @@ import pytest
 from rich.text import Text
 
 from mlops_tui.config import ConfigError, TuiConfig, config_path, load_config, parse_config
+from mlops_tui.contract import JobStatus, RunPage, RunStatus
 from mlops_tui.formatting import duration, number, status, status_markup
 from mlops_tui.keymap import KEY_SPECS
-from mlops_tui.models import RunPage
 from mlops_tui.screens.run_window import RunQuery, RunWindow
 
 from .fakes import _run
@@ -66,8 +66,7 @@ def test_mlops_tui_stops_on_an_unknown_config_key_with_a_message(tmp_path: Path)
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("word", ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED", "QUEUED", "SUCCEEDED",
-                                  "CANCELLED"])
+@pytest.mark.parametrize("word", sorted({*RunStatus, *JobStatus}))
 def test_the_cli_colours_a_status_as_the_console_does(word: str) -> None:
     cli, console = Text.from_markup(status_markup(word)), status(word)
     assert cli.plain == word and cli.spans[0].style == console.spans[0].style != ""

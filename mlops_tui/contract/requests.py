@@ -1,12 +1,53 @@
-"""Request bodies of the native API (responses are plain JSON documents described in the routes)."""
+"""Request bodies of the native API and the text rules they share with the backend's checks."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .store.common import now_ms
-from .validation import KEY_PATTERN, check_unicode
+from .clock import now_ms
+from .status import RunStatus
+
+MAX_NAME = 250
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+MAX_PIPELINE_CHARS = 1_000_000
+"""A pipeline file is a page of TOML; a larger one is refused (422) before it is parsed."""
+KEY_PATTERN = r"^[\w\-. /:]+$"
+"""Param, metric and tag keys: letters, digits, '_', '-', '.', ' ', ':' and '/'."""
+
+
+class InvalidText(Exception):
+    """A value no request may hold (answered 422 naming `field`). Raised from validators as itself,
+    not as a ValueError, so pydantic does not fold it into a generic validation error."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def not_unicode_message(field: str) -> str:
+    return f"{field} is not valid Unicode text (it holds a lone surrogate)"
+
+
+def check_unicode(value: Any, field: str) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate such as JSON's "\\ud800") anywhere in
+    `value`: strings, dict keys and values, list items. SQLite and the JSON encoder cannot store it."""
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidText(not_unicode_message(field), field) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_unicode(key, field)
+            check_unicode(item, f"{field}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_unicode(item, f"{field}[{index}]")
 
 
 class Strict(BaseModel):
@@ -20,6 +61,12 @@ class Strict(BaseModel):
         for name in type(self).model_fields:
             check_unicode(getattr(self, name), name)
         return self
+
+
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""An integer SQLite can store."""
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY, pattern=KEY_PATTERN)]
+"""A param, metric or tag key."""
 
 
 class ExperimentCreate(Strict):
@@ -41,17 +88,15 @@ class RunCreate(Strict):
 
 
 class RunUpdate(Strict):
-    status: str | None = Field(None, description="RUNNING, SCHEDULED, FINISHED, FAILED or KILLED.")
+    status: str | None = Field(None, description=", ".join(RunStatus) + ".")
     end_time: Int64 | None = None
     name: str | None = None
 
 
-Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-"""An integer SQLite can store."""
+class MetricPointIn(Strict):
+    """One metric point as logged (the answer's points are `MetricPoint`)."""
 
-
-class MetricPoint(Strict):
-    key: str = Field(min_length=1, max_length=250, pattern=KEY_PATTERN)
+    key: Key
     value: float = Field(allow_inf_nan=False, description="A finite number: NaN and infinities are refused with 422.")
     step: Int64 = 0
     timestamp: Int64 = Field(default_factory=now_ms, description="Epoch milliseconds; default now.")
@@ -60,7 +105,7 @@ class MetricPoint(Strict):
 class SeriesBatch(Strict):
     """Points of one metric as columns: the compact form the SDK sends."""
 
-    key: str = Field(min_length=1, max_length=250, pattern=KEY_PATTERN)
+    key: Key
     steps: list[Int64]
     values: list[Annotated[float, Field(allow_inf_nan=False)]] = Field(
         description="Finite numbers: NaN and infinities are refused with 422.")
@@ -79,7 +124,7 @@ class LogBatch(Strict):
     and/or `series` (columns per metric); at most 10,000 points in all."""
 
     params: dict[str, Any] = Field(default_factory=dict, description="Values: text, numbers or booleans.")
-    metrics: list[MetricPoint] = Field(default_factory=list, description="One object per point.")
+    metrics: list[MetricPointIn] = Field(default_factory=list, description="One object per point.")
     series: list[SeriesBatch] = Field(default_factory=list, description="Columns per metric (compact).")
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -96,9 +141,8 @@ class RunSearch(Strict):
     include_deleted: bool = False
 
 
-class Heartbeat(BaseModel):
-    """The answer to a run's heartbeat."""
-
-    run_id: str
-    status: str
-    heartbeat_at: int = Field(description="Milliseconds since the epoch.")
+class JobCreate(Strict):
+    pipeline: str = Field(max_length=MAX_PIPELINE_CHARS, description="The pipeline file's TOML text.")
+    dataset: str | None = Field(None, description="Dataset version (`name@N`) standing in for data.path.")
+    executor: Literal["local", "dask"] | None = Field(None, description="Overrides [executor].kind.")
+    scheduler: str | None = Field(None, description="Dask scheduler address; overrides [executor].scheduler.")

@@ -1,13 +1,24 @@
-"""Typed views of what the backend answers; the client parses every response into these."""
+"""Response models of the native API: the backend declares them on its routes (so `/openapi.json`
+describes every answer) and the client parses every answer into them."""
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .status import JOB_ENDED, JobStatus, RunStatus
+
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+class ErrorBody(Model):
+    """Every error answer (4xx): a message naming the field at fault."""
+
+    detail: str
+    field: str | None = None
+    code: str
 
 
 class Health(Model):
@@ -42,7 +53,7 @@ class Run(Model):
     id: str
     experiment_id: str
     name: str
-    status: str
+    status: RunStatus
     start_time: int
     end_time: int | None = None
     lifecycle_stage: str = "active"
@@ -120,7 +131,7 @@ class Job(Model):
     """A training job; `report` (in `get_job`) holds the outcome: best candidate, validation problems."""
 
     id: str
-    status: str
+    status: JobStatus
     name: str
     config_hash: str
     experiment_id: str | None = None
@@ -143,13 +154,13 @@ class Job(Model):
 
     @property
     def finished(self) -> bool:
-        return self.status in ("SUCCEEDED", "FAILED", "CANCELLED")
+        return self.status in JOB_ENDED
 
 
 class JobLog(Model):
     text: str
     offset: int
-    status: str | None = None
+    status: JobStatus | None = None
 
 
 class DatasetVersion(Model):
@@ -249,3 +260,11 @@ class DataSchema(Model):
 
     validation: dict[str, Any]
     toml: str
+
+
+class Heartbeat(Model):
+    """The answer to a run's heartbeat."""
+
+    run_id: str
+    status: RunStatus
+    heartbeat_at: int = Field(description="Milliseconds since the epoch.")
