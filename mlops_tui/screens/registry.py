@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from textual.screen import Screen
 
 from ..client import AsyncClient
-from ..formatting import safe_text
 from ..contract import ArtifactFile, Run
+from ..formatting import safe_text
 
 RUN_ID_MIN = 6
 """The shortest run id prefix the backend resolves (the tables show 8 characters)."""

@@ -1,7 +1,7 @@
 """The runs view against the REAL backend (a uvicorn server on a temporary home, seeded through the
 API): sorting, reversing, filtering, paging, grouping, ★ and the leaderboard go through the real
 async client and the real search, so a client that drops `order_by` or a server that ignores a
-filter turns these red. (The fake in fakes.py re-implements search; these do not use it.)"""
+filter turns these red."""
 from __future__ import annotations
 
 import uuid

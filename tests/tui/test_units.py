@@ -10,12 +10,12 @@ import pytest
 from rich.text import Text
 
 from mlops_tui.config import ConfigError, TuiConfig, config_path, load_config, parse_config
-from mlops_tui.contract import JobStatus, RunPage, RunStatus
+from mlops_tui.contract import JobStatus, Run, RunPage, RunStatus
 from mlops_tui.formatting import duration, number, status, status_markup
 from mlops_tui.keymap import KEY_SPECS
 from mlops_tui.screens.run_window import RunQuery, RunWindow
 
-from .fakes import _run
+from .seed import T0, run_id
 
 
 def test_missing_config_gives_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,7 +86,8 @@ def test_order_by_head_and_tail() -> None:
 
 
 def _page(start: int, size: int, more: bool) -> RunPage:
-    return RunPage(runs=[_run(i, "1") for i in range(start, start + size)],
+    return RunPage(runs=[Run(id=run_id(i), experiment_id="1", name=f"run-{i:03d}", status="FINISHED",
+                             start_time=T0 + i * 60_000) for i in range(start, start + size)],
                    next_page_token=str(start + size) if more else None)
 
 
