@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test bench clean
+.PHONY: demo test check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m mlops_tui.demo
+	$(BIN)/python scripts/demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
+
+check: $(STAMP)
+	$(BIN)/ruff check backend mlops_tui tests bench scripts
+	$(BIN)/mypy backend mlops_tui
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/tracking.py

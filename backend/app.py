@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlops_tui.contract import InvalidText, not_unicode_message
+from mlops_tui.contract.defaults import PidFile
+from mlops_tui.contract.fields import dotted_path
 
 from . import __version__
 from .db import Database
@@ -71,13 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _remove_pid_file(path: Path | None) -> None:
+    """Remove the pid file while it is still this process's."""
     if path is None:
         return
-    try:
-        if path.read_text().split()[0] == str(os.getpid()):
-            path.unlink()
-    except (FileNotFoundError, IndexError):
-        pass
+    entry = PidFile.load(path)
+    if entry is not None and entry.pid == os.getpid():
+        path.unlink(missing_ok=True)
 
 
 ERROR_STATUS: dict[type[DomainError], tuple[int, str]] = {
@@ -126,21 +127,14 @@ async def _http_error(request: Request, error: HTTPException) -> JSONBytes:
                      status_code=error.status_code, headers=error.headers)
 
 
-def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+def field_name(loc: Sequence[int | str]) -> str:
     """('body', 'metrics', 3, 'value') -> 'metrics[3].value'."""
-    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text or "body"
+    return dotted_path(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc) or "body"
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> JSONBytes:
     problems = error.errors()
-    first = problems[0] if problems else {"loc": ("body",), "msg": "invalid request"}
+    first: dict[str, Any] = problems[0] if problems else {"loc": ("body",), "msg": "invalid request"}
     field = field_name(first.get("loc", ("body",)))
     if first.get("type") == "json_invalid":
         message = f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"

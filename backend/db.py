@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
+import sqlite_utils.db
 
 MIGRATIONS: list[str] = [
     # 0 -> 1: tracking
@@ -222,6 +223,15 @@ class Database:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+
+    def ping(self) -> None:
+        """Answer a trivial query: the file is open and readable."""
+        with self.read() as conn:
+            conn.execute("SELECT 1").fetchone()
+
+    def table(self, name: str) -> sqlite_utils.db.Table:
+        """A table as sqlite-utils sees it (`insert`, `update`, `get`, `rows_where`...)."""
+        return self.utils.table(name)
 
     def close(self) -> None:
         with self.lock:

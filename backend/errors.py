@@ -4,6 +4,8 @@ app's exception handler (`backend.app`) maps each kind to its status code and JS
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """A request that cannot be served as given: a message, and the field at fault when there is one."""
@@ -28,3 +30,14 @@ class Invalid(DomainError):
 
 class TooLarge(DomainError):
     """A body, file or batch is over its size limit."""
+
+
+class JobFailure(Exception):
+    """A job's step failed: `kind` is data, validation, training or config; `report` explains. The
+    job worker records it as the job's outcome (FAILED, `error_kind` = kind); it never reaches HTTP."""
+
+    def __init__(self, kind: str, message: str, report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.report = report or {}

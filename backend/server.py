@@ -6,46 +6,33 @@ Writes `<home>/server.pid` while it runs and removes it on a clean stop (SIGTERM
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 from pathlib import Path
 
 import uvicorn
 
+from mlops_tui.contract.defaults import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, PidFile, bind_refusal, pid_file_path
+
 from .app import create_app
-from .settings import DEFAULT_HOST, DEFAULT_PORT, Settings, default_home
+from .settings import Settings, default_home
 
 
 class UnsafeBind(ValueError):
     pass
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_bind(host: str, token: str | None) -> None:
-    if not is_loopback(host) and not token:
-        raise UnsafeBind(
-            f"refusing to bind {host}: set MLOPS_TOKEN to require a bearer token before serving beyond loopback"
-        )
-
-
-def pid_file(home: Path) -> Path:
-    return home / "server.pid"
+    refusal = bind_refusal(host, token)
+    if refusal:
+        raise UnsafeBind(refusal)
 
 
 def serve(host: str, port: int, home: Path, token: str | None) -> None:
     check_bind(host, token)
-    settings = Settings(home=home, token=token, pid_file=pid_file(home), bind_host=host)
-    app = create_app(settings)
-    pid_file(home).write_text(f"{os.getpid()} {host} {port}\n")
+    pid_file = pid_file_path(home)
+    app = create_app(Settings(home=home, token=token, pid_file=pid_file, bind_host=host))
+    PidFile(os.getpid(), host, port).save(pid_file)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -57,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     home = (args.home or default_home()).expanduser().resolve()
     try:
-        serve(args.host, args.port, home, os.environ.get("MLOPS_TOKEN") or None)
+        serve(args.host, args.port, home, os.environ.get(TOKEN_ENV) or None)
     except UnsafeBind as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,62 +1,100 @@
-"""Backend settings: where the home folder is, how to bind, and the limits on requests."""
+"""Backend settings: where the home folder is, how to bind, and the limits on requests.
+
+Built with pydantic-settings: a field that names an environment variable (its `validation_alias`) is read
+from it when not given; the others are only ever given (by `backend.server` or a test).
+"""
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
 import platformdirs
+from pydantic import Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 5055
+from mlops_tui.contract import defaults
+
+DEFAULT_MAX_CANDIDATES = 500
 
 
 def default_home() -> Path:
     """The home folder: `MLOPS_HOME`, else the platform's user data dir."""
-    env = os.environ.get("MLOPS_HOME")
-    return Path(env) if env else Path(platformdirs.user_data_dir("mlops-tui"))
+    return defaults.default_home(platformdirs.user_data_dir)
 
 
-def _env_list(name: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+class _DeclaredVariables(EnvSettingsSource):
+    """Only fields that name their environment variable are read from the environment."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field.validation_alias is None:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Everything `create_app` needs; build one per test on a temporary home."""
 
-    home: Path = field(default_factory=default_home)
-    token: str | None = field(default_factory=lambda: os.environ.get("MLOPS_TOKEN") or None)
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, case_sensitive=True,
+                                      use_attribute_docstrings=True)
+
+    home: Path = Field(default_factory=default_home)
+    token: str | None = Field(None, validation_alias=defaults.TOKEN_ENV)
     max_body_bytes: int = 64 * 1024 * 1024
     """Largest request body accepted (artifacts included); larger bodies get 413."""
     max_batch_metrics: int = 10_000
     max_batch_params: int = 1_000
     max_batch_tags: int = 1_000
-    max_running_jobs: int = field(default_factory=lambda: int(os.environ.get("MLOPS_MAX_JOBS", "2")))
+    max_running_jobs: int = Field(2, validation_alias="MLOPS_MAX_JOBS")
     """Training jobs run at once; more wait in the queue."""
-    max_candidates: int = field(default_factory=lambda: int(os.environ.get("MLOPS_MAX_CANDIDATES", "500")))
+    max_candidates: int = Field(DEFAULT_MAX_CANDIDATES, validation_alias="MLOPS_MAX_CANDIDATES")
     """Candidates one training job may train; a larger sweep is refused with 422."""
-    dask_schedulers: tuple[str, ...] = field(default_factory=lambda: _env_list("MLOPS_DASK_SCHEDULERS"))
+    dask_schedulers: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="MLOPS_DASK_SCHEDULERS")
     """Dask scheduler addresses jobs may use (the first is the default); none: no Dask jobs. A scheduler is
     trusted like this machine: the job's worker unpickles what it returns."""
     cancel_grace_seconds: float = 5.0
     """A cancelled job's worker gets SIGTERM, then SIGKILL after this long."""
-    heartbeat_timeout_seconds: float = field(
-        default_factory=lambda: float(os.environ.get("MLOPS_HEARTBEAT_TIMEOUT", "600")))
+    heartbeat_timeout_seconds: float = Field(600.0, validation_alias="MLOPS_HEARTBEAT_TIMEOUT")
     """A RUNNING run that has sent heartbeats (SDK runs do) and then sent none for this long is marked
     FAILED with tag `mlops.failure_reason = heartbeat lost`; runs that never sent one are left alone."""
     pid_file: Path | None = None
     """Removed when the app shuts down (uvicorn re-raises SIGTERM after shutdown, skipping `finally`)."""
-    warm_worker: bool = field(default_factory=lambda: os.environ.get("MLOPS_WARM_WORKER", "1") != "0")
+    warm_worker: bool = Field(True, validation_alias="MLOPS_WARM_WORKER")
     """Keep one job worker loaded and waiting (MLOPS_WARM_WORKER=0 turns it off)."""
     run_jobs: bool = True
     """Start the job manager with the app (off for read-only tools)."""
     bind_host: str | None = None
     """The address the server binds; requests naming it in `Host` are answered."""
-    allowed_hosts: tuple[str, ...] = field(default_factory=lambda: _env_list("MLOPS_ALLOWED_HOSTS"))
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="MLOPS_ALLOWED_HOSTS")
     """More `Host` names to answer besides loopback and the bind address (`*`: any)."""
-    max_columns: int = field(default_factory=lambda: int(os.environ.get("MLOPS_MAX_COLUMNS", "2000")))
+    max_columns: int = Field(2000, validation_alias="MLOPS_MAX_COLUMNS")
     """Widest dataset accepted (columns); a wider upload is refused with 422 naming `file`."""
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("dask_schedulers", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """`MLOPS_ALLOWED_HOSTS=" a, b,,"` -> `("a", "b")`."""
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("warm_worker", mode="before")
+    @classmethod
+    def _zero_turns_off(cls, value: Any) -> Any:
+        return value != "0" if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _DeclaredVariables(settings_cls)
 
     @property
     def db_path(self) -> Path:

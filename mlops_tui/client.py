@@ -28,8 +28,8 @@ from .contract import (
     Run,
     RunPage,
 )
+from .contract.defaults import DEFAULT_URL
 
-DEFAULT_URL = "http://127.0.0.1:5055"
 T = TypeVar("T")
 
 

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,12 +18,14 @@ import httpx
 import platformdirs
 import psutil
 
-from .client import DEFAULT_URL, resolve_url
+from .client import resolve_url
+from .contract import defaults
+from .contract.defaults import DEFAULT_URL, PidFile, pid_file_path, server_log_path
 
 
 def default_home() -> Path:
-    env = os.environ.get("MLOPS_HOME")
-    return Path(env) if env else Path(platformdirs.user_data_dir("mlops-tui"))
+    """The home folder: `MLOPS_HOME`, else the platform's user data dir."""
+    return defaults.default_home(platformdirs.user_data_dir)
 
 
 def is_up(url: str, timeout: float = 1.0) -> bool:
@@ -40,32 +41,6 @@ def shown_home(home: Path) -> str:
         return "~/" + home.resolve().relative_to(Path.home().resolve()).as_posix()
     except ValueError:
         return str(home)
-
-
-@dataclass(frozen=True)
-class PidFile:
-    """What `<home>/server.pid` says: `pid host port`, written by the server while it serves."""
-
-    pid: int
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
-
-
-def pid_file_path(home: Path) -> Path:
-    return home / "server.pid"
-
-
-def read_pid_file(home: Path) -> PidFile | None:
-    try:
-        pid, host, port = pid_file_path(home).read_text().split()[:3]
-        return PidFile(int(pid), host, int(port))
-    except (FileNotFoundError, ValueError):
-        return None
 
 
 def _serves_home(entry: PidFile, home: Path) -> bool:
@@ -94,7 +69,7 @@ def locate_server(home: Path) -> tuple[PidFile | None, PidFile | None]:
     file whose pid is gone or is some other program now (after a crash or a reboot); a stale file
     is removed, so nothing ever signals the process it names."""
     home = home.expanduser().resolve()
-    entry = read_pid_file(home)
+    entry = PidFile.load(pid_file_path(home))
     if entry is None:
         return None, None
     if psutil.pid_exists(entry.pid) and (_serves_home(entry, home) or _runs_backend_for(entry.pid, home)):
@@ -116,14 +91,17 @@ def stop_server(entry: PidFile, timeout: float = 15.0) -> bool:
     return True
 
 
+def server_command(host: str, port: int, home: Path) -> list[str]:
+    """The backend as its own process: `python -m backend.server --host H --port P --home DIR`."""
+    return [sys.executable, "-m", "backend.server", "--host", host, "--port", str(port), "--home", str(home)]
+
+
 def spawn_server(host: str, port: int, home: Path) -> subprocess.Popen[bytes]:
     """Start `python -m backend.server` detached, logging to `<home>/server.log`."""
     home.mkdir(parents=True, exist_ok=True)
-    log = open(home / "server.log", "ab")  # noqa: SIM115 - handed to the child
-    return subprocess.Popen(
-        [sys.executable, "-m", "backend.server", "--host", host, "--port", str(port), "--home", str(home)],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
+    log = open(server_log_path(home), "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(server_command(host, port, home), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> bool:
@@ -146,9 +124,9 @@ def ensure_backend(url: str | None = None, default_url: str = DEFAULT_URL) -> st
         return default_url
     home = default_home().expanduser().resolve()
     address = urlsplit(default_url)
-    process = spawn_server(address.hostname or "127.0.0.1", address.port or 5055, home)
+    process = spawn_server(address.hostname or defaults.DEFAULT_HOST, address.port or defaults.DEFAULT_PORT, home)
     if not wait_until_up(default_url, process):
-        raise RuntimeError(f"could not start a local backend; see {home / 'server.log'}")
+        raise RuntimeError(f"could not start a local backend; see {server_log_path(home)}")
     print(f"started a backend on {default_url} (home {shown_home(home)}); stop it with: mlops server stop",
           file=sys.stderr, flush=True)
     return default_url

@@ -5,14 +5,16 @@ import asyncio
 import http.client
 import json
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import CLIENT_HEADERS, LiveServer
 from fastapi.testclient import TestClient
 
-from backend import artifacts
+from backend import Settings, artifacts, create_app
 from backend.errors import TooLarge
 from mlops_tui import Client
 
@@ -247,3 +249,31 @@ def test_a_streamed_upload_stops_at_its_own_limit(tmp_path: Path) -> None:
         asyncio.run(artifacts.save_stream(root, "big/file.bin", chunks(), 4_999))
     assert [p.name for p in root.rglob("*") if p.is_file()] == []
     assert asyncio.run(artifacts.save_stream(root, "ok.bin", chunks(), 5_000)) == {"path": "ok.bin", "size": 5_000}
+
+
+async def test_an_upload_waits_for_the_database_off_the_event_loop(home: Path) -> None:
+    """While another thread holds the database, an upload waiting for it leaves the server answering
+    other requests: the async route looks its run up in a worker thread."""
+    app = create_app(Settings(home=home, token=None, run_jobs=False))
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_database() -> None:
+        with app.state.db.lock:
+            held.set()
+            release.wait(10)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=CLIENT_HEADERS) as api:
+        run = (await api.post("/api/v1/runs", json={"experiment": "loop"})).json()
+        holder = threading.Thread(target=hold_the_database)
+        holder.start()
+        held.wait(5)
+        upload = asyncio.create_task(api.put(f"/api/v1/runs/{run['id']}/artifacts/a.txt", content=b"x"))
+        await asyncio.sleep(0.3)
+        other = await api.get("/no/such/route")
+        finished_early = upload.done()
+        release.set()
+        holder.join()
+        assert other.status_code == 404 and not finished_early
+        assert (await upload).status_code == 201
+    app.state.db.close()

@@ -12,8 +12,8 @@ import psutil
 import pytest
 from conftest import free_port
 
-from mlops_tui.demo import fresh_home
 from mlops_tui.embedded import ensure_backend, spawn_server, wait_until_up
+from scripts.demo import fresh_home
 
 
 def test_starts_a_backend_once_when_nothing_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,

@@ -18,6 +18,7 @@ from conftest import ROOT, LiveServer, base_env, free_port, start_backend, stop_
 from backend import Settings
 from backend.db import Database
 from backend.jobs.manager import JobManager, Tracked
+from backend.services import jobs as jobs_service
 from backend.store import jobs as store_jobs
 from mlops_tui import Client
 from mlops_tui.contract import Job
@@ -248,7 +249,7 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path
         assert stubborn.stdout is not None and stubborn.stdout.readline() == b"ready\n"
         manager = JobManager(settings, db)
         manager.tracked[job["id"]] = Tracked(psutil.Process(stubborn.pid), stubborn)
-        store_jobs.request_cancel(db, job["id"])
+        jobs_service.cancel(db, job["id"])
         started = time.monotonic()
         while stubborn.poll() is None and time.monotonic() - started < 15:
             manager.tick()
@@ -261,6 +262,21 @@ def test_a_worker_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path
         if stubborn.poll() is None:
             stubborn.kill()
         stubborn.wait()
+
+
+def test_the_worker_runs_the_handler_of_the_jobs_kind_and_fails_a_kind_it_does_not_know(tmp_path: Path) -> None:
+    """The worker dispatches on the job's kind; an unknown kind is a FAILED job (error kind `config`)
+    naming the kind, never an attempt to run it as a training job."""
+    settings = Settings(home=tmp_path, token=None, warm_worker=False)
+    db = Database(settings.db_path)
+    job = store_jobs.create(db, "rollup", "{}", "h", None, None, "local", None, kind="rollup")
+    assert store_jobs.claim(db, job["id"])
+    worker = subprocess.run([sys.executable, "-m", "backend.jobs.worker", job["id"], "--home", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert worker.returncode == 0, worker.stderr
+    failed = store_jobs.get(db, job["id"])
+    assert (failed["status"], failed["error_kind"]) == ("FAILED", "config")
+    assert "unknown job kind 'rollup'" in (failed["error"] or "") and "train" in (failed["error"] or "")
 
 
 def wait_for_pid(client: Client, job_id: str) -> int:
@@ -329,8 +345,9 @@ def job_named(client: Client, name: str) -> Job:
 
 
 @pytest.mark.parametrize(("how", "code"), [("cancel", 7), ("kill", 8)])
-def test_train_wait_exits_7_when_cancelled_and_8_when_the_worker_dies(server: LiveServer, client: Client, churn_ref: str,
-                                                                       tmp_path: Path, how: str, code: int) -> None:
+def test_train_wait_exits_7_when_cancelled_and_8_when_the_worker_dies(server: LiveServer, client: Client,
+                                                                       churn_ref: str, tmp_path: Path, how: str,
+                                                                       code: int) -> None:
     name = unique(how)
     following = run_train(server, tmp_path, pipeline(name, SLOW, data=f'dataset = "{churn_ref}"'))
     try:

@@ -19,10 +19,10 @@ from conftest import ROOT, LiveServer, base_env
 
 from backend import Settings, create_app
 from backend.db import Database
-from backend.errors import Invalid
-from backend.jobs.worker import JobFailure, Worker
+from backend.errors import Invalid, JobFailure
 from backend.pipelines import config as pipeline_config
 from backend.pipelines import expressions
+from backend.services.training import Training
 from backend.store import jobs as store_jobs
 
 HEAD = 'name = "limits"\ntask = "classification"\n[data]\ndataset = "d@1"\ntarget = "y"\n'
@@ -158,9 +158,10 @@ def test_the_worker_checks_the_scheduler_again_before_it_connects(tmp_path: Path
     db = Database(settings.db_path)
     stale = store_jobs.create(db, "stale", "{}", "h", None, None, "dask", "tcp://10.9.9.9:8786")
     with pytest.raises(JobFailure) as caught:
-        Worker(settings, stale["id"]).scheduler()
-    assert caught.value.kind == "config" and "'tcp://10.9.9.9:8786' is not one this server allows" in caught.value.message
+        Training(settings, db, stale).scheduler()
+    assert caught.value.kind == "config"
+    assert "'tcp://10.9.9.9:8786' is not one this server allows" in caught.value.message
     listed = store_jobs.create(db, "listed", "{}", "h", None, None, "dask", "tcp://127.0.0.1:8786")
-    assert Worker(settings, listed["id"]).scheduler() == "tcp://127.0.0.1:8786"
+    assert Training(settings, db, listed).scheduler() == "tcp://127.0.0.1:8786"
     local = store_jobs.create(db, "local", "{}", "h", None, None, "local", None)
-    assert Worker(settings, local["id"]).scheduler() is None
+    assert Training(settings, db, local).scheduler() is None

@@ -196,11 +196,13 @@ def test_param_change_is_conflict_and_stores_nothing_from_the_batch(db: Database
 def test_series_stats_across_batches_with_out_of_order_steps(db: Database) -> None:
     run = runs.create(db, "0")
     rid = run["id"]
-    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 100 + s) for s, v in zip(range(5, 10), [5, 4, 3, 2, 1], strict=False)]))
+    first = zip(range(5, 10), [5, 4, 3, 2, 1], strict=False)
+    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 100 + s) for s, v in first]))
     stats = runs.get(db, rid)["metric_stats"]["loss"]
     assert (stats["value"], stats["step"], stats["min"], stats["max"], stats["count"]) == (1, 9, 1, 5, 5)
     # older steps arrive later, with a new lowest and highest value: the latest stays step 9
-    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 200 + s) for s, v in zip(range(0, 5), [9, 8, -3, 7, 6], strict=False)]))
+    late = zip(range(0, 5), [9, 8, -3, 7, 6], strict=False)
+    runs.log_batch(db, rid, metrics=columns(*[pt("loss", v, s, 200 + s) for s, v in late]))
     stats = runs.get(db, rid)["metric_stats"]["loss"]
     assert (stats["value"], stats["step"], stats["min"], stats["max"], stats["count"]) == (1, 9, -3, 9, 10)
     # a batch whose own points are unordered: its highest step wins
@@ -301,3 +303,47 @@ def test_wal_journal_mode_and_foreign_keys(db: Database) -> None:
     raw = sqlite3.connect(db.path)  # WAL is a property of the file, seen by other connections too
     assert raw.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
     raw.close()
+
+
+# --- the metric-history cache ------------------------------------------------------------------
+
+def _drop_points_behind_the_stores_back(db: Database, run_id: str) -> None:
+    """Delete a run's points without touching its series rows: only a cached answer still shows them."""
+    with db.write() as conn:
+        conn.execute("DELETE FROM points WHERE series_id IN (SELECT id FROM series WHERE run_id = ?)", (run_id,))
+
+
+def test_a_history_is_answered_from_the_cache_until_its_series_changes(db: Database) -> None:
+    run = runs.create(db, "0")
+    runs.log_batch(db, run["id"], metrics=columns(pt("loss", 0.5, 1, 1000), pt("loss", 0.4, 2, 1000)))
+    first = metrics.history_json(db, run["id"], "loss")
+    _drop_points_behind_the_stores_back(db, run["id"])
+    assert metrics.history_json(db, run["id"], "loss") == first  # no query: the rendered answer is kept
+    runs.log_batch(db, run["id"], metrics=columns(pt("loss", 0.3, 3, 1000)))  # a new point: a new answer
+    assert metrics.history(db, run["id"], "loss") == [(3, 0.3, 1000)]
+
+
+def test_the_cache_keeps_no_answer_over_a_quarter_of_its_bound_and_stays_within_it(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics, "MAX_CACHE_BYTES", 2000)
+    run = runs.create(db, "0")
+    runs.log_batch(db, run["id"], metrics=columns(*[pt("big", float(s), s, 1000) for s in range(20)],
+                                                  *[pt(f"k{i}", 1.0, 0, 1000) for i in range(40)]))
+    for index in range(40):
+        metrics.history_json(db, run["id"], f"k{index}")  # ~70 bytes each: more than the bound in all
+    assert 0 < metrics._cache(db).currsize <= 2000
+    assert 500 < len(metrics.history_json(db, run["id"], "big")) < 2000
+    _drop_points_behind_the_stores_back(db, run["id"])
+    assert metrics.history(db, run["id"], "big") == []  # it was not kept: read again
+    assert metrics.history(db, run["id"], "k39") == [(0, 1.0, 1000)]  # the most recent answers are kept
+
+
+def test_sqlite_utils_writes_join_the_store_transaction(db: Database) -> None:
+    """The simple tables are written through sqlite-utils inside `Database.write()`: a failure later in
+    the same transaction takes those writes back too (nothing half-written)."""
+    with pytest.raises(RuntimeError), db.write():
+        db.table("experiments").insert({"name": "half", "created_at": 1})
+        db.table("experiment_tags").insert_all([{"experiment_id": 0, "key": "k", "value": "v"}])
+        raise RuntimeError("a later step fails")
+    assert count(db, "SELECT count(*) FROM experiments WHERE name = 'half'") == 0
+    assert count(db, "SELECT count(*) FROM experiment_tags") == 0

@@ -81,7 +81,8 @@ def numeric_shift(name: str, a: dict[str, Any], b: dict[str, Any], values_b: np.
         score = psi(expected, actual)
     mean_a, mean_b, std_a, std_b = a["mean"], b["mean"], a["std"], b["std"]
     return {
-        "column": name, "kind": "numeric", "psi": _rounded(score), "ks_pvalue": _significant(ks_pvalue(values_a, values_b)),
+        "column": name, "kind": "numeric", "psi": _rounded(score),
+        "ks_pvalue": _significant(ks_pvalue(values_a, values_b)),
         "shifted": score is not None and score > SHIFT_THRESHOLD,
         "mean_a": mean_a, "mean_b": mean_b,
         "mean_change": _rounded(mean_b - mean_a) if mean_a is not None and mean_b is not None else None,

@@ -97,7 +97,8 @@ def numeric_stats(series: pd.Series) -> dict[str, Any]:
         std=plain(present.std()) if count > 1 else None,
         min=plain(present.min()),
         max=plain(present.max()),
-        quantiles=dict(zip(QUANTILES, map(plain, present.quantile(list(QUANTILES.values()))), strict=False)),  # one pass
+        # one pass for every quantile
+        quantiles=dict(zip(QUANTILES, map(plain, present.quantile(list(QUANTILES.values()))), strict=False)),
         histogram=histogram(present.to_numpy(dtype="float64")),
     )
     return stats

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from mlops_tui.contract import JobStatus, RunStatus
+from mlops_tui.contract import JobStatus
 
 from ..clock import now_ms
 from ..db import Database
+from ..services.jobs import end_job
 from ..settings import Settings
 from ..store import jobs, runs
+from .joblog import log_path
 
 SAMPLE_SECONDS = 1.0
 
@@ -42,14 +44,6 @@ class Tracked:
             return not self.process.is_running() or self.process.status() == psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             return True
-
-
-def job_folder(settings: Settings, job_id: str) -> str:
-    return str(settings.home / "jobs" / job_id)
-
-
-def log_path(settings: Settings, job_id: str) -> str:
-    return os.path.join(job_folder(settings, job_id), "job.log")
 
 
 class JobManager:
@@ -98,10 +92,8 @@ class JobManager:
             if process is not None:
                 self.tracked[job["id"]] = Tracked(process)
                 continue
-            jobs.finish(self.db, job["id"], JobStatus.FAILED, "interrupted: the backend stopped while the job ran",
-                        "interrupted")
-            if job["run_id"]:
-                runs.update(self.db, job["run_id"], status=RunStatus.FAILED)
+            end_job(self.db, job["id"], JobStatus.FAILED,
+                    "interrupted: the backend stopped while the job ran", "interrupted")
 
     def _worker_process(self, pid: int | None) -> psutil.Process | None:
         """The job's worker if it still runs: our worker module, this home, the job's recorded pid."""
@@ -141,11 +133,11 @@ class JobManager:
             self._ensure_warm()  # only while idle: loading one competes with a running job for the CPU
 
     def _spawn(self, job_id: str) -> None:
-        folder = job_folder(self.settings, job_id)
-        os.makedirs(folder, exist_ok=True)
+        path = log_path(self.settings.home, job_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
         popen = self._hand_to_warm(job_id)
         if popen is None:
-            with open(log_path(self.settings, job_id), "ab") as log:
+            with open(path, "ab") as log:
                 popen = subprocess.Popen(
                     [*self._command(), job_id], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     start_new_session=True,
@@ -185,14 +177,9 @@ class JobManager:
             return  # the worker recorded its own outcome
         code = tracked.popen.returncode if tracked.popen is not None else None
         if job["cancel_requested"]:
-            jobs.finish(self.db, job_id, JobStatus.CANCELLED, "cancelled by request", "cancelled")
-            status = RunStatus.KILLED
+            end_job(self.db, job_id, JobStatus.CANCELLED, "cancelled by request", "cancelled")
         else:
-            jobs.finish(self.db, job_id, JobStatus.FAILED, f"the worker process exited unexpectedly (code {code})",
-                        "crash")
-            status = RunStatus.FAILED
-        if job["run_id"]:
-            runs.update(self.db, str(job["run_id"]), status=status)
+            end_job(self.db, job_id, JobStatus.FAILED, f"the worker process exited unexpectedly (code {code})", "crash")
 
     def _sample(self, run_id: str, tracked: Tracked) -> None:
         """CPU (percent of one core, summed over the worker and its children) and memory (RSS, MB)."""

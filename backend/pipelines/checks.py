@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 from ..errors import Invalid
+from ..settings import DEFAULT_MAX_CANDIDATES
 from .config import PipelineConfig
 from .expressions import ExpressionError, parse
-
-DEFAULT_MAX_CANDIDATES = 500
-"""Candidates one job may train (the server's `MLOPS_MAX_CANDIDATES`)."""
 
 
 def problems(config: PipelineConfig, max_candidates: int = DEFAULT_MAX_CANDIDATES) -> list[str]:

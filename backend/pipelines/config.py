@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlops_tui.contract.fields import dotted_path
+
 from ..errors import Invalid
 
 
@@ -73,7 +75,8 @@ class DerivedColumn(Section):
 class FeaturesConfig(Section):
     """Feature engineering, built as a scikit-learn ColumnTransformer saved inside the model."""
 
-    numeric: list[str] | None = Field(None, description="Numeric columns; default: every numeric column but the target.")
+    numeric: list[str] | None = Field(
+        None, description="Numeric columns; default: every numeric column but the target.")
     categorical: list[str] | None = Field(None, description="Categorical columns; default: every text column.")
     drop: list[str] = Field(default_factory=list, description="Columns never used.")
     derived: list[DerivedColumn] = Field(default_factory=list)
@@ -154,18 +157,11 @@ class PipelineConfig(Section):
         return hashlib.sha256(self.snapshot().encode()).hexdigest()[:16]
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (("." if text else "") + str(part))
-    return text
-
-
 def describe(error: ValidationError) -> str:
     """One line per problem, naming the key: `models[0].cv: Input should be ...`."""
     lines = []
     for problem in error.errors():
-        where = _location(problem["loc"])
+        where = dotted_path(problem["loc"])
         if problem["type"] == "extra_forbidden":
             lines.append(f"unknown key {where!r}")
         elif problem["type"] == "missing":

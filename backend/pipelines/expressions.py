@@ -32,11 +32,13 @@ FUNCTIONS: dict[str, tuple[int, Callable[..., np.ndarray]]] = {
     "min": (2, np.minimum),
     "max": (2, np.maximum),
 }
-COMPARISONS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+Operand = np.ndarray | float
+"""A column's values, or a number."""
+COMPARISONS: dict[str, Callable[[Operand, Operand], np.ndarray]] = {
     "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
     "==": np.equal, "!=": np.not_equal,
 }
-ARITHMETIC: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+ARITHMETIC: dict[str, Callable[[Operand, Operand], np.ndarray]] = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
 }
 MAX_LENGTH = 2_000
@@ -186,7 +188,7 @@ def evaluate(node: Node, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(_evaluate(node, frame), dtype=float)
 
 
-def _evaluate(node: Node, frame: pd.DataFrame) -> np.ndarray | float:
+def _evaluate(node: Node, frame: pd.DataFrame) -> Operand:
     if node.kind == "number":
         return float(node.value)  # type: ignore[arg-type]
     if node.kind == "column":

@@ -29,7 +29,8 @@ def direction(metric: str) -> str:
     return "minimize" if metric in MINIMIZED else "maximize"
 
 
-def scorers(task: str, metrics: list[str], classes: np.ndarray, estimator: Any, pos_label: Any = None) -> dict[str, Scorer]:
+def scorers(task: str, metrics: list[str], classes: np.ndarray, estimator: Any,
+            pos_label: Any = None) -> dict[str, Scorer]:
     """Scorers for the metrics that apply to this estimator (log_loss needs predict_proba). Binary f1,
     precision and recall score `pos_label` (default: the last sorted class); roc_auc does not depend on it."""
     result: dict[str, Scorer] = {}

@@ -6,30 +6,24 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from .. import artifacts
 from ..deps import DB, AppSettings
-from ..store import runs
+from ..services import artifacts
 
 router = APIRouter(prefix="/api/v1/runs/{run_id}/artifacts", tags=["artifacts"])
-
-
-def _root(db: DB, settings: AppSettings, run_id: str) -> Any:
-    run = runs.get(db, run_id, with_metric_stats=False)
-    return artifacts.run_root(settings.artifacts_root, run["experiment_id"], run["id"])
 
 
 @router.get("")
 def list_artifacts(run_id: str, db: DB, settings: AppSettings, path: str = "") -> dict[str, Any]:
     """Files and folders directly under `path` (the run's root when empty)."""
-    return {"files": artifacts.list_files(_root(db, settings, run_id), path)}
+    return {"files": artifacts.list_artifacts(db, settings, run_id, path)}
 
 
 @router.put("/{path:path}", status_code=201)
 async def upload_artifact(run_id: str, path: str, request: Request, db: DB, settings: AppSettings) -> dict[str, Any]:
     """The request body is the file's bytes; it lands at `path` inside the run's folder."""
-    return await artifacts.save_stream(_root(db, settings, run_id), path, request.stream(), settings.max_body_bytes)
+    return await artifacts.upload_artifact(db, settings, run_id, path, request.stream())
 
 
 @router.get("/{path:path}")
 def download_artifact(run_id: str, path: str, db: DB, settings: AppSettings) -> FileResponse:
-    return FileResponse(artifacts.file_path(_root(db, settings, run_id), path))
+    return FileResponse(artifacts.artifact_file(db, settings, run_id, path))

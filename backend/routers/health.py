@@ -16,7 +16,6 @@ router = APIRouter(tags=["health"])
 def healthz(db: DB, settings: AppSettings) -> dict[str, Any]:
     """Alive and which server this is: `mlops server stop` signals a pid only when the server at
     the pid file's address answers that pid and home."""
-    with db.read() as conn:
-        conn.execute("SELECT 1").fetchone()
+    db.ping()
     return {"status": "ok", "version": __version__, "schema_version": db.schema_version, "pid": os.getpid(),
             "home": str(settings.home)}

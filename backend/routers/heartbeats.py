@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from mlops_tui.contract import Heartbeat
 
 from ..deps import DB
-from ..store import runs
+from ..services import tracking
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -15,4 +15,4 @@ router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 def heartbeat(run_id: str, db: DB) -> Heartbeat:
     """The run's process is alive: `{"run_id", "status", "heartbeat_at"}`. A run that sent heartbeats
     and then none for `MLOPS_HEARTBEAT_TIMEOUT` seconds is marked FAILED by the server."""
-    return Heartbeat(**runs.heartbeat(db, run_id))
+    return Heartbeat(**tracking.heartbeat(db, run_id))

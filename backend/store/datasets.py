@@ -51,14 +51,14 @@ def insert_version(db: Database, name: str, sha256: str, fmt: str, filename: str
     """Store a version of `name` (created when new): `(version, created)`. The same sha256 under the
     same name is the version already stored (`created` False)."""
     with db.write() as conn:
-        dataset_id = db.utils["datasets"].lookup({"name": name}, {"created_at": now_ms()})
+        dataset_id = db.table("datasets").lookup({"name": name}, {"created_at": now_ms()})
         found = conn.execute("SELECT version FROM dataset_versions WHERE dataset_id = ? AND sha256 = ?",
                              (dataset_id, sha256)).fetchone()
         if found is not None:
             return int(found[0]), False
         version = int(conn.execute("SELECT coalesce(max(version), 0) + 1 FROM dataset_versions WHERE dataset_id = ?",
                                    (dataset_id,)).fetchone()[0])
-        db.utils["dataset_versions"].insert({
+        db.table("dataset_versions").insert({
             "dataset_id": dataset_id, "version": version, "sha256": sha256, "format": fmt, "filename": filename,
             "size_bytes": size_bytes, "rows": row_count, "schema_json": json.dumps(schema),
             "stats_json": json.dumps(stats, allow_nan=False), "created_at": now_ms()})
@@ -68,7 +68,7 @@ def insert_version(db: Database, name: str, sha256: str, fmt: str, filename: str
 def is_referenced(db: Database, sha256: str) -> bool:
     """Whether any version (of any dataset) is stored under this content address."""
     with db.read():
-        return bool(db.utils["dataset_versions"].count_where("sha256 = ?", [sha256]))
+        return bool(db.table("dataset_versions").count_where("sha256 = ?", [sha256]))
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def get_dataset(db: Database, name: str) -> DatasetDetail:
 def list_versions(db: Database, name: str) -> list[DatasetVersion]:
     """The versions of `name`, newest first, without stats; NotFound naming "dataset" when unknown."""
     with db.read() as conn:
-        if not db.utils["datasets"].count_where("name = ?", [name]):
+        if not db.table("datasets").count_where("name = ?", [name]):
             raise NotFound(f"dataset {name!r} not found", "dataset")
         found = rows(conn.execute(_VERSIONS.format(stats="") + "WHERE d.name = ? ORDER BY v.version DESC", (name,)))
     return [_version(row) for row in found]

@@ -1,12 +1,17 @@
-"""Experiments: named groups of runs. Deleting is soft (lifecycle_stage = 'deleted')."""
+"""Experiments in SQL: named groups of runs. Deleting is soft (lifecycle_stage = 'deleted').
+
+Plain rows go through sqlite-utils' `Table` methods; the reads with run counts and `find` (on the
+path of every run created by experiment name) are hand-written SQL."""
 from __future__ import annotations
 
-from typing import Any
+import sqlite3
+from typing import Any, cast
 
 from ..clock import now_ms
 from ..db import Database
 from ..errors import Conflict, NotFound
 from .common import one, rows
+from .rows import ExperimentRow
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -28,31 +33,22 @@ def as_id(ref: str) -> int | None:
 
 def ensure_default(db: Database) -> None:
     """Experiment 0, "Default", exists from the start (as in MLflow)."""
-    with db.write() as conn:
-        conn.execute(
-            "INSERT OR IGNORE INTO experiments (id, name, created_at) VALUES (0, ?, ?)",
-            (DEFAULT_EXPERIMENT, now_ms()),
-        )
+    with db.write():
+        db.table("experiments").insert({"id": 0, "name": DEFAULT_EXPERIMENT, "created_at": now_ms()}, ignore=True)
 
 
-def create(db: Database, name: str, tags: dict[str, str] | None = None) -> dict[str, Any]:
-    with db.write() as conn:
-        existing = conn.execute("SELECT lifecycle_stage FROM experiments WHERE name = ?", (name,)).fetchone()
-        if existing:
-            state = " (deleted)" if existing[0] == "deleted" else ""
+def create(db: Database, name: str, tags: dict[str, str] | None = None) -> ExperimentRow:
+    with db.write():
+        for existing in db.table("experiments").rows_where("name = ?", [name], select="lifecycle_stage"):
+            state = " (deleted)" if existing["lifecycle_stage"] == "deleted" else ""
             raise Conflict(f"experiment {name!r} already exists{state}", "name")
-        cursor = conn.execute(
-            "INSERT INTO experiments (name, created_at) VALUES (?, ?)", (name, now_ms())
-        )
-        experiment_id = cursor.lastrowid
-        conn.executemany(
-            "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)",
-            [(experiment_id, k, v) for k, v in (tags or {}).items()],
-        )
+        experiment_id = db.table("experiments").insert({"name": name, "created_at": now_ms()}).last_pk
+        db.table("experiment_tags").insert_all(
+            {"experiment_id": experiment_id, "key": k, "value": v} for k, v in (tags or {}).items())
     return get(db, str(experiment_id))
 
 
-def get_or_create(db: Database, name: str) -> dict[str, Any]:
+def get_or_create(db: Database, name: str) -> ExperimentRow:
     found = find(db, name)
     if found and found["lifecycle_stage"] == "active":
         return found
@@ -67,15 +63,15 @@ def get_or_create(db: Database, name: str) -> dict[str, Any]:
         return found
 
 
-def find(db: Database, name: str) -> dict[str, Any] | None:
+def find(db: Database, name: str) -> ExperimentRow | None:
     """The experiment's id, name and state by name (no run counts: this is on the hot path)."""
     with db.read() as conn:
         found = one(conn.execute("SELECT id, name, created_at, lifecycle_stage FROM experiments WHERE name = ?",
                                  (name,)))
-        return _with_tags(conn, found)
+        return _with_tags(conn, found) if found else None
 
 
-def get(db: Database, ref: str) -> dict[str, Any]:
+def get(db: Database, ref: str) -> ExperimentRow:
     """An experiment by id (digits) or by name."""
     with db.read() as conn:
         if as_id(ref) is not None:
@@ -84,63 +80,56 @@ def get(db: Database, ref: str) -> dict[str, Any]:
             found = one(conn.execute(_SELECT + " WHERE e.name = ?", (ref,)))
         if found is None:
             raise NotFound(f"experiment {ref!r} not found", "experiment")
-        return _with_tags(conn, found)  # type: ignore[return-value]
+        return _with_tags(conn, found)
 
 
 def resolve_id(db: Database, ref: str) -> str:
     """The id of an experiment given by id or name, without the run counts `get` computes."""
-    with db.read() as conn:
-        number = as_id(ref)
-        column = "id" if number is not None else "name"
-        found = conn.execute(f"SELECT id FROM experiments WHERE {column} = ?", (ref if number is None else number,))
-        row = found.fetchone()
-    if row is None:
+    number = as_id(ref)
+    where, value = ("id = ?", number) if number is not None else ("name = ?", ref)
+    with db.read():
+        found = list(db.table("experiments").rows_where(where, [value], select="id"))
+    if not found:
         raise NotFound(f"experiment {ref!r} not found", "experiment")
-    return str(row[0])
+    return str(found[0]["id"])
 
 
-def _with_tags(conn: Any, experiment: dict[str, Any] | None) -> dict[str, Any] | None:
-    if experiment is None:
-        return None
+def _with_tags(conn: sqlite3.Connection, experiment: dict[str, Any]) -> ExperimentRow:
+    """The experiment with its tags (SQL: `find` is on the hot path)."""
     experiment["id"] = str(experiment["id"])
-    experiment["tags"] = dict(
-        conn.execute("SELECT key, value FROM experiment_tags WHERE experiment_id = ?",
-                     (int(experiment["id"]),)).fetchall()
-    )
-    return experiment
+    experiment["tags"] = dict(conn.execute("SELECT key, value FROM experiment_tags WHERE experiment_id = ?",
+                                           (int(experiment["id"]),)).fetchall())
+    return cast(ExperimentRow, experiment)
 
 
-def list_all(db: Database, include_deleted: bool = False) -> list[dict[str, Any]]:
+def list_all(db: Database, include_deleted: bool = False) -> list[ExperimentRow]:
     where = "" if include_deleted else " WHERE e.lifecycle_stage = 'active'"
     with db.read() as conn:
         found = rows(conn.execute(_SELECT + where + " ORDER BY e.id"))
-        return [_with_tags(conn, e) for e in found]  # type: ignore[misc]
+        return [_with_tags(conn, e) for e in found]
 
 
-def delete(db: Database, ref: str) -> dict[str, Any]:
-    experiment = get(db, ref)
+def set_stage(db: Database, ref: str, stage: str) -> ExperimentRow:
+    """Delete (`deleted`) or restore (`active`) the experiment and its runs."""
+    experiment_id = int(get(db, ref)["id"])
     with db.write() as conn:
-        conn.execute("UPDATE experiments SET lifecycle_stage = 'deleted' WHERE id = ?",
-                     (int(experiment["id"]),))
-        conn.execute("UPDATE runs SET lifecycle_stage = 'deleted' WHERE experiment_id = ?",
-                     (int(experiment["id"]),))
-    return get(db, experiment["id"])
+        db.table("experiments").update(experiment_id, {"lifecycle_stage": stage})
+        conn.execute("UPDATE runs SET lifecycle_stage = ? WHERE experiment_id = ?", (stage, experiment_id))
+    return get(db, str(experiment_id))
 
 
-def restore(db: Database, ref: str) -> dict[str, Any]:
-    experiment = get(db, ref)
-    with db.write() as conn:
-        conn.execute("UPDATE experiments SET lifecycle_stage = 'active' WHERE id = ?",
-                     (int(experiment["id"]),))
-        conn.execute("UPDATE runs SET lifecycle_stage = 'active' WHERE experiment_id = ?",
-                     (int(experiment["id"]),))
-    return get(db, experiment["id"])
+def delete(db: Database, ref: str) -> ExperimentRow:
+    return set_stage(db, ref, "deleted")
 
 
-def rename(db: Database, ref: str, new_name: str) -> dict[str, Any]:
-    experiment = get(db, ref)
-    with db.write() as conn:
-        if conn.execute("SELECT 1 FROM experiments WHERE name = ?", (new_name,)).fetchone():
+def restore(db: Database, ref: str) -> ExperimentRow:
+    return set_stage(db, ref, "active")
+
+
+def rename(db: Database, ref: str, new_name: str) -> ExperimentRow:
+    experiment_id = int(get(db, ref)["id"])
+    with db.write():
+        if db.table("experiments").count_where("name = ?", [new_name]):
             raise Conflict(f"experiment {new_name!r} already exists", "name")
-        conn.execute("UPDATE experiments SET name = ? WHERE id = ?", (new_name, int(experiment["id"])))
-    return get(db, experiment["id"])
+        db.table("experiments").update(experiment_id, {"name": new_name})
+    return get(db, str(experiment_id))

@@ -1,8 +1,9 @@
 """Metric histories: the full series, or a shape-keeping downsample for charts.
 
 Downsampling keeps the first and last point and, for each of `(max_points - 2) / 2` consecutive
-chunks, the lowest and the highest point: peaks and dips survive. Long series are downsampled from `rollups` (the lowest and highest
-point of each block of 64), so a 1,000,000-point series reads ~16,000 rows, never every point.
+chunks, the lowest and the highest point: peaks and dips survive. Long series are downsampled from
+`rollups` (the lowest and highest point of each block of 64), so a 1,000,000-point series reads
+~16,000 rows, never every point.
 Answers are rendered to JSON once and kept in a bounded cache keyed by the series' point count
 and latest point, so a chart refreshing a finished run costs no query.
 """
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections import OrderedDict
 from weakref import WeakKeyDictionary
 
 import orjson
+from cachetools import LRUCache
 
 from ..db import Database
 from ..errors import Invalid, NotFound
@@ -22,31 +23,18 @@ from .runs import ROLLUP_BLOCK
 Point = tuple[int, float, int]  # (step, value, timestamp)
 
 
-class RenderedCache:
-    """An LRU of rendered answers, bounded in bytes."""
+MAX_CACHE_BYTES = 64 * 1024 * 1024
+"""Rendered answers kept per database, least recently used dropped first; one answer larger than a
+quarter of this is not kept."""
 
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.entries: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
-
-    def get(self, key: tuple[object, ...]) -> bytes | None:
-        found = self.entries.get(key)
-        if found is not None:
-            self.entries.move_to_end(key)
-        return found
-
-    def put(self, key: tuple[object, ...], value: bytes) -> None:
-        if len(value) > self.max_bytes // 4:
-            return
-        self.entries[key] = value
-        self.size += len(value)
-        while self.size > self.max_bytes:
-            _, dropped = self.entries.popitem(last=False)
-            self.size -= len(dropped)
+_caches: WeakKeyDictionary[Database, LRUCache[tuple[object, ...], bytes]] = WeakKeyDictionary()
 
 
-_caches: WeakKeyDictionary[Database, RenderedCache] = WeakKeyDictionary()
+def _cache(db: Database) -> LRUCache[tuple[object, ...], bytes]:
+    cache = _caches.get(db)
+    if cache is None:
+        cache = _caches[db] = LRUCache(maxsize=MAX_CACHE_BYTES, getsizeof=len)
+    return cache
 
 
 def keys(db: Database, run_id: str) -> list[str]:
@@ -60,7 +48,7 @@ def history_json(db: Database, run_id: str, key: str, max_points: int | None = N
     with `columns`, `{"key", "steps": [...], "values": [...], "timestamps": [...]}` (half the bytes)."""
     if max_points is not None and max_points < 4:
         raise Invalid("max_points must be at least 4", "max_points")
-    cache = _caches.setdefault(db, RenderedCache())
+    cache = _cache(db)
     with db.read() as conn:
         found = conn.execute(
             "SELECT id, count, step, timestamp FROM series WHERE run_id = ? AND key = ?", (run_id, key)
@@ -94,12 +82,14 @@ def history_json(db: Database, run_id: str, key: str, max_points: int | None = N
                 assert max_points is not None
                 kept = _downsample(conn, series_id, count, max_points)
                 if columns:
-                    rendered = head + b"," + orjson.dumps({"steps": [p[0] for p in kept], "values": [p[1] for p in kept],
+                    rendered = head + b"," + orjson.dumps({"steps": [p[0] for p in kept],
+                                                           "values": [p[1] for p in kept],
                                                            "timestamps": [p[2] for p in kept]})[1:]
                 else:
                     rendered = head + b',"points":' + orjson.dumps(
                         [{"step": s, "value": v, "timestamp": t} for s, v, t in kept]) + b"}"
-            cache.put(cache_key, rendered)
+            if len(rendered) <= MAX_CACHE_BYTES // 4:
+                cache[cache_key] = rendered
     return rendered
 
 

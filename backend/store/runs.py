@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
 from mlops_tui.contract import RUN_ENDED, RunStatus
 from mlops_tui.contract import tags as tag
@@ -14,6 +14,7 @@ from ..db import Database
 from ..errors import Conflict, Invalid, NotFound
 from .common import one, placeholders, rows
 from .experiments import as_id
+from .rows import RunRow
 
 STATUSES = tuple(RunStatus)
 RUN_COLUMNS = "r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.parent_id"
@@ -31,7 +32,7 @@ def create(
     start_time: int | None = None,
     parent_id: str | None = None,
     status: str = RunStatus.RUNNING,
-) -> dict[str, Any]:
+) -> RunRow:
     run_id = uuid.uuid4().hex
     with db.write() as conn:
         found = conn.execute(
@@ -45,7 +46,8 @@ def create(
             raise NotFound(f"parent run {parent_id!r} not found", "parent_id")
         conn.execute(
             "INSERT INTO runs (id, experiment_id, name, status, start_time, parent_id) VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, experiment_number(experiment_id), name or _default_name(run_id), status, start_time or now_ms(), parent_id),
+            (run_id, experiment_number(experiment_id), name or _default_name(run_id), status, start_time or now_ms(),
+             parent_id),
         )
         _write_tags(conn, run_id, tags or {})
     return get(db, run_id)
@@ -74,14 +76,14 @@ def _require_run(conn: sqlite3.Connection, run_id: str) -> dict[str, Any]:
     return found
 
 
-def get(db: Database, run_id: str, with_metric_stats: bool = True) -> dict[str, Any]:
+def get(db: Database, run_id: str, with_metric_stats: bool = True) -> RunRow:
     """The run with its params, tags and latest metrics (and min/max/count per metric).
 
     A unique prefix of at least 6 characters finds the run too (the CLI shows 8)."""
     with db.read() as conn:
         run = _require_run(conn, _resolve_prefix(conn, run_id))
         attach_details(conn, [run], with_metric_stats=with_metric_stats)
-    return run
+    return cast(RunRow, run)
 
 
 def _resolve_prefix(conn: sqlite3.Connection, run_id: str) -> str:
@@ -132,7 +134,7 @@ def attach_details(conn: sqlite3.Connection, found: list[dict[str, Any]], with_m
 
 
 def update(db: Database, run_id: str, status: str | None = None, end_time: int | None = None,
-           name: str | None = None) -> dict[str, Any]:
+           name: str | None = None) -> RunRow:
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}", "status")
     with db.write() as conn:
@@ -226,11 +228,11 @@ def _write_points(conn: sqlite3.Connection, run_id: str, columns: dict[str, Colu
         new_step, new_stamp, new_value = max(zip(steps, stamps, values, strict=False))
         low, high = min(values), max(values)
         if found is None:
-            series_id = conn.execute(
+            series_id = cast(int, conn.execute(
                 "INSERT INTO series (run_id, key, value, step, timestamp, min_value, max_value, count) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
                 (run_id, key, new_value, new_step, new_stamp, low, high),
-            ).lastrowid
+            ).lastrowid)
             count = 0
         else:
             series_id, value, step, stamp, old_low, old_high, count = found
@@ -273,13 +275,13 @@ def _write_rollups(conn: sqlite3.Connection, series_id: int, first_ordinal: int,
     )
 
 
-def list_children(db: Database, parent_id: str) -> list[dict[str, Any]]:
+def list_children(db: Database, parent_id: str) -> list[RunRow]:
     with db.read() as conn:
         found = rows(conn.execute(
             f"SELECT {RUN_COLUMNS} FROM runs r WHERE r.parent_id = ? AND r.lifecycle_stage = 'active' "
             "ORDER BY r.start_time", (parent_id,)))
         attach_details(conn, found)
-    return found
+    return cast(list[RunRow], found)
 
 
 FAILURE_REASON_TAG = tag.FAILURE_REASON

@@ -186,8 +186,9 @@ def data_diff(
     if json_out:
         print_json(found)
         return
+    same = "  [dim](same bytes)[/]" if found.same_content else ""
     console.print(f"[bold]{shown(found.a.ref)} → {shown(found.b.ref)}[/]  rows {found.rows_a:,} → "
-                  f"{found.rows_b:,} ({found.rows_change:+,})" + ("  [dim](same bytes)[/]" if found.same_content else ""))
+                  f"{found.rows_b:,} ({found.rows_change:+,})" + same)
     console.print(f"added columns: {shown(', '.join(found.added_columns)) or '-'}")
     console.print(f"removed columns: {shown(', '.join(found.removed_columns)) or '-'}")
     changes = ", ".join(f"{c.column} {c.a} → {c.b}" for c in found.dtype_changes)

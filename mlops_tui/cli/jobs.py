@@ -105,7 +105,8 @@ def train(
         if json_out:
             print_json(job)
         else:
-            console.print(f"submitted job [bold]{job.id}[/] ({shown(job.name)}); follow it with: mlops jobs logs -f {job.id}")
+            console.print(f"submitted job [bold]{job.id}[/] ({shown(job.name)}); "
+                          f"follow it with: mlops jobs logs -f {job.id}")
         return
     if not json_out:
         console.print(f"job [bold]{job.id}[/] ({shown(job.name)}) queued")
@@ -125,7 +126,8 @@ def _print_outcome(job: Job) -> None:
                       f"{metric} = {number(best['holdout'].get(metric))} on the holdout (run {best['run_id'][:8]}, "
                       f"parent run {(job.run_id or '')[:8]}); {_chosen_by(job.report)}", highlight=False)
     else:
-        errors.print(f"[red]{job.status.lower()}[/] ({job.error_kind or '-'}): {shown(job.error or '')}", highlight=False)
+        errors.print(f"[red]{job.status.lower()}[/] ({job.error_kind or '-'}): {shown(job.error or '')}",
+                     highlight=False)
         for problem in (job.report or {}).get("validation", []):
             errors.print(f"  - {shown(problem)}", highlight=False)
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..client import BadUrl, Client, MlopsError
+from ..contract.defaults import DEFAULT_URL
 from ..embedded import ensure_backend
 from ..formatting import duration, number, plural, safe_text  # noqa: F401  (re-exported for the commands)
 
@@ -22,7 +23,7 @@ errors = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else.")
-UrlOption = typer.Option(None, "--url", envvar="MLOPS_URL", help="Backend URL (default http://127.0.0.1:5055).")
+UrlOption = typer.Option(None, "--url", envvar="MLOPS_URL", help=f"Backend URL (default {DEFAULT_URL}).")
 
 
 def shown(value: object) -> str:

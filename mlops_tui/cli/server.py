@@ -1,7 +1,6 @@
 """`mlops server start|status|stop`: the backend as a foreground or background process."""
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -9,7 +8,26 @@ from pathlib import Path
 import typer
 
 from ..client import Client, MlopsError
-from ..embedded import PidFile, default_home, locate_server, shown_home, spawn_server, stop_server, wait_until_up
+from ..contract.defaults import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_URL,
+    TOKEN_ENV,
+    PidFile,
+    bind_refusal,
+    local_url,
+    pid_file_path,
+    server_log_path,
+)
+from ..embedded import (
+    default_home,
+    locate_server,
+    server_command,
+    shown_home,
+    spawn_server,
+    stop_server,
+    wait_until_up,
+)
 from .output import JsonOption, console, fail, handle_errors, note, print_json, shown
 
 server_app = typer.Typer(help="Run the backend.", no_args_is_help=True)
@@ -21,34 +39,26 @@ def _home(home: Path | None) -> Path:
     return (home or default_home()).expanduser().resolve()
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _say_stale(stale: PidFile | None, folder: Path) -> None:
     if stale is not None:
-        note(f"{folder / 'server.pid'} was stale (pid {stale.pid} is not an mlops server for this home); "
+        note(f"{pid_file_path(folder)} was stale (pid {stale.pid} is not an mlops server for this home); "
              "removed it")
 
 
 @server_app.command("start")
 @handle_errors
 def start(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; beyond loopback needs MLOPS_TOKEN."),
-    port: int = typer.Option(5055, "--port", help="Port to listen on."),
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to bind; beyond loopback needs MLOPS_TOKEN."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", help="Port to listen on."),
     home: Path | None = HomeOption,
     detach: bool = typer.Option(False, "--detach", help="Run in the background (pid file and log in the home)."),
 ) -> None:
     """Serve the backend, in the foreground until SIGTERM/SIGINT unless --detach."""
     folder = _home(home)
-    if not _is_loopback(host) and not os.environ.get("MLOPS_TOKEN"):
-        fail(f"refusing to bind {host}: set MLOPS_TOKEN to require a bearer token before serving beyond loopback")
-    command = [sys.executable, "-m", "backend.server", "--host", host, "--port", str(port), "--home", str(folder)]
+    refusal = bind_refusal(host, os.environ.get(TOKEN_ENV))
+    if refusal:
+        fail(refusal)
+    command = server_command(host, port, folder)
     if not detach:
         console.print(f"serving on http://{host}:{port} (home {folder}); Ctrl-C stops", highlight=False)
         sys.stdout.flush()
@@ -58,10 +68,10 @@ def start(
     if running is not None:
         fail(f"a server is already running from {folder} (pid {running.pid} on port {running.port})")
     process = spawn_server(host, port, folder)
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    url = local_url(host, port)
     if not wait_until_up(url, process):
-        fail(f"the server did not start; see {folder / 'server.log'}")
-    console.print(f"server running at {url} (pid {process.pid}, log {folder / 'server.log'})", highlight=False)
+        fail(f"the server did not start; see {server_log_path(folder)}")
+    console.print(f"server running at {url} (pid {process.pid}, log {server_log_path(folder)})", highlight=False)
 
 
 @server_app.command("status")
@@ -74,7 +84,7 @@ def status(
     """Say whether the backend answers (exit 0) or not (exit 1), with its home, pid and version."""
     folder = _home(home)
     running, _ = locate_server(folder) if url is None else (None, None)
-    target = url or (running.url if running else "http://127.0.0.1:5055")
+    target = url or (running.url if running else DEFAULT_URL)
     try:
         health = Client(target, timeout=3).health()
     except MlopsError as error:
@@ -82,7 +92,7 @@ def status(
             print_json({"url": target, "running": False, "error": error.message})
         else:
             console.print(f"not running at {target}", highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     if json_out:
         print_json({"url": target, "running": True, **health.model_dump()})
     else:

@@ -138,7 +138,8 @@ RunIdArgument = typer.Argument(..., help="Run id or a unique prefix of it.", cal
 @handle_errors
 def runs_list(
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Experiment name or id."),
-    filter: str | None = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.acc > 0.9 and params.model = 'rf'\""),
+    filter: str | None = typer.Option(None, "--filter", "-f",
+                                      help="e.g. \"metrics.acc > 0.9 and params.model = 'rf'\""),
     order_by: list[str] = typer.Option([], "--order-by", "-o", help="e.g. 'metrics.acc DESC' (repeatable)."),
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=5000, help="Runs to show (1-5000)."),
     metric: list[str] = typer.Option([], "--metric", "-m", help="Metric column to show (repeatable)."),
@@ -162,7 +163,7 @@ def runs_list(
                *([Column("EXPERIMENT", overflow="fold", min_width=EXPERIMENT_MIN_WIDTH)] if names is not None else []),
                Column("NAME", overflow="fold"), *([Column("PARENT", no_wrap=True)] if with_parent else []),
                Column("STATUS", no_wrap=True), Column("STARTED", no_wrap=True), Column("TIME", no_wrap=True)]
-    fixed = 1 + sum(3 + max([len(h.header), *(len(_plain(r[i])) for r in rows)]) for i, h in enumerate(headers)
+    fixed = 1 + sum(3 + max([len(str(h.header)), *(len(_plain(r[i])) for r in rows)]) for i, h in enumerate(headers)
                     if h.header not in ("NAME", "EXPERIMENT"))
     text = (NAME_MIN_WIDTH + 3) + ((EXPERIMENT_MIN_WIDTH + 3) if names is not None else 0)
     wanted = _metric_columns(page.runs, metric)
@@ -303,12 +304,13 @@ def runs_compare(
     table = Table("", "PARAM", *headers, title="Params (≠ differs)", title_justify="left")
     for row in params:
         style = "bold yellow" if row.differs else None
-        table.add_row("≠" if row.differs else "", shown(row.key), *[shown(v) if v is not None else "-" for v in row.values],
-                      style=style)
+        values = [shown(v) if v is not None else "-" for v in row.values]
+        table.add_row("≠" if row.differs else "", shown(row.key), *values, style=style)
     console.print(table)
     table = Table("METRIC", *headers, title="Metrics, last value (★ best)", title_justify="left")
     for metric in metrics:
-        table.add_row(shown(metric.key), *[("★ " if i == metric.best else "") + number(v) for i, v in enumerate(metric.values)])
+        values = [("★ " if i == metric.best else "") + number(v) for i, v in enumerate(metric.values)]
+        table.add_row(shown(metric.key), *values)
     console.print(table)
 
 

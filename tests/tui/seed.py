@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from backend import Settings, create_app
-from backend.jobs.manager import log_path
+from backend.jobs.joblog import log_path
 from backend.store import jobs as job_store
 from mlops_tui import api
 from mlops_tui.client import AsyncClient
@@ -372,13 +372,13 @@ class Worker:
         self.backend.switch.after = stop
 
     def log(self, job_id: str, text: str) -> None:
-        path = log_path(self.backend.settings, job_id)
+        path = log_path(self.backend.settings.home, job_id)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "a", encoding="utf-8") as file:
             file.write(text)
 
     def log_text(self, job_id: str) -> str:
-        with open(log_path(self.backend.settings, job_id), encoding="utf-8") as file:
+        with open(log_path(self.backend.settings.home, job_id), encoding="utf-8") as file:
             return file.read()
 
 

@@ -1,4 +1,5 @@
-"""`make demo`: start a backend on a fresh home, log a small experiment, say how to look at it.
+"""`make demo` (`python scripts/demo.py`): start a backend on a fresh home, log a small experiment, say how
+to look at it. It reads `sample_data/` next to this folder, so it runs from a clone of the repository.
 
 Without a terminal (CI) it stops the backend and exits 0; with one it leaves the backend running
 and opens the console.
@@ -26,10 +27,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .client import Client
-from .contract import Job, JobStatus
-from .embedded import locate_server, spawn_server, stop_server, wait_until_up
-from .sdk import ActiveRun, start_run
+from mlops_tui.client import Client
+from mlops_tui.contract import Job, JobStatus
+from mlops_tui.contract.defaults import DEFAULT_HOST, DEFAULT_PORT, local_url, server_log_path
+from mlops_tui.embedded import locate_server, spawn_server, stop_server, wait_until_up
+from mlops_tui.sdk import ActiveRun, start_run
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "sample_data" / "churn.csv"
@@ -40,10 +42,10 @@ CATEGORICAL = ["plan", "region", "payment_method", "contract"]
 
 def _port() -> int:
     with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", 5055)) != 0:
-            return 5055
+        if sock.connect_ex((DEFAULT_HOST, DEFAULT_PORT)) != 0:
+            return DEFAULT_PORT
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((DEFAULT_HOST, 0))
         return int(sock.getsockname()[1])
 
 
@@ -149,11 +151,11 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 1
     port = _port()
-    url = f"http://127.0.0.1:{port}"
+    url = local_url(DEFAULT_HOST, port)
     print(f"starting a backend on {url} with a fresh home {HOME}")
-    server = spawn_server("127.0.0.1", port, HOME)
+    server = spawn_server(DEFAULT_HOST, port, HOME)
     if not wait_until_up(url, server):
-        print(f"the backend did not start; see {HOME / 'server.log'}", file=sys.stderr)
+        print(f"the backend did not start; see {server_log_path(HOME)}", file=sys.stderr)
         return 1
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
@@ -167,9 +169,10 @@ def main() -> int:
             return 1
         best = (job.report or {}).get("best", {})
         print(f"  best: {best.get('estimator')} roc_auc {best.get('holdout', {}).get('roc_auc', 0):.3f}")
-        env = "" if port == 5055 else f"MLOPS_URL={url} "
+        env = "" if port == DEFAULT_PORT else f"MLOPS_URL={url} "
         print("\nlogged experiment 'churn-demo' (3 SDK runs with params, metric series and a skops model each)")
-        print(f"and experiment 'churn' (job {job.id}: a parent run, {job.progress_total} candidate runs, the best model).")
+        print(f"and experiment 'churn' (job {job.id}: a parent run, {job.progress_total} candidate runs, "
+              "the best model).")
         print("look at it with:")
         print(f"  {env}.venv/bin/mlops runs list --experiment churn-demo")
         print(f"  {env}.venv/bin/mlops jobs show {job.id}")
