@@ -71,7 +71,8 @@ def stats_rows(version: DatasetVersion, wide: bool = False) -> tuple[list[tuple[
         if kind == "numeric":
             counts = (stats.get("histogram") or {}).get("counts") or []
             numeric.append((column, [name, dtype, nulls, number(stats.get("mean")), number(stats.get("std")),
-                                     number(stats.get("min")), number(stats.get("max")), sparkline(counts, 20 if wide else 10)]))
+                                     number(stats.get("min")), number(stats.get("max")),
+                                     sparkline(counts, 20 if wide else 10)]))
         elif kind == "datetime":
             span = f"{stats.get('min') or '-'} … {stats.get('max') or '-'}"
             other.append((column, [name, dtype, nulls, "-", span]))

@@ -61,7 +61,8 @@ def candidate_rows(job: Job, wide: bool = False) -> list[tuple[str, list[Any]]]:
         score = (item.get("holdout") or {}).get(metric) if metric else None
         fit = item.get("fit_seconds")
         rows.append((str(item.get("run_id")), [
-            Text(star, style="bold"), str(item.get("run_id", ""))[:8], clip(str(item.get("estimator", "")), estimator_width),
+            Text(star, style="bold"), str(item.get("run_id", ""))[:8],
+            clip(str(item.get("estimator", "")), estimator_width),
             clip(params_text(item.get("params") or {}), params_width),
             number(selecting_score(item, report.get("selected_by"), metric)), number(score),
             "-" if fit is None else f"{fit:.2f}s"]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import BindingType
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 
-def _keymap(screen: ModalScreen[object]) -> dict[str, str]:
+def _keymap(screen: ModalScreen[Any]) -> dict[str, str]:
     config = getattr(screen.app, "config", None)
     return dict(getattr(config, "keys", {}) or {})
 
