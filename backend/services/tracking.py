@@ -5,6 +5,8 @@ turns request bodies into the store's plain values.
 """
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from mlops_tui.contract import MAX_PARAM_VALUE, MAX_TAG_VALUE, LogBatch
@@ -16,6 +18,9 @@ from ..settings import Settings
 from ..store import experiments, metrics, runs, search
 from ..store.rows import ExperimentRow, RunRow
 from ..validation import check_key, check_name, check_text
+
+MAX_RESULTS = 5000
+"""Runs per search page at most."""
 
 # --- experiments -------------------------------------------------------------------------------
 
@@ -78,10 +83,30 @@ def search_runs(db: Database, experiment: str | list[str] | None, filter_text: s
                 order_by: str | list[str] | None, limit: int, page_token: str | None,
                 include_deleted: bool) -> dict[str, Any]:
     """`{"runs": [...], "next_page_token": ...}`: a page of runs matching the filter, in order."""
+    experiment_ids = _experiment_ids(db, experiment)
+    if not 1 <= limit <= MAX_RESULTS:
+        raise Invalid(f"limit must be between 1 and {MAX_RESULTS}", "limit")
+    offset = decode_token(page_token)
     order = [order_by] if isinstance(order_by, str) else order_by
-    found, token = search.search(db, _experiment_ids(db, experiment), filter_text, order, limit, page_token,
-                                 include_deleted)
-    return {"runs": found, "next_page_token": token}
+    found, more = search.search(db, experiment_ids, filter_text, order, limit, offset, include_deleted)
+    return {"runs": found, "next_page_token": encode_token(offset + limit) if more else None}
+
+
+def encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    """The offset a page token (one this server issued) stands for; Invalid naming `page_token` otherwise."""
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+    except (ValueError, KeyError, TypeError):
+        raise Invalid("page_token is not a token this server issued", "page_token") from None
+    if not isinstance(offset, int) or not 0 <= offset <= 10**9:
+        raise Invalid("page_token is not a token this server issued", "page_token")
+    return offset
 
 
 def count_runs(db: Database, experiment: str | list[str] | None, filter_text: str | None) -> int:

@@ -1,34 +1,15 @@
 """Run search: the filter language, ordering and paging, answered a page at a time."""
 from __future__ import annotations
 
-import base64
-import json
-from typing import Any
+from typing import Any, cast
 
 from ..db import Database
-from ..errors import Invalid
 from ..filters import ATTRIBUTES, NOT_NULL_ATTRIBUTES, OrderKey, filter_sql, parse_order_by
 from .common import placeholders, rows
+from .rows import RunRow
 from .runs import RUN_COLUMNS, attach_details
 
-MAX_RESULTS = 5000
 SQLITE_SAFE_ORDER_TERMS = 64
-
-
-def encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def decode_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (ValueError, KeyError, TypeError):
-        raise Invalid("page_token is not a token this server issued", "page_token") from None
-    if not isinstance(offset, int) or not 0 <= offset <= 10**9:
-        raise Invalid("page_token is not a token this server issued", "page_token")
-    return offset
 
 
 def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> str:
@@ -83,12 +64,10 @@ def search(
     filter_text: str | None,
     order_by: list[str] | None,
     limit: int,
-    page_token: str | None,
+    offset: int = 0,
     include_deleted: bool = False,
-) -> tuple[list[dict[str, Any]], str | None]:
-    if not 1 <= limit <= MAX_RESULTS:
-        raise Invalid(f"limit must be between 1 and {MAX_RESULTS}", "limit")
-    offset = decode_token(page_token)
+) -> tuple[list[RunRow], bool]:
+    """A page of `limit` runs from `offset` in order, and whether more follow."""
     where, where_args = _where(experiment_ids, filter_text, include_deleted)
     joins: list[str] = []
     join_args: list[object] = []
@@ -100,7 +79,7 @@ def search(
         more = len(found) > limit
         found = found[:limit]
         attach_details(conn, found)
-    return found, encode_token(offset + limit) if more else None
+    return cast(list[RunRow], found), more
 
 
 def count(db: Database, experiment_ids: list[str] | None, filter_text: str | None) -> int:
