@@ -20,8 +20,9 @@ from mlops_tui.contract.fields import dotted_path
 from . import __version__
 from .db import Database
 from .errors import Conflict, DomainError, Invalid, NotFound, TooLarge
-from .guards import CrossSiteGuard, HostCheck, allowed_hosts
+from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
 from .jobs.manager import JobManager
+from .openapi import describe
 from .responses import JSONBytes, send_json
 from .routers import artifacts, datasets, experiments, health, heartbeats, jobs, runs
 from .settings import Settings
@@ -61,11 +62,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(InvalidText, _invalid_text)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
                    datasets.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(CrossSiteGuard)
+    app.add_middleware(CrossSiteGuard, router=app.router)
     if settings.token:
         app.add_middleware(BearerAuth, token=settings.token)
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings.bind_host, settings.allowed_hosts))
@@ -122,9 +124,22 @@ async def _http_error(request: Request, error: HTTPException) -> JSONBytes:
     if isinstance(error.__cause__, UnicodeDecodeError):
         return JSONBytes({"detail": "body is not UTF-8 text", "field": "body", "code": "invalid"}, status_code=422)
     field = "body" if error.status_code == 400 else None
+    headers = error.headers
+    if error.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
     return JSONBytes({"detail": str(error.detail), "field": field,
                       "code": _HTTP_CODES.get(error.status_code, "http_error")},
-                     status_code=error.status_code, headers=error.headers)
+                     status_code=error.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method of the path the request matched (Starlette's 405 names only one route's): the routes
+    declared with the same path as the first that matches (`/runs/count` is not also `/runs/{run_id}`)."""
+    matching = [route for _, route in routes_matching(request.app.router.routes, request.scope)]
+    paths = [getattr(route, "path", None) for route in matching]
+    methods = {method for route, path in zip(matching, paths, strict=True) if path == paths[0]
+               for method in getattr(route, "methods", None) or ()}
+    return ", ".join(sorted(methods))
 
 
 def field_name(loc: Sequence[int | str]) -> str:

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
+from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .responses import send_json
@@ -61,19 +63,39 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
+def routes_matching(routes: Iterable[BaseRoute], scope: Scope) -> Iterator[tuple[Match, BaseRoute]]:
+    """Every route whose path (`Match.PARTIAL`) or path and method (`Match.FULL`) fits the request.
+    FastAPI keeps an included router as one route holding its own; they are walked into."""
+    for route in routes:
+        nested = getattr(route, "effective_route_contexts", None)
+        if nested is not None:
+            yield from routes_matching(nested(), scope)
+            continue
+        match = route.matches(scope)[0]
+        if match != Match.NONE:
+            yield match, route
+
+
 def is_raw_upload(method: str, path: str) -> bool:
     """Routes whose body is a file's bytes (artifacts, dataset versions, schema inference)."""
     return method in ("PUT", "POST") and _RAW_UPLOAD.match(path) is not None
 
 
 class CrossSiteGuard:
-    """JSON routes need a JSON body; empty POSTs and raw uploads need `X-Mlops-Client` or the token."""
+    """JSON routes need a JSON body; empty POSTs and raw uploads need `X-Mlops-Client` or the token.
+    A request no route answers (a method the path does not have) goes on to the router's 404/405."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, router: Router | None = None) -> None:
         self.app = app
+        self.router = router
+
+    def _routed(self, scope: Scope) -> bool:
+        if self.router is None:
+            return True
+        return any(match == Match.FULL for match, _ in routes_matching(self.router.routes, scope))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or not self._routed(scope):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

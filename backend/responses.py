@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 from starlette.types import Send
 
 
-class JSONBytes(Response):
-    media_type = "application/json"
+class JSONBytes(JSONResponse):
+    """A JSONResponse (so OpenAPI documents a route's response model) that orjson renders."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -6,13 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from mlops_tui.contract import Health
+
 from .. import __version__
 from ..deps import DB, AppSettings
+from ..openapi import ContractRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ContractRoute)
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 def healthz(db: DB, settings: AppSettings) -> dict[str, Any]:
     """Alive and which server this is: `mlops server stop` signals a pid only when the server at
     the pid file's address answers that pid and home."""

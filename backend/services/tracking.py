@@ -9,7 +9,7 @@ import base64
 import json
 from typing import Any
 
-from mlops_tui.contract import MAX_PARAM_VALUE, MAX_TAG_VALUE, LogBatch
+from mlops_tui.contract import MAX_PAGE, MAX_PARAM_VALUE, MAX_TAG_VALUE, LogBatch
 
 from ..clock import now_ms
 from ..db import Database
@@ -19,7 +19,7 @@ from ..store import experiments, metrics, runs, search
 from ..store.rows import ExperimentRow, RunRow
 from ..validation import check_key, check_name, check_text
 
-MAX_RESULTS = 5000
+MAX_RESULTS = MAX_PAGE
 """Runs per search page at most."""
 
 # --- experiments -------------------------------------------------------------------------------

@@ -13,12 +13,20 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class FieldProblem(Model):
+    field: str
+    message: str
+
+
 class ErrorBody(Model):
-    """Every error answer (4xx): a message naming the field at fault."""
+    """Every error answer (4xx): a message naming the field at fault, and a `code` word (`not_found`,
+    `conflict`, `invalid`, `too_large`, ...). A request that fails validation also lists its first
+    problems in `errors`."""
 
     detail: str
-    field: str | None = None
+    field: str | None
     code: str
+    errors: list[FieldProblem] | None = None
 
 
 class Health(Model):
@@ -131,6 +139,7 @@ class Job(Model):
     """A training job; `report` (in `get_job`) holds the outcome: best candidate, validation problems."""
 
     id: str
+    kind: str = "train"
     status: JobStatus
     name: str
     config_hash: str
@@ -151,6 +160,8 @@ class Job(Model):
     cancel_requested: bool = False
     report: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
+    config_toml: str | None = None
+    """The pipeline file's text as submitted (in `get_job`)."""
 
     @property
     def finished(self) -> bool:
@@ -268,3 +279,66 @@ class Heartbeat(Model):
     run_id: str
     status: RunStatus
     heartbeat_at: int = Field(description="Milliseconds since the epoch.")
+
+
+class MetricPoints(Model):
+    """A metric's series as one object per point: `GET /api/v1/runs/{run_id}/metrics/{key}`."""
+
+    key: str
+    points: list[MetricPoint]
+
+
+class ExperimentList(Model):
+    experiments: list[Experiment]
+
+
+class RunList(Model):
+    runs: list[Run]
+
+
+class RunCount(Model):
+    count: int
+
+
+class VersionRuns(Model):
+    """The runs that trained on one dataset version (`ref` is `name@N`)."""
+
+    ref: str
+    runs: list[Run]
+
+
+class JobList(Model):
+    jobs: list[Job]
+
+
+class DatasetList(Model):
+    datasets: list[Dataset]
+
+
+class ArtifactList(Model):
+    files: list[ArtifactFile]
+
+
+class ArtifactWritten(Model):
+    path: str
+    size: int
+
+
+class MetricKeys(Model):
+    keys: list[str]
+
+
+class BatchLogged(Model):
+    """How many params, metric points and tags one batch stored."""
+
+    params: int
+    metrics: int
+    tags: int
+
+
+class Deleted(Model):
+    deleted: str
+
+
+class Restored(Model):
+    restored: str
