@@ -83,9 +83,11 @@ def experiment_keys(ref: str) -> Call[ExperimentKeys]:
     return Call("GET", f"/api/v1/experiments/{_segment(ref)}/keys", ExperimentKeys.model_validate)
 
 def create_run(experiment: str | None = None, name: str | None = None, tags: dict[str, str] | None = None,
-               parent_id: str | None = None, experiment_id: str | None = None) -> Call[Run]:
+               parent_id: str | None = None, experiment_id: str | None = None,
+               start_time: int | None = None) -> Call[Run]:
+    """`start_time` (epoch ms) when the run started earlier than now (an import, a test's fixed data)."""
     body = {"experiment": experiment, "experiment_id": experiment_id, "name": name, "tags": tags or {},
-            "parent_id": parent_id}
+            "parent_id": parent_id, **({"start_time": start_time} if start_time is not None else {})}
     return Call("POST", "/api/v1/runs", Run.model_validate, json=body)
 
 def get_run(run_id: str) -> Call[Run]:

@@ -18,14 +18,12 @@ from textual.command import Provider
 from textual.screen import Screen
 from textual.timer import Timer
 
-from .client import MlopsError
+from .client import AsyncClient, MlopsError
 from .config import TuiConfig
-from .contract import Run
 from .formatting import Clock, safe_text, system_clock
 from .hangup import guard_terminal
+from .keymap import bindings
 from .screens import registry
-from .screens.keys import bindings
-from .screens.protocol import ConsoleClient
 from .widgets.header import BackendState
 
 
@@ -35,14 +33,14 @@ def _console_search() -> type[Provider]:
 
 
 class MlopsApp(App[int]):
-    """The console. `client` is any `ConsoleClient`; `clock` drives the times shown (tests fix it)."""
+    """The console. `client` is the typed async client; `clock` drives the times shown (tests fix it)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "mlops"
     BINDINGS: ClassVar[list[BindingType]] = bindings("everywhere")
     COMMANDS = App.COMMANDS | {_console_search}
 
-    def __init__(self, client: ConsoleClient, config: TuiConfig | None = None, clock: Clock | None = None,
+    def __init__(self, client: AsyncClient, config: TuiConfig | None = None, clock: Clock | None = None,
                  start: str | None = None, watch_health: bool = True) -> None:
         """`start` is a command-bar line to open first, e.g. `runs my-experiment`."""
         super().__init__()
@@ -62,7 +60,7 @@ class MlopsApp(App[int]):
         if self.config.theme and self.config.theme in self.available_themes:
             self.theme = self.config.theme
         if not (self.start and self.run_command(self.start)):
-            self.push_screen(registry.VIEWS["overview"].build(None))
+            self.push_screen(registry.overview())
         if self.watch_health:
             self.check_health()
         if not self.is_headless:
@@ -118,9 +116,9 @@ class MlopsApp(App[int]):
         if recovered:
             from .screens.base import View
 
-            for screen in self.screen_stack:
-                if isinstance(screen, View) and screen is self.screen:
-                    screen.request_refresh()
+            current = self.screen
+            if isinstance(current, View):
+                current.request_refresh()
         up = self.backend_state.up is not False
         self._arm_health(self.config.health_seconds if up else self.config.retry_seconds)
 
@@ -200,27 +198,20 @@ class MlopsApp(App[int]):
     def _command_failed(self, message: str) -> None:
         self.notify(message, title="command", severity="error", markup=False)
         if len(self.screen_stack) < 2:  # at startup, nothing to stay on: the overview
-            self.push_screen(registry.VIEWS["overview"].build(None))
-
-    def open_runs(self, experiment: str | None) -> None:
-        from .screens.runs import RunsScreen
-        self.push_screen(RunsScreen(experiment=experiment))
-
-    def open_run(self, run_id: str) -> None:
-        from .screens.run_detail import RunDetailScreen
-        self.push_screen(RunDetailScreen(run_id))
-
-    def open_compare(self, runs: list[Run]) -> None:
-        from .screens.compare import CompareScreen
-        self.push_screen(CompareScreen(runs))
+            self.push_screen(registry.overview())
 
     # -- actions bound to keys ------------------------------------------------------------------
-    def action_back(self) -> None:
-        """Back one view; at the root, quit (from a start view opened with `-e`, the overview first)."""
+    async def action_back(self) -> None:
+        """Back one view; at the root, quit (from a start view opened with `-e`, the overview first).
+        Async like the `App.action_back` it overrides."""
+        self.go_back()
+
+    def go_back(self) -> None:
+        """What `action_back` does, for callers that are not actions (a view's `esc`)."""
         if len(self.screen_stack) > 2:
             self.pop_screen()
         elif len(self.screen_stack) == 2 and not isinstance(self.screen, self._overview_class()):
-            self.switch_screen(registry.VIEWS["overview"].build(None))
+            self.switch_screen(registry.overview())
         else:
             self.exit(0)
 
@@ -238,7 +229,7 @@ class MlopsApp(App[int]):
         from .screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.config.keys))
+            self.push_screen(registry.help_screen(self.config.keys))
 
     def action_command_bar(self) -> None:
         from .screens.command import CommandBar

@@ -28,6 +28,13 @@ STATUS_GLYPHS: dict[str, tuple[str, str]] = {
     JobStatus.SUCCEEDED: ("✓", "green"),
     JobStatus.CANCELLED: ("■", "yellow"),
 }
+"""Each run and job status's glyph and colour: the console and the CLI both colour by it."""
+
+
+def status_markup(value: str) -> str:
+    """A status word in Rich markup, coloured as the console colours its glyph (the CLI's tables)."""
+    colour = STATUS_GLYPHS.get(value, ("?", "white"))[1]
+    return f"[{colour}]{value}[/]"
 
 
 _CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..contract import ColumnShift, DatasetVersion
-from ..formatting import size
+from ..formatting import size, status_markup
 from .output import (
     JsonOption,
     UrlOption,
@@ -20,7 +20,6 @@ from .output import (
     plural,
     print_json,
     shown,
-    status_text,
     usage_error,
     when,
 )
@@ -134,7 +133,7 @@ def data_show(
     if runs:
         trained = Table("RUN", "NAME", "STATUS", "STARTED", title="Runs trained on it", title_justify="left")
         for run in runs[:20]:
-            trained.add_row(run.id[:8], shown(run.name), status_text(run.status), when(run.start_time))
+            trained.add_row(run.id[:8], shown(run.name), status_markup(run.status), when(run.start_time))
         console.print(trained)
         if len(runs) > 20:
             console.print(f"[dim]{plural(len(runs) - 20, 'more run')}[/]")

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from ..client import Client, MlopsError
 from ..contract import JOB_ENDED, Job, JobStatus
+from ..formatting import status_markup
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline
 from .output import (
     JsonOption,
@@ -36,15 +37,9 @@ from .output import (
 )
 
 EXIT_CODES = {"config": 3, "data": 4, "validation": 5, "training": 6, "cancelled": 7, "interrupted": 8, "crash": 8}
-STATUS_STYLE = {JobStatus.QUEUED: "cyan", JobStatus.RUNNING: "blue", JobStatus.SUCCEEDED: "green",
-                JobStatus.FAILED: "red", JobStatus.CANCELLED: "yellow"}
 JOB_STATUSES = tuple(JobStatus)
 
 jobs_app = typer.Typer(help="Training jobs: list, show, logs, cancel, retry.", no_args_is_help=True)
-
-
-def _status(job: Job) -> str:
-    return f"[{STATUS_STYLE.get(job.status, 'white')}]{job.status}[/]"
 
 
 def _follow(client: Client, job: Job, quiet: bool) -> Job:
@@ -165,7 +160,7 @@ def jobs_list(status: str | None = typer.Option(None, "--status", callback=_chec
                   "PROGRESS", Column("CREATED", no_wrap=True), "TIME", title="Jobs", title_justify="left")
     for job in found:
         took = (job.ended_at or int(time.time() * 1000)) - job.started_at if job.started_at else None
-        table.add_row(job.id, shown(job.name), _status(job), f"{job.progress_done}/{job.progress_total}",
+        table.add_row(job.id, shown(job.name), status_markup(job.status), f"{job.progress_done}/{job.progress_total}",
                       when(job.created_at), duration(took))
     console.print(table)
 
@@ -178,7 +173,8 @@ def jobs_show(job_id: str, json_out: bool = JsonOption, url: str | None = UrlOpt
     if json_out:
         print_json(job)
         return
-    console.print(f"job [bold]{job.id}[/] {shown(job.name)}  {_status(job)}  {job.progress_done}/{job.progress_total}"
+    console.print(f"job [bold]{job.id}[/] {shown(job.name)}  {status_markup(job.status)}  "
+                  f"{job.progress_done}/{job.progress_total}"
                   f"  executor {job.executor}  dataset {shown(job.dataset or '-')}  run {(job.run_id or '-')[:8]}",
                   highlight=False)
     if job.error:

@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..client import BadUrl, Client, MlopsError
-from ..contract import RunStatus
 from ..contract.defaults import DEFAULT_URL
 from ..embedded import ensure_backend
 from ..formatting import duration, number, plural, safe_text  # noqa: F401  (re-exported for the commands)
@@ -99,10 +98,3 @@ def when_short(ms: int | None) -> str:
     moment = datetime.fromtimestamp(ms / 1000)
     return moment.strftime("%m-%d %H:%M" if moment.year == datetime.now().year else "%Y-%m-%d")
 
-
-STATUS_STYLE: dict[str, str] = {RunStatus.RUNNING: "blue", RunStatus.FINISHED: "green", RunStatus.FAILED: "red",
-                RunStatus.KILLED: "yellow", RunStatus.SCHEDULED: "cyan"}
-
-
-def status_text(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"

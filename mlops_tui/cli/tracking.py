@@ -14,6 +14,7 @@ from ..compare import metric_rows, param_rows
 from ..contract import Run
 from ..contract import tags as tag
 from ..download import download
+from ..formatting import status_markup
 from .output import (
     JsonOption,
     UrlOption,
@@ -27,7 +28,6 @@ from .output import (
     plural,
     print_json,
     shown,
-    status_text,
     when,
     when_short,
 )
@@ -157,7 +157,7 @@ def runs_list(
     names = _experiment_names(client) if experiment is None else None
     with_parent = any(run.parent_id for run in page.runs)
     rows = [[run.id[:8], *([shown(names.get(run.experiment_id, run.experiment_id))] if names is not None else []),
-             _name_cell(run), *([(run.parent_id or "-")[:8]] if with_parent else []), status_text(run.status),
+             _name_cell(run), *([(run.parent_id or "-")[:8]] if with_parent else []), status_markup(run.status),
              when_short(run.start_time), duration(run.duration_ms)] for run in page.runs]
     headers = [Column("RUN", no_wrap=True, min_width=8),
                *([Column("EXPERIMENT", overflow="fold", min_width=EXPERIMENT_MIN_WIDTH)] if names is not None else []),
@@ -226,7 +226,7 @@ def runs_show(run_id: str = RunIdArgument, json_out: bool = JsonOption, url: str
     experiment = client.get_experiment(run.experiment_id)
     parent = f"  parent {run.parent_id[:8]}" if run.parent_id else ""
     best = "  [bold]★ best[/]" if run.tags.get(BEST_TAG) == "true" else ""
-    console.print(f"[bold]{shown(run.name)}[/]  {run.id}{best}\nstatus {status_text(run.status)}  experiment "
+    console.print(f"[bold]{shown(run.name)}[/]  {run.id}{best}\nstatus {status_markup(run.status)}  experiment "
                   f"{shown(experiment.name)} ({experiment.id}){parent}  started {when(run.start_time)}  took "
                   f"{duration(run.duration_ms)}", highlight=False)
     params = Table("PARAM", "VALUE", title="Params", title_justify="left")

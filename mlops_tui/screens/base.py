@@ -15,12 +15,11 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
-from ..client import MlopsError
+from ..client import AsyncClient, MlopsError
 from ..formatting import safe_text
+from ..keymap import bindings
 from ..widgets.banner import UnreachableBanner
 from ..widgets.header import BackendState, StatusHeader
-from .keys import bindings
-from .protocol import ConsoleClient
 
 if TYPE_CHECKING:
     from ..app import MlopsApp
@@ -71,7 +70,7 @@ class View(Screen[None], Generic[T]):
         return cast("MlopsApp", self.app)
 
     @property
-    def client(self) -> ConsoleClient:
+    def client(self) -> AsyncClient:
         return self.mlops.client
 
     def compose(self) -> ComposeResult:
@@ -163,7 +162,7 @@ class View(Screen[None], Generic[T]):
     # -- keys shared by every view --------------------------------------------------------------
     def action_escape(self) -> None:
         if not self.clear_filter():
-            self.mlops.action_back()
+            self.mlops.go_back()
 
     def action_refresh(self) -> None:
         self.request_refresh()

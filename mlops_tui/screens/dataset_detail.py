@@ -17,9 +17,10 @@ from textual.widgets import DataTable, Label, Static
 from ..client import MlopsError
 from ..contract import ColumnShift, Dataset, DatasetDiff, DatasetVersion
 from ..formatting import number, size, sparkline, when
+from ..keymap import bindings
 from ..widgets.tables import NavTable
+from . import registry
 from .base import View
-from .keys import bindings
 
 CACHED_VERSIONS = 16
 OTHER = "__other__"
@@ -70,7 +71,8 @@ def stats_rows(version: DatasetVersion, wide: bool = False) -> tuple[list[tuple[
         if kind == "numeric":
             counts = (stats.get("histogram") or {}).get("counts") or []
             numeric.append((column, [name, dtype, nulls, number(stats.get("mean")), number(stats.get("std")),
-                                     number(stats.get("min")), number(stats.get("max")), sparkline(counts, 20 if wide else 10)]))
+                                     number(stats.get("min")), number(stats.get("max")),
+                                     sparkline(counts, 20 if wide else 10)]))
         elif kind == "datetime":
             span = f"{stats.get('min') or '-'} … {stats.get('max') or '-'}"
             other.append((column, [name, dtype, nulls, "-", span]))
@@ -234,7 +236,7 @@ class DatasetDetailScreen(View[DatasetPage]):
             self.notify("mark two versions with space, then press d", title="diff")
             return
         a, b = sorted(self.marked)
-        self.app.push_screen(DatasetDiffScreen(self.dataset_name, a, b))
+        self.app.push_screen(registry.dataset_diff(self.dataset_name, a, b))
 
 
 def _null_share(value: float | None) -> str:

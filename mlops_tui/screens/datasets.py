@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Label
 from ..contract import Dataset
 from ..formatting import number, when
 from ..widgets.tables import NavTable
+from . import registry
 from .base import View
 
 
@@ -51,6 +52,4 @@ class DatasetsScreen(View[list[Dataset]]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            from .dataset_detail import DatasetDetailScreen
-
-            self.app.push_screen(DatasetDetailScreen(event.row_key.value))
+            self.app.push_screen(registry.dataset_detail(event.row_key.value))

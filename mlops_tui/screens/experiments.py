@@ -10,10 +10,11 @@ from textual.widgets import DataTable, Label
 
 from ..contract import Experiment
 from ..formatting import number, safe_text, when
+from ..keymap import bindings
 from ..widgets.filter_bar import FilterBar
 from ..widgets.tables import NavTable
+from . import registry
 from .base import View
-from .keys import bindings
 
 
 class ExperimentsScreen(View[list[Experiment]]):
@@ -82,4 +83,4 @@ class ExperimentsScreen(View[list[Experiment]]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.mlops.open_runs(event.row_key.value)
+            self.app.push_screen(registry.runs(event.row_key.value))

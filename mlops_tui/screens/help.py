@@ -8,8 +8,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label
 
 from ..config import config_path
+from ..keymap import KEY_SPECS, display_keys
 from ..widgets.tables import NavTable
-from .keys import KEY_SPECS, display_keys
 
 
 class HelpScreen(ModalScreen[None]):

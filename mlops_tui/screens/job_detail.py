@@ -20,9 +20,10 @@ from textual.widgets import DataTable, Label, Log, Static
 
 from ..contract import Job, JobLog, JobStatus
 from ..formatting import duration, number, progress, status, when
+from ..keymap import bindings
 from ..widgets.tables import NavTable
+from . import registry
 from .jobs import JobActions, clip, job_took
-from .keys import bindings
 
 LOG_LINES = 1000
 """Lines of log the view keeps (and asks for when it opens)."""
@@ -60,7 +61,8 @@ def candidate_rows(job: Job, wide: bool = False) -> list[tuple[str, list[Any]]]:
         score = (item.get("holdout") or {}).get(metric) if metric else None
         fit = item.get("fit_seconds")
         rows.append((str(item.get("run_id")), [
-            Text(star, style="bold"), str(item.get("run_id", ""))[:8], clip(str(item.get("estimator", "")), estimator_width),
+            Text(star, style="bold"), str(item.get("run_id", ""))[:8],
+            clip(str(item.get("estimator", "")), estimator_width),
             clip(params_text(item.get("params") or {}), params_width),
             number(selecting_score(item, report.get("selected_by"), metric)), number(score),
             "-" if fit is None else f"{fit:.2f}s"]))
@@ -227,7 +229,7 @@ class JobDetailScreen(JobActions[JobDetail]):
     # -- keys -----------------------------------------------------------------------------------------
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "candidates" and event.row_key.value:
-            self.mlops.open_run(event.row_key.value)
+            self.app.push_screen(registry.run_detail(event.row_key.value))
 
     def action_open_parent_run(self) -> None:
         if self.job is None:
@@ -235,4 +237,4 @@ class JobDetailScreen(JobActions[JobDetail]):
         if not self.job.run_id:
             self.notify(f"job {self.job.id} has no run yet (it is {self.job.status})", title="run")
             return
-        self.mlops.open_run(self.job.run_id)
+        self.app.push_screen(registry.run_detail(self.job.run_id))

@@ -16,9 +16,10 @@ from textual.widgets import DataTable, Label
 from ..client import MlopsError
 from ..contract import JOB_ACTIVE, JOB_RETRYABLE, Job, JobStatus
 from ..formatting import duration, progress, safe_text, status, when
+from ..keymap import bindings, key_label
 from ..widgets.tables import NavTable
+from . import registry
 from .base import View
-from .keys import bindings, key_label
 from .modals import ConfirmModal, SubmitModal
 
 T = TypeVar("T")
@@ -117,9 +118,7 @@ class JobActions(View[T]):
         self.app.push_screen(SubmitModal(), submitted)
 
     def open_job(self, job_id: str) -> None:
-        from .job_detail import JobDetailScreen
-
-        self.app.push_screen(JobDetailScreen(job_id))
+        self.app.push_screen(registry.job_detail(job_id))
 
 
 class JobsScreen(JobActions[list[Job]]):

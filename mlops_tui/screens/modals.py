@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import BindingType
@@ -19,9 +19,9 @@ from textual.widgets import Input, Label
 from ..client import MlopsError
 from ..contract import Job
 from ..formatting import safe_text
+from ..keymap import bindings, key_label
 from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline_async
 from ..widgets.inputs import accept_suggestion
-from .keys import bindings, key_label
 
 if TYPE_CHECKING:
     from ..app import MlopsApp
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 
-def _keymap(screen: ModalScreen[object]) -> dict[str, str]:
+def _keymap(screen: ModalScreen[Any]) -> dict[str, str]:
     config = getattr(screen.app, "config", None)
     return dict(getattr(config, "keys", {}) or {})
 

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Label
 from ..contract import Experiment, Job, JobStatus, Run, RunStatus
 from ..formatting import number, progress, run_duration, status, when
 from ..widgets.tables import NavTable
+from . import registry
 from .base import View
 from .jobs import clip, job_took
 
@@ -131,9 +132,8 @@ class OverviewScreen(View[OverviewData]):
         if key is None:
             return
         if event.data_table.id == "experiments":
-            self.mlops.open_runs(key)
+            self.app.push_screen(registry.runs(key))
         elif event.data_table.id == "jobs":
-            from .job_detail import JobDetailScreen
-            self.app.push_screen(JobDetailScreen(key))
+            self.app.push_screen(registry.job_detail(key))
         else:
-            self.mlops.open_run(key)
+            self.app.push_screen(registry.run_detail(key))

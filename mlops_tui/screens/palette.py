@@ -24,6 +24,11 @@ PALETTE_RUNS = 200
 PALETTE_JOBS = 100
 
 
+def _goto(app: MlopsApp, view: str, arg: str) -> Callable[[], None]:
+    """What picking a target does: open `:view arg`."""
+    return lambda: app.goto(view, arg)
+
+
 @dataclass(frozen=True)
 class Target:
     """Something the palette can open: the text it matches on, a help line, what opening does."""
@@ -47,17 +52,17 @@ class ConsoleSearch(Provider):
             experiments = await client.list_experiments()
             names = {e.id: e.name for e in experiments}
             self.targets += [Target(f"experiment {safe_text(e.name)}", f"the runs of {safe_text(e.name)}",
-                                    lambda name=e.name: app.goto("runs", name)) for e in experiments]
+                                    _goto(app, "runs", e.name)) for e in experiments]
             runs = (await client.search_runs(limit=PALETTE_RUNS)).runs
             self.targets += [Target(f"run {safe_text(r.name)} {r.id[:8]}",
                                     f"in {safe_text(names.get(r.experiment_id, r.experiment_id))} · {r.status}",
-                                    lambda run_id=r.id: app.goto("run", run_id)) for r in runs]
+                                    _goto(app, "run", r.id)) for r in runs]
             jobs = await client.list_jobs(limit=PALETTE_JOBS)
             self.targets += [Target(f"job {safe_text(j.name)} {j.id[:8]}", f"{j.status} · training job",
-                                    lambda job_id=j.id: app.goto("jobs", job_id)) for j in jobs]
+                                    _goto(app, "jobs", j.id)) for j in jobs]
             datasets = await client.list_datasets()
             self.targets += [Target(f"dataset {safe_text(d.name)}", f"{d.version_count} version(s)",
-                                    lambda name=d.name: app.goto("datasets", name)) for d in datasets]
+                                    _goto(app, "datasets", d.name)) for d in datasets]
         except MlopsError:
             pass  # the palette still offers the views; what loaded stays offered
 

@@ -71,7 +71,7 @@ class ColumnPicker(ModalScreen[list[str] | None]):
     ColumnPicker OptionList, ColumnPicker OptionList:focus { height: 1fr; border: none; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("q", "cancel", show=False),
-                Binding("enter", "apply", "Apply", priority=True), Binding("space", "toggle", "Tick"),
+                Binding("enter", "apply", "Apply", priority=True), Binding("space", "tick", "Tick"),
                 Binding("j", "down", show=False), Binding("k", "up", show=False),
                 Binding("g", "top", show=False), Binding("G", "bottom", show=False),
                 Binding("slash", "filter", show=False)]
@@ -159,7 +159,7 @@ class ColumnPicker(ModalScreen[list[str] | None]):
     def action_filter(self) -> None:
         self.filter_input.focus()
 
-    def action_toggle(self) -> None:
+    def action_tick(self) -> None:
         option = self.options.highlighted_option
         if option is None or option.id is None:
             return

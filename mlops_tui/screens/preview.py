@@ -24,8 +24,8 @@ from textual.widgets import Label, Static
 from ..client import MlopsError
 from ..contract import ArtifactFile
 from ..formatting import safe_text, size
+from ..keymap import bindings
 from ..widgets.tables import NavTable
-from .keys import bindings
 
 if TYPE_CHECKING:
     from ..app import MlopsApp

@@ -1,4 +1,7 @@
-"""The views the command bar, the palette and the number keys jump to.
+"""Every view of the console is built here, and only here: the command bar, the palette and the
+number keys jump to the `VIEWS` registered below (`MlopsApp.goto`); a view that drills into another
+pushes what a builder of this module returns (`app.push_screen(registry.run_detail(run_id))`).
+Dialogs that answer their opener (a question, a picker, the `:` bar) are pushed by that opener.
 
 Later features register theirs here (`register(ViewSpec(...))`): `:models`, `:monitor` ….
 Screens are imported when first opened, so the console starts without loading every view.
@@ -10,15 +13,16 @@ from dataclasses import dataclass
 
 from textual.screen import Screen
 
+from ..client import AsyncClient
+from ..contract import ArtifactFile, Run
 from ..formatting import safe_text
-from .protocol import ConsoleClient
 
 RUN_ID_MIN = 6
 """The shortest run id prefix the backend resolves (the tables show 8 characters)."""
 JOB_ID_MIN = 4
 """The shortest job id prefix the backend resolves."""
 
-Check = Callable[[ConsoleClient, str], Awaitable[None]]
+Check = Callable[[AsyncClient, str], Awaitable[None]]
 """Asks the backend whether a view's argument names something; raises `MlopsError` (404) or
 `ValueError` (a message for the user) when it does not."""
 
@@ -58,22 +62,22 @@ def _check_prefix(kind: str, arg: str, minimum: int) -> None:
                          f"to find one (the tables show the first 8)")
 
 
-async def _check_run(client: ConsoleClient, arg: str) -> None:
+async def _check_run(client: AsyncClient, arg: str) -> None:
     _check_prefix("run", arg, RUN_ID_MIN)
     await client.get_run(arg)
 
 
-async def _check_job(client: ConsoleClient, arg: str) -> None:
+async def _check_job(client: AsyncClient, arg: str) -> None:
     _check_prefix("job", arg, JOB_ID_MIN)
     await client.get_job(arg)
 
 
-async def _check_experiment(client: ConsoleClient, arg: str) -> None:
+async def _check_experiment(client: AsyncClient, arg: str) -> None:
     if not any(arg in (e.id, e.name) for e in await client.list_experiments()):
         raise ValueError(f"experiment {safe_text(arg)!r} not found")
 
 
-async def _check_dataset(client: ConsoleClient, arg: str) -> None:
+async def _check_dataset(client: AsyncClient, arg: str) -> None:
     from .datasets import split_ref
 
     name, version = split_ref(arg)
@@ -83,52 +87,84 @@ async def _check_dataset(client: ConsoleClient, arg: str) -> None:
         await client.get_dataset_version(name, version)
 
 
-def _overview(arg: str | None) -> Screen[None]:
+# -- every view is built here (screens are imported when first opened) ----------------------------
+def overview() -> Screen[None]:
     from .overview import OverviewScreen
     return OverviewScreen()
 
 
-def _experiments(arg: str | None) -> Screen[None]:
+def experiments(filter_text: str = "") -> Screen[None]:
     from .experiments import ExperimentsScreen
-    return ExperimentsScreen(filter_text=arg or "")
+    return ExperimentsScreen(filter_text=filter_text)
 
 
-def _runs(arg: str | None) -> Screen[None]:
+def runs(experiment: str | None = None) -> Screen[None]:
     from .runs import RunsScreen
-    return RunsScreen(experiment=arg or None)
+    return RunsScreen(experiment=experiment)
 
 
-def _run(arg: str | None) -> Screen[None]:
-    if not arg:
-        raise ValueError(":run needs a run id (6 characters or more), e.g. :run 3f2a9c1b")
+def run_detail(run_id: str) -> Screen[None]:
     from .run_detail import RunDetailScreen
-    return RunDetailScreen(arg)
+    return RunDetailScreen(run_id)
 
 
-def _jobs(arg: str | None) -> Screen[None]:
-    if arg:
-        from .job_detail import JobDetailScreen
-        return JobDetailScreen(arg)
+def compare(marked: list[Run]) -> Screen[None]:
+    from .compare import CompareScreen
+    return CompareScreen(marked)
+
+
+def artifact_preview(run_id: str, file: ArtifactFile) -> Screen[None]:
+    from .preview import ArtifactPreview
+    return ArtifactPreview(run_id, file)
+
+
+def jobs() -> Screen[None]:
     from .jobs import JobsScreen
     return JobsScreen()
 
 
-def _datasets(arg: str | None) -> Screen[None]:
-    if arg:
-        from .dataset_detail import DatasetDetailScreen
-        from .datasets import split_ref
-        return DatasetDetailScreen(*split_ref(arg))
+def job_detail(job_id: str) -> Screen[None]:
+    from .job_detail import JobDetailScreen
+    return JobDetailScreen(job_id)
+
+
+def datasets() -> Screen[None]:
     from .datasets import DatasetsScreen
     return DatasetsScreen()
 
 
-register(ViewSpec("overview", "Experiments, latest and failed runs", _overview, aliases=("home", "o")))
-register(ViewSpec("experiments", "Every experiment with its run count", _experiments, "name filter",
-                  aliases=("exp", "experiment", "e")))
-register(ViewSpec("runs", "Runs of one experiment (or of all)", _runs, "experiment", aliases=("run-list", "r"),
-                  check=_check_experiment))
+def dataset_detail(ref: str) -> Screen[None]:
+    """`name` or `name@version`."""
+    from .dataset_detail import DatasetDetailScreen
+    from .datasets import split_ref
+    return DatasetDetailScreen(*split_ref(ref))
+
+
+def dataset_diff(name: str, a: int, b: int) -> Screen[None]:
+    from .dataset_detail import DatasetDiffScreen
+    return DatasetDiffScreen(name, a, b)
+
+
+def help_screen(keymap: dict[str, str]) -> Screen[None]:
+    from .help import HelpScreen
+    return HelpScreen(keymap)
+
+
+# -- the views `:name [arg]` opens ------------------------------------------------------------------
+def _run(arg: str | None) -> Screen[None]:
+    if not arg:
+        raise ValueError(":run needs a run id (6 characters or more), e.g. :run 3f2a9c1b")
+    return run_detail(arg)
+
+
+register(ViewSpec("overview", "Experiments, latest and failed runs", lambda arg: overview(), aliases=("home", "o")))
+register(ViewSpec("experiments", "Every experiment with its run count", lambda arg: experiments(arg or ""),
+                  "name filter", aliases=("exp", "experiment", "e")))
+register(ViewSpec("runs", "Runs of one experiment (or of all)", lambda arg: runs(arg or None), "experiment",
+                  aliases=("run-list", "r"), check=_check_experiment))
 register(ViewSpec("run", "One run: params, metrics, charts, artifacts", _run, "run id", check=_check_run))
-register(ViewSpec("jobs", "Training jobs: queue, progress, logs; one job with `:jobs <id>`", _jobs, "job id",
-                  aliases=("job",), check=_check_job))
-register(ViewSpec("datasets", "Datasets and their versions; one with `:datasets name[@version]`", _datasets,
-                  "dataset", aliases=("dataset", "data", "ds"), check=_check_dataset))
+register(ViewSpec("jobs", "Training jobs: queue, progress, logs; one job with `:jobs <id>`",
+                  lambda arg: job_detail(arg) if arg else jobs(), "job id", aliases=("job",), check=_check_job))
+register(ViewSpec("datasets", "Datasets and their versions; one with `:datasets name[@version]`",
+                  lambda arg: dataset_detail(arg) if arg else datasets(), "dataset",
+                  aliases=("dataset", "data", "ds"), check=_check_dataset))

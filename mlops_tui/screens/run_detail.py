@@ -21,10 +21,11 @@ from textual.widgets.option_list import Option
 from ..contract import ArtifactFile, MetricHistory, Run, RunStatus
 from ..contract import tags as tag
 from ..formatting import number, run_duration, safe_text, size, status, when
+from ..keymap import bindings
 from ..widgets.charts import MetricChart, Series
 from ..widgets.tables import NavOptionList, NavTable
+from . import registry
 from .base import View
-from .keys import bindings
 from .runs import PREFERRED_METRICS
 
 ENV_PREFIX = tag.PREFIX
@@ -219,19 +220,14 @@ class RunDetailScreen(TabbedView):
         if not job:
             self.notify("no job made this run (no mlops.job_id tag)", title="job")
             return
-        from .job_detail import JobDetailScreen
-
-        self.app.push_screen(JobDetailScreen(job))
+        self.app.push_screen(registry.job_detail(job))
 
     def action_open_dataset(self) -> None:
         ref = self.run.tags.get(DATASET_TAG) if self.run else None
         if not ref:
             self.notify("this run records no dataset version (no mlops.dataset tag)", title="dataset")
             return
-        from .dataset_detail import DatasetDetailScreen
-        from .datasets import split_ref
-
-        self.app.push_screen(DatasetDetailScreen(*split_ref(ref)))
+        self.app.push_screen(registry.dataset_detail(ref))
 
     def _render_metric_list(self, run: Run) -> None:
         options = self.query_one("#chart-metrics", OptionList)
@@ -293,10 +289,8 @@ class RunDetailScreen(TabbedView):
         elif key.endswith("/"):
             self.artifact_path = key.rstrip("/")
         else:
-            from .preview import ArtifactPreview
-
             file = self.artifact_files.get(key, ArtifactFile(path=key, is_dir=False, size=None))
-            self.app.push_screen(ArtifactPreview(self.run_id, file))
+            self.app.push_screen(registry.artifact_preview(self.run_id, file))
             return
         self.request_refresh()
 

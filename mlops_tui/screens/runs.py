@@ -25,10 +25,11 @@ from ..columns_state import load_columns, save_columns
 from ..compare import lower_is_better
 from ..contract import ExperimentKeys, Run, RunStatus
 from ..formatting import number, plural, run_duration, safe_text, status, when
+from ..keymap import bindings
 from ..widgets.filter_bar import FilterBar, filter_keys
 from ..widgets.grid import GridColumn, RunGrid
+from . import registry
 from .base import View
-from .keys import bindings
 from .pickers import ColumnPicker, SortPicker
 from .run_groups import (
     CHILD_LIMIT,
@@ -572,8 +573,8 @@ class RunsScreen(View[None]):
         if len(self.marked) < 2:
             self.notify("mark at least two runs with space, then press c", title="compare")
             return
-        self.mlops.open_compare(list(self.marked.values()))
+        self.app.push_screen(registry.compare(list(self.marked.values())))
 
     def on_run_grid_row_selected(self, event: RunGrid.RowSelected) -> None:
         if event.key in self._rows:
-            self.mlops.open_run(event.key)
+            self.app.push_screen(registry.run_detail(event.key))

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..screens.keys import bindings
+from ..keymap import bindings
 
 MAX_WIDTH = 32
 GAP = 2

@@ -1,6 +1,7 @@
 """A DataTable with k9s/lazygit keys (j/k, g/G, pgup/pgdn), each with a remappable id."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -9,7 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable, OptionList
 
 from ..formatting import safe_text
-from ..screens.keys import KEY_SPECS, bindings
+from ..keymap import KEY_SPECS, bindings
 
 
 def safe_cell(value: Any) -> Any:
@@ -57,7 +58,7 @@ class NavTable(DataTable[Any]):
             return None
 
     # -- rows kept in place by key --------------------------------------------------------------
-    def set_columns(self, columns: list[tuple[str, str, int | None]]) -> bool:
+    def set_columns(self, columns: Sequence[tuple[str, str, int | None]]) -> bool:
         """Set the (key, label, width) columns; rows are cleared only when the columns changed."""
         wanted = [(key, label) for key, label, _ in columns]
         current = [(str(c.key.value), str(c.label)) for c in self.ordered_columns]

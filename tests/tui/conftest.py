@@ -1,4 +1,5 @@
-"""Fixtures of the console's tests: a fake client with fixed data, a fixed clock, no animations."""
+"""Fixtures of the console's tests: the REAL backend in-process on a temporary home, seeded once per
+worker through the API (tests/tui/seed.py) and copied for each test; a fixed clock; no animations."""
 from __future__ import annotations
 
 import os
@@ -9,41 +10,93 @@ os.environ["MLOPS_CONFIG"] = "/home/you/.config/mlops-tui/config.toml"  # shown 
 # the runs view's remembered columns: never the user's file, and empty at the start of every session
 os.environ["MLOPS_TUI_STATE"] = os.path.join(tempfile.mkdtemp(prefix="mlops-tui-state-"), "columns.json")
 
-from collections.abc import Callable  # noqa: E402
+import asyncio  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
+from textual.widgets import DataTable  # noqa: E402
 
 from mlops_tui.app import MlopsApp  # noqa: E402
 from mlops_tui.config import TuiConfig  # noqa: E402
 from mlops_tui.screens.base import View  # noqa: E402
 
-from .fakes import FakeClient, fixed_clock  # noqa: E402
+from .seed import NOW_MS, Backend, close_backend, fixed_clock, open_backend, seed_everything  # noqa: E402
 
 QUIET = TuiConfig(refresh_seconds=3600, live_seconds=3600, health_seconds=3600, retry_seconds=0.2, page_size=50)
 """Timers that never fire during a test, so what is drawn depends only on what the test does."""
 
 
-@pytest.fixture
-def fake() -> FakeClient:
-    return FakeClient()
+@pytest.fixture(scope="session")
+def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home holding the standard data (tests/tui/seed.py), written once through the API."""
+    home = tmp_path_factory.mktemp("seeded") / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        backend = open_backend(home, patch)
+        try:
+            asyncio.run(seed_everything(backend, artifacts=True))
+        finally:
+            close_backend(backend)
+    return home
 
 
 @pytest.fixture
-def make_app(fake: FakeClient) -> Callable[..., MlopsApp]:
-    def build(client: FakeClient | None = None, config: TuiConfig = QUIET, start: str | None = None) -> MlopsApp:
-        return MlopsApp(client=client or fake, config=config, clock=fixed_clock, start=start)
+def empty_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """A fresh real backend with nothing in it (its `Default` experiment aside)."""
+    backend = open_backend(tmp_path / "empty-home", monkeypatch)
+    backend.clock.ms = NOW_MS
+    yield backend
+    close_backend(backend)
+
+
+@pytest.fixture
+def backend(seeded_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """A real backend on a copy of the seeded home; its clock stays at NOW."""
+    home = tmp_path / "home"
+    shutil.copytree(seeded_home, home)
+    backend = open_backend(home, monkeypatch)
+    backend.clock.ms = NOW_MS
+    yield backend
+    close_backend(backend)
+
+
+@pytest.fixture
+def make_app(backend: Backend) -> Callable[..., MlopsApp]:
+    def build(config: TuiConfig = QUIET, start: str | None = None, on: Backend | None = None) -> MlopsApp:
+        return MlopsApp(client=(on or backend).client, config=config, clock=fixed_clock, start=start)
 
     return build
 
 
 async def settle(pilot: Pilot[int], rounds: int = 3) -> None:
     """Wait until the workers are done and the screen has caught up (a few rounds: a render can
-    start a new worker, e.g. a page fetch)."""
+    start a new worker, e.g. a page fetch), its tables' columns measured included."""
     app = pilot.app
     for _ in range(rounds):
         await app.workers.wait_for_complete()
         await pilot.pause()
+    await tables_measured(pilot)
     screen = app.screen
     if isinstance(screen, View):
         assert screen.loaded or screen.last_error is not None, f"{screen} never loaded"
+
+
+async def tables_measured(pilot: Pilot[int], timeout: float = 10.0) -> None:
+    """A DataTable measures new and changed cells (and widens its columns) when its queue is idle: a
+    picture taken before that shows columns as wide as their headers. Wait until no table on the
+    screen has cells left to measure."""
+    deadline = time.monotonic() + timeout
+
+    def pending() -> bool:
+        return any(table._require_update_dimensions or table._updated_cells  # noqa: SLF001 - Textual's own state
+                   for table in pilot.app.screen.query(DataTable))
+
+    while pending():
+        assert time.monotonic() < deadline, "a table never measured its cells"
+        await pilot.pause(0.01)
+    for table in pilot.app.screen.query(DataTable):
+        table.refresh()  # a header line drawn before the measuring can be left as wide as its labels
+    await pilot.pause()

@@ -36,3 +36,13 @@ def test_console_imports_no_backend(module: str) -> None:
 def test_cli_loads_textual_only_for_the_console() -> None:
     result = _run("import mlops_tui.cli.main, sys; assert 'textual' not in sys.modules")
     assert result.returncode == 0, result.stderr
+
+
+def test_widgets_and_the_config_import_no_screen() -> None:
+    """Widgets sit below the screens (and the config file below both): neither loads `screens/`."""
+    result = _run("import pkgutil, sys, mlops_tui.widgets, mlops_tui.config; "
+                  "path = mlops_tui.widgets.__path__; "
+                  "[__import__(f'mlops_tui.widgets.{m.name}') for m in pkgutil.iter_modules(path)]; "
+                  "mlops_tui.config.parse_config({'keys': {'runs.mark': 'x'}}); "
+                  "bad = sorted(m for m in sys.modules if m.startswith('mlops_tui.screens')); assert not bad, bad")
+    assert result.returncode == 0, result.stderr

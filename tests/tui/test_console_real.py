@@ -28,7 +28,7 @@ from mlops_tui.widgets.header import StatusHeader
 from mlops_tui.widgets.tables import NavTable
 
 from .conftest import QUIET, settle
-from .fakes import fixed_clock
+from .seed import fixed_clock
 
 SIZE = (80, 24)
 ESCAPES = "\x1b[2J\x1b]0;pwned\x07"

@@ -1,5 +1,5 @@
-"""Pilot tests of the console's flows at 80×24, against the fake client: they assert on the app's
-state (which view, which rows, which query, what the banner says), not only on pixels."""
+"""Pilot tests of the console's flows at 80×24, against the real backend (tests/tui/seed.py): they
+assert on the app's state (which view, which rows, which query, what the banner says), not only on pixels."""
 from __future__ import annotations
 
 import time
@@ -12,11 +12,11 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, TabbedContent
 
 from mlops_tui.app import MlopsApp
+from mlops_tui.keymap import KEY_SPECS
 from mlops_tui.screens.command import CommandBar
 from mlops_tui.screens.compare import CompareScreen
 from mlops_tui.screens.experiments import ExperimentsScreen
 from mlops_tui.screens.help import HelpScreen
-from mlops_tui.screens.keys import KEY_SPECS
 from mlops_tui.screens.overview import OverviewScreen
 from mlops_tui.screens.run_detail import RunDetailScreen
 from mlops_tui.screens.runs import RunsScreen
@@ -27,7 +27,7 @@ from mlops_tui.widgets.grid import RunGrid
 from mlops_tui.widgets.tables import NavTable
 
 from .conftest import QUIET, settle
-from .fakes import FakeClient, _run
+from .seed import Backend, add_plain_runs, add_run, all_runs, run_id
 
 SIZE = (80, 24)
 AppFactory = Callable[..., MlopsApp]
@@ -60,7 +60,8 @@ def row_keys(table: NavTable | RunGrid) -> list[str]:
     return [str(row.key.value) for row in table.ordered_rows]
 
 
-async def test_open_shows_overview(make_app: AppFactory, fake: FakeClient) -> None:
+async def test_open_shows_overview(make_app: AppFactory, backend: Backend) -> None:
+    runs = await all_runs(backend)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -68,9 +69,9 @@ async def test_open_shows_overview(make_app: AppFactory, fake: FakeClient) -> No
         assert isinstance(screen, OverviewScreen)
         assert row_keys(screen.query_one("#experiments", NavTable)) == ["churn", "fraud"]
         latest = row_keys(screen.query_one("#latest", NavTable))
-        assert latest[0] == fake.runs[-1].id  # newest first
+        assert latest[0] == run_id(11)  # newest first
         failed = screen.query_one("#failed", NavTable)
-        assert all(r.status == "FAILED" for r in fake.runs if r.id in row_keys(failed))
+        assert all(r.status == "FAILED" for r in runs.values() if r.id in row_keys(failed))
         assert app.backend_state.up is True
         assert app.backend_state.last_refresh is not None
 
@@ -98,7 +99,7 @@ async def test_navigate_with_number_keys_enter_and_back(make_app: AppFactory) ->
     assert app.return_code == 0
 
 
-async def test_filter_good_then_esc_clears_then_goes_back(make_app: AppFactory, fake: FakeClient) -> None:
+async def test_filter_good_then_esc_clears_then_goes_back(make_app: AppFactory, backend: Backend) -> None:
     app = make_app(start="runs churn")
     messages: list[Message] = []
     async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
@@ -115,7 +116,7 @@ async def test_filter_good_then_esc_clears_then_goes_back(make_app: AppFactory, 
         assert screen.query_state.filter == "metrics.acc > 0.9"
         shown = row_keys(screen.table)
         assert shown and len(shown) < len(everything)
-        by_id = {r.id: r for r in fake.runs}
+        by_id = await all_runs(backend)
         assert all(by_id[key].metrics["acc"] > 0.9 for key in shown)
         assert not screen.query_one(FilterBar).is_open
         assert screen.total == len(shown)
@@ -145,7 +146,7 @@ async def test_bad_filter_shows_the_error_and_keeps_the_table(make_app: AppFacto
         assert not bar.is_open and isinstance(app.screen, RunsScreen)
 
 
-async def test_drill_into_a_run_tabs_chart_and_artifacts(make_app: AppFactory, fake: FakeClient) -> None:
+async def test_drill_into_a_run_tabs_chart_and_artifacts(make_app: AppFactory) -> None:
     app = make_app(start="runs churn")
     messages: list[Message] = []
     async with app.run_test(size=SIZE, message_hook=messages.append) as pilot:
@@ -171,8 +172,8 @@ async def test_drill_into_a_run_tabs_chart_and_artifacts(make_app: AppFactory, f
         await pilot.press("right_square_bracket")
         await settle(pilot)
         assert detail.query_one(TabbedContent).active == "tab-artifacts"
-        assert row_keys(detail.query_one("#artifacts", NavTable)) == ["model/", "confusion.png"]
-        await pilot.press("enter")  # into model/
+        assert row_keys(detail.query_one("#artifacts", NavTable)) == ["confusion.png", "model/"]  # the server's order
+        await pilot.press("j", "enter")  # into model/
         await settle(pilot)
         assert row_keys(detail.query_one("#artifacts", NavTable)) == ["..", "model/model.skops"]
         await pilot.press("right_square_bracket")
@@ -271,34 +272,35 @@ async def test_command_bar_jumps_and_completes(make_app: AppFactory) -> None:
         assert len(notices(app)) == 1 and notices(app)[0].startswith("no view called 'nonsense'; try :overview")
 
 
-async def test_backend_down_then_back(make_app: AppFactory, fake: FakeClient) -> None:
+async def test_backend_down_then_back(make_app: AppFactory, backend: Backend) -> None:
     app = make_app(start="runs churn")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, RunsScreen)
         rows = row_keys(screen.table)
-        fake.down = True
+        backend.switch.down = True
         await pilot.press("r")
         await settle(pilot)
         assert app.backend_state.up is False
         assert screen.query_one(UnreachableBanner).has_class("-shown")
         assert row_keys(screen.table) == rows  # the last data stays on screen
-        fake.runs.insert(0, _run(99, "1"))
-        fake.down = False
-        calls = len(fake.calls)
+        await add_run(backend, 99, "churn")
+        backend.switch.down = False
+        calls = len(backend.switch.requests)
         await wait_until(pilot, lambda: app.backend_state.up is True)  # health retries every 0.2 s
         await settle(pilot)
         assert app.backend_state.up is True
         assert not screen.query_one(UnreachableBanner).has_class("-shown")
-        assert "search_runs" in fake.calls[calls:]  # the view fetched again by itself
-        assert _run(99, "1").id in row_keys(screen.table)
+        assert "POST /api/v1/runs/search" in backend.switch.requests[calls:]  # the view fetched again by itself
+        assert run_id(99) in row_keys(screen.table)
 
 
-async def test_large_experiment_is_paged_and_g_G_reach_both_ends(make_app: AppFactory) -> None:
-    runs = [_run(i, "1") for i in range(1000)]
-    client = FakeClient(runs=runs)
-    app = make_app(client=client, start="runs churn")
+async def test_large_experiment_is_paged_and_g_G_reach_both_ends(make_app: AppFactory,
+                                                                  empty_backend: Backend) -> None:
+    await add_plain_runs(empty_backend, "churn", 1000)
+    runs = [run_id(i) for i in range(1000)]
+    app = make_app(on=empty_backend, start="runs churn")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = app.screen
@@ -312,21 +314,21 @@ async def test_large_experiment_is_paged_and_g_G_reach_both_ends(make_app: AppFa
         position = screen.window.position(screen.table.cursor_row, screen.total)
         assert position is not None and position > 100
         key = screen.table.cursor_key
-        assert key is not None and runs[999 - position].id == key  # newest first
+        assert key is not None and runs[999 - position] == key  # newest first
         await pilot.press("G")
         await settle(pilot)
-        assert screen.table.cursor_key == runs[0].id  # the oldest run, fetched from the tail
+        assert screen.table.cursor_key == runs[0]  # the oldest run, fetched from the tail
         assert screen.window.position(screen.table.cursor_row, screen.total) == 999
         await pilot.press("pageup", "pageup", "pageup", "pageup")
         await settle(pilot)
         position = screen.window.position(screen.table.cursor_row, screen.total)
-        assert position is not None and screen.table.cursor_key == runs[999 - position].id
+        assert position is not None and screen.table.cursor_key == runs[999 - position]
         await pilot.press("g")
         await settle(pilot)
-        assert screen.table.cursor_key == runs[999].id
+        assert screen.table.cursor_key == runs[999]
 
 
-async def test_sort_reverse_and_pick(make_app: AppFactory, fake: FakeClient) -> None:
+async def test_sort_reverse_and_pick(make_app: AppFactory, backend: Backend) -> None:
     app = make_app(start="runs churn")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -344,24 +346,23 @@ async def test_sort_reverse_and_pick(make_app: AppFactory, fake: FakeClient) -> 
         await pilot.press("enter")
         await settle(pilot)
         assert screen.query_state.sort == "metrics.acc" and screen.query_state.descending
-        by_id = {r.id: r for r in fake.runs}
+        by_id = await all_runs(backend)
         accs = [by_id[k].metrics["acc"] for k in row_keys(screen.table)]
         assert accs == sorted(accs, reverse=True)
 
 
-async def test_running_run_refreshes_on_the_live_timer(make_app: AppFactory, fake: FakeClient) -> None:
-    running = fake.runs[-1]
+async def test_running_run_refreshes_on_the_live_timer(make_app: AppFactory, backend: Backend) -> None:
+    running = (await all_runs(backend))[run_id(11)]
     assert running.status == "RUNNING"
     app = make_app(config=replace(QUIET, live_seconds=0.2), start=f"run {running.id}")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, RunDetailScreen)
-        before = fake.calls.count("metric_history")
-        await wait_until(pilot, lambda: fake.calls.count("metric_history") >= before + 2)
+        before = backend.switch.count("GET", "/metrics/")
+        await wait_until(pilot, lambda: backend.switch.count("GET", "/metrics/") >= before + 2)
 
 
-async def test_a_wrong_argument_in_the_command_bar_says_so_once_and_stays(make_app: AppFactory,
-                                                                          fake: FakeClient) -> None:
+async def test_a_wrong_argument_in_the_command_bar_says_so_once_and_stays(make_app: AppFactory) -> None:
     app = make_app(start="runs churn")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -384,11 +385,11 @@ async def test_a_wrong_argument_in_the_command_bar_says_so_once_and_stays(make_a
         await pilot.press("r")  # a refresh later: no new notice, nothing stuck on "loading…"
         await settle(pilot)
         assert len(notices(app)) == 1
-        run = fake.runs[0]
-        await pilot.press("colon", *f"run {run.id[:6]}", "enter")  # a 6-character prefix is enough
+        run = run_id(0)
+        await pilot.press("colon", *f"run {run[:6]}", "enter")  # a 6-character prefix is enough
         await settle(pilot)
         detail = app.screen
-        assert isinstance(detail, RunDetailScreen) and detail.run is not None and detail.run.id == run.id
+        assert isinstance(detail, RunDetailScreen) and detail.run is not None and detail.run.id == run
 
 
 async def test_a_start_view_that_does_not_exist_leaves_the_overview(make_app: AppFactory) -> None:
@@ -399,7 +400,7 @@ async def test_a_start_view_that_does_not_exist_leaves_the_overview(make_app: Ap
         assert notices(app) == ["experiment 'nosuch' not found"]
 
 
-async def test_overview_keeps_the_newest_run_in_view_and_names_fit(make_app: AppFactory, fake: FakeClient) -> None:
+async def test_overview_keeps_the_newest_run_in_view_and_names_fit(make_app: AppFactory, backend: Backend) -> None:
     long_name = "RandomForestClassifier-candidate-17"
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -407,8 +408,7 @@ async def test_overview_keeps_the_newest_run_in_view_and_names_fit(make_app: App
         overview = app.screen
         assert isinstance(overview, OverviewScreen)
         latest = overview.query_one("#latest", NavTable)
-        newest = _run(99, "1")
-        fake.runs.append(newest.model_copy(update={"name": long_name}))
+        newest = await add_run(backend, 99, "churn", name=long_name)
         await pilot.press("r")
         await settle(pilot)
         assert latest.cursor_key == newest.id and latest.cursor_row == 0 and latest.scroll_y == 0
@@ -418,7 +418,7 @@ async def test_overview_keeps_the_newest_run_in_view_and_names_fit(make_app: App
             assert sum(column.get_render_width(table) for column in table.ordered_columns) <= table.size.width
         latest.move_cursor(row=2)  # the user moved: a refresh keeps their row
         chosen = latest.cursor_key
-        fake.runs.append(_run(100, "1"))
+        await add_run(backend, 100, "churn")
         await pilot.press("r")
         await settle(pilot)
         assert latest.cursor_key == chosen and latest.cursor_row == 3

@@ -8,17 +8,17 @@ from mlops_tui.screens.job_detail import JobDetailScreen
 from mlops_tui.widgets.tables import NavTable
 
 from .conftest import settle
-from .fakes import NOW_MS, RUNNING_JOB, FakeClient, _candidates
+from .seed import NOW_MS, RUNNING_JOB, Backend, candidates
 from .test_flows import SIZE, AppFactory, row_keys
 from .test_jobs_datasets import cell
 
 
 async def test_candidates_show_as_they_finish_with_the_score_that_chooses(make_app: AppFactory,
-                                                                          fake: FakeClient) -> None:
-    finished = _candidates()[:2]
+                                                                          backend: Backend) -> None:
+    finished = candidates()[:2]
     report = {"primary_metric": "roc_auc", "direction": "maximize", "selected_by": "cv_roc_auc_mean",
               "candidates": finished}
-    fake.set_job(RUNNING_JOB, report=report)
+    backend.worker.progress(RUNNING_JOB, 3, report)  # the worker's live report
     app = make_app(start=f"jobs {RUNNING_JOB}")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -32,10 +32,11 @@ async def test_candidates_show_as_they_finish_with_the_score_that_chooses(make_a
         assert "2 of 8 so far" in title and "cv_roc_auc_mean" in title
         assert [cell(table, k, 0) for k in row_keys(table)] == [" ", " "]  # no ★ until the job ends
 
-        everything = _candidates()
+        everything = candidates()
         best = max(everything, key=lambda c: c["cv"]["roc_auc"]["mean"])
-        fake.set_job(RUNNING_JOB, status="SUCCEEDED", progress_done=8, ended_at=NOW_MS,
-                     report={**report, "candidates": everything, "best_run_id": best["run_id"], "best": best})
+        backend.worker.progress(RUNNING_JOB, 8)
+        backend.worker.finish(RUNNING_JOB, "SUCCEEDED", NOW_MS,
+                              report={**report, "candidates": everything, "best_run_id": best["run_id"], "best": best})
         await pilot.press("r")
         await settle(pilot)
         assert row_keys(table) == [c["run_id"] for c in everything]

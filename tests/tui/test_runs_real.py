@@ -1,7 +1,7 @@
 """The runs view against the REAL backend (a uvicorn server on a temporary home, seeded through the
 API): sorting, reversing, filtering, paging, grouping, ★ and the leaderboard go through the real
 async client and the real search, so a client that drops `order_by` or a server that ignores a
-filter turns these red. (The fake in fakes.py re-implements search; these do not use it.)"""
+filter turns these red."""
 from __future__ import annotations
 
 import uuid
@@ -169,7 +169,8 @@ async def test_parent_expands_to_its_children_with_a_star_on_the_best(seeder: Se
     async with runs_view(console, seeded.experiment) as (pilot, screen):
         parent = seeded.top[1]  # sweep-1, the newer sweep
         children = seeded.children[parent["id"]]
-        assert cell(screen, parent["id"], "name").startswith("▸ sweep-1") and "(3)" in cell(screen, parent["id"], "name")
+        name = cell(screen, parent["id"], "name")
+        assert name.startswith("▸ sweep-1") and "(3)" in name
         best_label = next(c.label for c in screen.table.columns if c.key == "best")
         assert best_label == "BEST roc_auc" and cell(screen, parent["id"], "best") == "0.9"
         screen.table.move_cursor(screen.table.keys.index(parent["id"]))
@@ -273,7 +274,8 @@ async def test_default_columns_are_the_most_common_and_the_choice_is_remembered(
     assert load_columns(seeded.experiment, tmp_path / "columns.json") == (
         ["estimator", "n_estimators"], ["cv_roc_auc_mean", "cv_roc_auc_std", "fit_time_s", "test_roc_auc"])
     async with runs_view(console, seeded.experiment) as (pilot, screen):
-        assert screen.columns is not None and screen.columns.metrics == ["cv_roc_auc_mean", "cv_roc_auc_std", "fit_time_s", "test_roc_auc"]
+        assert screen.columns is not None
+        assert screen.columns.metrics == ["cv_roc_auc_mean", "cv_roc_auc_std", "fit_time_s", "test_roc_auc"]
 
 
 async def test_paging_and_both_ends_of_a_large_experiment(seeder: Seeder, console: Any) -> None:

@@ -1,5 +1,6 @@
-"""Snapshots of every screen at 80×24 and 120×40 (plus one NO_COLOR), from fixed data and a fixed
-clock. Update them with `pytest tests/tui --snapshot-update` and look at the SVGs before committing."""
+"""Snapshots of every screen at 80×24 and 120×40 (plus one NO_COLOR), drawn from the real backend
+seeded with fixed data (tests/tui/seed.py: fixed times and ids) and a fixed clock. Update them with
+`pytest tests/tui --snapshot-update` and look at the SVGs before committing."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -12,14 +13,14 @@ from mlops_tui.app import MlopsApp
 from mlops_tui.config import TuiConfig
 
 from .conftest import QUIET, settle
-from .fakes import FakeClient, fixed_clock
+from .seed import Backend, fixed_clock, run_id
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 Keys = tuple[str, ...]
 
 
-def build(start: str | None = None, client: FakeClient | None = None, config: TuiConfig = QUIET) -> MlopsApp:
-    return MlopsApp(client=client or FakeClient(), config=config, clock=fixed_clock, start=start)
+def build(backend: Backend, start: str | None = None, config: TuiConfig = QUIET) -> MlopsApp:
+    return MlopsApp(client=backend.client, config=config, clock=fixed_clock, start=start)
 
 
 def after(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
@@ -33,7 +34,7 @@ def after(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
     return run_before
 
 
-RUN = FakeClient().runs[9].id
+RUN = run_id(9)
 SCREENS: dict[str, tuple[str | None, Keys]] = {
     "overview": (None, ()),
     "experiments": ("experiments", ()),
@@ -54,32 +55,30 @@ SCREENS: dict[str, tuple[str | None, Keys]] = {
 }
 
 
-BOTH_SIZES = ["overview", "experiments", "runs", "runs_expanded", "run_summary", "run_charts", "compare_metrics", "compare_charts",
-              "help"]
+BOTH_SIZES = ["overview", "experiments", "runs", "runs_expanded", "run_summary", "run_charts", "compare_metrics",
+              "compare_charts", "help"]
 """The main screens, at both sizes; the other states at 80×24 only."""
 CASES = [pytest.param(name, size, id=f"{name}-{w}x{h}") for name in SCREENS
          for size in ([(80, 24), (120, 40)] if name in BOTH_SIZES else [(80, 24)]) for w, h in [size]]
 
 
 @pytest.mark.parametrize(("name", "size"), CASES)
-def test_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
+def test_screen(snap_compare: Any, backend: Backend, name: str, size: tuple[int, int]) -> None:
     start, keys = SCREENS[name]
-    assert snap_compare(build(start), terminal_size=size, run_before=after(*keys))
+    assert snap_compare(build(backend, start), terminal_size=size, run_before=after(*keys))
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_screen_backend_down(snap_compare: Any, size: tuple[int, int]) -> None:
-    client = FakeClient()
-
+def test_screen_backend_down(snap_compare: Any, backend: Backend, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
-        client.down = True
+        backend.switch.down = True
         await pilot.press("r")
         await settle(pilot)
 
-    assert snap_compare(build("runs churn", client), terminal_size=size, run_before=run_before)
+    assert snap_compare(build(backend, "runs churn"), terminal_size=size, run_before=run_before)
 
 
-def test_screen_runs_no_color_80x24(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_screen_runs_no_color_80x24(snap_compare: Any, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
-    assert snap_compare(build("runs churn"), terminal_size=(80, 24), run_before=after("space"))
+    assert snap_compare(build(backend, "runs churn"), terminal_size=(80, 24), run_before=after("space"))

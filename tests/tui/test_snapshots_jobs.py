@@ -1,12 +1,13 @@
-"""Snapshots of the jobs and datasets views at 80×24 and 120×40, from the fake's fixed jobs and
-datasets. Update with `pytest tests/tui --snapshot-update` and look at the SVGs before committing."""
+"""Snapshots of the jobs and datasets views at 80×24 and 120×40, from the seeded backend's jobs and
+datasets (tests/tui/seed.py). Update with `pytest tests/tui --snapshot-update` and look at the SVGs
+before committing."""
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
 
-from .fakes import DONE_JOB, FAILED_JOB, RUNNING_JOB
+from .seed import DONE_JOB, FAILED_JOB, RUNNING_JOB, Backend
 from .test_snapshots import Keys, after, build
 
 SCREENS: dict[str, tuple[str | None, Keys]] = {
@@ -26,6 +27,6 @@ CASES = [pytest.param(name, size, id=f"{name}-{w}x{h}") for name in SCREENS
 
 
 @pytest.mark.parametrize(("name", "size"), CASES)
-def test_screen(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
+def test_screen(snap_compare: Any, backend: Backend, name: str, size: tuple[int, int]) -> None:
     start, keys = SCREENS[name]
-    assert snap_compare(build(start), terminal_size=size, run_before=after(*keys))
+    assert snap_compare(build(backend, start), terminal_size=size, run_before=after(*keys))

@@ -4,13 +4,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from mlops_tui.cli.main import app as cli
-from mlops_tui.client import MlopsError
 from mlops_tui.contract import DatasetVersion, Job
 from mlops_tui.submit import (
     DataFileMissing,
@@ -22,29 +22,39 @@ from mlops_tui.submit import (
     submit_pipeline_async,
 )
 
-from .fakes import FakeClient
+from .seed import Backend, close_backend, open_backend
 
-PIPELINE = 'name = "p"\n[data]\npath = "{path}"\ntarget = "y"\n'
+PIPELINE = 'name = "p"\ntask = "classification"\n[[models]]\nestimator = "LogisticRegression"\n' \
+           '[data]\npath = "{path}"\ntarget = "y"\n'
 
 
-class SyncFake:
-    """The two calls `submit_pipeline` makes, recorded; `refuse_upload` makes the upload fail."""
+@pytest.fixture
+def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """The real backend in-process; it trusts one Dask scheduler, so a Dask job can be queued."""
+    backend = open_backend(tmp_path / "home", monkeypatch, dask_schedulers=("tcp://127.0.0.1:8786",))
+    yield backend
+    close_backend(backend)
 
-    def __init__(self, refuse_upload: bool = False) -> None:
+
+class SyncClient:
+    """The two calls `submit_pipeline` makes, sent to the real backend and recorded; `refuse_upload`
+    makes the upload fail as the server does for a file it cannot read."""
+
+    def __init__(self, backend: Backend, refuse_upload: bool = False) -> None:
         self.calls: list[tuple[str, ...]] = []
         self.refuse_upload = refuse_upload
-        self.async_twin = FakeClient()
+        self.backend = backend
 
     def add_dataset_version(self, name: str, filename: str, content: bytes) -> DatasetVersion:
         self.calls.append(("upload", name, filename, content.decode()))
         if self.refuse_upload:
-            raise MlopsError("file: not a CSV or Parquet file", 422, "file")
-        return asyncio.run(self.async_twin.add_dataset_version(name, filename, content))
+            content = b"\x00\x01 not a table"
+        return asyncio.run(self.backend.seeder.add_dataset_version(name, filename, content))
 
     def submit_job(self, pipeline: str, dataset: str | None = None, executor: str | None = None,
                    scheduler: str | None = None) -> Job:
         self.calls.append(("submit", dataset or "", executor or ""))
-        return asyncio.run(self.async_twin.submit_job(pipeline, dataset, executor, scheduler))
+        return asyncio.run(self.backend.seeder.submit_job(pipeline, dataset, executor, scheduler))
 
 
 @pytest.fixture
@@ -69,26 +79,27 @@ def test_data_path_resolves_against_the_pipeline_folder(folder: Path) -> None:
         read_pipeline(folder / "nope.toml")
 
 
-def test_sync_and_async_upload_then_submit_with_the_ref(folder: Path) -> None:
+def test_sync_and_async_upload_then_submit_with_the_ref(folder: Path, backend: Backend) -> None:
     toml = folder / "p.toml"
     toml.write_text(PIPELINE.format(path="data/sales.csv"))
     pipeline = read_pipeline(toml)
-    client = SyncFake()
+    client = SyncClient(backend)
     job = submit_pipeline(client, pipeline, executor="dask")
     assert client.calls == [("upload", "sales", "sales.csv", "a,y\n1,0\n"), ("submit", "sales@1", "dask")]
     assert job.dataset == "sales@1"
-    fake = FakeClient()
-    job = asyncio.run(submit_pipeline_async(fake, pipeline))
-    assert fake.uploads == [("sales", "sales.csv", b"a,y\n1,0\n")] and job.dataset == "sales@1"
-    assert [(dataset, executor) for _, dataset, executor, _ in fake.submitted] == [("sales@1", None)]
-    plain = read_pipeline(_write(folder / "q.toml", 'name = "q"\n[data]\ndataset = "sales@1"\ntarget = "y"\n'))
-    asyncio.run(submit_pipeline_async(fake, plain))
-    assert len(fake.uploads) == 1 and fake.submitted[-1][1] is None  # nothing to upload
+    uploads = lambda: backend.switch.count("POST", "/api/v1/datasets/")  # noqa: E731
+    job = asyncio.run(submit_pipeline_async(backend.client, pipeline))  # the same bytes: the same version
+    assert uploads() == 1 and job.dataset == "sales@1" and job.executor == "local"
+    sales = asyncio.run(backend.seeder.get_dataset("sales"))
+    assert [v.ref for v in sales.versions] == ["sales@1"]
+    plain = read_pipeline(_write(folder / "q.toml", PIPELINE.replace('path = "{path}"', 'dataset = "sales@1"')))
+    job = asyncio.run(submit_pipeline_async(backend.client, plain))
+    assert uploads() == 1 and job.dataset is None  # nothing to upload
 
 
-def test_a_refused_upload_is_told_apart_from_a_refused_pipeline(folder: Path) -> None:
+def test_a_refused_upload_is_told_apart_from_a_refused_pipeline(folder: Path, backend: Backend) -> None:
     pipeline = read_pipeline(_write(folder / "p.toml", PIPELINE.format(path="data/sales.csv")))
-    client = SyncFake(refuse_upload=True)
+    client = SyncClient(backend, refuse_upload=True)
     with pytest.raises(DataUploadError) as caught:
         submit_pipeline(client, pipeline)
     assert caught.value.status == 422 and caught.value.source.name == "sales.csv"

@@ -1,17 +1,21 @@
 """The console's pure parts: the config file, the run window's paging arithmetic, the key table."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 
 from mlops_tui.config import ConfigError, TuiConfig, config_path, load_config, parse_config
-from mlops_tui.contract import RunPage
-from mlops_tui.formatting import duration, number, status
-from mlops_tui.screens.keys import KEY_SPECS
+from mlops_tui.contract import JobStatus, Run, RunPage, RunStatus
+from mlops_tui.formatting import duration, number, status, status_markup
+from mlops_tui.keymap import KEY_SPECS
 from mlops_tui.screens.run_window import RunQuery, RunWindow
 
-from .fakes import _run
+from .seed import T0, run_id
 
 
 def test_missing_config_gives_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,6 +49,30 @@ def test_bad_config_names_the_problem(document: dict[str, object], message: str)
         parse_config(document)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("section", "key"), [("tui", "refresh_secs"), ("runs", "page_sise")])
+def test_an_unknown_key_in_tui_or_runs_is_an_error_naming_it(section: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"unknown key '{key}' in \\[{section}\\]"):
+        parse_config({section: {key: 1}})
+
+
+def test_mlops_tui_stops_on_an_unknown_config_key_with_a_message(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[tui]\nrefresh_seconds = 5\nrefersh_seconds = 1\n")
+    env = {**os.environ, "MLOPS_CONFIG": str(path), "NO_COLOR": "1", "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-m", "mlops_tui.cli.main", "tui"], env=env, capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "unknown key 'refersh_seconds' in [tui]" in result.stderr and str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("word", sorted({*RunStatus, *JobStatus}))
+def test_the_cli_colours_a_status_as_the_console_does(word: str) -> None:
+    cli, console = Text.from_markup(status_markup(word)), status(word)
+    assert cli.plain == word and cli.spans[0].style == console.spans[0].style != ""
+    assert status_markup("RUNNING") == "[cyan]RUNNING[/]"  # the console's colour, the CLI's since issue 8
+
+
 def test_every_binding_has_a_unique_id_and_a_description() -> None:
     assert all(spec.id == key and spec.description for key, spec in KEY_SPECS.items())
 
@@ -58,7 +86,8 @@ def test_order_by_head_and_tail() -> None:
 
 
 def _page(start: int, size: int, more: bool) -> RunPage:
-    return RunPage(runs=[_run(i, "1") for i in range(start, start + size)],
+    return RunPage(runs=[Run(id=run_id(i), experiment_id="1", name=f"run-{i:03d}", status="FINISHED",
+                             start_time=T0 + i * 60_000) for i in range(start, start + size)],
                    next_page_token=str(start + size) if more else None)
 
 
@@ -133,10 +162,10 @@ def test_the_key_contexts_match_the_bindings_each_screen_really_has() -> None:
     from textual.binding import Binding
 
     from mlops_tui.app import MlopsApp
+    from mlops_tui.keymap import CONTEXTS
     from mlops_tui.screens.dataset_detail import DatasetDetailScreen
     from mlops_tui.screens.job_detail import JobDetailScreen
     from mlops_tui.screens.jobs import JobsScreen
-    from mlops_tui.screens.keys import CONTEXTS
     from mlops_tui.screens.run_detail import RunDetailScreen
     from mlops_tui.screens.runs import RunsScreen
     from mlops_tui.widgets.grid import RunGrid

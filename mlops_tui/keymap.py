@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class KeySpec:
 _SPECS = [
     # everywhere
     KeySpec("app.help", "question_mark", "help", "Help: every key", "everywhere", True, "?", label="Help"),
-    KeySpec("app.command", "colon", "command_bar", "Command bar (:runs, :experiments …)", "everywhere", True, ":", label="Cmd"),
+    KeySpec("app.command", "colon", "command_bar", "Command bar (:runs, :experiments …)", "everywhere", True, ":",
+            label="Cmd"),
     KeySpec("app.palette", "ctrl+p", "command_palette", "Command palette", "everywhere", False, "^p", label="Palette"),
     KeySpec("app.back", "q", "back", "Back; quit at the root", "everywhere", True, label="Back"),
     KeySpec("app.quit", "ctrl+q", "quit", "Quit", "everywhere", False, "^q", priority=True, label="Quit"),
@@ -41,7 +42,8 @@ _SPECS = [
     # every view
     KeySpec("view.escape", "escape", "escape", "Clear the filter, else go back", "views", False, "esc", label="Back"),
     KeySpec("view.filter", "slash", "filter", "Filter", "lists", True, "/", label="Filter"),
-    KeySpec("view.next_tab", "right_square_bracket", "next_tab", "Next tab", "run detail, compare", True, "]", label="Tab"),
+    KeySpec("view.next_tab", "right_square_bracket", "next_tab", "Next tab", "run detail, compare", True, "]",
+            label="Tab"),
     KeySpec("view.prev_tab", "left_square_bracket", "prev_tab", "Previous tab", "run detail, compare", False, "["),
     # tables and lists
     KeySpec("nav.down", "j", "cursor_down", "Down (also ↓)", "tables"),
@@ -123,7 +125,7 @@ def key_conflicts(keymap: dict[str, str]) -> list[str]:
     return problems
 
 
-def bindings(*scopes: str) -> list[Binding]:
+def bindings(*scopes: str) -> list[BindingType]:
     """Textual bindings for the specs of the given scopes (ids kept, so the keymap applies)."""
     return [
         Binding(spec.keys, spec.action, spec.label or spec.description, show=spec.show,

@@ -1,0 +1,469 @@
+"""The console's tests run against the REAL backend: `create_app` on a temporary home, reached by the
+real `AsyncClient` over httpx's ASGITransport, and seeded through the API with fixed data (names,
+params, metrics, start and end times, datasets uploaded as CSV files, jobs submitted as pipelines).
+
+What only a stand-in can do is done here, and nothing more:
+- `Switch` sits between the client and the app: it makes the backend go away (`down`), slows its
+  answers (`delay`) and records each request, so a test can see what the console asked for;
+- the backend's clock (`now_ms`) and its random ids are fixed while seeding, so ids and times, and
+  with them the snapshot images, are the same on every run;
+- `Worker` moves a job through its states with the store functions the real job worker calls
+  (training is left out: its timings and scores cannot be made deterministic).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from backend import Settings, create_app
+from backend.jobs.joblog import log_path
+from backend.store import jobs as job_store
+from mlops_tui import api
+from mlops_tui.client import AsyncClient
+from mlops_tui.contract import Job, Run, now_ms
+
+T0 = int(datetime(2025, 3, 14, 9, 0, tzinfo=UTC).timestamp() * 1000)
+NOW = datetime(2025, 3, 14, 12, 0, 0, tzinfo=UTC)
+NOW_MS = int(NOW.timestamp() * 1000)
+MINUTE = 60_000
+DAY = 86_400_000
+URL = "http://127.0.0.1:5099"
+"""What the console's header shows; the requests never leave the process."""
+
+
+def fixed_clock() -> datetime:
+    """The console's clock in every test: the times it shows do not depend on when the test runs."""
+    return NOW
+
+
+# -- the backend, behind a switch -----------------------------------------------------------------
+class Switch(httpx.AsyncBaseTransport):
+    """The real app behind a switch: `down` refuses every request as a stopped server would,
+    `delay` slows every answer, `requests` holds `METHOD /path` of each request sent."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self.inner = transport
+        self.down = False
+        self.delay = 0.0
+        self.requests: list[str] = []
+        self.after: Callable[[str], None] | None = None
+        """Called with `METHOD /path` once the app answered a request with a 2xx."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        sent = f"{request.method} {request.url.path}"
+        self.requests.append(sent)
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        response = await self.inner.handle_async_request(request)
+        if self.after is not None and 200 <= response.status_code < 300:
+            self.after(sent)
+        return response
+
+    def count(self, method: str, path: str, exact: bool = False) -> int:
+        """Requests sent so far with this method whose path is `path` (`exact`) or contains it."""
+        return sum(r == f"{method} {path}" if exact else r.startswith(f"{method} ") and path in r
+                   for r in self.requests)
+
+
+class Ids:
+    """The backend's `uuid.uuid4` while seeding: the ids queued with `next`, else a counter."""
+
+    def __init__(self) -> None:
+        self.queued: list[str] = []
+        self.counter = 0
+
+    def uuid4(self) -> uuid.UUID:
+        if self.queued:
+            return uuid.UUID(hex=self.queued.pop(0).ljust(32, "0"))
+        self.counter += 1
+        return uuid.UUID(hex=f"f{self.counter:011x}".ljust(32, "0"))  # a job keeps the first 12 characters
+
+    def next(self, *ids: str) -> None:
+        self.queued.extend(ids)
+
+
+@dataclass
+class BackendClock:
+    """The backend's `now_ms` while seeding (epoch milliseconds; `None`: the real time)."""
+
+    ms: int | None = T0
+
+    def __call__(self) -> int:
+        return now_ms() if self.ms is None else self.ms
+
+
+@dataclass
+class Backend:
+    settings: Settings
+    app: Any
+    client: AsyncClient
+    """The console's client: through the switch."""
+    seeder: AsyncClient
+    """The tests' own client: straight to the app, so seeding works while the console's is cut off."""
+    switch: Switch
+    clock: BackendClock
+    ids: Ids
+    worker: Worker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.worker = Worker(self)
+
+    @property
+    def db(self) -> Any:
+        return self.app.state.db
+
+
+def _patch_backend(monkeypatch: pytest.MonkeyPatch, clock: BackendClock, ids: Ids) -> None:
+    """Every backend module's `now_ms` and `uuid` (imported by name) answer from these (the backend
+    opened last, when a test opens two)."""
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("backend.") or module is None:
+            continue
+        if getattr(module, "now_ms", None) is now_ms or isinstance(getattr(module, "now_ms", None), BackendClock):
+            monkeypatch.setattr(module, "now_ms", clock)
+        if getattr(module, "uuid", None) is uuid or isinstance(getattr(module, "uuid", None), Ids):
+            monkeypatch.setattr(module, "uuid", ids)
+
+
+def open_backend(home: Path, monkeypatch: pytest.MonkeyPatch, **settings_fields: Any) -> Backend:
+    """A fresh backend (no job manager: `Worker` runs the jobs) and the client the console uses;
+    `close_backend` when done."""
+    settings = Settings(home=home, token=None, run_jobs=False, **settings_fields)
+    app = create_app(settings)
+    clock, ids = BackendClock(), Ids()
+    _patch_backend(monkeypatch, clock, ids)
+    switch = Switch(httpx.ASGITransport(app=app))
+    return Backend(settings, app, AsyncClient(url=URL, transport=switch),
+                   AsyncClient(url=URL, transport=httpx.ASGITransport(app=app)), switch, clock, ids)
+
+
+def close_backend(backend: Backend) -> None:
+    backend.app.state.db.close()  # the client holds no connection: the transport is the app itself
+
+
+# -- runs -----------------------------------------------------------------------------------------
+ENV_TAGS = {
+    "mlops.git.commit": "4be1c0ffee5e7a1d2c3b4a5f6e7d8c9b0a1f2e3d",
+    "mlops.python": "3.11.9",
+    "mlops.platform": "Linux-6.1-x86_64",
+    "mlops.source.command": "train.py --epochs 20",
+    "mlops.packages": '{"numpy": "2.1.0", "scikit-learn": "1.5.2"}',
+}
+STEPS = 20
+"""Points logged per metric."""
+
+
+def run_id(index: int) -> str:
+    """Run number `index`'s id: its first 6 characters differ from every other's (a bijection mod 2**24)."""
+    return f"{(index * 0x2F3D1B + 0x3A91C7) & 0xFFFFFF:06x}" + "ab" * 13
+
+
+def run_start(index: int) -> int:
+    return T0 + index * MINUTE
+
+
+def final_metrics(index: int) -> dict[str, float]:
+    acc = round(0.70 + (index * 37 % 29) / 100, 4)
+    return {"acc": acc, "loss": round(1.0 - acc + 0.05, 4)}
+
+
+def history(final: float, start: int) -> list[dict[str, Any]]:
+    """A learning curve that ends on `final`: half of it at step 0."""
+    values = [final * (1 - 0.5 * math.exp(-step / 4)) for step in range(STEPS - 1)] + [final]
+    return [{"step": step, "value": round(value, 4), "timestamp": start + step * 1000}
+            for step, value in enumerate(values)]
+
+
+async def experiments(backend: Backend, *names: str) -> None:
+    """Only these experiments (the backend's `Default` deleted), ids 1, 2, … in order."""
+    client = backend.seeder
+    await client.send(api.delete_experiment("0"))
+    for name in names:
+        await client.send(api.create_experiment(name))
+
+
+async def add_run(backend: Backend, index: int, experiment: str, status: str = "FINISHED", *,
+                  parent: int | None = None, tags: dict[str, str] | None = None, name: str | None = None,
+                  metrics: bool = True) -> Run:
+    """Run number `index`: id `run_id(index)`, started `index` minutes after T0, params and a
+    20-point history of `acc` and `loss` derived from `index`."""
+    client = backend.seeder
+    start = run_start(index)
+    backend.ids.next(run_id(index))
+    run = await client.send(api.create_run(
+        experiment=experiment, name=name or f"run-{index:03d}", start_time=start,
+        parent_id=run_id(parent) if parent is not None else None,
+        tags={"team": "vision", **ENV_TAGS, **(tags or {})}))
+    series = [{"key": key, "steps": [p["step"] for p in points], "values": [p["value"] for p in points],
+               "timestamps": [p["timestamp"] for p in points]}
+              for key, final in (final_metrics(index) if metrics else {}).items()
+              for points in [history(final, start)]]
+    params = {"model": ("rf", "gbm", "logreg")[index % 3], "lr": str((0.1, 0.05, 0.01, 0.2)[index % 4]),
+              "depth": str(3 + index % 5)}
+    await client.send(api.log_batch(run.id, params=params, series=series))
+    if status != "RUNNING":
+        run = await client.send(api.update_run(run.id, status=status, end_time=start + 45_000 + index * 1000))
+    return run
+
+
+async def add_artifacts(backend: Backend, run: str) -> None:
+    await backend.seeder.send(api.upload_artifact(run, "model/model.skops", b"\x00skops" * 2048))
+    await backend.seeder.send(api.upload_artifact(run, "confusion.png", b"\x89PNG" * 512))
+
+
+async def add_plain_runs(backend: Backend, experiment: str, count: int) -> None:
+    """`count` bare runs numbered 0… (ids `run_id(i)`), started a minute apart from T0."""
+    for index in range(count):
+        backend.ids.next(run_id(index))
+        await backend.seeder.send(api.create_run(experiment=experiment, name=f"run-{index:03d}",
+                                                 start_time=run_start(index)))
+
+
+async def all_runs(backend: Backend) -> dict[str, Run]:
+    """Every run the backend holds, by id, as the API answers it."""
+    page = await backend.seeder.search_runs(limit=1000)
+    assert page.next_page_token is None
+    return {run.id: run for run in page.runs}
+
+
+DONE_PARENT, DONE_CANDIDATES, DONE_BEST = 9, (5, 6, 7, 10), 7
+"""The succeeded job's parent run and candidate runs (run numbers)."""
+RUNNING_JOB, QUEUED_JOB, DONE_JOB, FAILED_JOB, CANCELLED_JOB = (
+    "a1b2c3d4e5f6", "b2c3d4e5f6a1", "c3d4e5f6a1b2", "d4e5f6a1b2c3", "e5f6a1b2c3d4")
+JOB_RUNS: dict[int, tuple[str, str]] = {
+    DONE_PARENT: (DONE_JOB, "churn@2"), **{i: (DONE_JOB, "churn@2") for i in DONE_CANDIDATES},
+    3: (FAILED_JOB, "churn@3"), 11: (RUNNING_JOB, "churn@3"),
+}
+"""Runs made by a job: run number → (job id, dataset ref), as its tags say."""
+
+
+def run_status(index: int, count: int) -> str:
+    return "FAILED" if index % 5 == 3 else "RUNNING" if index == count - 1 else "FINISHED"
+
+
+async def seed_runs(backend: Backend, count: int = 12, artifacts: bool = False) -> list[Run]:
+    """Experiments churn (1) and fraud (2) and `count` runs, oldest first: run i is in fraud when
+    i % 4 == 0, FAILED when i % 5 == 3, the newest RUNNING; runs 5, 6, 7 and 10 are candidates of
+    the succeeded job under its parent run 9 (7 tagged best); runs 3, 9, 11 name their job."""
+    await experiments(backend, "churn", "fraud")
+    order = sorted(range(count), key=lambda i: (i not in (DONE_PARENT,), i))  # a parent before its children
+    made: dict[int, Run] = {}
+    for index in order:
+        tags: dict[str, str] = {}
+        if index in JOB_RUNS:
+            tags = {"mlops.job_id": JOB_RUNS[index][0], "mlops.dataset": JOB_RUNS[index][1]}
+        if index == DONE_BEST:
+            tags["mlops.best"] = "true"
+        parent = DONE_PARENT if index in DONE_CANDIDATES and DONE_PARENT < count else None
+        made[index] = await add_run(backend, index, "fraud" if index % 4 == 0 else "churn",
+                                    run_status(index, count), parent=parent, tags=tags)
+        if artifacts:
+            await add_artifacts(backend, made[index].id)
+    return [made[i] for i in range(count)]
+
+
+# -- datasets -------------------------------------------------------------------------------------
+CHURN_ROWS = {1: 4000, 2: 5000, 3: 5200}
+PLANS = {1: ["basic", "standard", "premium"], 2: ["basic", "standard", "premium"], 3: ["basic", "premium", "gold"]}
+
+
+def churn_csv(version: int) -> bytes:
+    """churn@1: 7 columns; @2 adds usage_gb; @3 drops contract, adds region, tenure_months turns
+    float, monthly_charges moves up and a new plan, gold, takes a third of the customers."""
+    rng = random.Random(7)  # the same draws in every version: only what changes on purpose shifts
+    columns = ["customer_id", "tenure_months", "monthly_charges", "support_calls", "plan"]
+    columns += {1: ["contract"], 2: ["contract", "usage_gb"], 3: ["region", "usage_gb"]}[version] + ["churned"]
+    lines = [",".join(columns)]
+    for row in range(CHURN_ROWS[version]):
+        tenure = rng.randint(0, 72)
+        values = {
+            "customer_id": f"C{row:05d}",
+            "tenure_months": f"{tenure}.5" if version == 3 else str(tenure),
+            "monthly_charges": f"{rng.gauss(60 + (70 if version == 3 else 0), 12):.2f}",
+            "support_calls": str(rng.randint(0, 6)),
+            "plan": rng.choices(PLANS[version], weights=(5, 3, 2) if version < 3 else (5, 4, 1))[0],
+            "contract": rng.choice(["monthly", "yearly", "two-year"]),
+            "region": rng.choice(["north", "south", "east", "west"]),
+            "usage_gb": f"{rng.uniform(0, 40):.2f}",
+            "churned": str(int(rng.random() < 0.27)),
+        }
+        lines.append(",".join(values[c] for c in columns))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def spend_csv() -> bytes:
+    rng = random.Random(11)
+    lines = ["customer_id,monthly_spend,plan,tenure_months"]
+    lines += [f"C{row:05d},{rng.uniform(10, 200):.2f},{rng.choice(['basic', 'standard', 'premium'])},"
+              f"{rng.randint(0, 72)}" for row in range(3000)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def seed_datasets(backend: Backend) -> None:
+    """churn@1..3 (uploaded 3, 2 and 1 days before T0) and spend@1 (3 days before)."""
+    for version in (1, 2, 3):
+        backend.clock.ms = T0 - (4 - version) * DAY
+        await backend.seeder.add_dataset_version("churn", "churn.csv", churn_csv(version))
+    backend.clock.ms = T0 - 3 * DAY
+    await backend.seeder.add_dataset_version("spend", "spend.csv", spend_csv())
+    backend.clock.ms = T0
+
+
+# -- jobs -----------------------------------------------------------------------------------------
+def pipeline(name: str, dataset: str, target: str = "churned") -> str:
+    return (f'name = "{name}"\ntask = "classification"\n[data]\ndataset = "{dataset}"\ntarget = "{target}"\n'
+            '[[models]]\nestimator = "LogisticRegression"\n')
+
+
+class Worker:
+    """Moves a job through its states as the job worker does, with the same store functions and
+    the same log file; the clock says when (`at` in epoch ms)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    async def submit(self, job_id: str, name: str, dataset: str, at: int) -> Job:
+        self.backend.ids.next(job_id)
+        self.backend.clock.ms = at
+        target = "monthly_spend" if name == "spend" else "churned"
+        return await self.backend.seeder.submit_job(pipeline(name, dataset, target), dataset=dataset)
+
+    def start(self, job_id: str, at: int, total: int, run: str | None = None) -> None:
+        self.backend.clock.ms = at
+        assert job_store.claim(self.backend.db, job_id)
+        job_store.update(self.backend.db, job_id, progress_done=0, progress_total=total,
+                         **({"run_id": run, "experiment_id": 1} if run else {}))
+
+    def progress(self, job_id: str, done: int, report: dict[str, Any] | None = None) -> None:
+        job_store.update(self.backend.db, job_id, progress_done=done,
+                         **({"report_json": json.dumps(report)} if report is not None else {}))
+
+    def finish(self, job_id: str, status: str, at: int, error: str | None = None, error_kind: str | None = None,
+               report: dict[str, Any] | None = None) -> None:
+        self.backend.clock.ms = at
+        job_store.finish(self.backend.db, job_id, status, error, error_kind, report)
+
+    def stop_when_cancelled(self) -> None:
+        """Answer a cancel request as the job manager does: the running job's worker is stopped and
+        the job ends CANCELLED (the manager does it from its thread; here, as the request returns)."""
+        def stop(request: str) -> None:
+            method, path = request.split(" ", 1)
+            if method == "POST" and path.endswith("/cancel"):
+                job_id = path.split("/")[-2]
+                job = job_store.get(self.backend.db, job_id)
+                if job["status"] == "RUNNING":
+                    self.finish(job["id"], "CANCELLED", NOW_MS, "cancelled by request", "cancelled")
+
+        self.backend.switch.after = stop
+
+    def log(self, job_id: str, text: str) -> None:
+        path = log_path(self.backend.settings.home, job_id)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(text)
+
+    def log_text(self, job_id: str) -> str:
+        with open(log_path(self.backend.settings.home, job_id), encoding="utf-8") as file:
+            return file.read()
+
+
+def candidates() -> list[dict[str, Any]]:
+    """The succeeded job's four candidates (runs 5, 6, 7, 10); 7 scores best."""
+    specs = [("LogisticRegression", {"C": 0.1, "max_iter": 500}), ("LogisticRegression", {"C": 1.0, "max_iter": 500}),
+             ("RandomForestClassifier", {"n_estimators": 100, "max_depth": 8}),
+             ("HistGradientBoostingClassifier", {"learning_rate": 0.081, "max_depth": 3})]
+    found = []
+    for (estimator, params), index, auc, fit in zip(specs, DONE_CANDIDATES, (0.801, 0.874, 0.912, 0.897),
+                                                    (0.42, 0.51, 3.87, 2.15), strict=True):
+        found.append({"run_id": run_id(index), "estimator": estimator, "params": params,
+                      "holdout": {"roc_auc": auc, "accuracy": round(auc - 0.06, 3)},
+                      "cv": {"roc_auc": {"mean": round(auc - 0.01, 3), "std": 0.012}},
+                      "fit_seconds": fit, "model_bytes": 40_000 + index * 1000})
+    return found
+
+
+def done_log() -> str:
+    lines = ["09:30:00 job c3d4e5f6a1b2 started (pid 4242)", "09:30:01 data: churn@2 (5000 rows, 8 columns)",
+             "09:30:01 validation: passed",
+             "09:30:01 sweep: 4 candidate(s) on 3750 train / 1250 holdout rows; primary metric roc_auc (maximize)"]
+    for number, candidate in enumerate(candidates(), start=1):
+        lines.append(f"09:30:{10 + number * 10} candidate {number}/4 {candidate['estimator']} {candidate['params']}: "
+                     f"roc_auc={candidate['holdout']['roc_auc']} fit {candidate['fit_seconds']:.2f}s")
+    lines.append("09:31:05 done: best RandomForestClassifier {'n_estimators': 100, 'max_depth': 8} roc_auc=0.9120")
+    return "\n".join(lines) + "\n"
+
+
+def running_log() -> str:
+    lines = ["11:58:00 job a1b2c3d4e5f6 started (pid 4343)", "11:58:01 data: churn@3 (5200 rows, 8 columns)",
+             "11:58:01 validation: passed",
+             "11:58:02 sweep: 8 candidate(s) on 3900 train / 1300 holdout rows; primary metric roc_auc (maximize)"]
+    lines += [f"11:58:{10 + i * 10} candidate {i}/8 LogisticRegression {{'C': {0.1 * i:.1f}}}: roc_auc=0.8{i}"
+              for i in (1, 2, 3)]
+    return "\n".join(lines) + "\n"
+
+
+FAILED_PROBLEMS = ["column 'tenure_months': 3 value(s) above max 200", "column 'plan': value 'gold' is not allowed"]
+
+
+async def seed_jobs(backend: Backend) -> None:
+    """Five jobs, one per status, created at NOW minus 90, 50, 30, 3 and 1 minutes: SUCCEEDED
+    (churn@2, four candidates, parent run 9), CANCELLED (spend@1, 1 of 6 done), FAILED
+    (churn@3, validation, run 3), RUNNING (churn@3, 3 of 8 done, run 11), QUEUED (spend@1)."""
+    worker = backend.worker
+    done = candidates()
+    best = next(c for c in done if c["run_id"] == run_id(DONE_BEST))
+    await worker.submit(DONE_JOB, "churn", "churn@2", NOW_MS - 90 * MINUTE)
+    worker.start(DONE_JOB, NOW_MS - 90 * MINUTE, 4, run_id(DONE_PARENT))
+    worker.progress(DONE_JOB, 4)
+    worker.log(DONE_JOB, done_log())
+    worker.finish(DONE_JOB, "SUCCEEDED", NOW_MS - 90 * MINUTE + 65_000, report={
+        "primary_metric": "roc_auc", "direction": "maximize", "best_run_id": best["run_id"], "best": best,
+        "candidates": done})
+
+    await worker.submit(CANCELLED_JOB, "spend", "spend@1", NOW_MS - 50 * MINUTE)
+    worker.start(CANCELLED_JOB, NOW_MS - 50 * MINUTE, 6)
+    worker.progress(CANCELLED_JOB, 1)
+    await backend.seeder.cancel_job(CANCELLED_JOB)  # asked through the API; the worker stops
+    worker.log(CANCELLED_JOB, "10:10:00 stopped by a signal\n")
+    worker.finish(CANCELLED_JOB, "CANCELLED", NOW_MS - 48 * MINUTE, "cancelled by request", "cancelled")
+
+    await worker.submit(FAILED_JOB, "churn", "churn@3", NOW_MS - 30 * MINUTE)
+    worker.start(FAILED_JOB, NOW_MS - 30 * MINUTE, 0, run_id(3))
+    worker.log(FAILED_JOB, "11:30:00 job d4e5f6a1b2c3 started (pid 4141)\n"
+               "11:30:01 data: churn@3 (5200 rows, 8 columns)\n"
+               + "".join(f"11:30:02 validation: {problem}\n" for problem in FAILED_PROBLEMS)
+               + "11:30:02 FAILED (validation): data validation failed: 2 problem(s)\n")
+    worker.finish(FAILED_JOB, "FAILED", NOW_MS - 30 * MINUTE + 4_200,
+                  "data validation failed: 2 problem(s): " + FAILED_PROBLEMS[0], "validation",
+                  {"validation": FAILED_PROBLEMS})
+
+    await worker.submit(RUNNING_JOB, "churn", "churn@3", NOW_MS - 3 * MINUTE)
+    worker.start(RUNNING_JOB, NOW_MS - 2 * MINUTE, 8, run_id(11))
+    worker.progress(RUNNING_JOB, 3)
+    worker.log(RUNNING_JOB, running_log())
+
+    await worker.submit(QUEUED_JOB, "spend", "spend@1", NOW_MS - MINUTE)
+    backend.clock.ms = NOW_MS
+
+
+async def seed_everything(backend: Backend, count: int = 12, artifacts: bool = False) -> list[Run]:
+    """The runs, the datasets and the jobs the console's flows and snapshots are drawn from."""
+    runs = await seed_runs(backend, count, artifacts)
+    await seed_datasets(backend)
+    await seed_jobs(backend)
+    return runs
