@@ -15,6 +15,7 @@ import shutil  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
@@ -90,13 +91,16 @@ async def tables_measured(pilot: Pilot[int], timeout: float = 10.0) -> None:
     screen has cells left to measure."""
     deadline = time.monotonic() + timeout
 
+    def tables() -> list[DataTable[Any]]:  # a modal's too, and those of the views it covers
+        return [table for screen in pilot.app.screen_stack for table in screen.query(DataTable)]
+
     def pending() -> bool:
         return any(table._require_update_dimensions or table._updated_cells  # noqa: SLF001 - Textual's own state
-                   for table in pilot.app.screen.query(DataTable))
+                   for table in tables())
 
     while pending():
         assert time.monotonic() < deadline, "a table never measured its cells"
         await pilot.pause(0.01)
-    for table in pilot.app.screen.query(DataTable):
+    for table in tables():
         table.refresh()  # a header line drawn before the measuring can be left as wide as its labels
     await pilot.pause()

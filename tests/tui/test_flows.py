@@ -397,6 +397,7 @@ async def test_a_start_view_that_does_not_exist_leaves_the_overview(make_app: Ap
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, OverviewScreen)
+        await wait_until(pilot, lambda: bool(notices(app)))  # a notice is posted, then shown
         assert notices(app) == ["experiment 'nosuch' not found"]
 
 
