@@ -19,7 +19,7 @@ from mlops_tui.contract.fields import dotted_path
 
 from . import __version__
 from .db import Database
-from .errors import Conflict, DomainError, Invalid, NotFound, TooLarge
+from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
 from .jobs.manager import JobManager
 from .openapi import describe
@@ -86,6 +86,7 @@ def _remove_pid_file(path: Path | None) -> None:
 ERROR_STATUS: dict[type[DomainError], tuple[int, str]] = {
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
+    Forbidden: (403, "forbidden"),
     Invalid: (422, "invalid"),
     TooLarge: (413, "too_large"),
 }

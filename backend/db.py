@@ -156,6 +156,97 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX runs_top_level ON runs (experiment_id, lifecycle_stage, start_time DESC) WHERE parent_id IS NULL;
     """,
+    # 5 -> 6: the model registry. A version is a row (its number allocated in the inserting
+    # transaction); an alias points at one version and moves by compare-and-set; every change is an
+    # event in a per-model hash chain that triggers keep append-only; approval requests wait for
+    # their approvers. `models.head_hash` is the newest event's hash, so removing the last event shows.
+    """
+    CREATE TABLE models (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        latest_version INTEGER NOT NULL DEFAULT 0,
+        event_count INTEGER NOT NULL DEFAULT 0,
+        head_hash TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE model_versions (
+        name TEXT NOT NULL REFERENCES models (name),
+        version INTEGER NOT NULL,
+        status TEXT NOT NULL DEFAULT 'READY',
+        run_id TEXT NOT NULL,
+        best_run_id TEXT,
+        job_id TEXT,
+        dataset TEXT,
+        pipeline_hash TEXT,
+        primary_metric TEXT,
+        primary_value REAL,
+        metrics_json TEXT NOT NULL DEFAULT '{}',
+        model_path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        signature_json TEXT NOT NULL DEFAULT '{}',
+        reference_json TEXT,
+        pipeline_json TEXT,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        tags_json TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX model_versions_run ON model_versions (run_id);
+    CREATE TABLE model_aliases (
+        name TEXT NOT NULL REFERENCES models (name),
+        alias TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        moved_at INTEGER NOT NULL,
+        moved_by TEXT NOT NULL,
+        PRIMARY KEY (name, alias)
+    ) WITHOUT ROWID;
+    CREATE TABLE model_events (
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        alias TEXT,
+        from_version INTEGER,
+        to_version INTEGER,
+        version INTEGER,
+        request_id TEXT,
+        reason TEXT NOT NULL DEFAULT '',
+        forced INTEGER NOT NULL DEFAULT 0,
+        report_json TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (name, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX model_events_time ON model_events (name, time);
+    CREATE TRIGGER model_events_no_update BEFORE UPDATE ON model_events
+        BEGIN SELECT RAISE(ABORT, 'model_events is append-only'); END;
+    CREATE TRIGGER model_events_no_delete BEFORE DELETE ON model_events
+        BEGIN SELECT RAISE(ABORT, 'model_events is append-only'); END;
+    CREATE TABLE approval_requests (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL REFERENCES models (name),
+        alias TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        expected_version INTEGER,
+        requester TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        forced INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'PENDING',
+        approvals_needed INTEGER NOT NULL DEFAULT 1,
+        approvers_json TEXT NOT NULL DEFAULT '[]',
+        decided_by TEXT,
+        decision_reason TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        decided_at INTEGER,
+        report_json TEXT
+    );
+    CREATE INDEX approval_requests_model ON approval_requests (name, status, created_at);
+    """,
 ]
 
 

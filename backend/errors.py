@@ -24,6 +24,10 @@ class Conflict(DomainError):
     """The request clashes with what is stored (a taken name, a changed param, a finished job)."""
 
 
+class Forbidden(DomainError):
+    """The caller may not do this (approve their own request, move a protected alias directly)."""
+
+
 class Invalid(DomainError):
     """A value breaks a rule (a bad name, a malformed file, an unknown pipeline key)."""
 

@@ -25,6 +25,18 @@ from .contract import (
     Run,
     RunPage,
 )
+from .contract.registry import (
+    ApprovalRequest,
+    ChainCheck,
+    EventList,
+    GateReport,
+    ModelDetail,
+    ModelList,
+    ModelVersion,
+    Policy,
+    PromoteResult,
+    RequestList,
+)
 
 T = TypeVar("T")
 CLIENT_HEADERS = {"X-Mlops-Client": "mlops-tui"}
@@ -209,3 +221,99 @@ def infer_data_schema(filename: str, content: bytes) -> Call[DataSchema]:
     """Proposed `[validation]` rules for a file; nothing is stored."""
     return Call("POST", "/api/v1/data/schema", DataSchema.model_validate, params={"filename": filename},
                 content=content)
+
+
+# --- the model registry -------------------------------------------------------------------------
+
+def _models(name: str, *rest: str) -> str:
+    return "/".join(["/api/v1/models", _segment(name), *rest])
+
+
+def list_models() -> Call[ModelList]:
+    return Call("GET", "/api/v1/models", ModelList.model_validate)
+
+
+def get_model(name: str) -> Call[ModelDetail]:
+    return Call("GET", _models(name), ModelDetail.model_validate)
+
+
+def register_version(name: str, run_id: str, description: str = "",
+                     tags: dict[str, str] | None = None) -> Call[ModelVersion]:
+    """Register the run's `model/model.skops` as the model's next version (the model is created
+    with its first version)."""
+    return Call("POST", _models(name, "versions"), ModelVersion.model_validate,
+                json={"run_id": run_id, "description": description, "tags": tags or {}})
+
+
+def get_version(name: str, version: int) -> Call[ModelVersion]:
+    return Call("GET", _models(name, "versions", str(version)), ModelVersion.model_validate)
+
+
+def get_alias(name: str, alias: str) -> Call[ModelVersion]:
+    """The version `alias` points at (404 when it points nowhere)."""
+    return Call("GET", _models(name, "aliases", _segment(alias)), ModelVersion.model_validate)
+
+
+def archive_version(name: str, version: int, reason: str = "") -> Call[ModelVersion]:
+    return Call("POST", _models(name, "versions", str(version), "archive"), ModelVersion.model_validate,
+                json={"reason": reason})
+
+
+def delete_version(name: str, version: int) -> Call[ModelVersion]:
+    return Call("DELETE", _models(name, "versions", str(version)), ModelVersion.model_validate)
+
+
+def check_gates(name: str, version: int, alias: str) -> Call[GateReport]:
+    """The gate report of moving `alias` to `version`, computed now; nothing moves."""
+    return Call("POST", _models(name, "gates"), GateReport.model_validate,
+                json={"version": version, "alias": alias}, idempotent=True)
+
+
+_UNSET: Any = object()
+
+
+def promote(name: str, version: int, alias: str, expected_version: int | None = _UNSET, reason: str = "",
+            force: bool = False) -> Call[PromoteResult]:
+    """Move `alias` to `version` if the gates pass. `expected_version` (None: the alias points
+    nowhere) makes the move compare-and-set: a move that came first is answered 409."""
+    body: dict[str, Any] = {"version": version, "alias": alias, "reason": reason, "force": force}
+    if expected_version is not _UNSET:
+        body["expected_version"] = expected_version
+    return Call("POST", _models(name, "promote"), PromoteResult.model_validate, json=body)
+
+
+def rollback(name: str, alias: str, reason: str = "") -> Call[PromoteResult]:
+    """Move `alias` back to the version it held before its last move."""
+    return Call("POST", _models(name, "rollback"), PromoteResult.model_validate,
+                json={"alias": alias, "reason": reason})
+
+
+def model_policy(name: str, version: int | None = None) -> Call[Policy]:
+    params = {"version": version} if version is not None else {}
+    return Call("GET", _models(name, "policy"), Policy.model_validate, params=params)
+
+
+def model_events(name: str, at: int | None = None, alias: str | None = None) -> Call[EventList]:
+    """The model's audit trail, oldest first; `at` (epoch ms) keeps the events up to then and says
+    which version each alias held at that moment."""
+    params: dict[str, Any] = {k: v for k, v in {"at": at, "alias": alias}.items() if v is not None}
+    return Call("GET", _models(name, "events"), EventList.model_validate, params=params)
+
+
+def verify_model(name: str) -> Call[ChainCheck]:
+    return Call("GET", _models(name, "verify"), ChainCheck.model_validate)
+
+
+def list_requests(name: str, status: str | None = None) -> Call[RequestList]:
+    params = {"status": status} if status else {}
+    return Call("GET", _models(name, "requests"), RequestList.model_validate, params=params)
+
+
+def approve_request(name: str, request_id: str, reason: str = "") -> Call[ApprovalRequest]:
+    return Call("POST", _models(name, "requests", _segment(request_id), "approve"),
+                ApprovalRequest.model_validate, json={"reason": reason})
+
+
+def reject_request(name: str, request_id: str, reason: str = "") -> Call[ApprovalRequest]:
+    return Call("POST", _models(name, "requests", _segment(request_id), "reject"),
+                ApprovalRequest.model_validate, json={"reason": reason})

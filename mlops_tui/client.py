@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import getpass
 import os
 import time
 from typing import Any, TypeVar
@@ -29,6 +30,19 @@ from .contract import (
     RunPage,
 )
 from .contract.defaults import DEFAULT_URL
+from .contract.registry import (
+    USER_HEADER,
+    ApprovalRequest,
+    ChainCheck,
+    EventList,
+    GateReport,
+    ModelDetail,
+    ModelList,
+    ModelVersion,
+    Policy,
+    PromoteResult,
+    RequestList,
+)
 
 T = TypeVar("T")
 
@@ -68,9 +82,21 @@ def resolve_url(url: str | None = None) -> str:
     return text
 
 
-def _headers(token: str | None) -> dict[str, str]:
+def _headers(token: str | None, user: str | None = None) -> dict[str, str]:
     token = token if token is not None else os.environ.get("MLOPS_TOKEN")
-    return {**api.CLIENT_HEADERS, **({"Authorization": f"Bearer {token}"} if token else {})}
+    return {**api.CLIENT_HEADERS, USER_HEADER: user or current_user(),
+            **({"Authorization": f"Bearer {token}"} if token else {})}
+
+
+def current_user() -> str:
+    """Who the registry records as acting: `MLOPS_USER`, else the OS user this process runs as."""
+    found = os.environ.get("MLOPS_USER")
+    if found:
+        return found
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return f"uid-{os.getuid()}"
 
 
 def _request_args(call: api.Call[Any]) -> dict[str, Any]:
@@ -130,10 +156,12 @@ class Client:
     retried for every call."""
 
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None, retry_seconds: float = 0.0) -> None:
+                 transport: httpx.BaseTransport | None = None, retry_seconds: float = 0.0,
+                 user: str | None = None) -> None:
         self.url = resolve_url(url)
         self.retry_seconds = retry_seconds
-        self._http = httpx.Client(base_url=self.url, headers=_headers(token), timeout=timeout, transport=transport)
+        self._http = httpx.Client(base_url=self.url, headers=_headers(token, user), timeout=timeout,
+                                  transport=transport)
 
     def send(self, call: api.Call[T]) -> T:
         deadline: float | None = None
@@ -280,14 +308,66 @@ class Client:
     def infer_data_schema(self, filename: str, content: bytes) -> DataSchema:
         return self.send(api.infer_data_schema(filename, content))
 
+    # --- the model registry ---
+
+    def list_models(self) -> ModelList:
+        return self.send(api.list_models())
+
+    def get_model(self, name: str) -> ModelDetail:
+        return self.send(api.get_model(name))
+
+    def register_version(self, name: str, run_id: str, description: str = "",
+                         tags: dict[str, str] | None = None) -> ModelVersion:
+        return self.send(api.register_version(name, run_id, description, tags))
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        return self.send(api.get_version(name, version))
+
+    def get_alias(self, name: str, alias: str) -> ModelVersion:
+        return self.send(api.get_alias(name, alias))
+
+    def archive_version(self, name: str, version: int, reason: str = "") -> ModelVersion:
+        return self.send(api.archive_version(name, version, reason))
+
+    def delete_version(self, name: str, version: int) -> ModelVersion:
+        return self.send(api.delete_version(name, version))
+
+    def check_gates(self, name: str, version: int, alias: str) -> GateReport:
+        return self.send(api.check_gates(name, version, alias))
+
+    def promote(self, name: str, version: int, alias: str, expected_version: int | None = api._UNSET,
+                reason: str = "", force: bool = False) -> PromoteResult:
+        return self.send(api.promote(name, version, alias, expected_version, reason, force))
+
+    def rollback(self, name: str, alias: str, reason: str = "") -> PromoteResult:
+        return self.send(api.rollback(name, alias, reason))
+
+    def model_policy(self, name: str, version: int | None = None) -> Policy:
+        return self.send(api.model_policy(name, version))
+
+    def model_events(self, name: str, at: int | None = None, alias: str | None = None) -> EventList:
+        return self.send(api.model_events(name, at, alias))
+
+    def verify_model(self, name: str) -> ChainCheck:
+        return self.send(api.verify_model(name))
+
+    def list_requests(self, name: str, status: str | None = None) -> RequestList:
+        return self.send(api.list_requests(name, status))
+
+    def approve_request(self, name: str, request_id: str, reason: str = "") -> ApprovalRequest:
+        return self.send(api.approve_request(name, request_id, reason))
+
+    def reject_request(self, name: str, request_id: str, reason: str = "") -> ApprovalRequest:
+        return self.send(api.reject_request(name, request_id, reason))
+
 
 class AsyncClient:
     """Asynchronous client with the same methods as `Client`, for the TUI's workers."""
 
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, user: str | None = None) -> None:
         self.url = resolve_url(url)
-        self._http = httpx.AsyncClient(base_url=self.url, headers=_headers(token), timeout=timeout,
+        self._http = httpx.AsyncClient(base_url=self.url, headers=_headers(token, user), timeout=timeout,
                                        transport=transport)
 
     async def send(self, call: api.Call[T]) -> T:
@@ -371,3 +451,55 @@ class AsyncClient:
 
     async def add_dataset_version(self, name: str, filename: str, content: bytes) -> DatasetVersion:
         return await self.send(api.add_dataset_version(name, filename, content))
+
+    # --- the model registry ---
+
+    async def list_models(self) -> ModelList:
+        return await self.send(api.list_models())
+
+    async def get_model(self, name: str) -> ModelDetail:
+        return await self.send(api.get_model(name))
+
+    async def register_version(self, name: str, run_id: str, description: str = "",
+                               tags: dict[str, str] | None = None) -> ModelVersion:
+        return await self.send(api.register_version(name, run_id, description, tags))
+
+    async def get_version(self, name: str, version: int) -> ModelVersion:
+        return await self.send(api.get_version(name, version))
+
+    async def get_alias(self, name: str, alias: str) -> ModelVersion:
+        return await self.send(api.get_alias(name, alias))
+
+    async def archive_version(self, name: str, version: int, reason: str = "") -> ModelVersion:
+        return await self.send(api.archive_version(name, version, reason))
+
+    async def delete_version(self, name: str, version: int) -> ModelVersion:
+        return await self.send(api.delete_version(name, version))
+
+    async def check_gates(self, name: str, version: int, alias: str) -> GateReport:
+        return await self.send(api.check_gates(name, version, alias))
+
+    async def promote(self, name: str, version: int, alias: str, expected_version: int | None = api._UNSET,
+                      reason: str = "", force: bool = False) -> PromoteResult:
+        return await self.send(api.promote(name, version, alias, expected_version, reason, force))
+
+    async def rollback(self, name: str, alias: str, reason: str = "") -> PromoteResult:
+        return await self.send(api.rollback(name, alias, reason))
+
+    async def model_policy(self, name: str, version: int | None = None) -> Policy:
+        return await self.send(api.model_policy(name, version))
+
+    async def model_events(self, name: str, at: int | None = None, alias: str | None = None) -> EventList:
+        return await self.send(api.model_events(name, at, alias))
+
+    async def verify_model(self, name: str) -> ChainCheck:
+        return await self.send(api.verify_model(name))
+
+    async def list_requests(self, name: str, status: str | None = None) -> RequestList:
+        return await self.send(api.list_requests(name, status))
+
+    async def approve_request(self, name: str, request_id: str, reason: str = "") -> ApprovalRequest:
+        return await self.send(api.approve_request(name, request_id, reason))
+
+    async def reject_request(self, name: str, request_id: str, reason: str = "") -> ApprovalRequest:
+        return await self.send(api.reject_request(name, request_id, reason))

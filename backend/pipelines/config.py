@@ -140,7 +140,15 @@ class PipelineConfig(Section):
     models: list[ModelConfig] = Field(min_length=1)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     register_: RegisterConfig | None = Field(None, alias="register")
+    promote: dict[str, Any] | None = Field(None, description="Promotion gates (see backend/pipelines/promote.py).")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    @field_validator("promote")
+    @classmethod
+    def _promote(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        from . import promote
+        promote.parse(value)  # refuse a bad [promote] when the pipeline is submitted
+        return value
 
     @field_validator("name")
     @classmethod

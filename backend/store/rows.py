@@ -91,3 +91,32 @@ class DatasetSummary(TypedDict):
 
 class DatasetDetail(DatasetSummary):
     versions: list[DatasetVersion]
+
+
+class VersionRow(TypedDict):
+    """A registered model version (`model_versions`), JSON columns decoded."""
+    name: str
+    version: int
+    status: str
+    run_id: str
+    best_run_id: str | None
+    job_id: str | None
+    dataset: str | None
+    pipeline_hash: str | None
+    primary_metric: str | None
+    primary_value: float | None
+    metrics: dict[str, float]
+    model_path: str
+    """Relative to the run's artifact root."""
+    sha256: str
+    size_bytes: int
+    signature: dict[str, Any]
+    created_at: int
+    created_by: str
+    description: str
+    tags: dict[str, str]
+    experiment_id: NotRequired[str]
+    """The source run's experiment (to find its artifact root), when the store joined it."""
+    reference: NotRequired[dict[str, Any] | None]
+    pipeline: NotRequired[dict[str, Any] | None]
+    """The pipeline file (as parsed JSON) that trained it: split, primary metric, `[promote]` policy."""

@@ -103,4 +103,8 @@ async def tables_measured(pilot: Pilot[int], timeout: float = 10.0) -> None:
         await pilot.pause(0.01)
     for table in tables():
         table.refresh()  # a header line drawn before the measuring can be left as wide as its labels
+    # Paint now, bottom screen first: a covered screen repaints on its own 60 Hz timer, which the
+    # pilot's pause does not wait for, so a picture could show it as it was before the measuring.
+    for screen in pilot.app.screen_stack:
+        screen._on_timer_update()  # noqa: SLF001 - Textual's own repaint
     await pilot.pause()
