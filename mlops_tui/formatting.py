@@ -58,6 +58,11 @@ def status(value: str) -> Text:
     return text
 
 
+WHEN_WIDTH = 11
+"""Cells of `when` (`03-14 09:11`): a column of them is this wide from the start, so it never shows
+a cut time before the table has measured its cells."""
+
+
 def when(ms: int | None, zone: tzinfo | None, with_year: bool = False) -> str:
     if ms is None:
         return "-"

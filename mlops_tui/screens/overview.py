@@ -14,7 +14,7 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Label
 
 from ..contract import Experiment, Job, JobStatus, Run, RunStatus
-from ..formatting import number, progress, run_duration, status, when
+from ..formatting import WHEN_WIDTH, number, progress, run_duration, status, when
 from ..widgets.tables import NavTable
 from . import registry
 from .base import View
@@ -63,9 +63,9 @@ class OverviewScreen(View[OverviewData]):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#experiments", NavTable).set_columns(
-            [("name", "EXPERIMENT", None), ("runs", "RUNS", None), ("last", "LAST RUN", None)])
+            [("name", "EXPERIMENT", None), ("runs", "RUNS", None), ("last", "LAST RUN", WHEN_WIDTH)])
         run_columns = [("name", "RUN", None), ("status", "STATUS", None), ("experiment", "EXPERIMENT", None),
-                       ("started", "STARTED", None), ("time", "TIME", None)]
+                       ("started", "STARTED", WHEN_WIDTH), ("time", "TIME", None)]
         self.query_one("#latest", NavTable).set_columns(run_columns)
         self.query_one("#failed", NavTable).set_columns(run_columns)
         self.query_one("#jobs", NavTable).set_columns([
