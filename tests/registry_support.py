@@ -1,71 +1,64 @@
-"""Real trained model versions for the gate tests and bench/registry.py: a dataset version added
-through `backend.services.datasets`, pipelines run by the training job's own code (in this process),
-and the `VersionRow` a registration records for the job's model."""
+"""What the registry tests share: a real training job (its parent run holds a real model), runs that copy
+such a run (so a test may change its files without touching the others'), and a tiny saved pipeline."""
 from __future__ import annotations
 
-import json
-import shutil
-import uuid
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
-from backend import artifacts
-from backend.db import Database
-from backend.services import datasets, jobs
-from backend.services.gates import file_sha256
-from backend.services.training import run_job
-from backend.settings import Settings
-from backend.store import jobs as store_jobs
-from backend.store import runs
-from backend.store.rows import VersionRow
-from mlops_tui.contract import tags as tag
+import numpy as np
+import pandas as pd
+from conftest import ROOT, unique
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from test_jobs import pipeline
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "sample_data"
+from backend.pipelines import model_io
+from mlops_tui import Client
+from mlops_tui.contract import Job
+
+CHURN = ROOT / "sample_data" / "churn.csv"
+MODEL_FILES = ("model/model.skops", "model/signature.json", "model/reference.json", "pipeline.json")
+MODEL = '[[models]]\nestimator = "LogisticRegression"\nparams = { C = [1.0], max_iter = 300 }\ncv = 2\n'
 
 
-@dataclass
-class Registry:
-    """A backend home with its database, for training and scoring in this process."""
+def train(client: Client, dataset_ref: str, extra: str = "", timeout: float = 180) -> Job:
+    """Submit a small real pipeline and wait for it to succeed."""
+    job = client.submit_job(pipeline(unique("reg"), MODEL, extra, data=f'dataset = "{dataset_ref}"'))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get_job(job.id)
+        if job.status in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            assert job.status == "SUCCEEDED", f"{job.error}: {client.job_logs(job.id).text[-3000:]}"
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job.id} did not finish: {client.get_job(job.id)}")
 
-    settings: Settings
-    db: Database
 
-    @classmethod
-    def open(cls, home: Path) -> Registry:
-        settings = Settings(home=home, token=None, run_jobs=False)
-        settings.home.mkdir(parents=True, exist_ok=True)
-        return cls(settings, Database(settings.db_path))
+def clone_run(client: Client, source_run_id: str, files: tuple[str, ...] = MODEL_FILES) -> str:
+    """A new run with the source run's params, tags, latest metrics and files (a job's parent run copied)."""
+    source = client.get_run(source_run_id)
+    run = client.create_run("registry-tests", name=unique("clone"))
+    tags = {k: v for k, v in source.tags.items() if k != "mlops.model_version"}
+    client.log_batch(run.id, params=dict(source.params), tags=tags,
+                     metrics=[{"key": k, "value": v, "step": 0} for k, v in source.metrics.items()])
+    for path in files:
+        client.upload_artifact(run.id, path, client.download_artifact(source_run_id, path))
+    return run.id
 
-    def add_dataset(self, name: str, source: Path) -> str:
-        """Add a CSV as a dataset version; its ref (`name@N`)."""
-        folder = datasets.datasets_root(self.settings)
-        folder.mkdir(parents=True, exist_ok=True)
-        upload = folder / f"upload-{uuid.uuid4().hex}"
-        shutil.copyfile(source, upload)
-        return datasets.add_version(self.db, self.settings, name, source.name, upload)["ref"]
 
-    def train(self, pipeline: str, dataset: str, name: str, version: int) -> VersionRow:
-        """Run the pipeline (TOML text) as a training job, and the version registering its model records."""
-        job = jobs.submit(self.db, self.settings, pipeline, dataset, None, None)
-        run_job(self.settings, self.db, store_jobs.get(self.db, job["id"]))
-        return self.version_of(store_jobs.get(self.db, job["id"])["id"], name, version)
+def tiny_model_files(folder: Path) -> dict[str, bytes]:
+    """A real scikit-learn Pipeline saved with skops (its signature and reference beside it)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
+    target = (frame["a"] > 0).astype(int)
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(frame, target)
+    model_io.save(pipeline, folder, model_io.signature(frame), {"features": {}})
+    return {f"model/{path.name}": path.read_bytes() for path in sorted(folder.iterdir())}
 
-    def version_of(self, job_id: str, name: str, version: int) -> VersionRow:
-        job = store_jobs.get(self.db, job_id)
-        assert job["status"] == "SUCCEEDED" and job["run_id"], job.get("error")
-        run = runs.get(self.db, job["run_id"])
-        root = artifacts.run_root(self.settings.artifacts_root, run["experiment_id"], run["id"])
-        model = root / "model" / "model.skops"
-        report = job.get("report") or {}
-        return VersionRow(
-            name=name, version=version, status="READY", run_id=run["id"], best_run_id=run["tags"][tag.BEST_RUN_ID],
-            job_id=job["id"], dataset=job["dataset"], pipeline_hash=job["config_hash"],
-            primary_metric=report["primary_metric"], primary_value=report["holdout_score"],
-            metrics={key.removeprefix("best_"): value for key, value in run["metrics"].items()
-                     if key.startswith("best_")},
-            model_path="model/model.skops", sha256=file_sha256(model), size_bytes=model.stat().st_size,
-            signature=json.loads((root / "model" / "signature.json").read_text()), created_at=0,
-            created_by="tests", description="", tags={}, experiment_id=run["experiment_id"],
-            reference=json.loads((root / "model" / "reference.json").read_text()),
-            pipeline=json.loads((root / "pipeline.json").read_text()))
+
+def run_with_files(client: Client, files: dict[str, bytes]) -> str:
+    run = client.create_run("registry-tests", name=unique("hand"))
+    for path, content in files.items():
+        client.upload_artifact(run.id, path, content)
+    return run.id

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from registry_support import SAMPLE, Registry
+from gates_support import SAMPLE, Home
 from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
 from sklearn.model_selection import train_test_split
 
@@ -37,12 +37,14 @@ drop = ["customer_id", "{leak}"]
 derived = [{{ name = "log_usage", expr = "log1p(usage_gb)" }}]
 [evaluate]
 primary = "{primary}"
+[register]
+name = "{model}"
 """
 CHURN_HEAD = HEAD.format(name="churn-gates", task="classification", target="churned", test_size=0.25, seed=7,
-                         leak="monthly_spend_next", primary="roc_auc")
+                         leak="monthly_spend_next", primary="roc_auc", model="churn-classifier")
 LOGISTIC = CHURN_HEAD + '[[models]]\nestimator = "LogisticRegression"\nparams = { C = 1.0, max_iter = 500 }\ncv = 0\n'
 SPEND_HEAD = HEAD.format(name="spend-gates", task="regression", target="monthly_spend_next", test_size=0.2, seed=3,
-                         leak="churned", primary="rmse")
+                         leak="churned", primary="rmse", model="spend-regressor")
 RIDGE = SPEND_HEAD + '[[models]]\nestimator = "Ridge"\nparams = { alpha = 1.0 }\ncv = 0\n'
 STUMP = SPEND_HEAD + ('[[models]]\nestimator = "DecisionTreeRegressor"\nparams = { max_depth = 1, random_state = 0 }\n'
                       'cv = 0\n')
@@ -54,23 +56,23 @@ class Trained:
     """The versions every test scores: a logistic regression and the sample's deliberately worse
     churn pipeline (a depth-1 tree on two columns); a ridge and a depth-1 tree for `spend`."""
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self.dataset = registry.add_dataset("churn", SAMPLE / "churn.csv")
-        self.good = registry.train(LOGISTIC, self.dataset, "churn-classifier", 1)
-        self.worse = registry.train((SAMPLE / "churn_worse_pipeline.toml").read_text(), self.dataset,
-                                    "churn-classifier", 2)
-        self.ridge = registry.train(RIDGE, self.dataset, "spend-regressor", 1)
-        self.stump = registry.train(STUMP, self.dataset, "spend-regressor", 2)
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self.dataset = home.add_dataset("churn", SAMPLE / "churn.csv")
+        self.good = home.train(LOGISTIC, self.dataset)
+        self.worse = home.train((SAMPLE / "churn_worse_pipeline.toml").read_text(), self.dataset)
+        self.ridge = home.train(RIDGE, self.dataset)
+        self.stump = home.train(STUMP, self.dataset)
+        assert [self.good["version"], self.worse["version"], self.stump["version"]] == [1, 2, 2]
 
     def evaluate(self, candidate: VersionRow, champion: VersionRow | None, alias: str = "production",
                  **table: Any) -> GateReport:
         policy = promote.for_alias({**LENIENT, **table}, alias)
-        return gates.evaluate(self.registry.settings, self.registry.db, candidate, champion, alias, policy)
+        return gates.evaluate(self.home.settings, self.home.db, candidate, champion, alias, policy)
 
     def copy(self, version: VersionRow, number: int, **changes: Any) -> VersionRow:
         """Another registered version whose model file is a byte copy, in a run folder of its own."""
-        settings = self.registry.settings
+        settings = self.home.settings
         source = artifacts.run_root(settings.artifacts_root, version["experiment_id"], version["run_id"])
         run_id = uuid.uuid4().hex
         shutil.copytree(source, artifacts.run_root(settings.artifacts_root, version["experiment_id"], run_id))
@@ -79,9 +81,9 @@ class Trained:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
-    registry = Registry.open(tmp_path_factory.mktemp("gates-home"))
-    yield Trained(registry)
-    registry.db.close()
+    home = Home.open(tmp_path_factory.mktemp("gates-home"))
+    yield Trained(home)
+    home.db.close()
 
 
 def gate(report: GateReport, kind: GateName, name: str | None = None) -> GateResult:
@@ -104,7 +106,7 @@ def inputs(version: VersionRow) -> list[str]:
 
 
 def load(trained: Trained, version: VersionRow) -> Any:
-    return gates.load_model(trained.registry.settings, version)
+    return gates.load_model(trained.home.settings, version)
 
 
 # --- champion vs challenger, computed now ------------------------------------------------------
@@ -231,9 +233,11 @@ def test_signature_dtypes_must_be_of_the_same_kind(trained: Trained) -> None:
     text = gate(trained.evaluate(trained.worse, holder(age="object")), GateName.SIGNATURE)
     assert not text.passed and text.detail == "the candidate needs dtype of another kind: age (float64 vs object)"
     unknown = {**trained.good, "version": 9, "signature": {}}
-    blind = gate(trained.evaluate(trained.worse, unknown), GateName.SIGNATURE)  # type: ignore[arg-type]
-    assert not blind.passed and "churn-classifier/9 has no recorded input signature" in blind.detail
-
+    promised = gate(trained.evaluate(trained.worse, unknown), GateName.SIGNATURE)  # type: ignore[arg-type]
+    assert promised.passed and "churn-classifier/9 has no recorded input signature" in promised.detail
+    blind = gate(trained.evaluate(unknown, trained.worse), GateName.SIGNATURE)  # type: ignore[arg-type]
+    assert not blind.passed and blind.detail.startswith("churn-classifier/9 has no recorded input signature, so it "
+                                                        "cannot be shown to take the columns callers of")
 
 def test_dtype_kinds() -> None:
     kinds = {d: signature.dtype_kind(d) for d in ("int64", "uint8", "Float64", "float32", "bool", "boolean",
@@ -284,7 +288,7 @@ def test_size_gate(trained: Trained) -> None:
 
 def test_a_changed_model_file_is_refused_for_loading_and_promotion(trained: Trained) -> None:
     changed = trained.copy(trained.good, 5)
-    path = gates.model_file(trained.registry.settings, changed)
+    path = gates.model_file(trained.home.settings, changed)
     assert load(trained, changed) is not None  # an intact copy loads
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(Conflict, match="model file changed on disk since registration"):
@@ -293,14 +297,30 @@ def test_a_changed_model_file_is_refused_for_loading_and_promotion(trained: Trai
     failed = {g.gate for g in report.failed}
     assert failed == {GateName.INTEGRITY, GateName.THRESHOLD, GateName.CHAMPION, GateName.LATENCY}
     assert all("churn-classifier/5: model file changed on disk" in g.detail for g in report.failed)
-    # a changed holder can't be compared either: the candidate is not judged against unknown bytes
+    # a holder whose file changed cannot serve: nothing to beat, the other gates judge the candidate
     holder = gate(trained.evaluate(trained.worse, changed), GateName.CHAMPION)
-    assert not holder.passed and holder.detail.startswith("the current holder cannot be scored on the same rows: "
-                                                          "churn-classifier/5: model file changed on disk")
+    assert holder.passed and holder.detail.startswith("the current holder cannot serve (churn-classifier/5: model "
+                                                      "file changed on disk since registration")
+    assert holder.detail.endswith("nothing to compare against; the candidate is judged by the other gates")
     path.unlink()
     gone = gate(trained.evaluate(changed, None), GateName.INTEGRITY)
     assert not gone.passed and gone.detail == "churn-classifier/5: model file model/model.skops is missing"
 
+
+
+def test_a_holder_that_does_not_load_leaves_nothing_to_beat_but_one_without_columns_fails(trained: Trained) -> None:
+    broken = trained.copy(trained.good, 10)
+    path = gates.model_file(trained.home.settings, broken)
+    path.write_bytes(b"not a skops file")
+    broken = {**broken, "sha256": gates.file_sha256(path)}  # registered like that: its hash matches
+    replaced = gate(trained.evaluate(trained.worse, broken), GateName.CHAMPION)  # type: ignore[arg-type]
+    assert replaced.passed and replaced.detail.startswith("the current holder cannot serve (churn-classifier/10 "
+                                                          "does not load: ")
+    unknown = {**trained.good, "version": 11, "signature": {}}  # loads, but through which columns?
+    blind = gate(trained.evaluate(trained.worse, unknown), GateName.CHAMPION)  # type: ignore[arg-type]
+    assert not blind.passed and blind.detail == ("the current holder cannot be scored on the same rows: "
+                                                 "churn-classifier/11 has no recorded input signature, so it "
+                                                 "cannot be scored")
 
 def test_a_version_without_data_cannot_be_scored(trained: Trained) -> None:
     by_hand = {**trained.good, "version": 6, "dataset": None, "pipeline": None}

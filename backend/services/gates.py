@@ -9,13 +9,16 @@ and of the alias's current holder, pass or fail, and on a failure by how much it
 - signature: every input column the candidate takes is one the current holder takes too, with a
   dtype of the same kind (numbers with numbers, text with text); columns the holder takes that the
   candidate does not need pass (callers keep sending them, the candidate ignores them). A column
-  the candidate needs that callers do not send fails. See `backend.pipelines.signature`;
+  the candidate needs that callers do not send fails. See `backend.pipelines.signature`. A holder
+  without a recorded signature promised callers nothing: passes; a candidate without one fails;
 - thresholds: every `min_<metric>` / `max_<metric>` of the policy, on scores of the candidate
   computed now on its holdout (never the scores logged at training);
 - champion: both versions loaded and scored now with the primary metric on the same rows, the
   candidate's holdout rebuilt from its dataset version and the split its pipeline recorded (the
   champion through the columns of its own signature); the candidate must beat the champion by
-  `min_improvement` (for a minimized metric such as rmse or log_loss, lower is better);
+  `min_improvement` (for a minimized metric such as rmse or log_loss, lower is better). A holder
+  that cannot serve (its file changed or does not load) leaves nothing to beat: passes, saying so;
+  one that loads but cannot be scored on those rows fails;
 - latency: the p95 of `latency_rows` single-row predictions of the candidate on holdout rows, under
   `max_latency_ms`.
 
@@ -126,7 +129,11 @@ class Evidence:
     champion_model: Any = None
     champion_columns: list[str] | None = None
     champion_problem: str | None = None
-    """Why the alias's current holder cannot be scored on the candidate's holdout."""
+    """Why the alias's current holder cannot be scored on the candidate's holdout (its signature is
+    unknown or names columns the holdout lacks): the comparison fails."""
+    champion_broken: str | None = None
+    """Why the current holder cannot serve at all (its file changed or does not load): there is nothing
+    to compare against, and replacing it is what the promotion is for."""
     scores: dict[str, float | str] | None = None
     champion_scores: dict[str, float | str] | None = None
 
@@ -145,12 +152,17 @@ def gather(settings: Settings, db: Database, candidate: VersionRow, champion: Ve
         return evidence
     if champion is not None and not same(candidate, champion):
         try:
-            evidence.champion_columns = _columns(champion, evidence.holdout)
             evidence.champion_model = load_model(settings, champion)
-        except (_Unscorable, Conflict) as why:  # Conflict: its file changed, says `load_model`
-            evidence.champion_problem = _message(why)
-        except Exception as error:
-            evidence.champion_problem = f"{label(champion)} cannot be loaded: {_message(error)}"
+        except Conflict as error:  # its file changed since registration
+            evidence.champion_broken = error.message
+            return evidence
+        except Exception as error:  # unreadable, untrusted, or from a scikit-learn that can't load it
+            evidence.champion_broken = f"{label(champion)} does not load: {_message(error)}"
+            return evidence
+        try:
+            evidence.champion_columns = _columns(champion, evidence.holdout)
+        except _Unscorable as why:
+            evidence.champion_problem = str(why)
     return evidence
 
 
@@ -242,9 +254,12 @@ def signature_gate(candidate: VersionRow, champion: VersionRow | None, policy: A
     if champion is None:
         return result(True, "no current holder: nothing to be compatible with")
     ours, theirs = signatures.inputs_of(candidate["signature"]), signatures.inputs_of(champion["signature"])
-    if ours is None or theirs is None:
-        whose = label(candidate) if ours is None else label(champion)
-        return result(False, f"{whose} has no recorded input signature, so compatibility cannot be checked")
+    if theirs is None:
+        return result(True, f"the current holder {label(champion)} has no recorded input signature: no "
+                            "columns callers rely on to check against", None, ours)
+    if ours is None:
+        return result(False, f"{label(candidate)} has no recorded input signature, so it cannot be shown to "
+                             f"take the columns callers of {label(champion)} send", theirs)
     found = signatures.compare(ours, theirs)
     if not found.compatible:
         parts = []
@@ -309,6 +324,9 @@ def champion_gate(evidence: Evidence, candidate: VersionRow, champion: VersionRo
         return result(False, evidence.unscorable)
     if evidence.champion_problem:
         return result(False, f"the current holder cannot be scored on the same rows: {evidence.champion_problem}")
+    if evidence.champion_broken:
+        return result(True, f"the current holder cannot serve ({evidence.champion_broken}): nothing to compare "
+                            "against; the candidate is judged by the other gates")
     assert evidence.holdout is not None
     ours, theirs = (found.get(metric) for found in scores(evidence, policy))
     if not isinstance(ours, float) or not isinstance(theirs, float):
