@@ -19,7 +19,8 @@ from mlops_tui.contract import ErrorBody, LogBatch
 MEANING = {
     400: "The request cannot be read (e.g. a malformed multipart or form body).",
     401: "A token is configured and the request does not carry it.",
-    403: "An empty POST or a raw upload without the X-Mlops-Client header (or the token).",
+    403: "An empty POST or a raw upload without the X-Mlops-Client header (or the token); or the caller may "
+         "not do this (approve their own request).",
     404: "What the path names does not exist.",
     409: "The request clashes with what is stored.",
     413: "The body, file or batch is over its size limit.",

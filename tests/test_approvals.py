@@ -147,7 +147,7 @@ async def test_two_distinct_approvers_move_the_alias_never_the_requester(registr
     assert await holder(registry, "production") is None
 
     own = await refused(registry["alice"].approve_request(model, request.id, "mine"))
-    assert own.status == 403 and "requester cannot approve" in own.message
+    assert (own.status, own.field) == (403, "X-Mlops-User") and "requester cannot approve" in own.message
 
     first = await registry["bob"].approve_request(model, request.id, "looks good")
     assert first.status == RequestStatus.PENDING and first.approvers == ["bob"]
@@ -244,6 +244,8 @@ async def test_a_request_whose_alias_moved_meanwhile_is_refused_naming_the_winne
     closed = await requests(registry, "REJECTED")
     assert [request.id for request in closed] == [loser.id]
     assert "now holds version 2, moved by carol" in closed[0].decision_reason
+    same = await refused(registry["alice"].promote(registry.model, 2, "staging"))
+    assert (same.status, same.field) == (409, "version") and "already points at version 2" in same.message
     assert await history(registry) == [
         ("request", "alice", loser.id), ("request", "carol", winner.id), ("approve", "bob", winner.id),
         ("promote", "carol", winner.id), ("approve", "bob", loser.id), ("reject", "bob", loser.id)]

@@ -22,7 +22,14 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from mlops_tui.contract.registry import AliasPolicy, ApprovalRequest, EventAction, GateReport, RequestStatus
+from mlops_tui.contract.registry import (
+    USER_HEADER,
+    AliasPolicy,
+    ApprovalRequest,
+    EventAction,
+    GateReport,
+    RequestStatus,
+)
 
 from ..clock import now_ms
 from ..db import Database
@@ -42,6 +49,8 @@ def open_request(db: Database, name: str, alias: str, version: int, expected_ver
                  reason: str, forced: bool, report: GateReport | None, policy: AliasPolicy) -> ApprovalRequest:
     """A PENDING request to move `alias` of `name` from `expected_version` (what it holds now) to
     `version`, with its gate report: it needs `policy.approvals` approvers within `approval_expires`."""
+    if expected_version == version:
+        raise Conflict(f"{name}@{alias} already points at version {version}", "version")
     created = now_ms()
     report_json = report.model_dump(mode="json") if report is not None else None
     with db.write() as conn:
@@ -75,9 +84,9 @@ def approve(settings: Settings, db: Database, name: str, request_id: str, actor:
         request = _pending(db, name, request_id)
         if actor == request["requester"]:
             raise Forbidden(f"the requester cannot approve their own request ({request_id}, opened by {actor})",
-                            "actor")
+                            USER_HEADER)
         if actor in request["approvers"]:
-            raise Conflict(f"{actor} already approved request {request_id}", "actor")
+            raise Conflict(f"{actor} already approved request {request_id}", USER_HEADER)
         request["approvers"] = [*request["approvers"], actor]
         store.set_approvers(db, request_id, request["approvers"])
         _event(conn, request, actor, EventAction.APPROVE, reason)
