@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import LiveServer, unique
 from registry_racer import ALIAS, ROUNDS, VERSIONS, racer
-from registry_support import run_with_files, tiny_model_files
+from registry_support import large_model_files, run_with_files, tiny_model_files
 
 from mlops_tui import Client
 from mlops_tui.client import MlopsError
@@ -21,9 +21,9 @@ def test_racing_promotions_from_processes_form_one_consistent_chain(live_server:
                                                                     tmp_path: Path) -> None:
     name = unique("race")
     with Client(live_server.url, token="", user="setup") as client:
-        files = tiny_model_files(tmp_path / "model")
-        for _ in range(VERSIONS):
-            client.register_version(name, run_with_files(client, files))
+        run_id = run_with_files(client, large_model_files(tmp_path / "model"))
+        for _ in range(VERSIONS):  # the same model file, registered as 4 versions
+            client.register_version(name, run_id)
         context = multiprocessing.get_context("spawn")
         start, results = context.Barrier(PROCESSES), context.Queue()
         workers = [context.Process(target=racer, args=(live_server.url, name, f"racer{i}", start, results))
