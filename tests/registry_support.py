@@ -58,7 +58,7 @@ def tiny_model_files(folder: Path) -> dict[str, bytes]:
     return {f"model/{path.name}": path.read_bytes() for path in sorted(folder.iterdir())}
 
 
-def large_model_files(folder: Path, rows: int = 300_000) -> dict[str, bytes]:
+def large_model_files(folder: Path, rows: int = 100_000) -> dict[str, bytes]:
     """A real model whose file is several MB (a nearest-neighbours classifier keeps its training rows):
     hashing and loading it take as long as a real model's, so racing requests overlap in the gates."""
     rng = np.random.default_rng(0)
