@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from rich.text import Text
 
 from .contract import JobStatus, RunStatus
+from .contract.registry import RequestStatus, VersionStatus
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware; its zone is the zone times are shown in."""
@@ -27,8 +28,16 @@ STATUS_GLYPHS: dict[str, tuple[str, str]] = {
     JobStatus.QUEUED: ("…", "blue"),
     JobStatus.SUCCEEDED: ("✓", "green"),
     JobStatus.CANCELLED: ("■", "yellow"),
+    # model versions and approval requests
+    VersionStatus.READY: ("✓", "green"),
+    VersionStatus.ARCHIVED: ("■", "yellow"),
+    RequestStatus.PENDING: ("…", "blue"),
+    RequestStatus.APPROVED: ("✓", "green"),
+    RequestStatus.REJECTED: ("✗", "red"),
+    RequestStatus.EXPIRED: ("■", "yellow"),
 }
-"""Each run and job status's glyph and colour: the console and the CLI both colour by it."""
+"""Each run, job, model version and approval request status's glyph and colour: the console and
+the CLI both colour by it."""
 
 
 def status_markup(value: str) -> str:
