@@ -29,14 +29,17 @@ min_roc_auc = 0.6
 max_latency_ms = 5000
 [promote.reviewed]
 approval = true
+[promote.tiny]
+max_size_mb = 0.01
 """
 
 
-def pipeline(name: str, model: str) -> str:
+def pipeline(name: str, dataset: str, model: str) -> str:
     return f"""
 name = "{name}"
 task = "classification"
 [data]
+dataset = "{dataset}"
 target = "churned"
 [data.split]
 test_size = 0.25
@@ -80,8 +83,8 @@ def wait_succeeded(client: Client, job_id: str, timeout: float = 180) -> str:
 def trained(live_server: LiveServer) -> Trained:
     with Client(url=live_server.url, token="") as client:
         ref = client.add_dataset_version("churn", "churn.csv", CHURN.read_bytes()).ref
-        good = client.submit_job(pipeline(unique("cli-good"), GOOD), ref)
-        worse = client.submit_job(pipeline(unique("cli-worse"), WORSE), ref)
+        good = client.submit_job(pipeline(unique("cli-good"), ref, GOOD))
+        worse = client.submit_job(pipeline(unique("cli-worse"), ref, WORSE))
         return Trained(wait_succeeded(client, good.id), wait_succeeded(client, worse.id))
 
 
@@ -135,7 +138,7 @@ def test_register_list_and_show_json_shapes(trained: Trained, live_env: LiveServ
     assert list(listed) == ["models"]
     [entry] = [m for m in listed["models"] if m["name"] == name]
     assert entry["latest_version"] == 1 and entry["aliases"] == {}
-    json_of(invoke("promote", name, "1", "--to", "production"))
+    json_of(invoke("promote", name, "1", "--to", "production", "--json"))
     entry = next(m for m in json_of(invoke("list", "--json"))["models"] if m["name"] == name)
     assert entry["aliases"] == {"production": 1}
 
@@ -159,7 +162,7 @@ def test_show_human_tables(model: str, trained: Trained) -> None:
         assert word in versions.stdout, word
     one = invoke("show", f"{model}@production")
     assert one.exit_code == 0, one.stderr
-    for word in (f"{model}/1", "Signature", "tenure_months", "sha256", "metrics", "Gates:", "PASS"):
+    for word in (f"{model}/1", "Signature", "tenure_months", "sha256", "metrics", "target churned", "Gates:", "PASS"):
         assert word in one.stdout, word
 
 
@@ -252,6 +255,22 @@ def test_promote_gates_force_rollback_and_history(model: str) -> None:
         assert word in timeline.stdout, word
 
 
+def test_a_failed_gate_exits_9_and_moves_nothing(model: str) -> None:
+    report = json_of(invoke("gates", model, "1", "--to", "tiny", "--json"), GATE_FAILED_EXIT)
+    assert report["passed"] is False
+    assert [g["gate"] for g in report["gates"] if not g["passed"]] == ["size"]
+    refused = invoke("promote", model, "1", "--to", "tiny")
+    assert refused.exit_code == GATE_FAILED_EXIT, refused.stderr
+    assert "FAIL" in refused.stdout and "MB" in refused.stdout
+    assert "not moved: 1 gate failed: model size MB; tiny still points at nothing" in refused.stderr
+    result = json_of(invoke("promote", model, "1", "--to", "tiny", "--json"), GATE_FAILED_EXIT)
+    assert (result["outcome"], result["event"]) == ("gates_failed", None)
+    assert alias_of(model, "tiny") is None
+    assert [e["action"] for e in json_of(invoke("history", model, "--json"))["events"]] == ["register", "register"]
+    forced = json_of(invoke("promote", model, "1", "--to", "tiny", "--force", "--reason", "size is fine", "--json"))
+    assert forced["event"]["forced"] is True and alias_of(model, "tiny") == 1
+
+
 def test_history_at_takes_iso_dates(model: str) -> None:
     assert json_of(invoke("history", model, "--at", "2001-01-01", "--json"))["events"] == []
     everything = json_of(invoke("history", model, "--at", "2999-01-01T00:00:00Z", "--json"))
@@ -260,13 +279,13 @@ def test_history_at_takes_iso_dates(model: str) -> None:
 
 def test_a_racing_move_wins_and_the_loser_exits_1_naming_it(model: str, live_env: LiveServer,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    json_of(invoke("promote", model, "1", "--to", "production"))
+    json_of(invoke("promote", model, "1", "--to", "production", "--json"))
     send = Client.promote
 
     def racer_moves_first(self: Client, *args: Any, **kwargs: Any) -> Any:
         """Between the CLI reading production's holder and its move, another operator moves it."""
         with Client(url=live_env.url, user="racer") as other:
-            other.promote(model, 2, "production", force=True, reason="racing")
+            send(other, model, 2, "production", force=True, reason="racing")
         return send(self, *args, **kwargs)
 
     monkeypatch.setattr(Client, "promote", racer_moves_first)
@@ -304,7 +323,7 @@ def test_reject_needs_a_reason_and_moves_nothing(model: str, monkeypatch: pytest
 
 
 def test_archive_and_delete(model: str) -> None:
-    json_of(invoke("promote", model, "1", "--to", "production"))
+    json_of(invoke("promote", model, "1", "--to", "production", "--json"))
     assert_error(invoke("archive", model, "1"), 1, "production")
     assert_error(invoke("delete", f"{model}@production"), 1, "production")
     archived = json_of(invoke("archive", model, "2", "--reason", "superseded", "--json"))

@@ -73,9 +73,10 @@ def version_detail(version: ModelVersion) -> list[RenderableType]:
     parts: list[RenderableType] = ["\n".join(lines)]
     if version.signature.get("inputs"):
         parts.append(_signature_table(version))
-    target = (version.reference or {}).get("target")
-    if isinstance(target, dict) and target:
-        parts.append(f"reference target: {shown(column_summary(target))}")
+    target = (version.reference or {}).get("target") or {}
+    for column, stats in target.items() if isinstance(target, dict) else ():
+        if isinstance(stats, dict):
+            parts.append(f"target {shown(column)} at training: {shown(column_summary(stats))}")
     if version.last_report is not None:
         parts.extend(gate_report(version.last_report))
     return parts
