@@ -2,6 +2,7 @@
 policies and approval requests as rich tables. `--json` never comes here."""
 from __future__ import annotations
 
+from rich import box
 from rich.console import RenderableType
 from rich.table import Column, Table
 
@@ -9,7 +10,6 @@ from ..contract.registry import (
     AliasPolicy,
     ApprovalRequest,
     Event,
-    EventAction,
     GateReport,
     ModelDetail,
     ModelVersion,
@@ -18,7 +18,7 @@ from ..contract.registry import (
 )
 from ..formatting import size, status_markup
 from .data import column_summary
-from .output import number, shown, when
+from .output import number, shown, when, when_short
 
 
 def version_label(version: int | None) -> str:
@@ -34,25 +34,38 @@ def metric_text(metric: str | None, value: float | None) -> str:
     return "-" if metric is None else f"{metric} {number(value)}"
 
 
+def _fixed(header: str) -> Column:
+    """A column of short values (versions, statuses, times) that never wraps; free text folds."""
+    return Column(header, no_wrap=True)
+
+
+def _text(header: str) -> Column:
+    return Column(header, overflow="fold")
+
+
+def _table(title: str, *columns: Column) -> Table:
+    """The house table without its outer frame: 4 columns more for the cells at 80 columns."""
+    return Table(*columns, title=title, title_justify="left", box=box.HEAVY_HEAD, show_edge=False, pad_edge=False)
+
+
 def models_table(models: list[RegisteredModel]) -> Table:
-    table = Table(Column("NAME", overflow="fold"), "LATEST", "VERSIONS", Column("ALIASES", overflow="fold"),
-                  "LATEST METRIC", "PENDING", Column("UPDATED", no_wrap=True), title="Models", title_justify="left")
+    table = _table("Models", _text("NAME"), _fixed("LATEST"), _text("ALIASES"), _text("LATEST METRIC"),
+                   _fixed("PENDING"), _fixed("UPDATED"))
     for model in models:
-        table.add_row(shown(model.name), version_label(model.latest_version), str(model.version_count),
-                      shown(aliases_text(model.aliases)), shown(metric_text(model.primary_metric, model.latest_value)),
-                      str(model.pending_requests or "-"), when(model.updated_at))
+        table.add_row(shown(model.name), version_label(model.latest_version), shown(aliases_text(model.aliases)),
+                      shown(metric_text(model.primary_metric, model.latest_value)), str(model.pending_requests or "-"),
+                      when_short(model.updated_at))
     return table
 
 
 def versions_table(model: ModelDetail) -> Table:
-    table = Table("VERSION", "STATUS", Column("ALIASES", overflow="fold"), "METRIC", "DATASET",
-                  Column("CREATED", no_wrap=True), "BY", Column("RUN", no_wrap=True),
-                  title=f"{shown(model.name)}: versions", title_justify="left")
+    table = _table(f"{shown(model.name)}: versions", _fixed("VERSION"), _fixed("STATUS"), _text("ALIASES"),
+                   _text("METRIC"), _text("DATASET"), _fixed("CREATED"), _text("BY"), _fixed("RUN"))
     for version in model.versions:
         table.add_row(version_label(version.version), status_markup(version.status),
                       shown(", ".join(version.aliases)) or "-",
                       shown(metric_text(version.primary_metric, version.primary_value)), shown(version.dataset or "-"),
-                      when(version.created_at), shown(version.created_by), version.run_id[:8])
+                      when_short(version.created_at), shown(version.created_by), version.run_id[:8])
     return table
 
 
@@ -84,8 +97,7 @@ def version_detail(version: ModelVersion) -> list[RenderableType]:
 
 def _signature_table(version: ModelVersion) -> Table:
     features = (version.reference or {}).get("features") or {}
-    table = Table("INPUT", "DTYPE", Column("REFERENCE (training)", overflow="fold"), title="Signature",
-                  title_justify="left")
+    table = _table("Signature", _text("INPUT"), _fixed("DTYPE"), _text("REFERENCE (training)"))
     for column in version.signature["inputs"]:
         name = str(column.get("name", ""))
         stats = features.get(name)
@@ -104,11 +116,10 @@ def gate_report(report: GateReport) -> list[RenderableType]:
     """The table (gate, check, threshold, candidate, champion, PASS/FAIL, detail) and what it was
     computed on."""
     champion = version_label(report.champion_version) if report.champion_version else "none"
-    table = Table(Column("GATE", no_wrap=True), Column("CHECK", overflow="fold"), "THRESHOLD",
-                  f"CANDIDATE {version_label(report.candidate_version)}", f"CHAMPION {champion}",
-                  Column("RESULT", no_wrap=True), Column("DETAIL", overflow="fold"),
-                  title=f"Gates: {shown(report.model)}/{report.candidate_version} → {shown(report.alias)} "
-                        f"(holder {champion})", title_justify="left")
+    table = _table(f"Gates: {shown(report.model)}/{report.candidate_version} → {shown(report.alias)} "
+                   f"(candidate {version_label(report.candidate_version)}, champion {champion})",
+                   _fixed("GATE"), _text("CHECK"), _text("THRESHOLD"), _fixed("CANDIDATE"), _fixed("CHAMPION"),
+                   _fixed("RESULT"), _text("DETAIL"))
     for gate in report.gates:
         table.add_row(gate.gate.value, shown(gate.name), _value(gate.threshold), _value(gate.candidate),
                       _value(gate.champion), "[green]PASS[/]" if gate.passed else "[bold red]FAIL[/]",
@@ -129,9 +140,10 @@ def gates_summary(report: GateReport | None) -> str:
 
 
 def _versions_moved(event: Event) -> str:
-    if event.action in (EventAction.PROMOTE, EventAction.ROLLBACK):
+    """`v1 → v2` for a move (or a request, an approval: the move asked for), `v2` for the rest."""
+    if event.to_version is not None:
         return f"{version_label(event.from_version)} → {version_label(event.to_version)}"
-    return version_label(event.version if event.version is not None else event.to_version)
+    return version_label(event.version)
 
 
 def _action(event: Event) -> str:
@@ -139,14 +151,19 @@ def _action(event: Event) -> str:
     return f"{event.action.value}{request}"
 
 
+def _gates_cell(event: Event) -> str:
+    """`2/2 passed`, or `forced: FAIL champion` in red when failed gates were overridden."""
+    summary = shown(gates_summary(event.report))
+    return f"[bold red]forced[/]: {summary}" if event.forced else summary
+
+
 def events_table(events: list[Event], model: str) -> Table:
-    table = Table(Column("#", justify="right"), Column("TIME", no_wrap=True), "ACTOR", Column("ACTION", no_wrap=True),
-                  "ALIAS", Column("VERSION", no_wrap=True), Column("REASON", overflow="fold"), "FORCED",
-                  Column("GATES", overflow="fold"), title=f"{shown(model)}: history", title_justify="left")
+    table = _table(f"{shown(model)}: history", Column("#", justify="right", no_wrap=True), _fixed("TIME"),
+                   _text("ACTOR"), _text("ACTION"), _text("ALIAS"), _fixed("FROM → TO"), _text("GATES"),
+                   _text("REASON"))
     for event in events:
-        table.add_row(str(event.seq), when(event.time), shown(event.actor), _action(event), shown(event.alias or "-"),
-                      _versions_moved(event), shown(event.reason) or "-",
-                      "[bold red]forced[/]" if event.forced else "", shown(gates_summary(event.report)))
+        table.add_row(str(event.seq), when_short(event.time), shown(event.actor), _action(event),
+                      shown(event.alias or "-"), _versions_moved(event), _gates_cell(event), shown(event.reason) or "-")
     return table
 
 
@@ -170,25 +187,20 @@ def _setting(value: object) -> str:
 def policy_table(policy: Policy) -> Table:
     """One column per alias with its own table (`*` is the default every other alias gets)."""
     named: list[tuple[str, AliasPolicy]] = [("* (default)", policy.default), *sorted(policy.aliases.items())]
-    table = Table("SETTING", *(Column(shown(alias), overflow="fold") for alias, _ in named),
-                  title=f"{shown(policy.name)}: promotion policy (from {version_label(policy.version)})",
-                  title_justify="left")
+    table = _table(f"{shown(policy.name)}: promotion policy (from {version_label(policy.version)})",
+                   _fixed("SETTING"), *(_text(shown(alias)) for alias, _ in named))
     for field, label in POLICY_FIELDS:
         table.add_row(label, *(_setting(getattr(rules, field)) for _, rules in named))
     return table
 
 
 def requests_table(requests: list[ApprovalRequest], model: str) -> Table:
-    table = Table(Column("REQUEST", no_wrap=True), "ALIAS", Column("MOVE", no_wrap=True), "STATUS", "BY",
-                  "APPROVALS", Column("CREATED", no_wrap=True), Column("EXPIRES", no_wrap=True),
-                  Column("REASON", overflow="fold"), title=f"{shown(model)}: approval requests", title_justify="left")
+    table = _table(f"{shown(model)}: approval requests", _fixed("REQUEST"), _text("MOVE"), _fixed("STATUS"),
+                   _text("BY"), _fixed("APPROVALS"), _fixed("EXPIRES"), _text("REASON"))
     for request in requests:
-        approvers = f"{len(request.approvers)}/{request.approvals_needed}"
-        if request.approvers:
-            approvers += f" ({shown(', '.join(request.approvers))})"
         forced = " [bold red]forced[/]" if request.forced else ""
-        table.add_row(request.id, shown(request.alias),
-                      f"{version_label(request.expected_version)} → {version_label(request.version)}",
-                      status_markup(request.status), shown(request.requester), approvers, when(request.created_at),
-                      when(request.expires_at), (shown(request.reason) or "-") + forced)
+        move = f"{request.alias} {version_label(request.expected_version)} → {version_label(request.version)}"
+        table.add_row(request.id, shown(move), status_markup(request.status), shown(request.requester),
+                      f"{len(request.approvers)}/{request.approvals_needed}", when_short(request.expires_at),
+                      (shown(request.reason) or "-") + forced)
     return table

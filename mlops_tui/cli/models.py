@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 
 import typer
+from rich.console import RenderableType
 
 from ..client import Client, MlopsError
 from ..contract.registry import (
@@ -114,6 +115,20 @@ def _moment(text: str) -> int:
     return int(moment.astimezone().timestamp() * 1000)
 
 
+def say(text: str, err: bool = False) -> None:
+    """A line for people (on stderr with `err`): the terminal wraps it, so a command or an id in it
+    is never broken across lines."""
+    (errors if err else console).print(text, highlight=False, soft_wrap=True)
+
+
+def show_parts(parts: list[RenderableType]) -> None:
+    for part in parts:
+        if isinstance(part, str):
+            say(part)
+        else:
+            console.print(part)
+
+
 # --- reading the registry ------------------------------------------------------------------
 
 
@@ -142,19 +157,17 @@ def models_show(ref: str = typer.Argument(..., metavar="NAME[/VERSION|@ALIAS]",
             print_json(model)
             return
         pending = f"  [yellow]{plural(model.pending_requests, 'pending request')}[/]" if model.pending_requests else ""
-        console.print(f"[bold]{shown(model.name)}[/]  {plural(model.version_count, 'version')}, latest "
-                      f"{views.version_label(model.latest_version)}  aliases {shown(views.aliases_text(model.aliases))}"
-                      + pending, highlight=False)
+        say(f"[bold]{shown(model.name)}[/]  {plural(model.version_count, 'version')}, latest "
+            f"{views.version_label(model.latest_version)}  aliases {shown(views.aliases_text(model.aliases))}{pending}")
         if model.description:
-            console.print(shown(model.description), highlight=False)
+            say(shown(model.description))
         console.print(views.versions_table(model))
         return
     version = client.get_version(name, part) if isinstance(part, int) else client.get_alias(name, part)
     if json_out:
         print_json(version)
         return
-    for part_shown in views.version_detail(version):
-        console.print(part_shown, highlight=False)
+    show_parts(views.version_detail(version))
 
 
 @models_app.command("history")
@@ -177,11 +190,11 @@ def models_history(ref: str = NameArgument,
     if found.events:
         console.print(views.events_table(found.events, name))
     else:
-        console.print("no events" + (" before then" if moment is not None else ""))
+        say("no events" + (" before then" if moment is not None else ""))
     if moment is not None:
         held = found.aliases_at or {}
         text = ", ".join(f"{a} held v{v}" for a, v in sorted(held.items())) or "no alias pointed at a version"
-        console.print(f"at {when(moment)}: {shown(text)}", highlight=False)
+        say(f"at {when(moment)}: {shown(text)}")
 
 
 @models_app.command("policy")
@@ -206,7 +219,7 @@ def models_verify(ref: str = NameArgument, json_out: bool = JsonOption, url: str
     if json_out:
         print_json(check)
     elif check.ok:
-        console.print(f"[green]intact[/]: {plural(check.events, 'event')}, each hash matches", highlight=False)
+        say(f"[green]intact[/]: {plural(check.events, 'event')}, each hash matches")
     if not check.ok:
         if not json_out:
             fail(f"{check.model}: the audit chain is broken at event {check.first_bad}: {check.detail}")
@@ -245,9 +258,8 @@ def models_register(run: str = typer.Argument(..., help="The run whose artifacts
     if json_out:
         print_json(version)
         return
-    console.print(f"registered [bold]{shown(version.name)}/{version.version}[/] from run {version.run_id[:8]}: "
-                  f"{shown(views.metric_text(version.primary_metric, version.primary_value))}, "
-                  f"sha256 {version.sha256[:12]}", highlight=False)
+    say(f"registered [bold]{shown(version.name)}/{version.version}[/] from run {version.run_id[:8]}: "
+        f"{shown(views.metric_text(version.primary_metric, version.primary_value))}, sha256 {version.sha256[:12]}")
 
 
 @models_app.command("gates")
@@ -264,9 +276,9 @@ def models_gates(ref: str = RefArgument, version: int | None = VersionArgument, 
     else:
         _print_report(report)
         if report.passed:
-            console.print(f"[green]all gates pass[/]: promote would move {shown(to)}", highlight=False)
+            say(f"[green]all gates pass[/]: promote would move {shown(to)}")
         else:
-            errors.print(f"[bold red]{_failed_line(report)}[/]", highlight=False)
+            say(f"[bold red]{_failed_line(report)}[/]", err=True)
     raise typer.Exit(0 if report.passed else GATE_FAILED_EXIT)
 
 
@@ -301,8 +313,7 @@ def _promote_exit(result: PromoteResult) -> int:
 
 
 def _print_report(report: GateReport) -> None:
-    for part in views.gate_report(report):
-        console.print(part, highlight=False)
+    show_parts(views.gate_report(report))
 
 
 def _failed_line(report: GateReport) -> str:
@@ -320,22 +331,22 @@ def _print_promotion(result: PromoteResult) -> None:
         _print_report(result.report)
     if result.outcome == PromoteOutcome.MOVED:
         forced = result.event is not None and result.event.forced
-        console.print(_moved_line(result, "[bold red]forced[/]" if forced else "[green]moved[/]"), highlight=False)
+        say(_moved_line(result, "[bold red]forced[/]" if forced else "[green]moved[/]"))
     elif result.outcome == PromoteOutcome.GATES_FAILED:
         holder = views.version_label(result.from_version) if result.from_version else "nothing"
         line = _failed_line(result.report) if result.report else "gates failed"
-        errors.print(f"[bold red]not moved[/]: {line}; {shown(result.alias)} still points at {holder}. "
-                     f"To move it anyway: --force --reason TEXT", highlight=False)
+        say(f"[bold red]not moved[/]: {line}; {shown(result.alias)} still points at {holder}. "
+            "To move it anyway: --force --reason TEXT", err=True)
     elif result.request is not None:
         _print_request_opened(result.request)
 
 
 def _print_request_opened(request: ApprovalRequest) -> None:
-    console.print(f"[yellow]waiting for approval[/]: request [bold]{request.id}[/] "
-                  f"({plural(request.approvals_needed, 'approval')} needed, not by {shown(request.requester)}; "
-                  f"expires {when(request.expires_at)})\n"
-                  f"approve: mlops models approve {shown(request.model)} {request.id}\n"
-                  f"reject:  mlops models reject {shown(request.model)} {request.id} --reason TEXT", highlight=False)
+    say(f"[yellow]waiting for approval[/]: request [bold]{request.id}[/] "
+        f"({plural(request.approvals_needed, 'approval')} needed, not by {shown(request.requester)}; "
+        f"expires {when(request.expires_at)})\n"
+        f"approve: mlops models approve {shown(request.model)} {request.id}\n"
+        f"reject:  mlops models reject {shown(request.model)} {request.id} --reason TEXT")
 
 
 @models_app.command("rollback")
@@ -349,20 +360,19 @@ def models_rollback(ref: str = NameArgument,
     if json_out:
         print_json(result)
     else:
-        console.print(_moved_line(result, "[green]rolled back[/]"), highlight=False)
+        say(_moved_line(result, "[green]rolled back[/]"))
 
 
 def _print_decision(request: ApprovalRequest) -> None:
     move = f"{shown(request.model)}@{shown(request.alias)}: {views.version_label(request.expected_version)} → " \
            f"v{request.version}"
     if request.status == RequestStatus.PENDING:
-        console.print(f"approval recorded ({len(request.approvers)}/{request.approvals_needed}) for request "
-                      f"{request.id}; {move} waits for "
-                      f"{plural(request.approvals_needed - len(request.approvers), 'more approver')}", highlight=False)
+        say(f"approval recorded ({len(request.approvers)}/{request.approvals_needed}) for request {request.id}; "
+            f"{move} waits for {plural(request.approvals_needed - len(request.approvers), 'more approver')}")
     elif request.status == RequestStatus.APPROVED:
-        console.print(f"[green]approved[/] request {request.id}: moved {move}", highlight=False)
+        say(f"[green]approved[/] request {request.id}: moved {move}")
     else:
-        console.print(f"{request.status.value.lower()} request {request.id} ({move})", highlight=False)
+        say(f"{request.status.value.lower()} request {request.id} ({move})")
 
 
 @models_app.command("approve")
@@ -398,7 +408,7 @@ def _print_changed(changed: ModelVersion, verb: str, json_out: bool) -> None:
     if json_out:
         print_json(changed)
     else:
-        console.print(f"{verb} [bold]{shown(changed.name)}/{changed.version}[/]", highlight=False)
+        say(f"{verb} [bold]{shown(changed.name)}/{changed.version}[/]")
 
 
 @models_app.command("archive")
