@@ -224,6 +224,31 @@ def test_promote_rollback_and_history_at(model: str) -> None:
     assert "register" not in timeline.stdout  # --alias keeps that alias's events
 
 
+def test_a_worse_model_fails_the_champion_gate_computed_now(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    json_of(invoke("promote", model, "1", "--to", "production", "--json"))
+    report = json_of(invoke("gates", f"{model}/2", "--to", "production", "--json"), GATE_FAILED_EXIT)
+    champion = next(gate for gate in report["gates"] if gate["gate"] == "champion")
+    assert not champion["passed"] and report["champion_version"] == 1
+    assert champion["candidate"] < champion["champion"]  # both computed now, the candidate's is lower
+
+    refused = invoke("promote", model, "2", "--to", "production")
+    assert refused.exit_code == GATE_FAILED_EXIT, refused.stderr
+    for word in ("(candidate v2, champion v1)", "GATE", "CHECK", "THRESHOLD", "CANDIDATE", "CHAMPION", "RESULT",
+                 "PASS", "FAIL champion: roc_auc"):  # at 80 columns each detail is a line under the table
+        assert word in refused.stdout, word
+    assert "not moved" in refused.stderr and "still points at v1" in refused.stderr
+    assert alias_of(model, "production") == 1
+    monkeypatch.setattr(output.console, "width", 140)
+    wide = invoke("gates", model, "2", "--to", "production").stdout
+    assert "DETAIL" in wide and "FAIL champion:" not in wide  # a terminal of 120+ columns has room for a column
+
+    forced = json_of(invoke("promote", model, "2", "--to", "production", "--force", "--reason", "incident 42",
+                            "--json"))
+    assert forced["outcome"] == "moved" and forced["event"]["forced"] is True
+    timeline = invoke("history", model).stdout
+    assert "forced" in timeline and "FAIL champion" in timeline
+
+
 def test_a_failed_gate_exits_9_and_moves_nothing(model: str) -> None:
     report = json_of(invoke("gates", model, "1", "--to", "tiny", "--json"), GATE_FAILED_EXIT)
     assert report["passed"] is False

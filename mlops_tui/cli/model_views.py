@@ -69,7 +69,7 @@ def versions_table(model: ModelDetail) -> Table:
     return table
 
 
-def version_detail(version: ModelVersion) -> list[RenderableType]:
+def version_detail(version: ModelVersion, width: int) -> list[RenderableType]:
     """One version: where it came from, its file, its scores, its inputs and its last gate report."""
     lines = [
         f"[bold]{shown(version.name)}/{version.version}[/]  {status_markup(version.status)}  "
@@ -91,7 +91,7 @@ def version_detail(version: ModelVersion) -> list[RenderableType]:
         if isinstance(stats, dict):
             parts.append(f"target {shown(column)} at training: {shown(column_summary(stats))}")
     if version.last_report is not None:
-        parts.extend(gate_report(version.last_report))
+        parts.extend(gate_report(version.last_report, width))
     return parts
 
 
@@ -112,21 +112,31 @@ def _value(value: float | str | None) -> str:
     return shown(value) if isinstance(value, str) else number(value)
 
 
-def gate_report(report: GateReport) -> list[RenderableType]:
+DETAIL_COLUMN_WIDTH = 120
+"""From this terminal width on, a gate's detail is a column of the report; below it, a line under it."""
+
+
+def gate_report(report: GateReport, width: int) -> list[RenderableType]:
     """The table (gate, check, threshold, candidate, champion, PASS/FAIL, detail) and what it was
-    computed on."""
+    computed on. In a terminal narrower than DETAIL_COLUMN_WIDTH the details (sentences) follow the
+    table, one line per gate, instead of folding into a narrow column."""
+    inline = width >= DETAIL_COLUMN_WIDTH
     champion = version_label(report.champion_version) if report.champion_version else "none"
     table = _table(f"Gates: {shown(report.model)}/{report.candidate_version} → {shown(report.alias)} "
                    f"(candidate {version_label(report.candidate_version)}, champion {champion})",
-                   _fixed("GATE"), _text("CHECK"), _text("THRESHOLD"), _fixed("CANDIDATE"), _fixed("CHAMPION"),
-                   _fixed("RESULT"), _text("DETAIL"))
+                   _fixed("GATE"), _text("CHECK"), _fixed("THRESHOLD"), _fixed("CANDIDATE"), _fixed("CHAMPION"),
+                   _fixed("RESULT"), *([_text("DETAIL")] if inline else []))
     for gate in report.gates:
         table.add_row(gate.gate.value, shown(gate.name), _value(gate.threshold), _value(gate.candidate),
-                      _value(gate.champion), "[green]PASS[/]" if gate.passed else "[bold red]FAIL[/]",
-                      shown(gate.detail))
+                      _value(gate.champion), _verdict(gate.passed), *([shown(gate.detail)] if inline else []))
+    details = [] if inline else [f"{_verdict(gate.passed)} {gate.gate.value}: {shown(gate.detail)}"
+                                 for gate in report.gates if gate.detail]
     data = f" on {shown(report.data)}" if report.data else ""
-    footer = f"[dim]computed {when(report.computed_at)}{data} in {report.seconds:.1f}s[/]"
-    return [table, footer]
+    return [table, *details, f"[dim]computed {when(report.computed_at)}{data} in {report.seconds:.1f}s[/]"]
+
+
+def _verdict(passed: bool) -> str:
+    return "[green]PASS[/]" if passed else "[bold red]FAIL[/]"
 
 
 def gates_summary(report: GateReport | None) -> str:

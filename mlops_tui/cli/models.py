@@ -167,7 +167,7 @@ def models_show(ref: str = typer.Argument(..., metavar="NAME[/VERSION|@ALIAS]",
     if json_out:
         print_json(version)
         return
-    show_parts(views.version_detail(version))
+    show_parts(views.version_detail(version, console.width))
 
 
 @models_app.command("history")
@@ -313,7 +313,7 @@ def _promote_exit(result: PromoteResult) -> int:
 
 
 def _print_report(report: GateReport) -> None:
-    show_parts(views.gate_report(report))
+    show_parts(views.gate_report(report, console.width))
 
 
 def _failed_line(report: GateReport) -> str:
