@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 from mlops_tui import Client
 from mlops_tui.cli import output
 from mlops_tui.cli.main import app
-from mlops_tui.contract.registry import GATE_FAILED_EXIT
+from mlops_tui.contract.registry import AWAITING_APPROVAL_EXIT, GATE_FAILED_EXIT
 
 runner = CliRunner()
 CHURN = ROOT / "sample_data" / "churn.csv"
@@ -31,6 +31,7 @@ primary = "roc_auc"
 [promote]
 min_roc_auc = 0.6
 max_latency_ms = 5000
+latency_rows = 5
 [promote.reviewed]
 approval = true
 [promote.tiny]
@@ -250,15 +251,13 @@ def test_a_worse_model_fails_the_champion_gate_computed_now(model: str, monkeypa
 
 
 def test_a_failed_gate_exits_9_and_moves_nothing(model: str) -> None:
-    report = json_of(invoke("gates", model, "1", "--to", "tiny", "--json"), GATE_FAILED_EXIT)
-    assert report["passed"] is False
-    assert [g["gate"] for g in report["gates"] if not g["passed"]] == ["size"]
     refused = invoke("promote", model, "1", "--to", "tiny")
     assert refused.exit_code == GATE_FAILED_EXIT, refused.stderr
     assert "FAIL" in refused.stdout and "MB" in refused.stdout
     assert "not moved: 1 gate failed: model size MB; tiny still points at nothing" in refused.stderr
     result = json_of(invoke("promote", model, "1", "--to", "tiny", "--json"), GATE_FAILED_EXIT)
     assert (result["outcome"], result["event"]) == ("gates_failed", None)
+    assert [g["gate"] for g in result["report"]["gates"] if not g["passed"]] == ["size"]
     assert alias_of(model, "tiny") is None
     assert [e["action"] for e in json_of(invoke("history", model, "--json"))["events"]] == ["register", "register"]
     forced = json_of(invoke("promote", model, "1", "--to", "tiny", "--force", "--reason", "size is fine", "--json"))
@@ -285,6 +284,35 @@ def test_a_racing_move_wins_and_the_loser_exits_1_naming_it(model: str, live_env
     monkeypatch.setattr(Client, "promote", racer_moves_first)
     assert_error(invoke("promote", model, "2", "--to", "production", "--force", "--reason", "me too"), 1,
                  "racer", "2")
+
+
+def test_approval_exit_10_then_approve_by_someone_else(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    waiting = invoke("promote", model, "1", "--to", "reviewed")
+    assert waiting.exit_code == AWAITING_APPROVAL_EXIT, waiting.stderr
+    [request] = json_of(invoke("requests", model, "--status", "pending", "--json"))["requests"]
+    assert request["id"] in waiting.stdout and f"mlops models approve {model} {request['id']}" in waiting.stdout
+    assert alias_of(model, "reviewed") is None
+    assert_error(invoke("approve", model, request["id"]), 1, "alice")  # never your own request
+    monkeypatch.setenv("MLOPS_USER", "bob")
+    approved = json_of(invoke("approve", model, request["id"], "--reason", "looks good", "--json"))
+    assert approved["status"] == "APPROVED" and approved["approvers"] == ["bob"]
+    assert alias_of(model, "reviewed") == 1
+
+
+def test_reject_needs_a_reason_and_moves_nothing(model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = json_of(invoke("promote", model, "2", "--to", "reviewed", "--json"), AWAITING_APPROVAL_EXIT)
+    request = opened["request"]["id"]
+    assert invoke("reject", model, request).exit_code == 2  # --reason is required
+    monkeypatch.setenv("MLOPS_USER", "bob")
+    rejected = json_of(invoke("reject", model, request, "--reason", "tree too weak", "--json"))
+    assert rejected["status"] == "REJECTED" and rejected["decision_reason"] == "tree too weak"
+    assert alias_of(model, "reviewed") is None
+    listed = invoke("requests", model)
+    for word in ("REQUEST", "MOVE", "REJECTED", "alice", "reviewed", "→ v2"):
+        assert word in listed.stdout, word
+
+
+# --- archive, delete, policy, verify ---------------------------------------------------------
 
 
 def test_archive_and_delete(model: str) -> None:
