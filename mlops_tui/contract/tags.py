@@ -25,6 +25,8 @@ SELECTED_BY = "mlops.selected_by"
 MODEL_PATH = "mlops.model_path"
 POS_LABEL = "mlops.pos_label"
 REGISTER_NAME = "mlops.register_name"
+MODEL_VERSION = "mlops.model_version"
+"""The registered model version a job's `[register]` made from the run, `name/3`."""
 
 # Why a run failed
 FAILURE_REASON = "mlops.failure_reason"
