@@ -1,11 +1,15 @@
 """Dependencies the routes declare once, as `Annotated` aliases."""
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+
+from mlops_tui.contract.registry import USER_HEADER
 
 from .db import Database
+from .errors import Invalid
 from .settings import Settings
 
 
@@ -19,3 +23,23 @@ def get_settings(request: Request) -> Settings:
 
 DB = Annotated[Database, Depends(get_db)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+MAX_ACTOR = 200
+ACTOR_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+"""No control characters: the actor is printed in terminals and recorded in the audit trail."""
+
+
+def get_actor(user: str | None = Header(None, alias=USER_HEADER, description="Who acts (recorded in the "
+                                        "registry's audit trail); `anonymous` when not sent.",
+                                        json_schema_extra={"maxLength": MAX_ACTOR, "pattern": ACTOR_PATTERN})) -> str:
+    """The `X-Mlops-User` header: who the registry records as acting."""
+    if user is None or not user.strip():
+        return "anonymous"
+    if len(user) > MAX_ACTOR or re.search(r"[\x00-\x1f\x7f]", user):
+        raise Invalid(f"{USER_HEADER} must be at most {MAX_ACTOR} characters, without control characters",
+                      USER_HEADER)
+    return user.strip()
+
+
+Actor = Annotated[str, Depends(get_actor)]

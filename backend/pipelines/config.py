@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_tui.contract.fields import dotted_path
+from mlops_tui.contract.registry import MODEL_NAME_RULE
 
 from ..errors import Invalid
 
@@ -114,9 +115,17 @@ class EvaluateConfig(Section):
 
 
 class RegisterConfig(Section):
-    """Register the best candidate's model under a name (the registry builds on this)."""
+    """Register the best model under a name when the job succeeds (its next version)."""
 
     name: str
+
+    @field_validator("name")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        if not re.match(MODEL_NAME_RULE, value):
+            raise ValueError("not a model name (letters, digits, '.', '_', '-'; at most 128; starts with a letter "
+                             "or digit)")
+        return value
 
 
 class ExecutorConfig(Section):

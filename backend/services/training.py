@@ -20,7 +20,7 @@ from ..clock import now_ms
 from ..datasets import schema as data_schema
 from ..datasets.stats import categorical_stats, column_stats
 from ..db import Database
-from ..errors import Invalid, JobFailure
+from ..errors import DomainError, Invalid, JobFailure
 from ..jobs.joblog import log
 from ..pipelines import checks, model_io, sweep, target
 from ..pipelines.config import PipelineConfig, from_dict
@@ -28,7 +28,7 @@ from ..pipelines.features import check_columns, check_derived
 from ..settings import Settings
 from ..store import experiments, jobs, runs
 from ..store.rows import JobRow, RunRow
-from . import datasets
+from . import datasets, registry
 from .jobs import end_job
 
 PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "joblib", "dask", "distributed", "mlops-tui")
@@ -53,6 +53,8 @@ class Training:
         """Where the runs trained: scikit-learn's version decides whether a skops model loads later."""
         self.report: dict[str, Any] = {}
         """The job's report: grows with each candidate as it finishes, kept on the job as it grows."""
+        self.dataset_ref = ""
+        """The dataset version the job trains on, `name@N` (set when the data is loaded)."""
 
     def run(self) -> None:
         config = from_dict(self.job["config"])
@@ -65,6 +67,8 @@ class Training:
         self.save_best(config, parent, data, best, best_run, chooser)
         self.publish(best_run_id=best_run, best=summary(best, best_run),
                      best_score=chooser.score(best), holdout_score=best.holdout.get(chooser.metric))
+        if config.register_ is not None:
+            self.register(config.register_.name, parent)
         end_job(self.db, self.job_id, JobStatus.SUCCEEDED, report=self.report)
         holdout = best.holdout.get(chooser.metric, float("nan"))
         log(f"done: best {best.candidate.estimator} {best.candidate.params} chosen by {chooser.key} = "
@@ -111,6 +115,7 @@ class Training:
         runs.log_batch(self.db, parent["id"], tags={tag.DATASET: version["ref"],
                                                      tag.DATASET_SHA256: version["sha256"]})
         jobs.update(self.db, self.job_id, dataset=version["ref"])
+        self.dataset_ref = version["ref"]
         return frame
 
     def validate(self, config: PipelineConfig, frame: Any) -> None:
@@ -188,7 +193,7 @@ class Training:
         params = {"estimator": candidate.estimator, **{k: str(v) for k, v in candidate.params.items()}}
         runs.log_batch(self.db, child["id"], params=params,
                        metrics={k: ([0], [v], [now_ms()]) for k, v in metrics.items() if v == v},
-                       tags={tag.DATASET: self.job.get("dataset") or ""})
+                       tags={tag.DATASET: self.dataset_ref})
         runs.update(self.db, child["id"], status=RunStatus.FINISHED, end_time=result.ended_ms)
         return str(child["id"])
 
@@ -210,6 +215,18 @@ class Training:
         runs.log_batch(self.db, parent["id"], tags=tags, params={"primary_metric": chooser.metric},
                        metrics={f"best_{k}": ([0], [v], [now_ms()]) for k, v in best.holdout.items()})
         runs.log_batch(self.db, best_run, tags={tag.BEST: "true"})
+
+    def register(self, name: str, parent: RunRow) -> None:
+        """`[register] name`: the saved model becomes the model's next version (actor `job:<id>`); the job's
+        report and the parent run show which."""
+        try:
+            version = registry.register(self.db, self.settings, name, parent["id"], f"job:{self.job_id}",
+                                        description=f"registered by job {self.job_id}")
+        except DomainError as error:
+            raise JobFailure("config", f"cannot register the model as {name!r}: {error.message}") from None
+        runs.log_batch(self.db, parent["id"], tags={tag.MODEL_VERSION: f"{name}/{version['version']}"})
+        self.publish(registered={"name": name, "version": version["version"]})
+        log(f"registered: {name}/{version['version']}")
 
     def publish(self, **fields: Any) -> None:
         """Add to the job's report and store it, so a running job shows what it has done so far."""

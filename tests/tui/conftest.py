@@ -19,7 +19,7 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
-from textual.widgets import DataTable  # noqa: E402
+from textual.widgets import DataTable, Input  # noqa: E402
 
 from mlops_tui.app import MlopsApp  # noqa: E402
 from mlops_tui.config import TuiConfig  # noqa: E402
@@ -79,10 +79,20 @@ async def settle(pilot: Pilot[int], rounds: int = 3) -> None:
     for _ in range(rounds):
         await app.workers.wait_for_complete()
         await pilot.pause()
+    steady_cursors(pilot)
     await tables_measured(pilot)
     screen = app.screen
     if isinstance(screen, View):
         assert screen.loaded or screen.last_error is not None, f"{screen} never loaded"
+
+
+def steady_cursors(pilot: Pilot[int]) -> None:
+    """Stop every input's cursor blinking, shown: a blink every 0.5 s would make a picture depend on how
+    long the machine took to get there."""
+    for screen in pilot.app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+            field._cursor_visible = True  # noqa: SLF001 - Textual's own state (pausing the blink hides it)
 
 
 async def tables_measured(pilot: Pilot[int], timeout: float = 10.0) -> None:

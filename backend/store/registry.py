@@ -1,0 +1,322 @@
+"""The model registry in SQL: models, their numbered versions, aliases, and the append-only,
+hash-chained event log.
+
+- A version's number is allocated inside the transaction that inserts it, from
+  `models.latest_version`: parallel registrations never collide.
+- An alias moves by compare-and-set in one write transaction (`move_alias`).
+- Events are only ever appended (`append_event`, inside the caller's write transaction): `seq` is the
+  previous event's + 1, `prev_hash` its hash, `hash` = sha256(prev_hash + canonical JSON of the event);
+  `models.head_hash` and `event_count` move with them. There is no update or delete path (and triggers
+  refuse one). `verify_chain` walks the chain and reports the first event altered or removed.
+
+Plain reads and inserts go through sqlite-utils' `Table` methods; the joins, aggregates, upserts of a
+composite key and compare-and-set reads are hand-written SQL (sqlite-utils has no joins and its
+upsert would not tell us what the row held before).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from mlops_tui.contract.registry import ChainCheck, EventAction, VersionStatus
+
+from ..clock import now_ms
+from ..db import Database
+from ..errors import Conflict, NotFound
+from .common import one, rows
+from .rows import VersionRow
+
+UNSET: Any = object()
+"""`move_alias(expected_version=UNSET)`: the caller did not say what it expects (no check)."""
+
+EVENT_FIELDS = ("seq", "time", "actor", "action", "model", "alias", "from_version", "to_version", "version",
+                "request_id", "reason", "forced", "report")
+"""What an event's hash covers (with the previous event's hash in front)."""
+
+_VERSIONS = ("SELECT v.*, r.experiment_id FROM model_versions v LEFT JOIN runs r ON r.id = v.run_id "
+             "WHERE v.name = ?")
+
+
+def canonical(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same event always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(prev_hash: str, event: dict[str, Any]) -> str:
+    fields = {key: event.get(key) for key in EVENT_FIELDS}
+    return hashlib.sha256((prev_hash + canonical(fields)).encode()).hexdigest()
+
+
+def when(ms: int) -> str:
+    """Epoch ms as an ISO time, for messages."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+
+def _version(row: dict[str, Any]) -> VersionRow:
+    row["metrics"] = json.loads(row.pop("metrics_json") or "{}")
+    row["signature"] = json.loads(row.pop("signature_json") or "{}")
+    row["tags"] = json.loads(row.pop("tags_json") or "{}")
+    row["reference"] = json.loads(row.pop("reference_json") or "null")
+    row["pipeline"] = json.loads(row.pop("pipeline_json") or "null")
+    if row.get("experiment_id") is not None:
+        row["experiment_id"] = str(row["experiment_id"])
+    return cast(VersionRow, row)
+
+
+def _event(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored event as the contract's `Event` has it."""
+    event = dict(row)
+    event["model"] = event.pop("name")
+    event["forced"] = bool(event["forced"])
+    event["report"] = json.loads(event.pop("report_json") or "null")
+    return event
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def get_model(db: Database, name: str) -> dict[str, Any]:
+    with db.read():
+        found = list(db.table("models").rows_where("name = ?", [name]))
+    if not found:
+        raise NotFound(f"model {name!r} not found", "name")
+    return found[0]
+
+
+def list_models(db: Database, name: str | None = None) -> list[dict[str, Any]]:
+    """Every model (or one) with its version count, the latest version's primary metric and value, and
+    its pending approval requests (a join and aggregates: hand-written)."""
+    where, args = ("WHERE m.name = ?", [name]) if name is not None else ("", [])
+    with db.read() as conn:
+        found = rows(conn.execute(
+            "SELECT m.name, m.description, m.created_at, m.updated_at, m.latest_version, "
+            "(SELECT count(*) FROM model_versions v WHERE v.name = m.name) AS version_count, "
+            "l.primary_metric, l.primary_value AS latest_value, "
+            "(SELECT count(*) FROM approval_requests q WHERE q.name = m.name AND q.status = 'PENDING') "
+            "AS pending_requests "
+            f"FROM models m LEFT JOIN model_versions l ON l.name = m.name AND l.version = m.latest_version {where} "
+            "ORDER BY m.updated_at DESC, m.name", args))
+        for model in found:
+            model["aliases"] = {a["alias"]: a["version"] for a in aliases(conn, model["name"])}
+    return found
+
+
+def aliases(conn: sqlite3.Connection, name: str) -> list[dict[str, Any]]:
+    return rows(conn.execute("SELECT alias, version, moved_at, moved_by FROM model_aliases WHERE name = ? "
+                             "ORDER BY alias", (name,)))
+
+
+def alias_map(db: Database, name: str) -> dict[str, int]:
+    with db.read() as conn:
+        return {a["alias"]: a["version"] for a in aliases(conn, name)}
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+def insert_version(db: Database, name: str, fields: dict[str, Any], actor: str) -> VersionRow:
+    """Store the model's next version (the model is created with its first) and its `register` event,
+    in one transaction: the number comes from `models.latest_version` read inside it."""
+    now = now_ms()
+    with db.write() as conn:
+        conn.execute("INSERT OR IGNORE INTO models (name, created_at, updated_at) VALUES (?, ?, ?)", (name, now, now))
+        version = int(conn.execute("SELECT latest_version FROM models WHERE name = ?", (name,)).fetchone()[0]) + 1
+        db.table("model_versions").insert({
+            **fields, "name": name, "version": version, "status": VersionStatus.READY, "created_at": now,
+            "created_by": actor})
+        conn.execute("UPDATE models SET latest_version = ?, updated_at = ? WHERE name = ?", (version, now, name))
+        append_event(conn, name, actor, EventAction.REGISTER, version=version, time=now)
+    return get_version(db, name, version)
+
+
+def get_version(db: Database, name: str, version: int) -> VersionRow:
+    with db.read() as conn:
+        found = one(conn.execute(_VERSIONS + " AND v.version = ?", (name, version)))
+    if found is None:
+        get_model(db, name)
+        raise NotFound(f"model {name!r} has no version {version}", "version")
+    return _version(found)
+
+
+def list_versions(db: Database, name: str) -> list[VersionRow]:
+    """Newest first."""
+    with db.read() as conn:
+        return [_version(row) for row in rows(conn.execute(_VERSIONS + " ORDER BY v.version DESC", (name,)))]
+
+
+def versions_of_run(db: Database, run_id: str) -> list[dict[str, Any]]:
+    with db.read():
+        return list(db.table("model_versions").rows_where("run_id = ?", [run_id], select="name, version",
+                                                          order_by="name, version"))
+
+
+def _refuse_if_aliased(conn: sqlite3.Connection, name: str, version: int, doing: str) -> None:
+    held = [row["alias"] for row in aliases(conn, name) if row["version"] == version]
+    if held:
+        names = ", ".join(held)
+        raise Conflict(f"cannot {doing} {name}/{version}: alias{'es' if len(held) > 1 else ''} {names} "
+                       f"point{'' if len(held) > 1 else 's'} at it (move {'them' if len(held) > 1 else 'it'} first)",
+                       "version")
+
+
+def archive_version(db: Database, name: str, version: int, actor: str, reason: str) -> VersionRow:
+    """READY → ARCHIVED, refused while an alias points at the version."""
+    with db.write() as conn:
+        current = get_version(db, name, version)
+        if current["status"] == VersionStatus.ARCHIVED:
+            raise Conflict(f"{name}/{version} is already archived", "version")
+        _refuse_if_aliased(conn, name, version, "archive")
+        conn.execute("UPDATE model_versions SET status = ? WHERE name = ? AND version = ?",
+                     (VersionStatus.ARCHIVED, name, version))
+        append_event(conn, name, actor, EventAction.ARCHIVE, version=version, reason=reason)
+    return get_version(db, name, version)
+
+
+def delete_version(db: Database, name: str, version: int, actor: str, reason: str = "") -> VersionRow:
+    """Remove the version's row (its events stay), refused while an alias points at it."""
+    with db.write() as conn:
+        current = get_version(db, name, version)
+        _refuse_if_aliased(conn, name, version, "delete")
+        conn.execute("DELETE FROM model_versions WHERE name = ? AND version = ?", (name, version))
+        conn.execute("UPDATE models SET updated_at = ? WHERE name = ?", (now_ms(), name))
+        append_event(conn, name, actor, EventAction.DELETE, version=version, reason=reason)
+    return current
+
+
+# --- aliases ---------------------------------------------------------------------------------
+
+
+def alias_holder(db: Database, name: str, alias: str) -> dict[str, Any] | None:
+    """`{"alias", "version", "moved_at", "moved_by"}` or None when the alias points nowhere."""
+    with db.read() as conn:
+        return _holder(conn, name, alias)
+
+
+def _holder(conn: sqlite3.Connection, name: str, alias: str) -> dict[str, Any] | None:
+    return one(conn.execute("SELECT alias, version, moved_at, moved_by FROM model_aliases "
+                            "WHERE name = ? AND alias = ?", (name, alias)))
+
+
+def move_alias(db: Database, name: str, alias: str, version: int, actor: str, *,
+               expected_version: int | None = UNSET, action: EventAction = EventAction.PROMOTE,
+               reason: str = "", forced: bool = False, report: dict[str, Any] | None = None,
+               request_id: str | None = None, before: Any = None) -> dict[str, Any]:
+    """Point `alias` at `version`: compare-and-set in one write transaction. When `expected_version` is
+    given and the alias holds something else, `Conflict` names the version holding it, who moved it
+    and when; nothing moves. `before(conn, holder)` (optional) runs inside the transaction after the
+    read, for checks that must see the same state. Returns the event."""
+    with db.write() as conn:
+        holder = _holder(conn, name, alias)
+        current = holder["version"] if holder else None
+        if expected_version is not UNSET and expected_version != current:
+            raise Conflict(moved_message(name, alias, holder, expected_version), "expected_version")
+        if current == version:
+            raise Conflict(f"{name}@{alias} already points at version {version}", "version")
+        target = one(conn.execute("SELECT status FROM model_versions WHERE name = ? AND version = ?",
+                                  (name, version)))
+        if target is None:
+            raise NotFound(f"model {name!r} has no version {version}", "version")
+        if target["status"] != VersionStatus.READY:
+            raise Conflict(f"{name}/{version} is {target['status']}: only a READY version takes an alias", "version")
+        if before is not None:
+            before(conn, holder)
+        now = now_ms()
+        conn.execute("INSERT INTO model_aliases (name, alias, version, moved_at, moved_by) VALUES (?, ?, ?, ?, ?) "
+                     "ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, "
+                     "moved_at = excluded.moved_at, moved_by = excluded.moved_by",
+                     (name, alias, version, now, actor))
+        conn.execute("UPDATE models SET updated_at = ? WHERE name = ?", (now, name))
+        return append_event(conn, name, actor, action, alias=alias, from_version=current, to_version=version,
+                            reason=reason, forced=forced, report=report, request_id=request_id, time=now)
+
+
+def moved_message(name: str, alias: str, holder: dict[str, Any] | None, expected: int | None) -> str:
+    expected_text = "nothing" if expected is None else f"version {expected}"
+    if holder is None:
+        return f"{name}@{alias} points nowhere now (you expected {expected_text})"
+    return (f"{name}@{alias} now holds version {holder['version']}, moved by {holder['moved_by']} at "
+            f"{when(holder['moved_at'])} (you expected {expected_text})")
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def append_event(conn: sqlite3.Connection, name: str, actor: str, action: EventAction, *,
+                 alias: str | None = None, from_version: int | None = None, to_version: int | None = None,
+                 version: int | None = None, request_id: str | None = None, reason: str = "",
+                 forced: bool = False, report: dict[str, Any] | None = None, time: int | None = None) -> dict[str, Any]:
+    """Append an event to the model's chain. Call it inside the caller's `db.write()` transaction (with
+    the change it records), so both are stored or neither. Returns the event as the contract has it."""
+    head = one(conn.execute("SELECT event_count, head_hash FROM models WHERE name = ?", (name,)))
+    if head is None:
+        raise NotFound(f"model {name!r} not found", "name")
+    event: dict[str, Any] = {
+        "seq": head["event_count"] + 1, "time": time if time is not None else now_ms(), "actor": actor,
+        "action": str(action), "model": name, "alias": alias, "from_version": from_version,
+        "to_version": to_version, "version": version, "request_id": request_id, "reason": reason,
+        "forced": forced, "report": report, "prev_hash": head["head_hash"]}
+    event["hash"] = event_hash(event["prev_hash"], event)
+    stored = {key: value for key, value in event.items() if key not in ("model", "report")}
+    stored.update(name=name, forced=int(forced), report_json=canonical(report) if report is not None else None)
+    conn.execute(f"INSERT INTO model_events ({', '.join(stored)}) VALUES ({', '.join('?' * len(stored))})",
+                 list(stored.values()))
+    conn.execute("UPDATE models SET event_count = ?, head_hash = ? WHERE name = ?",
+                 (event["seq"], event["hash"], name))
+    return event
+
+
+def events(db: Database, name: str, until: int | None = None, alias: str | None = None) -> list[dict[str, Any]]:
+    """The model's events, oldest first; `until` keeps those up to that time, `alias` those about it."""
+    where, args = "name = ?", list[Any]([name])
+    if until is not None:
+        where, args = where + " AND time <= ?", [*args, until]
+    if alias is not None:
+        where, args = where + " AND alias = ?", [*args, alias]
+    with db.read():
+        return [_event(row) for row in db.table("model_events").rows_where(where, args, order_by="seq")]
+
+
+def last_report(db: Database, name: str, version: int) -> dict[str, Any] | None:
+    """The gate report of the version's last promotion (or request)."""
+    with db.read():
+        found = list(db.table("model_events").rows_where(
+            "name = ? AND to_version = ? AND report_json IS NOT NULL", [name, version], select="report_json",
+            order_by="seq DESC", limit=1))
+    return json.loads(found[0]["report_json"]) if found else None
+
+
+def verify_chain(db: Database, name: str) -> ChainCheck:
+    """Walk the chain from its first event: recompute each hash, check that each event links to the one
+    before and that seq has no gap, and that the last one is the head the model recorded. Reports the
+    first event altered (its seq) or removed (the seq missing)."""
+    model = get_model(db, name)
+    with db.read():
+        stored = [_event(row) for row in db.table("model_events").rows_where("name = ?", [name], order_by="seq")]
+    count = len(stored)
+
+    def bad(seq: int, detail: str) -> ChainCheck:
+        return ChainCheck(model=name, ok=False, events=count, first_bad=seq, detail=detail)
+
+    previous: dict[str, Any] | None = None
+    for expected_seq, event in enumerate(stored, start=1):
+        if event["seq"] != expected_seq:
+            return bad(expected_seq, f"event {expected_seq} was removed (the chain jumps to {event['seq']})")
+        if event_hash(event["prev_hash"], event) != event["hash"]:
+            return bad(event["seq"], f"event {event['seq']} was altered (its content does not match its hash)")
+        if previous is not None and event["prev_hash"] != previous["hash"]:
+            return bad(previous["seq"], f"event {previous['seq']} was altered (event {event['seq']} recorded "
+                                        "another hash for it)")
+        if previous is None and event["prev_hash"] != "":
+            return bad(1, "event 1 links to a predecessor: the chain's start was altered")
+        previous = event
+    if count < model["event_count"]:
+        return bad(count + 1, f"event {count + 1} was removed ({model['event_count']} recorded, {count} found)")
+    if count > model["event_count"] or (previous["hash"] if previous else "") != model["head_hash"]:
+        return bad(count, f"event {count} does not match the head the model recorded")
+    return ChainCheck(model=name, ok=True, events=count, detail=f"{count} events, chain intact")
