@@ -56,9 +56,10 @@ def move_text(event: Event) -> str:
     return f"v{version}" if version is not None else "-"
 
 
-def rollback_targets(events: list[Event]) -> dict[str, list[int | None]]:
-    """Per alias, the versions it held before each move still standing, most recent last: a promotion
-    pushes the version it replaced, a rollback pops it (so repeated rollbacks walk back the history)."""
+def rollback_targets(events: list[Event]) -> dict[str, int | None]:
+    """Per alias, the version a rollback would return it to (None: nothing before), as the server
+    decides it: the alias's moves replayed, a promotion pushes the version it moved to, a rollback
+    pops one, and the target is the one under the top (so repeated rollbacks walk back the history)."""
     stacks: dict[str, list[int | None]] = {}
     for event in sorted(events, key=lambda e: e.seq):
         if event.alias is None or event.action not in ALIAS_MOVES:
@@ -68,8 +69,8 @@ def rollback_targets(events: list[Event]) -> dict[str, list[int | None]]:
             if stack:
                 stack.pop()
         else:
-            stack.append(event.from_version)
-    return stacks
+            stack.append(event.to_version)
+    return {alias: stack[-2] if len(stack) >= 2 else None for alias, stack in stacks.items()}
 
 
 def version_columns(metric: str | None) -> list[tuple[str, str, int | None]]:
@@ -269,7 +270,7 @@ class ModelScreen(TabbedView):
         if self.data is None or not self.data.detail.aliases:
             return
         targets = rollback_targets(self.data.events)
-        choices = [RollbackChoice(alias, holder, (targets.get(alias) or [None])[-1])
+        choices = [RollbackChoice(alias, holder, targets.get(alias))
                    for alias, holder in sorted(self.data.detail.aliases.items())]
         cursor = self.cursor_version()
         preferred = cursor.aliases[0] if cursor is not None and cursor.aliases else "production"

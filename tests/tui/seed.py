@@ -498,13 +498,22 @@ MODEL = "churn-classifier"
 MODEL_DATASET = "churn@2"
 
 
+MODEL_EXPERIMENT = "churn-models"
+"""Where the registered versions' runs are (a day before T0: the runs views of churn and fraud, and
+the overview's latest runs, stay as they were)."""
+
+
+def model_run(version: int) -> str:
+    """The id of the run version `version` was registered from."""
+    return run_id(100 + version)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A version the seed registers: trained for real on churn@2 (fixed seeds: the same model, file
     and scores every time) and saved as a job saves its best model, in its run's artifacts."""
 
     version: int
-    run: int
     estimator: str
     params: dict[str, Any]
     promote: str = ""
@@ -513,12 +522,12 @@ class ModelSpec:
 
 
 MODEL_SPECS = [
-    ModelSpec(1, DONE_PARENT, "LogisticRegression", {"C": 1.0, "max_iter": 500}),
-    ModelSpec(2, 10, "DecisionTreeClassifier", {"max_depth": 1, "random_state": 0}, "min_roc_auc = 0.6\n"),
-    ModelSpec(3, DONE_BEST, "RandomForestClassifier", {"n_estimators": 15, "max_depth": 4, "random_state": 0},
+    ModelSpec(1, "LogisticRegression", {"C": 1.0, "max_iter": 500}),
+    ModelSpec(2, "DecisionTreeClassifier", {"max_depth": 1, "random_state": 0}, "min_roc_auc = 0.6\n"),
+    ModelSpec(3, "RandomForestClassifier", {"n_estimators": 15, "max_depth": 4, "random_state": 0},
               "[promote.production]\napproval = true\n"),
 ]
-"""v1 (the succeeded job's model: `[register]` registered it), v2 a one-split tree whose policy asks
+"""v1 (the succeeded job's model: its `[register]` registered it), v2 a one-split tree whose policy asks
 roc_auc ≥ 0.6 (its gates fail), v3 a small forest whose policy sends production moves for approval."""
 
 
@@ -529,10 +538,10 @@ def model_pipeline(spec: ModelSpec) -> str:
             f'[promote]\nlatency_rows = 5\n{spec.promote}')  # a few timed rows: the timer is steady anyway
 
 
-async def add_model_files(backend: Backend, spec: ModelSpec) -> None:
-    """Train the spec's model, save it with `model_io.save` (skops, signature, reference statistics)
-    and upload it, with the pipeline, to its run, which records the primary metric and holdout scores
-    as a job's parent run does."""
+async def add_model_run(backend: Backend, spec: ModelSpec) -> None:
+    """The spec's run: its model trained, saved with `model_io.save` (skops, signature, reference
+    statistics) and uploaded with the pipeline; the run records the primary metric and the holdout
+    scores and its dataset version, as a job's parent run does (v1's names the succeeded job)."""
     import tempfile
 
     from backend.datasets.stats import categorical_stats, column_stats
@@ -546,7 +555,11 @@ async def add_model_files(backend: Backend, spec: ModelSpec) -> None:
     result = sweep.evaluate(config, sweep.Candidate(0, 0, spec.estimator, spec.params), data)
     metric, _ = sweep.primary(config, len(data.classes))
     reference = {"features": column_stats(data.x_train), "target": {"churned": categorical_stats(data.y_train)}}
-    run = run_id(spec.run)
+    start = T0 - DAY + spec.version * MINUTE
+    backend.ids.next(model_run(spec.version))
+    tags = {tag.DATASET: MODEL_DATASET, tag.RUN_KIND: "sweep", **({tag.JOB_ID: DONE_JOB} if spec.version == 1 else {})}
+    run = (await backend.seeder.send(api.create_run(experiment=MODEL_EXPERIMENT, name=f"churn-train-{spec.version}",
+                                                    start_time=start, tags=tags))).id
     with tempfile.TemporaryDirectory() as folder:
         for path in model_io.save(result.model, Path(folder), model_io.signature(data.x_train), reference):
             content = fixed_zip_times(path.read_bytes()) if path.name == model_io.MODEL_FILE else path.read_bytes()
@@ -554,8 +567,8 @@ async def add_model_files(backend: Backend, spec: ModelSpec) -> None:
     await backend.seeder.send(api.upload_artifact(run, "pipeline.json", config.snapshot().encode()))
     scores = {f"best_{key}": round(value, 4) for key, value in result.holdout.items()}
     await backend.seeder.send(api.log_batch(run, params={"primary_metric": metric}, series=[
-        {"key": key, "steps": [0], "values": [value], "timestamps": [run_start(spec.run)]}
-        for key, value in scores.items()]))
+        {"key": key, "steps": [0], "values": [value], "timestamps": [start]} for key, value in scores.items()]))
+    await backend.seeder.send(api.update_run(run, status="FINISHED", end_time=start + 30_000))
 
 
 def fixed_zip_times(content: bytes) -> bytes:
@@ -582,28 +595,27 @@ def actor(backend: Backend, name: str) -> AsyncClient:
 async def seed_models(backend: Backend) -> None:
     """churn-classifier v1..v3 (MODEL_SPECS). alice promotes v1 to production (gates pass); bob forces
     v2 there (its roc_auc floor fails) and alice rolls production back to v1; bob moves v3 to staging,
-    then asks for production → v3, which waits for approval. Run 9 and the succeeded job point at v1,
+    then asks for production → v3, which waits for approval. v1's run and the succeeded job point at v1,
     as the training hook leaves them."""
+    await backend.seeder.send(api.create_experiment(MODEL_EXPERIMENT))
     for spec in MODEL_SPECS:
-        await add_model_files(backend, spec)
+        await add_model_run(backend, spec)
     alice, bob = actor(backend, "alice"), actor(backend, "bob")
     steps: list[tuple[int, Callable[[], Awaitable[Any]]]] = [
         (NOW_MS - 88 * MINUTE, lambda: actor(backend, f"job:{DONE_JOB}").register_version(
-            MODEL, run_id(DONE_PARENT), description=f"registered by job {DONE_JOB}")),
+            MODEL, model_run(1), description=f"registered by job {DONE_JOB}")),
         (NOW_MS - 80 * MINUTE, lambda: alice.promote(MODEL, 1, "production", expected_version=None,
                                                      reason="first release")),
-        (NOW_MS - 60 * MINUTE, lambda: bob.register_version(MODEL, run_id(10))),
+        (NOW_MS - 60 * MINUTE, lambda: bob.register_version(MODEL, model_run(2))),
         (NOW_MS - 55 * MINUTE, lambda: bob.promote(MODEL, 2, "production", expected_version=1, force=True,
                                                    reason="hotfix: the tree ignores the broken usage_gb feed")),
         (NOW_MS - 40 * MINUTE, lambda: alice.rollback(MODEL, "production", reason="tree is below the roc_auc floor")),
-        (NOW_MS - 20 * MINUTE, lambda: bob.register_version(MODEL, run_id(DONE_BEST))),
+        (NOW_MS - 20 * MINUTE, lambda: bob.register_version(MODEL, model_run(3))),
         (NOW_MS - 18 * MINUTE, lambda: bob.promote(MODEL, 3, "staging", expected_version=None,
                                                    reason="forest for the shadow test")),
-        (NOW_MS - 15 * MINUTE, lambda: bob.promote(MODEL, 3, "production", expected_version=1,
-                                                   reason="forest beats v1 on holdout")),
     ]
     for at, step in steps:
         backend.clock.ms = at
         await step()
-    await backend.seeder.send(api.log_batch(run_id(DONE_PARENT), tags={tag.MODEL_VERSION: f"{MODEL}/1"}))
+    await backend.seeder.send(api.log_batch(model_run(1), tags={tag.MODEL_VERSION: f"{MODEL}/1"}))
     backend.clock.ms = NOW_MS
