@@ -34,7 +34,7 @@ def live_backend(source: Path | None = None) -> Iterator[tuple[str, Path]]:
             cwd=source, env={**os.environ, "PYTHONPATH": str(source)} if source else None,
         )
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a busy 2-core machine can take half a minute to import
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:

@@ -1,5 +1,5 @@
-"""`make demo` (`python scripts/demo.py`): start a backend on a fresh home, log a small experiment, say how
-to look at it. It reads `sample_data/` next to this folder, so it runs from a clone of the repository.
+"""`make demo` (`python scripts/demo.py`): start a backend on a fresh home, log a small experiment, train
+the churn pipeline (which registers its model), promote that version to production, say how to look at it. It reads `sample_data/` next to this folder, so it runs from a clone of the repository.
 
 Without a terminal (CI) it stops the backend and exits 0; with one it leaves the backend running
 and opens the console.
@@ -144,6 +144,25 @@ def train_pipeline(url: str) -> Job:
         return client.get_job(job.id)
 
 
+def promote_to_production(url: str, job: Job) -> bool:
+    """The job registered its best model (`[register]` in the pipeline): promote that version to
+    `production`, the gates computed by the backend, and print their report."""
+    registered = (job.report or {}).get("registered")
+    if not registered:
+        print("  the job registered no model version", file=sys.stderr)
+        return False
+    name, version = registered["name"], int(registered["version"])
+    print(f"  the job registered {name}/{version}; promoting it to production ...")
+    with Client(url) as client:
+        result = client.promote(name, version, "production", expected_version=None,
+                                reason="first release (make demo)")
+    if result.report is not None:
+        for gate in result.report.gates:
+            print(f"  {'PASS' if gate.passed else 'FAIL'}  {gate.gate.value:<10} {gate.detail}")
+    print(f"  {name}@production: {result.outcome.value} (version {result.version})")
+    return result.outcome.value == "moved"
+
+
 def main() -> int:
     try:
         fresh_home(HOME)
@@ -169,6 +188,9 @@ def main() -> int:
             return 1
         best = (job.report or {}).get("best", {})
         print(f"  best: {best.get('estimator')} roc_auc {best.get('holdout', {}).get('roc_auc', 0):.3f}")
+        print("3. registry: the job's model version, promoted to production through the gates ...")
+        if not promote_to_production(url, job):
+            return 1
         env = "" if port == DEFAULT_PORT else f"MLOPS_URL={url} "
         print("\nlogged experiment 'churn-demo' (3 SDK runs with params, metric series and a skops model each)")
         print(f"and experiment 'churn' (job {job.id}: a parent run, {job.progress_total} candidate runs, "
@@ -177,6 +199,8 @@ def main() -> int:
         print(f"  {env}.venv/bin/mlops runs list --experiment churn-demo")
         print(f"  {env}.venv/bin/mlops jobs show {job.id}")
         print(f"  {env}.venv/bin/mlops runs compare <run> <run> --only-diff")
+        print(f"  {env}.venv/bin/mlops models show churn-classifier")
+        print(f"  {env}.venv/bin/mlops models history churn-classifier")
         print(f"  {env}.venv/bin/mlops tui")
         print(f"stop the backend with: .venv/bin/mlops server stop --home {HOME}")
         if interactive:

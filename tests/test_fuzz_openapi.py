@@ -1,13 +1,15 @@
 """`/openapi.json` tells the truth: schemathesis, with every check, against a live server.
 
 A real uvicorn server on a free port and a temporary home, seeded through the API (an experiment, a
-run with a metric, a tag and an artifact, a dataset version, a queued job) so operations with ids
+run with a metric, a tag and an artifact, a dataset version, a queued job, a registered model version
+with an alias) so operations with ids
 reach real objects. Schemathesis runs all its phases (examples, coverage, fuzzing, stateful) with
 all its checks and a bounded number of examples per operation; it must find no 5xx and no
 disagreement between an answer and the schema.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import CLIENT_HEADERS, ROOT, LiveServer, start_backend, stop_process, unique
+from registry_support import tiny_model_files
 
 MAX_EXAMPLES = 10
 """Examples per operation and phase: the whole run stays well under two minutes on two cores."""
@@ -32,6 +35,8 @@ CONTENT_CHECKED = {
     "/api/v1/datasets/{name}/versions": "the body must be a readable CSV or Parquet file",
     "/api/v1/data/schema": "the body must be a readable CSV or Parquet file",
     "/api/v1/runs/{run_id}/artifacts/{path}": "a path that is a folder (or crosses a file) is refused",
+    "/api/v1/models/{name}/versions": "the run must hold a model file (model/model.skops)",
+    "/api/v1/models/{name}/promote": "force needs a non-empty reason",
 }
 """Operations whose schema-valid requests may still be refused with 422 (positive_data_acceptance):
 rules on the content that JSON Schema cannot express. Everything else must accept schema-valid data."""
@@ -46,8 +51,9 @@ estimator = "LogisticRegression"
 """
 
 
-def seed(url: str) -> dict[str, str]:
-    """Real objects for the path parameters: ids and names the fuzzer could not guess."""
+def seed(url: str, folder: Path) -> dict[str, str | list[str | int]]:
+    """Real objects for the path parameters: ids and names the fuzzer could not guess. The registered
+    model takes the dataset's name (both are `{name}`), its version 1 the alias `production`."""
     with httpx.Client(base_url=url, headers=CLIENT_HEADERS, timeout=30) as http:
         experiment = http.post("/api/v1/experiments", json={"name": unique("fuzz")}).raise_for_status().json()
         run = http.post("/api/v1/runs", json={"experiment_id": experiment["id"], "tags": {"team": "fuzz"}})
@@ -60,20 +66,27 @@ def seed(url: str) -> dict[str, str]:
                   content=CSV).raise_for_status()
         job = http.post("/api/v1/jobs", json={"pipeline": PIPELINE.format(dataset=f"{dataset}@1"),
                                               "dataset": f"{dataset}@1"}).raise_for_status().json()
+        for path, content in tiny_model_files(folder).items():
+            http.put(f"/api/v1/runs/{run_id}/artifacts/{path}", content=content).raise_for_status()
+        http.post(f"/api/v1/models/{dataset}/versions", json={"run_id": run_id}).raise_for_status()
+        http.post(f"/api/v1/models/{dataset}/promote", json={
+            "version": 1, "alias": "production", "force": True, "reason": "fuzz seed"}).raise_for_status()
     return {"ref": experiment["id"], "run_id": run_id, "key": "loss", "path": "notes.txt", "name": dataset,
-            "version": "1", "job_id": job["id"]}
+            "version": ["1", 1], "job_id": job["id"], "alias": "production"}
+    # `version` is text for a dataset (a number or `latest`) and a number for a model
 
 
 SEEDED_SHARE = 0.5
 """How often a path parameter takes the seeded value; otherwise it is generated (ids that do not exist)."""
 
 
-def config(seeded: dict[str, str]) -> str:
+def config(seeded: dict[str, str | list[str | int]]) -> str:
     """The schemathesis configuration (TOML): path parameters that are half the time a seeded object's,
     and the content-checked operations."""
     lines: list[str] = []
     for name, value in sorted(seeded.items()):
-        lines += [f"[dictionaries.{name}]", f'values = ["{value}"]']
+        values = value if isinstance(value, list) else [value]
+        lines += [f"[dictionaries.{name}]", f"values = {json.dumps(values)}"]
     lines += ["[parameters]"] + [f'"path.{name}" = {{ dictionary = "{name}", probability = {SEEDED_SHARE} }}'
                                  for name in sorted(seeded)]
     for path in sorted(CONTENT_CHECKED):
@@ -100,8 +113,9 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     stop_process(server.process)
 
 
+@pytest.mark.timeout(600)  # the registry's operations lengthened the run past the default 300 s on a busy machine
 def test_openapi_holds_under_fuzzing(fuzz_server: LiveServer, tmp_path: Path) -> None:
-    (tmp_path / "schemathesis.toml").write_text(config(seed(fuzz_server.url)))
+    (tmp_path / "schemathesis.toml").write_text(config(seed(fuzz_server.url, tmp_path / "model")))
     command = [sys.executable, "-m", "schemathesis.cli", "run", f"{fuzz_server.url}/openapi.json",
                "--checks", "all", "--exclude-checks", ",".join(EXCLUDED_CHECKS),
                "--max-examples", str(MAX_EXAMPLES), "--seed", "8", "--workers", "1", "--no-color",

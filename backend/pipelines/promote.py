@@ -33,6 +33,8 @@ SETTINGS = {"signature", "min_improvement", "max_latency_ms", "max_size_mb", "la
 METRICS = set(scoring.CLASSIFICATION) | set(scoring.REGRESSION)
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+MAX_LATENCY_ROWS = 1000
+"""Most single-row predictions the latency gate times (each promotion pays for them)."""
 
 
 def duration_ms(text: str) -> int:
@@ -87,4 +89,6 @@ def _policy(raw: dict[str, Any], where: str, base: AliasPolicy) -> AliasPolicy:
         raise ValueError(f"{where}.approval_expires: {error}") from None
     if policy.approvals < 1 or policy.latency_rows < 1:
         raise ValueError(f"{where}: approvals and latency_rows must be at least 1")
+    if policy.latency_rows > MAX_LATENCY_ROWS:
+        raise ValueError(f"{where}.latency_rows: at most {MAX_LATENCY_ROWS:,} single-row predictions are timed")
     return policy
