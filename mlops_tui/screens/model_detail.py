@@ -14,11 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 
+from ..client import MlopsError
 from ..contract.registry import (
     ALIAS_MOVES,
     ApprovalRequest,
     Event,
     EventAction,
+    EventList,
     ModelDetail,
     ModelVersion,
     PromoteOutcome,
@@ -44,6 +46,8 @@ class ModelData:
     """Oldest first."""
     requests: list[ApprovalRequest]
     """Pending ones."""
+    requests_error: str | None = None
+    """Why the requests could not be listed (the versions and history still show)."""
 
 
 def move_text(event: Event) -> str:
@@ -158,7 +162,15 @@ class ModelScreen(TabbedView):
     async def fetch(self) -> ModelData:
         detail, events, requests = await asyncio.gather(
             self.client.get_model(self.model_name), self.client.model_events(self.model_name),
-            self.client.list_requests(self.model_name, RequestStatus.PENDING))
+            self.client.list_requests(self.model_name, RequestStatus.PENDING), return_exceptions=True)
+        for answer in (detail, events):
+            if isinstance(answer, BaseException):
+                raise answer
+        assert isinstance(detail, ModelDetail) and isinstance(events, EventList)
+        if isinstance(requests, MlopsError) and not requests.unreachable:
+            return ModelData(detail, sorted(events.events, key=lambda e: e.seq), [], requests.message)
+        if isinstance(requests, BaseException):
+            raise requests
         return ModelData(detail, sorted(events.events, key=lambda e: e.seq),
                          [r for r in requests.requests if r.status == RequestStatus.PENDING])
 
@@ -183,9 +195,11 @@ class ModelScreen(TabbedView):
         self._show_event_detail()
         self.query_one("#model-requests", NavTable).sync_rows(
             [(r.id, request_cells(r, zone)) for r in data.requests])
-        self.query_one("#requests-note", Label).update(
-            f"{plural(len(data.requests), 'pending request')} · a approves or rejects the one under the cursor"
-            if data.requests else "no pending request")
+        note = (f"{plural(len(data.requests), 'pending request')} · a approves or rejects the one under the cursor"
+                if data.requests else "no pending request")
+        if data.requests_error:
+            note = f"requests could not be listed: {data.requests_error}"
+        self.query_one("#requests-note", Label).update(Text(safe_text(note)))
         tabs = self.query_one(TabbedContent)
         tabs.get_tab("tab-requests").label = f"Requests ({len(data.requests)})" if data.requests else "Requests"
         tabs.get_tab("tab-history").label = f"History ({len(data.events)})"

@@ -1,14 +1,13 @@
 """Every registered model with its aliases (`production→3 staging→4`), its latest version and that
-version's primary metric, and its pending approval requests; `enter` opens one."""
+version's primary metric, and its pending approval requests (the status line counts the versions);
+`enter` opens one."""
 from __future__ import annotations
-
-from datetime import tzinfo
 
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Label
 
 from ..contract.registry import ModelList, RegisteredModel
-from ..formatting import WHEN_WIDTH, aliases_line, number, plural, when
+from ..formatting import aliases_line, number, plural
 from ..widgets.tables import NavTable
 from . import registry
 from .base import View
@@ -21,11 +20,10 @@ def metric_text(name: str | None, value: float | None) -> str:
     return f"{name} {number(value)}" if name else number(value)
 
 
-def model_cells(model: RegisteredModel, zone: tzinfo | None) -> list[object]:
-    return [model.name, aliases_line(model.aliases), f"v{model.latest_version}", number(model.version_count),
+def model_cells(model: RegisteredModel) -> list[object]:
+    return [model.name, aliases_line(model.aliases), f"v{model.latest_version}",
             metric_text(model.primary_metric, model.latest_value),
-            str(model.pending_requests) if model.pending_requests else "-",
-            when(model.updated_at, zone)]
+            str(model.pending_requests) if model.pending_requests else "-"]
 
 
 class ModelsScreen(View[ModelList]):
@@ -41,16 +39,14 @@ class ModelsScreen(View[ModelList]):
         super().on_mount()
         self.query_one(NavTable).set_columns([
             ("name", "MODEL", None), ("aliases", "ALIASES", None), ("latest", "LATEST", None),
-            ("versions", "VERS", None), ("metric", "LATEST METRIC", None), ("pending", "PENDING", None),
-            ("updated", "UPDATED", WHEN_WIDTH)])
+            ("metric", "METRIC", None), ("pending", "PENDING", None)])
         self.query_one(NavTable).focus()
 
     async def fetch(self) -> ModelList:
         return await self.client.list_models()
 
     def render_data(self, data: ModelList) -> None:
-        zone = self.mlops.clock().tzinfo
-        self.query_one(NavTable).sync_rows([(m.name, model_cells(m, zone)) for m in data.models])
+        self.query_one(NavTable).sync_rows([(m.name, model_cells(m)) for m in data.models])
         versions = sum(m.version_count for m in data.models)
         pending = sum(m.pending_requests for m in data.models)
         text = f"{plural(len(data.models), 'model')}, {plural(versions, 'version')}"
