@@ -20,7 +20,7 @@ and of the alias's current holder, pass or fail, and on a failure by how much it
   that cannot serve (its file changed or does not load) leaves nothing to beat: passes, saying so;
   one that loads but cannot be scored on those rows fails;
 - latency: the p95 of `latency_rows` single-row predictions of the candidate on holdout rows, under
-  `max_latency_ms`.
+  `max_latency_ms` (CPU time, so a busy machine does not fail a model: `holdout.p95_latency_ms`).
 
 A version without a dataset version and pipeline (registered by hand from an SDK run) cannot be
 scored: the thresholds, champion (when the alias has a holder) and latency gates fail saying so; a
@@ -342,7 +342,7 @@ def champion_gate(evidence: Evidence, candidate: VersionRow, champion: VersionRo
 
 
 def latency_gate(evidence: Evidence, policy: AliasPolicy) -> GateResult:
-    name = "p95 single-row predict ms"
+    name = "p95 single-row predict ms (CPU)"
     if evidence.unscorable or evidence.holdout is None or evidence.columns is None:
         return GateResult(gate=GateName.LATENCY, name=name, passed=False, threshold=policy.max_latency_ms,
                           detail=f"cannot be measured: {evidence.unscorable}")
@@ -355,5 +355,5 @@ def latency_gate(evidence: Evidence, policy: AliasPolicy) -> GateResult:
     passed = p95 <= policy.max_latency_ms
     over = "" if passed else f", {p95 - policy.max_latency_ms:.2f} ms over"
     return GateResult(gate=GateName.LATENCY, name=name, passed=passed, threshold=policy.max_latency_ms,
-                      candidate=round(p95, 3), detail=f"p95 {p95:.2f} ms over {policy.latency_rows} single-row "
+                      candidate=round(p95, 3), detail=f"p95 {p95:.2f} ms CPU over {policy.latency_rows} single-row "
                                                       f"predictions (limit {policy.max_latency_ms:g} ms{over})")

@@ -29,13 +29,13 @@ from mlops_tui.contract.registry import (
 
 from .. import artifacts
 from ..db import Database
-from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Invalid, NotFound
 from ..pipelines import model_io, promote
 from ..settings import Settings
 from ..store import registry as store
 from ..store import runs
 from ..store.rows import VersionRow
-from . import gates
+from . import approvals, gates
 
 MODEL_PATH = f"model/{model_io.MODEL_FILE}"
 CHUNK = 1 << 20
@@ -266,15 +266,12 @@ def promote_version(db: Database, settings: Settings, name: str, body: PromoteCr
     report = gates.evaluate(settings, db, candidate, _champion(db, name, holder), alias, policy)
     answer: dict[str, Any] = {"model": name, "alias": alias, "version": body.version,
                               "from_version": holder["version"] if holder else None, "report": report}
-    if policy.needs_request:
-        # APPROVALS: the `approvals` helper wires its request here, e.g.
-        #   request = approvals.open_request(db, settings, name, alias, body.version,
-        #       holder["version"] if holder else None, actor, body.reason, body.force, report)
-        #   return {**answer, "outcome": PromoteOutcome.AWAITING_APPROVAL, "request": request}
-        raise Forbidden(f"{name}@{alias} moves only through an approved request (its policy sets "
-                        "approval or protected)", "alias")
     if not report.passed and not body.force:
         return {**answer, "outcome": PromoteOutcome.GATES_FAILED}
+    if policy.needs_request:  # approval or protected: never moved here, even forced (see services/approvals)
+        request = approvals.open_request(db, name, alias, body.version, answer["from_version"], actor, body.reason,
+                                         body.force and not report.passed, report, policy)
+        return {**answer, "outcome": PromoteOutcome.AWAITING_APPROVAL, "request": request}
     event = store.move_alias(db, name, alias, body.version, actor, expected_version=expected, reason=body.reason,
                              forced=body.force and not report.passed, report=report.model_dump(mode="json"))
     return {**answer, "outcome": PromoteOutcome.MOVED, "from_version": event["from_version"], "event": event}
@@ -282,16 +279,17 @@ def promote_version(db: Database, settings: Settings, name: str, body: PromoteCr
 
 def move_alias(db: Database, settings: Settings, name: str, alias: str, version: int, actor: str, *,
                expected_version: int | None = store.UNSET, reason: str = "", forced: bool = False,
-               report: GateReport | None = None, request_id: str | None = None) -> dict[str, Any]:
+               report: GateReport | None = None, request_id: str | None = None, before: Any = None) -> dict[str, Any]:
     """Move `alias` to `version` now (compare-and-set against `expected_version` when given), after
     checking the model file still matches its hash. For an approved request (`request_id`): the gates
-    were computed when it was made. Returns the `promote` event."""
+    were computed when it was made, and `before(conn, holder)` marks it approved in the move's
+    transaction. Returns the `promote` event."""
     candidate = _candidate(db, name, version)
     problem = gates.integrity_problem(settings, candidate)
     if problem is not None:
         raise Conflict(problem, "version")
     return store.move_alias(db, name, check_alias(alias), version, actor, expected_version=expected_version,
-                            reason=reason, forced=forced, request_id=request_id,
+                            reason=reason, forced=forced, request_id=request_id, before=before,
                             report=report.model_dump(mode="json") if report is not None else None)
 
 

@@ -120,3 +120,25 @@ class VersionRow(TypedDict):
     reference: NotRequired[dict[str, Any] | None]
     pipeline: NotRequired[dict[str, Any] | None]
     """The pipeline file (as parsed JSON) that trained it: split, primary metric, `[promote]` policy."""
+
+
+class RequestRow(TypedDict):
+    """An approval request (`approval_requests`), JSON columns decoded; shaped as the contract's
+    `ApprovalRequest`."""
+    id: str
+    model: str
+    alias: str
+    version: int
+    expected_version: int | None
+    requester: str
+    reason: str
+    forced: bool
+    status: str
+    approvals_needed: int
+    approvers: list[str]
+    decided_by: str | None
+    decision_reason: str
+    created_at: int
+    expires_at: int
+    decided_at: int | None
+    report: dict[str, Any] | None
