@@ -132,17 +132,19 @@ class Backend:
 
 
 class SteadyTimer:
-    """The `time` module of the latency gate (`backend.pipelines.holdout`): each `perf_counter()` is
-    1.5 ms after the one before, so the p95 it measures, and the pictures showing it, never vary."""
+    """The `time` module of the latency gate (`backend.pipelines.holdout`): each reading of its clock
+    is 1.5 ms after the one before, so the p95 it measures, and the pictures showing it, never vary."""
 
     STEP = 0.0015
 
     def __init__(self) -> None:
         self.now = 0.0
 
-    def perf_counter(self) -> float:
+    def process_time(self) -> float:
         self.now += self.STEP
         return self.now
+
+    perf_counter = process_time
 
 
 def _patch_backend(monkeypatch: pytest.MonkeyPatch, clock: BackendClock, ids: Ids) -> None:
@@ -613,6 +615,8 @@ async def seed_models(backend: Backend) -> None:
         (NOW_MS - 20 * MINUTE, lambda: bob.register_version(MODEL, model_run(3))),
         (NOW_MS - 18 * MINUTE, lambda: bob.promote(MODEL, 3, "staging", expected_version=None,
                                                    reason="forest for the shadow test")),
+        (NOW_MS - 15 * MINUTE, lambda: bob.promote(MODEL, 3, "production", expected_version=1,
+                                                   reason="forest beats v1 on holdout")),
     ]
     for at, step in steps:
         backend.clock.ms = at

@@ -9,18 +9,20 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Input, Label, LoadingIndicator, Static
 
+from mlops_tui.app import MlopsApp
+from mlops_tui.client import AsyncClient
 from mlops_tui.contract.registry import EventAction
 from mlops_tui.screens.jobs import clip
 from mlops_tui.screens.model_detail import ModelScreen
-from mlops_tui.screens.model_forms import PromoteModal, RollbackModal
+from mlops_tui.screens.model_forms import DecisionModal, PromoteModal, RollbackModal
 from mlops_tui.screens.model_version import VersionScreen
 from mlops_tui.screens.models import ModelsScreen
 from mlops_tui.screens.overview import OverviewScreen
 from mlops_tui.screens.run_detail import RunDetailScreen
 from mlops_tui.widgets.tables import NavTable
 
-from .conftest import settle
-from .seed import CONSOLE_USER, DONE_JOB, MODEL, Backend, actor, model_run
+from .conftest import QUIET, settle
+from .seed import CONSOLE_USER, DONE_JOB, MODEL, URL, Backend, actor, fixed_clock, model_run
 from .test_flows import SIZE, AppFactory, row_keys, wait_until
 
 
@@ -248,3 +250,57 @@ async def test_rollback_names_from_and_to_and_moves_back(make_app: AppFactory, b
         assert (last.action, last.reason, last.actor, last.to_version) == ("rollback", "lr is worse", CONSOLE_USER, 3)
         assert cell(screen.query_one("#model-versions", NavTable), "3", 2) == "staging"
 
+
+async def test_approve_a_pending_request_moves_the_alias(make_app: AppFactory, backend: Backend) -> None:
+    pending = (await backend.seeder.list_requests(MODEL, "PENDING")).requests
+    assert [(r.alias, r.version, r.requester) for r in pending] == [("production", 3, "bob")]
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_model(pilot)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await settle(pilot)
+        assert row_keys(screen.query_one("#model-requests", NavTable)) == [pending[0].id]
+        await pilot.press("a")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, DecisionModal) and modal.request.id == pending[0].id
+        await type_into(pilot, modal.query_one("#form-reason", Input), "forest checked")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen
+        assert (await backend.seeder.get_alias(MODEL, "production")).version == 3
+        decided = (await backend.seeder.list_requests(MODEL)).requests
+        assert [(r.id, r.status, r.approvers) for r in decided] == [(pending[0].id, "APPROVED", [CONSOLE_USER])]
+        assert row_keys(screen.query_one("#model-requests", NavTable)) == []
+        assert any(f"request {pending[0].id[:8]}" in n and "APPROVED" in n for n in notices(app))
+
+
+async def test_the_requester_cannot_approve_and_reject_closes_the_request(backend: Backend) -> None:
+    request = (await backend.seeder.list_requests(MODEL, "PENDING")).requests[0]
+    as_bob = AsyncClient(url=URL, transport=backend.switch, user=request.requester)
+    app = MlopsApp(client=as_bob, config=QUIET, clock=fixed_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_model(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, DecisionModal)
+        await pilot.press("ctrl+s")  # approve: the server refuses the requester's own approval
+        await settle(pilot)
+        assert app.screen is modal and modal.error is not None and request.requester in modal.error
+        assert (await backend.seeder.list_requests(MODEL, "PENDING")).requests[0].approvers == []
+    app = MlopsApp(client=backend.client, config=QUIET, clock=fixed_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_model(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        modal = app.screen
+        assert isinstance(modal, DecisionModal)
+        await pilot.press("j")  # reject
+        await type_into(pilot, modal.query_one("#form-reason", Input), "not yet")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert app.screen is screen
+        found = (await backend.seeder.list_requests(MODEL)).requests[0]
+        assert (found.id, found.status, found.decided_by) == (request.id, "REJECTED", CONSOLE_USER)
+        assert (await backend.seeder.get_alias(MODEL, "production")).version == 1
