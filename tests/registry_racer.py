@@ -11,6 +11,8 @@ from mlops_tui.client import MlopsError
 ROUNDS = 4
 VERSIONS = 4
 ALIAS = "production"
+GATES_SECONDS = 180.0
+"""A promotion computes its gates (loads and scores both models) before it answers: slow on a busy machine."""
 
 
 def racer(url: str, name: str, user: str, start: Any, results: Any) -> None:
@@ -18,7 +20,7 @@ def racer(url: str, name: str, user: str, start: Any, results: Any) -> None:
     promote another version expecting that holder. Puts the outcomes on `results`."""
     outcomes: list[dict[str, Any]] = []
     chooser = random.Random(user)
-    with Client(url, token="", user=user) as client:
+    with Client(url, token="", user=user, timeout=GATES_SECONDS) as client:
         start.wait(timeout=120)
         for round_number in range(ROUNDS):
             holder = None if round_number == 0 else client.get_model(name).aliases.get(ALIAS)

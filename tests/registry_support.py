@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from conftest import ROOT, unique
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from test_jobs import pipeline
@@ -53,6 +54,16 @@ def tiny_model_files(folder: Path) -> dict[str, bytes]:
     frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
     target = (frame["a"] > 0).astype(int)
     pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(frame, target)
+    model_io.save(pipeline, folder, model_io.signature(frame), {"features": {}})
+    return {f"model/{path.name}": path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def large_model_files(folder: Path, rows: int = 100_000) -> dict[str, bytes]:
+    """A real model whose file is several MB (a nearest-neighbours classifier keeps its training rows):
+    hashing and loading it take as long as a real model's, so racing requests overlap in the gates."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows)})
+    pipeline = Pipeline([("model", KNeighborsClassifier(algorithm="brute"))]).fit(frame, frame["a"] > 0)
     model_io.save(pipeline, folder, model_io.signature(frame), {"features": {}})
     return {f"model/{path.name}": path.read_bytes() for path in sorted(folder.iterdir())}
 

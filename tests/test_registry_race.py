@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from conftest import LiveServer, unique
-from registry_racer import ALIAS, ROUNDS, VERSIONS, racer
-from registry_support import run_with_files, tiny_model_files
+from registry_racer import ALIAS, GATES_SECONDS, ROUNDS, VERSIONS, racer
+from registry_support import large_model_files, run_with_files, tiny_model_files
 
 from mlops_tui import Client
 from mlops_tui.client import MlopsError
@@ -20,10 +20,10 @@ PROCESSES = 8
 def test_racing_promotions_from_processes_form_one_consistent_chain(live_server: LiveServer,
                                                                     tmp_path: Path) -> None:
     name = unique("race")
-    with Client(live_server.url, token="", user="setup") as client:
-        files = tiny_model_files(tmp_path / "model")
-        for _ in range(VERSIONS):
-            client.register_version(name, run_with_files(client, files))
+    with Client(live_server.url, token="", user="setup", timeout=GATES_SECONDS) as client:
+        run_id = run_with_files(client, large_model_files(tmp_path / "model"))
+        for _ in range(VERSIONS):  # the same model file, registered as 4 versions
+            client.register_version(name, run_id)
         context = multiprocessing.get_context("spawn")
         start, results = context.Barrier(PROCESSES), context.Queue()
         workers = [context.Process(target=racer, args=(live_server.url, name, f"racer{i}", start, results))
@@ -62,7 +62,7 @@ def test_racing_promotions_from_processes_form_one_consistent_chain(live_server:
 @pytest.mark.parametrize("expected", [None, 2])
 def test_a_stale_expectation_moves_nothing(live_server: LiveServer, tmp_path: Path, expected: int | None) -> None:
     name = unique("stale")
-    with Client(live_server.url, token="", user="carol") as client:
+    with Client(live_server.url, token="", user="carol", timeout=GATES_SECONDS) as client:
         files = tiny_model_files(tmp_path / "model")
         for _ in range(3):
             client.register_version(name, run_with_files(client, files))
