@@ -220,7 +220,7 @@ def test_promote_rollback_and_history_at(model: str) -> None:
     assert "production held v1" in human
     timeline = invoke("history", model, "--alias", "production")
     for word in ("TIME", "ACTOR", "ACTION", "rollback", "- → v1", "v1 → v2", "v2 → v1", "hotfix:",
-                 "alice", "passed"):
+                 "alice", "✓"):
         assert word in timeline.stdout, word
     assert "register" not in timeline.stdout  # --alias keeps that alias's events
 
@@ -247,7 +247,7 @@ def test_a_worse_model_fails_the_champion_gate_computed_now(model: str, monkeypa
                             "--json"))
     assert forced["outcome"] == "moved" and forced["event"]["forced"] is True
     timeline = invoke("history", model).stdout
-    assert "forced" in timeline and "FAIL champion" in timeline
+    assert "forced: ✗" in timeline and "champion" in timeline
 
 
 def test_a_failed_gate_exits_9_and_moves_nothing(model: str) -> None:

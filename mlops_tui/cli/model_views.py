@@ -16,7 +16,7 @@ from ..contract.registry import (
     Policy,
     RegisteredModel,
 )
-from ..formatting import size, status_markup
+from ..formatting import gate_summary, gate_value, size, status_markup
 from .data import column_summary
 from .output import number, shown, when, when_short
 
@@ -107,9 +107,7 @@ def _signature_table(version: ModelVersion) -> Table:
 
 
 def _value(value: float | str | None) -> str:
-    if value is None:
-        return "-"
-    return shown(value) if isinstance(value, str) else number(value)
+    return shown(gate_value(value))
 
 
 DETAIL_COLUMN_WIDTH = 120
@@ -139,16 +137,6 @@ def _verdict(passed: bool) -> str:
     return "[green]PASS[/]" if passed else "[bold red]FAIL[/]"
 
 
-def gates_summary(report: GateReport | None) -> str:
-    """`6/6 passed` or `FAIL champion, threshold`."""
-    if report is None:
-        return "-"
-    failed = report.failed
-    if not failed:
-        return f"{len(report.gates)}/{len(report.gates)} passed"
-    return "FAIL " + ", ".join(gate.gate.value for gate in failed)
-
-
 def _versions_moved(event: Event) -> str:
     """`v1 → v2` for a move (or a request, an approval: the move asked for), `v2` for the rest."""
     if event.to_version is not None:
@@ -162,8 +150,8 @@ def _action(event: Event) -> str:
 
 
 def _gates_cell(event: Event) -> str:
-    """`2/2 passed`, or `forced: FAIL champion` in red when failed gates were overridden."""
-    summary = shown(gates_summary(event.report))
+    """`✓ 6/6`, or `forced: ✗ 5/6 champion` when failed gates were overridden."""
+    summary = shown(gate_summary(event.report))
     return f"[bold red]forced[/]: {summary}" if event.forced else summary
 
 
