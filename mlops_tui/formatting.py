@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from rich.text import Text
 
 from .contract import JobStatus, RunStatus
+from .contract.registry import GateReport, RequestStatus, VersionStatus
 
 Clock = Callable[[], datetime]
 """Returns the current time, timezone-aware; its zone is the zone times are shown in."""
@@ -27,8 +28,16 @@ STATUS_GLYPHS: dict[str, tuple[str, str]] = {
     JobStatus.QUEUED: ("…", "blue"),
     JobStatus.SUCCEEDED: ("✓", "green"),
     JobStatus.CANCELLED: ("■", "yellow"),
+    # model versions and approval requests
+    VersionStatus.READY: ("✓", "green"),
+    VersionStatus.ARCHIVED: ("■", "yellow"),
+    RequestStatus.PENDING: ("…", "blue"),
+    RequestStatus.APPROVED: ("✓", "green"),
+    RequestStatus.REJECTED: ("✗", "red"),
+    RequestStatus.EXPIRED: ("■", "yellow"),
 }
-"""Each run and job status's glyph and colour: the console and the CLI both colour by it."""
+"""Each run, job, model version and request status's glyph and colour: the console and the CLI
+both colour by it."""
 
 
 def status_markup(value: str) -> str:
@@ -56,6 +65,37 @@ def status(value: str) -> Text:
     text.append(glyph, style=style)
     text.append(" " + value, style="bold" if value == RunStatus.FAILED else "")
     return text
+
+
+def verdict(passed: bool) -> Text:
+    """`✓ PASS` / `✗ FAIL` (bold): a gate's outcome, readable without colour."""
+    if passed:
+        return Text.assemble(("✓", "green"), " PASS")
+    return Text.assemble(("✗", "red"), (" FAIL", "bold"))
+
+
+def aliases_line(aliases: dict[str, int]) -> str:
+    """`production→3 staging→4`: a model's aliases and the versions they point at, by name."""
+    return " ".join(f"{alias}→{version}" for alias, version in sorted(aliases.items())) or "-"
+
+
+def gate_summary(report: GateReport | None, names: bool = True) -> str:
+    """`✓ 6/6` when every gate passed, `✗ 4/6 champion,latency` naming the failed ones (unless not
+    `names`); `-` without a report."""
+    if report is None:
+        return "-"
+    passed = sum(gate.passed for gate in report.gates)
+    if report.passed or not names:
+        return f"{'✓' if report.passed else '✗'} {passed}/{len(report.gates)}"
+    failed = ",".join(dict.fromkeys(str(gate.gate) for gate in report.failed))
+    return f"✗ {passed}/{len(report.gates)} {failed}"
+
+
+def gate_value(value: float | str | None) -> str:
+    """A gate's threshold or measured value: numbers compact, text as is, `-` when not measured."""
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else number(value)
 
 
 WHEN_WIDTH = 11

@@ -1,5 +1,6 @@
 """`make demo` (`python scripts/demo.py`): start a backend on a fresh home, log a small experiment, train
-the churn pipeline (which registers its model), promote that version to production, say how to look at it. It reads `sample_data/` next to this folder, so it runs from a clone of the repository.
+the churn pipeline (which registers its model), promote that version to production, say how to look at
+it. It reads `sample_data/` next to this folder, so it runs from a clone of the repository.
 
 Without a terminal (CI) it stops the backend and exits 0; with one it leaves the backend running
 and opens the console.

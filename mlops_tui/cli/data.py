@@ -85,7 +85,7 @@ def data_list(json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     console.print(table)
 
 
-def _summary(stats: dict[str, Any]) -> str:
+def column_summary(stats: dict[str, Any]) -> str:
     kind = stats.get("kind")
     if kind == "numeric":
         if not stats.get("count"):
@@ -128,7 +128,7 @@ def data_show(
         stats = (version.stats or {}).get(column, {})
         total = (stats.get("count") or 0) + (stats.get("nulls") or 0)
         nulls = f"{stats['nulls'] / total:.1%}" if total and stats.get("nulls") else "-"
-        table.add_row(shown(column), shown(dtype), nulls, shown(_summary(stats)))
+        table.add_row(shown(column), shown(dtype), nulls, shown(column_summary(stats)))
     console.print(table)
     if runs:
         trained = Table("RUN", "NAME", "STATUS", "STARTED", title="Runs trained on it", title_justify="left")

@@ -6,6 +6,7 @@ import typer
 from .. import __version__
 from .data import data_app
 from .jobs import jobs_app, train_command
+from .models import models_app
 from .server import server_app
 from .tracking import experiments_app, runs_app
 from .tui import tui
@@ -22,6 +23,7 @@ app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 app.command("train")(train_command)
 app.command("tui")(tui)
 

@@ -5,7 +5,7 @@ import functools
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 import typer
@@ -58,12 +58,12 @@ def handle_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     errors.print(f"[bold red]error:[/] {shown(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
-def usage_error(message: str) -> None:
+def usage_error(message: str) -> NoReturn:
     """A bad argument: `error: ...` on stderr and exit 2, as click does for its own checks."""
     fail(message, 2)
 

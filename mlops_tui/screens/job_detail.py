@@ -19,7 +19,7 @@ from textual.binding import BindingType
 from textual.widgets import DataTable, Label, Log, Static
 
 from ..contract import Job, JobLog, JobStatus
-from ..formatting import duration, number, progress, status, when
+from ..formatting import duration, number, progress, safe_text, status, when
 from ..keymap import bindings
 from ..widgets.tables import NavTable
 from . import registry
@@ -167,7 +167,11 @@ class JobDetailScreen(JobActions[JobDetail]):
         parts.append(f"created {when(job.created_at, now.tzinfo)}")
         if job.retry_of:
             parts.append(f"retry of {job.retry_of[:8]}")
-        self.query_one("#job-info", Label).update(Text(" · ".join(parts)))
+        registered = self.registered()
+        if registered:
+            parts.append(f"model {registered}")
+        self.query_one("#job-info", Label).update(Text(safe_text(" · ".join(parts))))
+        self.refresh_bindings()
 
     def _render_error(self, job: Job) -> None:
         box = self.query_one("#job-error", Static)
@@ -238,3 +242,24 @@ class JobDetailScreen(JobActions[JobDetail]):
             self.notify(f"job {self.job.id} has no run yet (it is {self.job.status})", title="run")
             return
         self.app.push_screen(registry.run_detail(self.job.run_id))
+
+    def registered(self) -> str | None:
+        """`name/N`: the model version the job registered (its report's `registered`), else None."""
+        found = (self.job.report or {}).get("registered") if self.job else None
+        if isinstance(found, dict) and found.get("name") and found.get("version"):
+            return f"{found['name']}/{found['version']}"
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_model_version":
+            return self.registered() is not None
+        return super().check_action(action, parameters)
+
+    def action_open_model_version(self) -> None:
+        from .run_detail import open_model_version
+
+        ref = self.registered()
+        if ref is None:
+            self.notify("this job registered no model version", title="model")
+            return
+        open_model_version(self, ref)

@@ -1,7 +1,7 @@
-"""The root view: experiments with their run counts, the active jobs, the latest runs and the
-recently failed ones.
+"""The root view: experiments with their run counts, the registered models with the version each
+has in `production`, the active jobs, the latest runs and the recently failed ones.
 
-Later features add panels (production models, open alerts) next to these.
+Later features add panels (open alerts) next to these.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Label
 
 from ..contract import Experiment, Job, JobStatus, Run, RunStatus
+from ..contract.registry import RegisteredModel
 from ..formatting import WHEN_WIDTH, number, progress, run_duration, status, when
 from ..widgets.tables import NavTable
 from . import registry
@@ -32,10 +33,12 @@ class OverviewData:
     latest: list[Run]
     failed: list[Run]
     active: list[Job] = field(default_factory=list)
+    models: list[RegisteredModel] = field(default_factory=list)
 
 
 class OverviewScreen(View[OverviewData]):
-    """Four panels; `enter` on an experiment opens its runs, on a job the job, on a run the run."""
+    """Four panels, and a fifth for the models once one is registered; `enter` on an experiment opens
+    its runs, on a model the model, on a job the job, on a run the run."""
 
     view_name = "overview"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -50,6 +53,9 @@ class OverviewScreen(View[OverviewData]):
             with Vertical(classes="panel", id="panel-experiments"):
                 yield Label("Experiments", classes="section-title", id="title-experiments")
                 yield NavTable(id="experiments")
+            with Vertical(classes="panel", id="panel-models"):
+                yield Label("Models", classes="section-title", id="title-models")
+                yield NavTable(id="production")
             with Vertical(classes="panel", id="panel-jobs"):
                 yield Label("Active jobs", classes="section-title", id="title-jobs")
                 yield NavTable(id="jobs")
@@ -71,17 +77,22 @@ class OverviewScreen(View[OverviewData]):
         self.query_one("#jobs", NavTable).set_columns([
             ("name", "JOB", None), ("status", "STATUS", None), ("progress", "PROGRESS", None),
             ("dataset", "DATASET", None), ("time", "TIME", None)])
+        self.query_one("#production", NavTable).set_columns([
+            ("name", "MODEL", None), ("production", "PRODUCTION", None), ("latest", "LATEST", None),
+            ("pending", "PENDING", None)])
+        self.query_one("#panel-models").display = False
         self.query_one("#experiments", NavTable).focus()
 
     async def fetch(self) -> OverviewData:
-        experiments, latest, failed, running, queued = await asyncio.gather(
+        experiments, latest, failed, running, queued, models = await asyncio.gather(
             self.client.list_experiments(),
             self.client.search_runs(limit=PANEL_ROWS),
             self.client.search_runs(filter="status = 'FAILED'", limit=PANEL_ROWS),
             self.client.list_jobs(status=JobStatus.RUNNING, limit=PANEL_ROWS),
             self.client.list_jobs(status=JobStatus.QUEUED, limit=PANEL_ROWS),
+            self.client.list_models(),
         )
-        return OverviewData(experiments, latest.runs, failed.runs, running + queued)
+        return OverviewData(experiments, latest.runs, failed.runs, running + queued, models.models)
 
     def render_data(self, data: OverviewData) -> None:
         now = self.mlops.clock()
@@ -113,10 +124,26 @@ class OverviewScreen(View[OverviewData]):
                       progress(job.progress_done, job.progress_total), clip(job.dataset or "-", 12),
                       job_took(job, now)])
             for job in data.active])
+        self._render_models(data.models)
         running = sum(job.status == JobStatus.RUNNING for job in data.active)
         queued = len(data.active) - running
         self.query_one("#title-jobs", Label).update(
             f"Active jobs ({running} running, {queued} queued)" if data.active else "Active jobs: none")
+
+    def _render_models(self, models: list[RegisteredModel]) -> None:
+        """Each model's `production` version (`-` when it has none), its latest and its waiting requests;
+        the panel shows once a model is registered."""
+        panel = self.query_one("#panel-models")
+        if panel.display != bool(models):
+            panel.display = bool(models)
+            self.set_class(bool(models), "-models")
+        self.query_one("#production", NavTable).sync_rows([
+            (model.name, [clip(model.name, 24), f"v{model.aliases['production']}" if "production" in model.aliases
+                          else "-", f"v{model.latest_version}",
+                          str(model.pending_requests) if model.pending_requests else "-"])
+            for model in models])
+        live = sum("production" in model.aliases for model in models)
+        self.query_one("#title-models", Label).update(f"Models ({len(models)}, {live} in production)")
 
     def on_resize(self) -> None:
         """Names are cut to the panels' width: cut them again for the new width."""
@@ -133,6 +160,8 @@ class OverviewScreen(View[OverviewData]):
             return
         if event.data_table.id == "experiments":
             self.app.push_screen(registry.runs(key))
+        elif event.data_table.id == "production":
+            self.app.push_screen(registry.model_detail(key))
         elif event.data_table.id == "jobs":
             self.app.push_screen(registry.job_detail(key))
         else:

@@ -3,7 +3,7 @@ number keys jump to the `VIEWS` registered below (`MlopsApp.goto`); a view that 
 pushes what a builder of this module returns (`app.push_screen(registry.run_detail(run_id))`).
 Dialogs that answer their opener (a question, a picker, the `:` bar) are pushed by that opener.
 
-Later features register theirs here (`register(ViewSpec(...))`): `:models`, `:monitor` ….
+Later features register theirs here (`register(ViewSpec(...))`): `:monitor` ….
 Screens are imported when first opened, so the console starts without loading every view.
 """
 from __future__ import annotations
@@ -145,9 +145,49 @@ def dataset_diff(name: str, a: int, b: int) -> Screen[None]:
     return DatasetDiffScreen(name, a, b)
 
 
+def models() -> Screen[None]:
+    from .models import ModelsScreen
+    return ModelsScreen()
+
+
+def model_detail(name: str) -> Screen[None]:
+    from .model_detail import ModelScreen
+    return ModelScreen(name)
+
+
+def model_version(name: str, version: int) -> Screen[None]:
+    from .model_version import VersionScreen
+    return VersionScreen(name, version)
+
+
+def model_ref(ref: str) -> Screen[None]:
+    """`name` → the model; `name/3` → its version 3; `name@production` → the version the alias holds."""
+    from ..contract.registry import parse_model_ref
+
+    name, which = parse_model_ref(ref.strip())
+    if which is None:
+        return model_detail(name)
+    if isinstance(which, int):
+        return model_version(name, which)
+    from .model_version import VersionScreen
+    return VersionScreen(name, alias=which)
+
+
 def help_screen(keymap: dict[str, str]) -> Screen[None]:
     from .help import HelpScreen
     return HelpScreen(keymap)
+
+
+async def _check_model(client: AsyncClient, arg: str) -> None:
+    from ..contract.registry import parse_model_ref
+
+    name, which = parse_model_ref(arg.strip())
+    if which is None:
+        await client.get_model(name)
+    elif isinstance(which, int):
+        await client.get_version(name, which)
+    else:
+        await client.get_alias(name, which)
 
 
 # -- the views `:name [arg]` opens ------------------------------------------------------------------
@@ -168,3 +208,6 @@ register(ViewSpec("jobs", "Training jobs: queue, progress, logs; one job with `:
 register(ViewSpec("datasets", "Datasets and their versions; one with `:datasets name[@version]`",
                   lambda arg: dataset_detail(arg) if arg else datasets(), "dataset",
                   aliases=("dataset", "data", "ds"), check=_check_dataset))
+register(ViewSpec("models", "Registered models, their aliases and versions; one with `:models name[/N|@alias]`",
+                  lambda arg: model_ref(arg) if arg else models(), "model", aliases=("model", "m"),
+                  check=_check_model))

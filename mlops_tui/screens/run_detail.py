@@ -9,7 +9,7 @@ import asyncio
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -31,6 +31,7 @@ from .runs import PREFERRED_METRICS
 ENV_PREFIX = tag.PREFIX
 DATASET_TAG = tag.DATASET
 JOB_TAG = tag.JOB_ID
+MODEL_TAG = tag.MODEL_VERSION
 
 
 @dataclass
@@ -72,7 +73,7 @@ def environment_rows(tags: dict[str, str]) -> list[tuple[str, str]]:
 class TabbedView(View[object]):
     """A view made of tabs: `]` and `[` move between them."""
 
-    BINDINGS: ClassVar[list[BindingType]] = bindings("run detail, compare")
+    BINDINGS: ClassVar[list[BindingType]] = bindings("tabbed views")
 
     def _switch_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)
@@ -104,7 +105,8 @@ class TabbedView(View[object]):
 
 class RunDetailScreen(TabbedView):
     """A run's details; the chart metric is picked in the list left of the chart. A run made by a
-    job shows its dataset version and its job under the title (`D` and `J` open them)."""
+    job shows its dataset version and its job under the title (`D` and `J` open them), and the model
+    version registered from it (`m`)."""
 
     view_name = "run"
     BINDINGS: ClassVar[list[BindingType]] = bindings("run detail")
@@ -194,25 +196,30 @@ class RunDetailScreen(TabbedView):
             [(key, [key, value]) for key, value in environment_rows(run.tags)])
 
     def _render_links(self, run: Run) -> None:
-        dataset, job = run.tags.get(DATASET_TAG), run.tags.get(JOB_TAG)
+        dataset, job, model = run.tags.get(DATASET_TAG), run.tags.get(JOB_TAG), run.tags.get(MODEL_TAG)
         links = self.query_one("#run-links", Label)
         parts = []
         if dataset:
             parts.append(f"dataset {dataset}")
         if job:
             parts.append(f"job {job}")
+        if model:
+            parts.append(f"model {model}")
         links.update(Text(safe_text("  ·  ".join(parts))))
         if links.display != bool(parts):
             links.display = bool(parts)
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`J` and `D` only show in the footer for a run that has a job / a dataset version."""
+        """`J`, `D` and `m` only show in the footer for a run that has a job / a dataset version / a
+        model version."""
         tags = self.run.tags if self.run is not None else {}
         if action == "open_job":
             return bool(tags.get(JOB_TAG))
         if action == "open_dataset":
             return bool(tags.get(DATASET_TAG))
+        if action == "open_model_version":
+            return bool(tags.get(MODEL_TAG))
         return True
 
     def action_open_job(self) -> None:
@@ -228,6 +235,13 @@ class RunDetailScreen(TabbedView):
             self.notify("this run records no dataset version (no mlops.dataset tag)", title="dataset")
             return
         self.app.push_screen(registry.dataset_detail(ref))
+
+    def action_open_model_version(self) -> None:
+        ref = self.run.tags.get(MODEL_TAG) if self.run else None
+        if not ref:
+            self.notify(f"no model version was registered from this run (no {MODEL_TAG} tag)", title="model")
+            return
+        open_model_version(self, ref)
 
     def _render_metric_list(self, run: Run) -> None:
         options = self.query_one("#chart-metrics", OptionList)
@@ -293,6 +307,16 @@ class RunDetailScreen(TabbedView):
             self.app.push_screen(registry.artifact_preview(self.run_id, file))
             return
         self.request_refresh()
+
+
+def open_model_version(view: View[Any], ref: str) -> None:
+    """Push the version `name/N` names; a malformed reference says so instead."""
+    try:
+        screen = registry.model_ref(ref)
+    except ValueError as error:
+        view.notify(safe_text(str(error)), title="model", severity="error", markup=False)
+        return
+    view.app.push_screen(screen)
 
 
 async def _none() -> None:

@@ -19,7 +19,7 @@ import os
 import random
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from backend.store import jobs as job_store
 from mlops_tui import api
 from mlops_tui.client import AsyncClient
 from mlops_tui.contract import Job, Run, now_ms
+from mlops_tui.contract import tags as tag
 
 T0 = int(datetime(2025, 3, 14, 9, 0, tzinfo=UTC).timestamp() * 1000)
 NOW = datetime(2025, 3, 14, 12, 0, 0, tzinfo=UTC)
@@ -42,6 +43,8 @@ MINUTE = 60_000
 DAY = 86_400_000
 URL = "http://127.0.0.1:5099"
 """What the console's header shows; the requests never leave the process."""
+CONSOLE_USER = "carol"
+"""Who the console acts as (the registry records it): neither of the seed's actors, alice and bob."""
 
 
 def fixed_clock() -> datetime:
@@ -128,9 +131,28 @@ class Backend:
         return self.app.state.db
 
 
+class SteadyTimer:
+    """The `time` module of the latency gate (`backend.pipelines.holdout`): each reading of its clock
+    is 1.5 ms after the one before, so the p95 it measures, and the pictures showing it, never vary."""
+
+    STEP = 0.0015
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def process_time(self) -> float:
+        self.now += self.STEP
+        return self.now
+
+    perf_counter = process_time
+
+
 def _patch_backend(monkeypatch: pytest.MonkeyPatch, clock: BackendClock, ids: Ids) -> None:
     """Every backend module's `now_ms` and `uuid` (imported by name) answer from these (the backend
-    opened last, when a test opens two)."""
+    opened last, when a test opens two); the latency gate's timer is steady."""
+    holdout = sys.modules.get("backend.pipelines.holdout")
+    if holdout is not None and getattr(holdout, "time", None) is not None:
+        monkeypatch.setattr(holdout, "time", SteadyTimer())
     for name, module in list(sys.modules.items()):
         if not name.startswith("backend.") or module is None:
             continue
@@ -148,7 +170,7 @@ def open_backend(home: Path, monkeypatch: pytest.MonkeyPatch, **settings_fields:
     clock, ids = BackendClock(), Ids()
     _patch_backend(monkeypatch, clock, ids)
     switch = Switch(httpx.ASGITransport(app=app))
-    return Backend(settings, app, AsyncClient(url=URL, transport=switch),
+    return Backend(settings, app, AsyncClient(url=URL, transport=switch, user=CONSOLE_USER),
                    AsyncClient(url=URL, transport=httpx.ASGITransport(app=app)), switch, clock, ids)
 
 
@@ -433,7 +455,7 @@ async def seed_jobs(backend: Backend) -> None:
     worker.log(DONE_JOB, done_log())
     worker.finish(DONE_JOB, "SUCCEEDED", NOW_MS - 90 * MINUTE + 65_000, report={
         "primary_metric": "roc_auc", "direction": "maximize", "best_run_id": best["run_id"], "best": best,
-        "candidates": done})
+        "candidates": done, "registered": {"name": MODEL, "version": 1}})
 
     await worker.submit(CANCELLED_JOB, "spend", "spend@1", NOW_MS - 50 * MINUTE)
     worker.start(CANCELLED_JOB, NOW_MS - 50 * MINUTE, 6)
@@ -461,9 +483,143 @@ async def seed_jobs(backend: Backend) -> None:
     backend.clock.ms = NOW_MS
 
 
-async def seed_everything(backend: Backend, count: int = 12, artifacts: bool = False) -> list[Run]:
-    """The runs, the datasets and the jobs the console's flows and snapshots are drawn from."""
+async def seed_everything(backend: Backend, count: int = 12, artifacts: bool = False,
+                          models: bool = True) -> list[Run]:
+    """The runs, the datasets, the jobs and the registered models the console's flows and snapshots
+    are drawn from."""
     runs = await seed_runs(backend, count, artifacts)
     await seed_datasets(backend)
     await seed_jobs(backend)
+    if models:
+        await seed_models(backend)
     return runs
+
+
+# -- models ---------------------------------------------------------------------------------------
+MODEL = "churn-classifier"
+MODEL_DATASET = "churn@2"
+
+
+MODEL_EXPERIMENT = "churn-models"
+"""Where the registered versions' runs are (a day before T0: the runs views of churn and fraud, and
+the overview's latest runs, stay as they were)."""
+
+
+def model_run(version: int) -> str:
+    """The id of the run version `version` was registered from."""
+    return run_id(100 + version)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A version the seed registers: trained for real on churn@2 (fixed seeds: the same model, file
+    and scores every time) and saved as a job saves its best model, in its run's artifacts."""
+
+    version: int
+    estimator: str
+    params: dict[str, Any]
+    promote: str = ""
+    """More of the pipeline's `[promote]` table (the policy kept with the version): its keys, then
+    `[promote.ALIAS]` tables."""
+
+
+MODEL_SPECS = [
+    ModelSpec(1, "LogisticRegression", {"C": 1.0, "max_iter": 500}),
+    ModelSpec(2, "DecisionTreeClassifier", {"max_depth": 1, "random_state": 0}, "min_roc_auc = 0.6\n"),
+    ModelSpec(3, "RandomForestClassifier", {"n_estimators": 15, "max_depth": 4, "random_state": 0},
+              "[promote.production]\napproval = true\n"),
+]
+"""v1 (the succeeded job's model: its `[register]` registered it), v2 a one-split tree whose policy asks
+roc_auc ≥ 0.6 (its gates fail), v3 a small forest whose policy sends production moves for approval."""
+
+
+def model_pipeline(spec: ModelSpec) -> str:
+    return (f'name = "churn"\ntask = "classification"\n[data]\ndataset = "{MODEL_DATASET}"\ntarget = "churned"\n'
+            '[data.split]\nseed = 7\n[features]\ndrop = ["customer_id"]\n'
+            f'[[models]]\nestimator = "{spec.estimator}"\ncv = 0\n[register]\nname = "{MODEL}"\n'
+            f'[promote]\nlatency_rows = 5\n{spec.promote}')  # a few timed rows: the timer is steady anyway
+
+
+async def add_model_run(backend: Backend, spec: ModelSpec) -> None:
+    """The spec's run: its model trained, saved with `model_io.save` (skops, signature, reference
+    statistics) and uploaded with the pipeline; the run records the primary metric and the holdout
+    scores and its dataset version, as a job's parent run does (v1's names the succeeded job)."""
+    import tempfile
+
+    from backend.datasets.stats import categorical_stats, column_stats
+    from backend.pipelines import model_io, sweep
+    from backend.pipelines.config import parse
+    from backend.services.datasets import load_frame
+
+    config = parse(model_pipeline(spec))
+    frame, _ = load_frame(backend.db, backend.settings, MODEL_DATASET)
+    data = sweep.split(config, frame)
+    result = sweep.evaluate(config, sweep.Candidate(0, 0, spec.estimator, spec.params), data)
+    metric, _ = sweep.primary(config, len(data.classes))
+    reference = {"features": column_stats(data.x_train), "target": {"churned": categorical_stats(data.y_train)}}
+    start = T0 - DAY + spec.version * MINUTE
+    backend.ids.next(model_run(spec.version))
+    tags = {tag.DATASET: MODEL_DATASET, tag.RUN_KIND: "sweep", **({tag.JOB_ID: DONE_JOB} if spec.version == 1 else {})}
+    run = (await backend.seeder.send(api.create_run(experiment=MODEL_EXPERIMENT, name=f"churn-train-{spec.version}",
+                                                    start_time=start, tags=tags))).id
+    with tempfile.TemporaryDirectory() as folder:
+        for path in model_io.save(result.model, Path(folder), model_io.signature(data.x_train), reference):
+            content = fixed_zip_times(path.read_bytes()) if path.name == model_io.MODEL_FILE else path.read_bytes()
+            await backend.seeder.send(api.upload_artifact(run, f"model/{path.name}", content))
+    await backend.seeder.send(api.upload_artifact(run, "pipeline.json", config.snapshot().encode()))
+    scores = {f"best_{key}": round(value, 4) for key, value in result.holdout.items()}
+    await backend.seeder.send(api.log_batch(run, params={"primary_metric": metric}, series=[
+        {"key": key, "steps": [0], "values": [value], "timestamps": [start]} for key, value in scores.items()]))
+    await backend.seeder.send(api.update_run(run, status="FINISHED", end_time=start + 30_000))
+
+
+def fixed_zip_times(content: bytes) -> bytes:
+    """A skops file (a zip) with every entry dated T0: the same model gives the same bytes, sha256 and
+    size on every run (skops dates the entries when it writes them)."""
+    import io
+    import zipfile
+
+    moment = datetime.fromtimestamp(T0 / 1000, tz=UTC).timetuple()[:6]
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as source, zipfile.ZipFile(out, "w") as target:
+        for entry in source.infolist():
+            fixed = zipfile.ZipInfo(entry.filename, date_time=moment)
+            fixed.compress_type, fixed.external_attr = entry.compress_type, entry.external_attr
+            target.writestr(fixed, source.read(entry))
+    return out.getvalue()
+
+
+def actor(backend: Backend, name: str) -> AsyncClient:
+    """A client of the seeded app that acts as `name` (the registry records who did what)."""
+    return AsyncClient(url=URL, transport=httpx.ASGITransport(app=backend.app), user=name)
+
+
+async def seed_models(backend: Backend) -> None:
+    """churn-classifier v1..v3 (MODEL_SPECS). alice promotes v1 to production (gates pass); bob forces
+    v2 there (its roc_auc floor fails) and alice rolls production back to v1; bob moves v3 to staging,
+    then asks for production → v3, which waits for approval. v1's run and the succeeded job point at v1,
+    as the training hook leaves them."""
+    await backend.seeder.send(api.create_experiment(MODEL_EXPERIMENT))
+    for spec in MODEL_SPECS:
+        await add_model_run(backend, spec)
+    alice, bob = actor(backend, "alice"), actor(backend, "bob")
+    steps: list[tuple[int, Callable[[], Awaitable[Any]]]] = [
+        (NOW_MS - 88 * MINUTE, lambda: actor(backend, f"job:{DONE_JOB}").register_version(
+            MODEL, model_run(1), description=f"registered by job {DONE_JOB}")),
+        (NOW_MS - 80 * MINUTE, lambda: alice.promote(MODEL, 1, "production", expected_version=None,
+                                                     reason="first release")),
+        (NOW_MS - 60 * MINUTE, lambda: bob.register_version(MODEL, model_run(2))),
+        (NOW_MS - 55 * MINUTE, lambda: bob.promote(MODEL, 2, "production", expected_version=1, force=True,
+                                                   reason="hotfix: the tree ignores the broken usage_gb feed")),
+        (NOW_MS - 40 * MINUTE, lambda: alice.rollback(MODEL, "production", reason="tree is below the roc_auc floor")),
+        (NOW_MS - 20 * MINUTE, lambda: bob.register_version(MODEL, model_run(3))),
+        (NOW_MS - 18 * MINUTE, lambda: bob.promote(MODEL, 3, "staging", expected_version=None,
+                                                   reason="forest for the shadow test")),
+        (NOW_MS - 15 * MINUTE, lambda: bob.promote(MODEL, 3, "production", expected_version=1,
+                                                   reason="forest beats v1 on holdout")),
+    ]
+    for at, step in steps:
+        backend.clock.ms = at
+        await step()
+    await backend.seeder.send(api.log_batch(model_run(1), tags={tag.MODEL_VERSION: f"{MODEL}/1"}))
+    backend.clock.ms = NOW_MS

@@ -51,12 +51,16 @@ SCREENS: dict[str, tuple[str | None, Keys]] = {
     "compare_metrics": ("runs churn", ("space", "space", "space", "c", "right_square_bracket")),
     "compare_charts": ("runs churn", ("space", "space", "c", "left_square_bracket")),
     "help": (None, ("question_mark",)),
+    "models": ("models", ()),
+    "model_versions": ("models churn-classifier", ()),
+    "model_history": ("models churn-classifier", ("right_square_bracket",)),
+    "model_promote_failed_gate": ("models churn-classifier", ("j", "p")),
     "command_bar": (None, ("colon", *"ru")),
 }
 
 
 BOTH_SIZES = ["overview", "experiments", "runs", "runs_expanded", "run_summary", "run_charts", "compare_metrics",
-              "compare_charts", "help"]
+              "compare_charts", "help", "models", "model_versions", "model_history", "model_promote_failed_gate"]
 """The main screens, at both sizes; the other states at 80×24 only."""
 CASES = [pytest.param(name, size, id=f"{name}-{w}x{h}") for name in SCREENS
          for size in ([(80, 24), (120, 40)] if name in BOTH_SIZES else [(80, 24)]) for w, h in [size]]
