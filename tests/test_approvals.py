@@ -203,6 +203,8 @@ async def test_an_expired_request_is_closed_never_approved(registry: Registry) -
     assert {request.id for request in await requests(registry, "PENDING")} == {listed.id, approved_late.id}
 
     registry.clock.ms = approved_late.expires_at
+    model = next(m for m in (await registry["bob"].list_models()).models if m.name == registry.model)
+    assert model.pending_requests == 0  # past their expiry: not counted, even before they are closed
     late = await refused(registry["bob"].approve_request(registry.model, approved_late.id, "sorry, late"))
     assert late.status == 409 and "EXPIRED" in late.message
     assert await holder(registry, "staging") is None

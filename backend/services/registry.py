@@ -112,12 +112,12 @@ def _json_text(path: Path) -> str | None:
 
 
 def list_models(db: Database) -> list[dict[str, Any]]:
-    return store.list_models(db)
+    return store.list_models(db, approvals.now_ms())
 
 
 def get_model(db: Database, name: str) -> dict[str, Any]:
     """The model with its versions, newest first, each with the aliases pointing at it now."""
-    found = store.list_models(db, check_name(name))
+    found = store.list_models(db, approvals.now_ms(), check_name(name))
     if not found:
         raise NotFound(f"model {name!r} not found", "name")
     model = found[0]

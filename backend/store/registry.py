@@ -89,16 +89,17 @@ def get_model(db: Database, name: str) -> dict[str, Any]:
     return found[0]
 
 
-def list_models(db: Database, name: str | None = None) -> list[dict[str, Any]]:
+def list_models(db: Database, now: int, name: str | None = None) -> list[dict[str, Any]]:
     """Every model (or one) with its version count, the latest version's primary metric and value, and
-    its pending approval requests (a join and aggregates: hand-written)."""
-    where, args = ("WHERE m.name = ?", [name]) if name is not None else ("", [])
+    its approval requests still pending at `now` (a join and aggregates: hand-written)."""
+    where, args = ("WHERE m.name = ?", [now, name]) if name is not None else ("", [now])
     with db.read() as conn:
         found = rows(conn.execute(
             "SELECT m.name, m.description, m.created_at, m.updated_at, m.latest_version, "
             "(SELECT count(*) FROM model_versions v WHERE v.name = m.name) AS version_count, "
             "l.primary_metric, l.primary_value AS latest_value, "
-            "(SELECT count(*) FROM approval_requests q WHERE q.name = m.name AND q.status = 'PENDING') "
+            "(SELECT count(*) FROM approval_requests q WHERE q.name = m.name AND q.status = 'PENDING' "
+            "AND q.expires_at > ?) "
             "AS pending_requests "
             f"FROM models m LEFT JOIN model_versions l ON l.name = m.name AND l.version = m.latest_version {where} "
             "ORDER BY m.updated_at DESC, m.name", args))
