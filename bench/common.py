@@ -34,21 +34,26 @@ def live_backend(source: Path | None = None) -> Iterator[tuple[str, Path]]:
             cwd=source, env={**os.environ, "PYTHONPATH": str(source)} if source else None,
         )
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120  # a busy 2-core machine can take half a minute to import
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            process.kill()
-            raise RuntimeError("backend did not start")
+        wait_until_healthy(f"{url}/healthz", process, "backend")
         try:
             yield url, home
         finally:
             process.terminate()
             process.wait(timeout=15)
+
+
+def wait_until_healthy(health_url: str, process: subprocess.Popen[bytes], what: str, seconds: float = 120) -> None:
+    """Wait until `health_url` answers 200 (a busy 2-core machine can take half a minute to import a
+    server); kill the process and raise if it does not within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(health_url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{what} did not start")
 
 
 def report(name: str, value: float, unit: str, target: str | None = None, **extra: object) -> None:

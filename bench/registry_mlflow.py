@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import free_port, live_backend, report
+from bench.common import free_port, live_backend, report, wait_until_healthy
 from mlops_tui.client import Client
 from mlops_tui.contract.defaults import PidFile, pid_file_path
 
@@ -60,16 +60,7 @@ def mlflow_server(binary: str) -> Iterator[tuple[str, int]]:
              "--backend-store-uri", f"sqlite:///{folder}/mlflow.db", "--default-artifact-root", f"{folder}/artifacts"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            process.kill()
-            raise RuntimeError("mlflow server did not start")
+        wait_until_healthy(f"{url}/health", process, "mlflow server")
         try:
             yield url, process.pid
         finally:
