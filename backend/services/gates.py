@@ -229,7 +229,7 @@ def scores(evidence: Evidence, policy: AliasPolicy) -> tuple[dict[str, float | s
 
 def integrity_gate(candidate: VersionRow, problem: str | None) -> GateResult:
     return GateResult(gate=GateName.INTEGRITY, name="model file sha256", passed=problem is None,
-                      threshold=candidate["sha256"][:12], detail=problem or "bytes match the registered sha256")
+                      threshold="registered", detail=problem or "bytes match the registered sha256")
 
 
 def size_gate(candidate: VersionRow, champion: VersionRow | None, policy: AliasPolicy) -> GateResult:

@@ -208,6 +208,7 @@ register(ViewSpec("jobs", "Training jobs: queue, progress, logs; one job with `:
 register(ViewSpec("datasets", "Datasets and their versions; one with `:datasets name[@version]`",
                   lambda arg: dataset_detail(arg) if arg else datasets(), "dataset",
                   aliases=("dataset", "data", "ds"), check=_check_dataset))
-register(ViewSpec("models", "Registered models, their aliases and versions; one with `:models name[/N|@alias]`",
+register(ViewSpec("models", "Registered models, their aliases and versions; one with `:models name`, "
+                  "`name/N` or `name@alias`",
                   lambda arg: model_ref(arg) if arg else models(), "model", aliases=("model", "m"),
                   check=_check_model))

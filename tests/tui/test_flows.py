@@ -67,7 +67,7 @@ async def test_open_shows_overview(make_app: AppFactory, backend: Backend) -> No
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, OverviewScreen)
-        assert row_keys(screen.query_one("#experiments", NavTable)) == ["churn", "fraud"]
+        assert row_keys(screen.query_one("#experiments", NavTable)) == ["churn", "fraud", "churn-models"]
         latest = row_keys(screen.query_one("#latest", NavTable))
         assert latest[0] == run_id(11)  # newest first
         failed = screen.query_one("#failed", NavTable)
