@@ -64,6 +64,9 @@ class Switch(httpx.AsyncBaseTransport):
         self.requests: list[str] = []
         self.after: Callable[[str], None] | None = None
         """Called with `METHOD /path` once the app answered a request with a 2xx."""
+        self.hold: asyncio.Event | None = None
+        """While set to an Event, every request waits for it (a test looks at a screen mid-request,
+        whatever the machine's load, then sets the event)."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         sent = f"{request.method} {request.url.path}"
@@ -72,6 +75,8 @@ class Switch(httpx.AsyncBaseTransport):
             raise httpx.ConnectError("connection refused", request=request)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.hold is not None:
+            await self.hold.wait()
         response = await self.inner.handle_async_request(request)
         if self.after is not None and 200 <= response.status_code < 300:
             self.after(sent)

@@ -4,6 +4,7 @@ what the forms send (a gate report computed by the server, a compare-and-set mov
 decision) and what the registry then holds."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rich.text import Text
@@ -157,7 +158,7 @@ async def test_promote_computes_the_report_live_then_moves_by_compare_and_set(ma
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_model(pilot)
-        backend.switch.delay = 0.3  # the report takes a while: the progress line shows meanwhile
+        backend.switch.hold = held = asyncio.Event()  # the report takes a while: the progress line shows meanwhile
         table = screen.query_one("#model-versions", NavTable)
         table.move_cursor(row=0)
         await pilot.press("p")
@@ -167,7 +168,8 @@ async def test_promote_computes_the_report_live_then_moves_by_compare_and_set(ma
         await wait_until(pilot, lambda: backend.switch.count("POST", f"/models/{MODEL}/gates") == 1)
         assert modal.query_one(LoadingIndicator).display and "computing" in text_of(modal.query_one("#report-title",
                                                                                                     Static))
-        backend.switch.delay = 0
+        backend.switch.hold = None
+        held.set()
         await settle(pilot)
         assert not modal.query_one(LoadingIndicator).display
         # v3 to a new alias: no holder, every gate passes
