@@ -247,6 +247,60 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX approval_requests_model ON approval_requests (name, status, created_at);
     """,
+    # 6 -> 7: serving and monitoring. `predictions` keeps one row per predicted row (or failed
+    # request), its inputs and output for a sampled share; `prediction_minutes` rolls traffic up per
+    # minute (counts, errors, a fixed-bucket latency histogram that merges by adding); `drift_minutes`
+    # keeps per-feature counts over the version's frozen reference bins per minute (mergeable the same
+    # way); `feedback` holds true labels by request id; a version's monitoring profile (reference bins,
+    # reference sample, calibrated thresholds, calibration) is computed when it is registered.
+    """
+    CREATE TABLE predictions (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        alias TEXT,
+        latency_ms REAL NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        source TEXT NOT NULL DEFAULT '',
+        inputs_json TEXT,
+        output_json TEXT,
+        proba_json TEXT
+    );
+    CREATE UNIQUE INDEX predictions_request ON predictions (request_id);
+    CREATE INDEX predictions_model_time ON predictions (name, time);
+    CREATE TABLE prediction_minutes (
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        minute INTEGER NOT NULL,
+        requests INTEGER NOT NULL DEFAULT 0,
+        rows INTEGER NOT NULL DEFAULT 0,
+        errors INTEGER NOT NULL DEFAULT 0,
+        latency_sum REAL NOT NULL DEFAULT 0,
+        latency_buckets TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (name, alias, version, minute)
+    ) WITHOUT ROWID;
+    CREATE TABLE drift_minutes (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        minute INTEGER NOT NULL,
+        feature TEXT NOT NULL,
+        rows INTEGER NOT NULL DEFAULT 0,
+        counts_json TEXT NOT NULL,
+        PRIMARY KEY (name, version, minute, feature)
+    ) WITHOUT ROWID;
+    CREATE TABLE feedback (
+        request_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        label_json TEXT NOT NULL,
+        time INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX feedback_model_time ON feedback (name, time);
+    ALTER TABLE model_versions ADD COLUMN profile_json TEXT;
+    """,
 ]
 
 

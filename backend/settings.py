@@ -70,6 +70,23 @@ class Settings(BaseSettings):
     max_columns: int = Field(2000, validation_alias="MLOPS_MAX_COLUMNS")
     """Widest dataset accepted (columns); a wider upload is refused with 422 naming `file`."""
 
+    max_predict_rows: int = Field(10_000, validation_alias="MLOPS_MAX_PREDICT_ROWS")
+    """Rows one prediction request may carry; more are refused with 413 naming the cap."""
+    model_cache_count: int = Field(8, validation_alias="MLOPS_MODEL_CACHE_COUNT")
+    """Loaded models kept in memory for serving (least recently used leave first)."""
+    model_cache_mb: int = Field(1024, validation_alias="MLOPS_MODEL_CACHE_MB")
+    """The loaded models' file sizes kept in memory add up to at most this."""
+    monitor_sample_share: float = Field(1.0, ge=0.0, le=1.0, validation_alias="MLOPS_MONITOR_SAMPLE")
+    """Share of predicted rows whose inputs and outputs are kept (at up to `monitor_full_rate` requests/s;
+    above it the share falls so that about that many rows per second are kept)."""
+    monitor_full_rate: float = Field(50.0, validation_alias="MLOPS_MONITOR_FULL_RATE")
+    monitor_retention_days: float = Field(30.0, validation_alias="MLOPS_MONITOR_RETENTION_DAYS")
+    """Prediction rows and per-minute rollups older than this are deleted."""
+    monitor_retention_rows: int = Field(1_000_000, validation_alias="MLOPS_MONITOR_RETENTION_ROWS")
+    """At most this many prediction rows are kept (the oldest leave first)."""
+    monitoring: bool = Field(True, validation_alias="MLOPS_MONITORING")
+    """Record predictions (MLOPS_MONITORING=0 turns recording off: for benchmarks)."""
+
     @field_validator("token", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: Any) -> Any:

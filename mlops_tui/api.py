@@ -25,6 +25,15 @@ from .contract import (
     Run,
     RunPage,
 )
+from .contract.monitoring import (
+    CSV_MEDIA_TYPE,
+    FeedbackAck,
+    HealthList,
+    MonitorStatus,
+    Prediction,
+    RecordAck,
+    RecordBatch,
+)
 from .contract.registry import (
     ApprovalRequest,
     ChainCheck,
@@ -249,9 +258,14 @@ def get_version(name: str, version: int) -> Call[ModelVersion]:
     return Call("GET", _models(name, "versions", str(version)), ModelVersion.model_validate)
 
 
-def get_alias(name: str, alias: str) -> Call[ModelVersion]:
-    """The version `alias` points at (404 when it points nowhere)."""
-    return Call("GET", _models(name, "aliases", _segment(alias)), ModelVersion.model_validate)
+def get_alias(name: str, alias: str, known_version: int | None = None,
+              wait_seconds: float | None = None) -> Call[ModelVersion]:
+    """The version `alias` points at (404 when it points nowhere). With `known_version` and
+    `wait_seconds`, a long poll: the answer comes when the alias points elsewhere, or after the wait."""
+    params: dict[str, Any] = {}
+    if known_version is not None and wait_seconds is not None:
+        params = {"known_version": known_version, "wait_seconds": wait_seconds}
+    return Call("GET", _models(name, "aliases", _segment(alias)), ModelVersion.model_validate, params=params)
 
 
 def archive_version(name: str, version: int, reason: str = "") -> Call[ModelVersion]:
@@ -317,3 +331,58 @@ def approve_request(name: str, request_id: str, reason: str = "") -> Call[Approv
 def reject_request(name: str, request_id: str, reason: str = "") -> Call[ApprovalRequest]:
     return Call("POST", _models(name, "requests", _segment(request_id), "reject"),
                 ApprovalRequest.model_validate, json={"reason": reason})
+
+
+# --- serving and monitoring -------------------------------------------------------------------
+
+def _model_target(name: str, ref: int | str) -> str:
+    """`.../aliases/{alias}` for an alias (a str), `.../versions/{n}` for a version (an int)."""
+    if isinstance(ref, int):
+        return _models(name, "versions", str(ref))
+    return _models(name, "aliases", _segment(ref))
+
+
+def predict(name: str, ref: int | str, payload: dict[str, Any], proba: bool = False) -> Call[Prediction]:
+    """Predict the rows of `payload` (MLflow's scoring JSON: `dataframe_split`, `dataframe_records` or
+    `instances`) with version `ref` (an int) or the version alias `ref` (a str) points at."""
+    return Call("POST", _model_target(name, ref) + "/predict", Prediction.model_validate, json=payload,
+                params={"proba": "true"} if proba else {})
+
+
+def predict_csv(name: str, ref: int | str, content: bytes, proba: bool = False) -> Call[Prediction]:
+    """Predict the rows of a CSV file (a header row, then one row per prediction)."""
+    return Call("POST", _model_target(name, ref) + "/predict", Prediction.model_validate, content=content,
+                headers={"Content-Type": CSV_MEDIA_TYPE}, params={"proba": "true"} if proba else {})
+
+
+def download_model(name: str, version: int) -> Call[bytes]:
+    """The version's model file (skops), as registered; the answer's `X-Mlops-Sha256` is its hash."""
+    return Call("GET", _models(name, "versions", str(version), "model"), lambda body: body, raw=True)
+
+
+def send_feedback(name: str, labels: list[dict[str, Any]]) -> Call[FeedbackAck]:
+    """True labels for predicted rows: `[{"request_id", "label"}]`."""
+    return Call("POST", _models(name, "feedback"), FeedbackAck.model_validate, json={"labels": labels},
+                idempotent=True)
+
+
+def monitor(name: str, alias: str | None = None, window: str | None = None) -> Call[MonitorStatus]:
+    """The model's live health over `window` (`15m`, `1h`, `5000r`; the model's default when None)."""
+    params = {k: v for k, v in {"alias": alias, "window": window}.items() if v is not None}
+    return Call("GET", _models(name, "monitor"), MonitorStatus.model_validate, params=params)
+
+
+def monitoring_health() -> Call[HealthList]:
+    """Every aliased model's traffic, latency, errors and drifting features over the last minutes."""
+    return Call("GET", "/api/v1/monitoring/health", HealthList.model_validate)
+
+
+def send_records(batch: RecordBatch) -> Call[RecordAck]:
+    """A replica's measurements since its last batch."""
+    return Call("POST", "/api/v1/monitoring/records", RecordAck.model_validate,
+                json=batch.model_dump(mode="json", exclude_none=True))
+
+
+def prometheus_metrics() -> Call[bytes]:
+    """`GET /metrics`: Prometheus' text exposition format."""
+    return Call("GET", "/metrics", lambda body: body, raw=True)

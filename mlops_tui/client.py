@@ -30,6 +30,7 @@ from .contract import (
     RunPage,
 )
 from .contract.defaults import DEFAULT_URL
+from .contract.monitoring import FeedbackAck, HealthList, MonitorStatus, Prediction, RecordAck, RecordBatch
 from .contract.registry import (
     USER_HEADER,
     ApprovalRequest,
@@ -323,8 +324,9 @@ class Client:
     def get_version(self, name: str, version: int) -> ModelVersion:
         return self.send(api.get_version(name, version))
 
-    def get_alias(self, name: str, alias: str) -> ModelVersion:
-        return self.send(api.get_alias(name, alias))
+    def get_alias(self, name: str, alias: str, known_version: int | None = None,
+                  wait_seconds: float | None = None) -> ModelVersion:
+        return self.send(api.get_alias(name, alias, known_version, wait_seconds))
 
     def archive_version(self, name: str, version: int, reason: str = "") -> ModelVersion:
         return self.send(api.archive_version(name, version, reason))
@@ -359,6 +361,32 @@ class Client:
 
     def reject_request(self, name: str, request_id: str, reason: str = "") -> ApprovalRequest:
         return self.send(api.reject_request(name, request_id, reason))
+
+    # serving and monitoring
+
+    def predict(self, name: str, ref: int | str, payload: dict[str, Any], proba: bool = False) -> Prediction:
+        return self.send(api.predict(name, ref, payload, proba))
+
+    def predict_csv(self, name: str, ref: int | str, content: bytes, proba: bool = False) -> Prediction:
+        return self.send(api.predict_csv(name, ref, content, proba))
+
+    def download_model(self, name: str, version: int) -> bytes:
+        return self.send(api.download_model(name, version))
+
+    def send_feedback(self, name: str, labels: list[dict[str, Any]]) -> FeedbackAck:
+        return self.send(api.send_feedback(name, labels))
+
+    def monitor(self, name: str, alias: str | None = None, window: str | None = None) -> MonitorStatus:
+        return self.send(api.monitor(name, alias, window))
+
+    def monitoring_health(self) -> HealthList:
+        return self.send(api.monitoring_health())
+
+    def send_records(self, batch: RecordBatch) -> RecordAck:
+        return self.send(api.send_records(batch))
+
+    def prometheus_metrics(self) -> bytes:
+        return self.send(api.prometheus_metrics())
 
 
 class AsyncClient:
@@ -467,8 +495,9 @@ class AsyncClient:
     async def get_version(self, name: str, version: int) -> ModelVersion:
         return await self.send(api.get_version(name, version))
 
-    async def get_alias(self, name: str, alias: str) -> ModelVersion:
-        return await self.send(api.get_alias(name, alias))
+    async def get_alias(self, name: str, alias: str, known_version: int | None = None,
+                        wait_seconds: float | None = None) -> ModelVersion:
+        return await self.send(api.get_alias(name, alias, known_version, wait_seconds))
 
     async def archive_version(self, name: str, version: int, reason: str = "") -> ModelVersion:
         return await self.send(api.archive_version(name, version, reason))
@@ -503,3 +532,17 @@ class AsyncClient:
 
     async def reject_request(self, name: str, request_id: str, reason: str = "") -> ApprovalRequest:
         return await self.send(api.reject_request(name, request_id, reason))
+
+    # serving and monitoring
+
+    async def predict(self, name: str, ref: int | str, payload: dict[str, Any], proba: bool = False) -> Prediction:
+        return await self.send(api.predict(name, ref, payload, proba))
+
+    async def send_feedback(self, name: str, labels: list[dict[str, Any]]) -> FeedbackAck:
+        return await self.send(api.send_feedback(name, labels))
+
+    async def monitor(self, name: str, alias: str | None = None, window: str | None = None) -> MonitorStatus:
+        return await self.send(api.monitor(name, alias, window))
+
+    async def monitoring_health(self) -> HealthList:
+        return await self.send(api.monitoring_health())
