@@ -22,6 +22,7 @@ from .db import Database
 from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
 from .jobs.manager import JobManager
+from .monitoring.recorder import Recorder
 from .openapi import describe
 from .responses import JSONBytes, send_json
 from .routers import approvals, artifacts, datasets, experiments, health, heartbeats, jobs, models, runs
@@ -40,7 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             manager.start()
         sweeper = HeartbeatSweeper(app.state.db, settings.heartbeat_timeout_seconds)
         sweeper.start()
+        app.state.recorder.start()
         yield
+        app.state.recorder.stop()
         sweeper.stop()
         if manager is not None:
             manager.stop()
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.home.mkdir(parents=True, exist_ok=True)
     app.state.settings = settings
     app.state.db = Database(settings.db_path)
+    app.state.recorder = Recorder(app.state.db)
     ensure_default(app.state.db)
 
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from mlops_tui.contract.registry import USER_HEADER
 
 from .db import Database
 from .errors import Invalid
+from .monitoring.recorder import Recorder
 from .settings import Settings
 
 
@@ -21,7 +22,13 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+def get_recorder(request: Request) -> Recorder:
+    return request.app.state.recorder  # type: ignore[no-any-return]
+
+
 DB = Annotated[Database, Depends(get_db)]
+PredictionRecorder = Annotated[Recorder, Depends(get_recorder)]
+"""Where a served prediction's records go (written off the request path)."""
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
