@@ -23,6 +23,7 @@ from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarg
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
 from .jobs.manager import JobManager
 from .monitoring.recorder import Recorder
+from .monitoring.summaries import DriftSummaries
 from .openapi import describe
 from .responses import JSONBytes, send_json
 from .routers import approvals, artifacts, datasets, experiments, health, heartbeats, jobs, models, predict, runs
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.db_path)
     app.state.recorder = Recorder(app.state.db)
+    app.state.recorder.writers.append(DriftSummaries())
     app.state.serving = Serving(app.state.db, settings, app.state.recorder)
     ensure_default(app.state.db)
 

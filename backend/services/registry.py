@@ -80,6 +80,7 @@ def register(db: Database, settings: Settings, name: str, run_id: str, actor: st
         "metrics_json": json.dumps(metrics), "model_path": MODEL_PATH, "sha256": sha256, "size_bytes": size,
         "signature_json": json.dumps(_json_file(model_path.parent / model_io.SIGNATURE_FILE) or {}),
         "reference_json": _json_text(model_path.parent / model_io.REFERENCE_FILE),
+        "profile_json": _json_text(model_path.parent / model_io.PROFILE_FILE),
         "pipeline_json": _json_text(root / "pipeline.json"), "description": description,
         "tags_json": json.dumps(tags or {})}
     return store.insert_version(db, name, fields, actor)
@@ -274,7 +275,7 @@ def promote_version(db: Database, settings: Settings, name: str, body: PromoteCr
                                          body.force and not report.passed, report, policy)
         return {**answer, "outcome": PromoteOutcome.AWAITING_APPROVAL, "request": request}
     event = _move(db, name, alias, body.version, actor, expected_version=expected, reason=body.reason,
-                             forced=body.force and not report.passed, report=report.model_dump(mode="json"))
+                  forced=body.force and not report.passed, report=report.model_dump(mode="json"))
     return {**answer, "outcome": PromoteOutcome.MOVED, "from_version": event["from_version"], "event": event}
 
 
@@ -290,8 +291,8 @@ def move_alias(db: Database, settings: Settings, name: str, alias: str, version:
     if problem is not None:
         raise Conflict(problem, "version")
     return _move(db, name, check_alias(alias), version, actor, expected_version=expected_version,
-                            reason=reason, forced=forced, request_id=request_id, before=before,
-                            report=report.model_dump(mode="json") if report is not None else None)
+                 reason=reason, forced=forced, request_id=request_id, before=before,
+                 report=report.model_dump(mode="json") if report is not None else None)
 
 
 def _move(db: Database, name: str, alias: str, version: int, actor: str, **how: Any) -> dict[str, Any]:
@@ -320,7 +321,7 @@ def rollback(db: Database, settings: Settings, name: str, alias: str, actor: str
     target = stack[-2]
     _check_loads(db, settings, name, target)
     event = _move(db, name, alias, target, actor, expected_version=holder["version"],
-                             action=EventAction.ROLLBACK, reason=reason)
+                  action=EventAction.ROLLBACK, reason=reason)
     return {"outcome": PromoteOutcome.MOVED, "model": name, "alias": alias, "version": target,
             "from_version": event["from_version"], "event": event}
 
