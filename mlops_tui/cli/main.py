@@ -8,6 +8,7 @@ from .data import data_app
 from .jobs import jobs_app, train_command
 from .models import models_app
 from .server import server_app
+from .serving import predict_command
 from .tracking import experiments_app, runs_app
 from .tui import tui
 
@@ -26,6 +27,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.command("train")(train_command)
 app.command("tui")(tui)
+app.command("predict")(predict_command)
 
 
 @app.command("version")
