@@ -23,6 +23,7 @@ from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarg
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
 from .jobs.manager import JobManager
 from .monitoring.recorder import Recorder
+from .monitoring.summaries import DriftSummaries
 from .openapi import describe
 from .responses import JSONBytes, send_json
 from .routers import approvals, artifacts, datasets, experiments, health, heartbeats, jobs, models, monitoring, runs
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.db_path)
     app.state.recorder = Recorder.for_settings(app.state.db, settings)
+    app.state.recorder.writers.append(DriftSummaries())
     ensure_default(app.state.db)
 
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]

@@ -13,6 +13,8 @@ from sklearn.pipeline import Pipeline
 MODEL_FILE = "model.skops"
 SIGNATURE_FILE = "signature.json"
 REFERENCE_FILE = "reference.json"
+PROFILE_FILE = "profile.json"
+"""The version's monitoring profile (`backend.monitoring.profile`), written beside the model by training."""
 TRUSTED_TYPES = frozenset({
     "backend.pipelines.features.DerivedColumns", "backend.pipelines.features.AsNumbers",
     "backend.pipelines.features.AsText", "numpy.dtype",

@@ -79,6 +79,7 @@ def register(db: Database, settings: Settings, name: str, run_id: str, actor: st
         "metrics_json": json.dumps(metrics), "model_path": MODEL_PATH, "sha256": sha256, "size_bytes": size,
         "signature_json": json.dumps(_json_file(model_path.parent / model_io.SIGNATURE_FILE) or {}),
         "reference_json": _json_text(model_path.parent / model_io.REFERENCE_FILE),
+        "profile_json": _json_text(model_path.parent / model_io.PROFILE_FILE),
         "pipeline_json": _json_text(root / "pipeline.json"), "description": description,
         "tags_json": json.dumps(tags or {})}
     return store.insert_version(db, name, fields, actor)

@@ -1,6 +1,7 @@
 """Prediction records, per-minute rollups, drift summaries and feedback labels: SQL only."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -34,6 +35,43 @@ def stored_request_ids(conn: sqlite3.Connection, request_ids: Sequence[str]) -> 
         found.update(r[0] for r in conn.execute(
             f"SELECT request_id FROM predictions WHERE request_id IN ({placeholders(len(chunk))})", chunk))
     return found
+
+
+# --- drift summaries -------------------------------------------------------------------------------
+
+
+def version_profile(conn: sqlite3.Connection, name: str, version: int) -> str | None:
+    """A version's monitoring profile (JSON text), None when it has none or does not exist."""
+    found = conn.execute("SELECT profile_json FROM model_versions WHERE name = ? AND version = ?",
+                         (name, version)).fetchone()
+    return found[0] if found else None
+
+
+def add_drift_counts(conn: sqlite3.Connection, rows: Iterable[tuple[str, int, int, str, int, list[int]]]) -> None:
+    """Add `(name, version, minute, feature, rows, counts)` to the minute's stored counts (same bins:
+    added bin by bin), inside the caller's write transaction."""
+    for name, version, minute, feature, count, counts in rows:
+        key = (name, version, minute, feature)
+        found = conn.execute("SELECT rows, counts_json FROM drift_minutes WHERE name = ? AND version = ? AND "
+                             "minute = ? AND feature = ?", key).fetchone()
+        if found is not None:
+            stored = json.loads(found[1])
+            if len(stored) == len(counts):
+                count, counts = count + int(found[0]), [a + b for a, b in zip(stored, counts, strict=True)]
+        conn.execute("INSERT OR REPLACE INTO drift_minutes (name, version, minute, feature, rows, counts_json) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", (*key, count, json.dumps(counts)))
+
+
+def drift_counts(conn: sqlite3.Connection, name: str, version: int, since: int,
+                 until: int | None = None) -> list[tuple[str, str]]:
+    """`(feature, counts_json)` of every stored minute of a version from `since` (epoch ms, inclusive) to
+    `until` (exclusive)."""
+    sql = "SELECT feature, counts_json FROM drift_minutes WHERE name = ? AND version = ? AND minute >= ?"
+    args: list[Any] = [name, version, since]
+    if until is not None:
+        sql += " AND minute < ?"
+        args.append(until)
+    return [(row[0], row[1]) for row in conn.execute(sql, args)]
 
 
 # --- per-minute rollups ---------------------------------------------------------------------------
