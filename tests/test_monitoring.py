@@ -1,5 +1,5 @@
 """The prediction recorder on the real app and a real SQLite file: per-minute rollups and their
-latency sketch (against numpy), merging minutes, replicas' batches counted once, sampling, retention by
+latency sketch (against numpy), merging minutes, replicas' batches counted once, retention by
 days and by rows, and the proof that recording never waits for the database."""
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from backend import Settings, create_app
 from backend.monitoring.latency import BOUNDS_MS, Traffic, bucket_of, bucket_range
 from backend.monitoring.recorder import Recorder
 from backend.monitoring.rollup import minute_of
-from backend.monitoring.sampling import kept
 from mlops_tui.contract import now_ms
 from mlops_tui.contract.monitoring import PredictionRecord
 
@@ -136,40 +135,6 @@ def test_a_bad_record_batch_is_refused_naming_the_field(client: TestClient) -> N
     answer = client.post("/api/v1/monitoring/records", json={"source": "r", "records": bad})
     assert answer.status_code == 422 and answer.json()["field"] == "records[0].latency_ms"
     assert recorder_of(client).flush() and prediction_count(client) == 0
-
-
-# --- sampling -----------------------------------------------------------------------------------
-
-
-def inputs_kept(client: TestClient) -> int:
-    with sqlite3.connect(client.app.state.settings.db_path) as conn:  # type: ignore[attr-defined]
-        return int(conn.execute("SELECT count(*) FROM predictions WHERE inputs_json IS NOT NULL").fetchone()[0])
-
-
-def test_every_row_keeps_its_inputs_below_the_full_rate(client: TestClient) -> None:
-    records = request("m", 1.0, rows=40, inputs=[{"a": i} for i in range(40)], outputs=list(range(40)))
-    record(client, records)
-    assert inputs_kept(client) == 40
-
-
-def test_above_the_full_rate_about_that_many_rows_per_second_keep_their_inputs(tmp_path: Path) -> None:
-    with app_with(tmp_path / "home", monitor_full_rate=10.0) as client:
-        now = now_ms()
-        records = [r for second in range(10) for r in request(
-            "m", 1.0, rows=100, time=now + second * 1000, inputs=[{"a": i} for i in range(100)],
-            outputs=list(range(100)))]  # 100 rows/s: about 10 % kept
-        record(client, records)
-        kept_rows = inputs_kept(client)
-        assert 40 <= kept_rows <= 200, kept_rows
-        assert prediction_count(client) == 1000  # every row still counts in traffic
-
-
-def test_the_sample_share_setting_keeps_that_share_by_request_id(tmp_path: Path) -> None:
-    with app_with(tmp_path / "home", monitor_sample_share=0.25) as client:
-        records = request("m", 1.0, rows=400, inputs=[{"a": i} for i in range(400)], outputs=[0] * 400)
-        record(client, records)
-        assert inputs_kept(client) == sum(kept(r.request_id, 0.25) for r in records)
-        assert 60 <= inputs_kept(client) <= 140
 
 
 # --- retention ----------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ it); one thread takes what has queued every `FLUSH_SECONDS` (or as soon as `BATC
 writes it in one transaction through each of the recorder's writers: the prediction rows first, then
 whatever else a batch feeds (rollups, drift summaries), so a batch is all stored or none of it.
 Before the writers run, records whose request id is stored already are left out (a replica that
-resends a batch is counted once) and the sampler strips the inputs of rows it does not keep. After a
+resends a batch is counted once); which rows keep their inputs was decided where the records were
+made (`backend.serving.records.Sampler`, in the backend and in replicas). After a
 batch is stored its traffic is added to the in-memory totals `/metrics` reads. The same thread runs
 retention every `retention.EVERY_SECONDS`.
 """
@@ -29,7 +30,6 @@ from ..store import monitoring as store
 from .latency import Traffic
 from .retention import EVERY_SECONDS, Retention
 from .rollup import traffic_by, write_rollups
-from .sampling import Sampler
 
 FLUSH_SECONDS = 0.25
 BATCH_RECORDS = 5_000
@@ -64,10 +64,9 @@ def fresh_records(conn: sqlite3.Connection,
 
 class Recorder:
     def __init__(self, db: Database, writers: Sequence[Writer] = (write_predictions, write_rollups),
-                 sampler: Sampler | None = None, retention: Retention | None = None, enabled: bool = True) -> None:
+                 retention: Retention | None = None, enabled: bool = True) -> None:
         self.db = db
         self.writers = list(writers)
-        self.sampler = sampler or Sampler(1.0, float("inf"))
         self.retention = retention
         self.enabled = enabled
         """False (MLOPS_MONITORING=0): `submit` keeps nothing."""
@@ -85,8 +84,7 @@ class Recorder:
 
     @classmethod
     def for_settings(cls, db: Database, settings: Settings) -> Recorder:
-        return cls(db, sampler=Sampler(settings.monitor_sample_share, settings.monitor_full_rate),
-                   retention=Retention(settings.monitor_retention_days, settings.monitor_retention_rows),
+        return cls(db, retention=Retention(settings.monitor_retention_days, settings.monitor_retention_rows),
                    enabled=settings.monitoring)
 
     def start(self) -> None:
@@ -167,8 +165,6 @@ class Recorder:
         try:
             with self.db.write() as conn:
                 fresh = fresh_records(conn, batch)
-                sampled = self.sampler.apply([r for _, r in fresh])
-                fresh = [(source, record) for (source, _), record in zip(fresh, sampled, strict=True)]
                 for writer in self.writers:
                     writer(conn, fresh)
             self._count(fresh)
