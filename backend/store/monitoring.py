@@ -144,6 +144,21 @@ def labeled_rows(db: Database, name: str, alias: str, since: int) -> list[tuple[
             (name, alias, since)).fetchall()
 
 
+def window_samples(db: Database, name: str, alias: str, version: int, since: int,
+                   limit: int) -> list[tuple[str, str | None, str | None]]:
+    """`(inputs_json, output_json, proba_json)` of the newest `limit` rows of the alias's `version` from `since`
+    on that kept their inputs."""
+    with db.read() as conn:
+        return conn.execute(
+            f"SELECT inputs_json, output_json, proba_json {_ALIAS_ROWS} AND version = ? AND inputs_json IS NOT NULL "
+            "ORDER BY time DESC LIMIT ?", (name, alias, since, version, limit)).fetchall()
+
+
+def version_profile_of(db: Database, name: str, version: int) -> str | None:
+    with db.read() as conn:
+        return version_profile(conn, name, version)
+
+
 # --- feedback ---------------------------------------------------------------------------------------
 
 
