@@ -3,8 +3,9 @@
 
 Over a time window, the bin counts come from the per-minute drift summaries (every sampled row of
 the window, merged) and KS / Wasserstein read the window's newest `VALUE_ROWS` sampled rows; over a
-window of rows (`5000r`), everything reads those rows (at most `MAX_WINDOW_ROWS`, the newest). Only
-the rows the alias's current version answered are compared with that version's reference."""
+window of rows (`5000r`), everything reads those rows (at most `MAX_WINDOW_ROWS`, the newest). Drift is
+the version's: every row the alias's current version answered in the window (through any alias, or its
+version route) is compared with that version's reference, as its per-minute summaries count them."""
 from __future__ import annotations
 
 import json
@@ -51,7 +52,7 @@ def window_drift(db: Database, name: str, alias: str, version: int, pipeline: di
         return WindowDrift()
     rules = rules_of(pipeline)
     limit = 0 if counts_only else VALUE_ROWS if window.rows is None else min(window.rows, MAX_WINDOW_ROWS)
-    samples = store.window_samples(db, name, alias, version, since, limit) if limit else []
+    samples = store.window_samples(db, name, version, since, limit) if limit else []
     frame = pd.DataFrame.from_records([json.loads(inputs) for inputs, _, _ in samples]) if samples else None
     outputs = [json.loads(output) for _, output, _ in samples if output is not None]
     if window.rows is None:

@@ -144,14 +144,15 @@ def labeled_rows(db: Database, name: str, alias: str, since: int) -> list[tuple[
             (name, alias, since)).fetchall()
 
 
-def window_samples(db: Database, name: str, alias: str, version: int, since: int,
+def window_samples(db: Database, name: str, version: int, since: int,
                    limit: int) -> list[tuple[str, str | None, str | None]]:
-    """`(inputs_json, output_json, proba_json)` of the newest `limit` rows of the alias's `version` from `since`
-    on that kept their inputs."""
+    """`(inputs_json, output_json, proba_json)` of the newest `limit` rows `version` answered from `since` on
+    (through any alias or its version route) that kept their inputs."""
     with db.read() as conn:
         return conn.execute(
-            f"SELECT inputs_json, output_json, proba_json {_ALIAS_ROWS} AND version = ? AND inputs_json IS NOT NULL "
-            "ORDER BY time DESC LIMIT ?", (name, alias, since, version, limit)).fetchall()
+            "SELECT inputs_json, output_json, proba_json FROM predictions WHERE name = ? AND version = ? "
+            "AND time >= ? AND inputs_json IS NOT NULL ORDER BY time DESC LIMIT ?",
+            (name, version, since, limit)).fetchall()
 
 
 def version_profile_of(db: Database, name: str, version: int) -> str | None:
