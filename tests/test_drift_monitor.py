@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from backend.errors import Invalid
 from backend.monitoring import bins, profile
-from backend.monitoring.drift import DRIFT_FLOOR, WARN_FLOOR, assess, prediction_drift, rules_of, thresholds
+from backend.monitoring.drift import DRIFT_FLOOR, VALUE_ROWS, WARN_FLOOR, assess, prediction_drift, rules_of, thresholds
 from backend.monitoring.estimate import estimate
 from backend.pipelines.config import MonitorConfig, parse
 from mlops_tui.contract.monitoring import DriftStatus, FeatureDrift
@@ -74,7 +74,8 @@ def test_p_values_and_distances_equal_scipys(trained: dict[str, Any]) -> None:
         entry = trained["profile"]["features"][name]
         values = window[name].dropna().to_numpy(float)
         assert found[name].test == "ks"
-        assert found[name].p_value == pytest.approx(ks_2samp(entry["sample"], values).pvalue, rel=1e-12)
+        assert found[name].p_value == pytest.approx(ks_2samp(entry["sample"], values, method="asymp").pvalue,
+                                                    rel=1e-12)
         assert found[name].distance == pytest.approx(wasserstein_distance(entry["sample"], values) / entry["std"],
                                                      rel=1e-12)
     for name in CATEGORICAL:
@@ -85,15 +86,19 @@ def test_p_values_and_distances_equal_scipys(trained: dict[str, Any]) -> None:
         assert found[name].test == "chi2"
         assert found[name].p_value == pytest.approx(chi2_contingency(table).pvalue, rel=1e-9)
         assert found[name].distance == pytest.approx(jensenshannon(entry["counts"], counts, base=2), rel=1e-12)
+    small, _ = population(300, seed=14, age_shift=1.0)  # 300 x 2,000 pairs: scipy's default (exact) p-value
+    assert by_feature(assess(trained["profile"], small))["age"].p_value == pytest.approx(
+        ks_2samp(trained["profile"]["features"]["age"]["sample"], small["age"].to_numpy(float)).pvalue, rel=1e-12)
 
 
 def test_ks_reads_a_bounded_sample_of_a_large_window(trained: dict[str, Any]) -> None:
     window, _ = population(30_000, seed=13)
     found = by_feature(assess(trained["profile"], window))
     assert found["age"].rows == 30_000, "PSI counts every row"
-    sample = window.iloc[np.sort(np.random.default_rng(0).choice(30_000, 20_000, replace=False))]
+    sample = window.iloc[np.sort(np.random.default_rng(0).choice(30_000, VALUE_ROWS, replace=False))]
     assert found["age"].p_value == pytest.approx(
-        ks_2samp(trained["profile"]["features"]["age"]["sample"], sample["age"].to_numpy(float)).pvalue, rel=1e-12)
+        ks_2samp(trained["profile"]["features"]["age"]["sample"], sample["age"].to_numpy(float),
+                 method="asymp").pvalue, rel=1e-12)
 
 
 # --- verdicts ----------------------------------------------------------------------------------
@@ -250,3 +255,20 @@ def test_the_profile_is_plain_json_with_calibrated_noise(trained: dict[str, Any]
     assert all(a >= b for a, b in zip(noise["q95"], noise["q95"][1:], strict=False)), "noise shrinks with n"
     assert all(q99 >= q95 for q95, q99 in zip(noise["q95"], noise["q99"], strict=True))
     assert len(found["features"]["age"]["sample"]) == profile.SAMPLE
+
+
+def test_a_regressor_gets_binned_prediction_drift_and_no_estimate() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    x, _ = population(3_000, seed=61)
+    numeric = x[["age", "calls"]]
+    model = LinearRegression().fit(numeric[:2_000], numeric["age"][:2_000] * 3 + numeric["calls"][:2_000])
+    found = profile.build(numeric[:2_000], numeric[2_000:], numeric["age"][2_000:], model, "regression")
+    assert found["prediction"]["kind"] == "numeric" and found["calibration"] is None and found["classes"] is None
+    older, _ = population(1_000, seed=62, age_shift=8.0)
+    verdict, shares = prediction_drift(found, model.predict(older[["age", "calls"]]))  # type: ignore[misc]
+    assert verdict.status == DriftStatus.DRIFT and verdict.test == "ks" and verdict.p_value is not None
+    assert shares.labels[0].startswith("< ") and shares.labels[-1].startswith(">= ") and len(shares.labels) == 10, \
+        "deciles; the empty null bin left out"
+    assert sum(shares.current) == pytest.approx(1.0) and shares.current[-1] > shares.reference[-1]
+    assert estimate(found, model.predict(older[["age", "calls"]]).reshape(-1, 1)) == {}

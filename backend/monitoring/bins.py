@@ -60,14 +60,16 @@ def counts(entry: dict[str, Any], values: pd.Series | Sequence[Any]) -> np.ndarr
         return np.append(value_bins, int(missing.sum())).astype("int64")
     categories = list(entry["values"])
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype="object")
-    missing = series.isna().to_numpy()
-    codes = pd.Categorical(series, categories=categories).codes.astype("int64")
-    unmatched = (codes < 0) & ~missing
+    found = np.zeros(len(categories) + 2, dtype="int64")
+    frequencies = series.value_counts(dropna=True)  # one hash pass; the loop below is over distinct values
+    codes = pd.Index(categories, dtype="object").get_indexer(frequencies.index.astype("object"))
+    unmatched = codes < 0
     if unmatched.any():  # numbers or bools sent for a text feature: compare their text
-        codes[unmatched] = pd.Categorical(texts(series[unmatched]), categories=categories).codes
-    codes[(codes < 0) & ~missing] = len(categories)
-    codes[missing] = len(categories) + 1
-    return np.bincount(codes, minlength=len(categories) + 2).astype("int64")
+        retried = pd.Index(categories, dtype="object").get_indexer(texts(frequencies.index[unmatched].to_series()))
+        codes[unmatched] = np.where(retried < 0, len(categories), retried)
+    np.add.at(found, codes, frequencies.to_numpy(dtype="int64"))
+    found[-1] = int(series.isna().sum())
+    return found
 
 
 def labels(entry: dict[str, Any]) -> list[str]:

@@ -30,7 +30,7 @@ from . import bins, stats
 WARN_FLOOR = 0.1
 DRIFT_FLOOR = 0.25
 """The smallest PSI that warns / drifts whatever the window's size (the usual 0.1 / 0.25 rule)."""
-VALUE_ROWS = 20_000
+VALUE_ROWS = 10_000
 """Window rows the value-based statistics (KS, Wasserstein) read at most."""
 PREDICTION = "prediction"
 SEVERITY = {DriftStatus.DRIFT: 0, DriftStatus.WARN: 1, DriftStatus.OK: 2, DriftStatus.TOO_FEW: 3}

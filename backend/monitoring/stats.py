@@ -46,13 +46,23 @@ def chi2_pvalue(reference: np.ndarray, window: np.ndarray) -> float | None:
     return float(chi2_contingency(table).pvalue)
 
 
+KS_EXACT_PAIRS = 1_000_000
+"""Up to this many (reference, window) value pairs the KS p-value is scipy's default (exact for small
+samples); beyond, its asymptotic distribution (the exact one costs seconds there, and agrees)."""
+
+
+def ks_method(reference_size: int, window_size: int) -> str:
+    return "auto" if reference_size * window_size <= KS_EXACT_PAIRS else "asymp"
+
+
 def ks_pvalue(reference_sample: np.ndarray, values: np.ndarray) -> float | None:
-    """The two-sample Kolmogorov–Smirnov p-value (scipy's `ks_2samp`); None when either side is empty."""
+    """The two-sample Kolmogorov–Smirnov p-value (scipy's `ks_2samp`, `ks_method`); None when either
+    side is empty."""
     from scipy.stats import ks_2samp
 
     if not len(reference_sample) or not len(values):
         return None
-    return float(ks_2samp(reference_sample, values).pvalue)
+    return float(ks_2samp(reference_sample, values, method=ks_method(len(reference_sample), len(values))).pvalue)
 
 
 def wasserstein(reference_sample: np.ndarray, values: np.ndarray, std: float | None) -> float | None:
