@@ -38,6 +38,7 @@ CONTENT_CHECKED = {
     "/api/v1/models/{name}/versions": "the run must hold a model file (model/model.skops)",
     "/api/v1/models/{name}/promote": "force needs a non-empty reason",
     "/api/v1/models/{name}/requests/{request_id}/reject": "a rejection needs a reason that is not blank",
+    "/api/v1/models/{name}/feedback": "a label is a class (text up to 200 characters, integer, boolean) or a number",
 }
 """Operations whose schema-valid requests may still be refused with 422 (positive_data_acceptance):
 rules on the content that JSON Schema cannot express. Everything else must accept schema-valid data."""
