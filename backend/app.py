@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,7 +26,18 @@ from .jobs.manager import JobManager
 from .monitoring.recorder import Recorder
 from .openapi import describe
 from .responses import JSONBytes, send_json
-from .routers import approvals, artifacts, datasets, experiments, health, heartbeats, jobs, models, runs
+from .routers import (
+    approvals,
+    artifacts,
+    datasets,
+    experiments,
+    health,
+    heartbeats,
+    jobs,
+    models,
+    monitoring,
+    runs,
+)
 from .settings import Settings
 from .store.experiments import ensure_default
 from .sweeper import HeartbeatSweeper
@@ -43,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper.start()
         app.state.recorder.start()
         yield
+        app.state.stopping.set()
         app.state.recorder.stop()
         sweeper.stop()
         if manager is not None:
@@ -60,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.db_path)
     app.state.recorder = Recorder(app.state.db)
+    app.state.stopping = threading.Event()
+    """Set when the server is asked to stop (`backend.server`), so long polls answer instead of holding it."""
     ensure_default(app.state.db)
 
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
@@ -68,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
-                   datasets.router, models.router, approvals.router):
+                   datasets.router, models.router, approvals.router, monitoring.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)
@@ -234,14 +249,16 @@ def _streams_its_body(scope: Scope) -> bool:
 
 
 class BearerAuth:
-    """When a token is configured, every request but `/healthz` needs `Authorization: Bearer <token>`."""
+    """When a token is configured, every request but `/healthz` (and the `open_paths` given) needs
+    `Authorization: Bearer <token>`."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, open_paths: frozenset[str] = frozenset({"/healthz"})) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
+        self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz":
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")
