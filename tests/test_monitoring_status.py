@@ -16,9 +16,9 @@ from monitoring_support import MINUTE, register_model, request
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error, roc_auc_score
 
 from backend import Settings, create_app
+from backend.monitoring import recorder as recorder_module
 from backend.monitoring.latency import Traffic
 from backend.monitoring.performance import Labeled, live_metrics
-from backend.monitoring import recorder as recorder_module
 from backend.monitoring.recorder import FLUSH_SECONDS, Recorder
 from backend.monitoring.rollup import minute_of
 from mlops_tui.contract import now_ms
