@@ -23,9 +23,23 @@ from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarg
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
 from .jobs.manager import JobManager
 from .monitoring.recorder import Recorder
+from .monitoring.summaries import DriftSummaries
 from .openapi import describe
 from .responses import JSONBytes, send_json
-from .routers import approvals, artifacts, datasets, experiments, health, heartbeats, jobs, models, runs
+from .routers import (
+    approvals,
+    artifacts,
+    datasets,
+    experiments,
+    health,
+    heartbeats,
+    jobs,
+    models,
+    monitoring,
+    predict,
+    runs,
+)
+from .services.serving import Serving
 from .settings import Settings
 from .store.experiments import ensure_default
 from .sweeper import HeartbeatSweeper
@@ -59,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.home.mkdir(parents=True, exist_ok=True)
     app.state.settings = settings
     app.state.db = Database(settings.db_path)
-    app.state.recorder = Recorder(app.state.db)
+    app.state.recorder = Recorder.for_settings(app.state.db, settings)
+    app.state.recorder.writers.append(DriftSummaries())
+    app.state.serving = Serving(app.state.db, settings, app.state.recorder)
     ensure_default(app.state.db)
 
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
@@ -68,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
-                   datasets.router, models.router, approvals.router):
+                   datasets.router, models.router, approvals.router, predict.router, monitoring.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)

@@ -267,7 +267,8 @@ MIGRATIONS: list[str] = [
         source TEXT NOT NULL DEFAULT '',
         inputs_json TEXT,
         output_json TEXT,
-        proba_json TEXT
+        proba_json TEXT,
+        first INTEGER NOT NULL DEFAULT 1
     );
     CREATE UNIQUE INDEX predictions_request ON predictions (request_id);
     CREATE INDEX predictions_model_time ON predictions (name, time);

@@ -21,6 +21,8 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 CLIENT_HEADER = "X-Mlops-Client"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RAW_UPLOAD = re.compile(r"^/api/v1/(runs/[^/]+/artifacts/.*|datasets/.+/versions|data/schema)$")
+_CSV_BODY = re.compile(r"^/api/v1/models/[^/]+/(aliases|versions)/[^/]+/predict$")
+"""Prediction routes take CSV too: `text/csv` is not a type a page may send without a CORS preflight."""
 
 
 def host_name(host: str) -> str:
@@ -103,8 +105,10 @@ class CrossSiteGuard:
         raw = is_raw_upload(scope["method"], scope["path"])
         if has_body and not raw:
             media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if media_type != b"application/json" and not media_type.endswith(b"+json"):
-                await send_json(send, 415, {"detail": "content-type must be application/json",
+            csv = media_type == b"text/csv" and _CSV_BODY.match(scope["path"]) is not None
+            if media_type != b"application/json" and not media_type.endswith(b"+json") and not csv:
+                wanted = "application/json or text/csv" if _CSV_BODY.match(scope["path"]) else "application/json"
+                await send_json(send, 415, {"detail": f"content-type must be {wanted}",
                                             "field": "content-type", "code": "unsupported_media_type"})
                 return
         elif (raw or scope["method"] == "POST") and not (

@@ -1,9 +1,16 @@
-"""Generate `churn.csv`: a synthetic customer churn table with a plausible signal.
+"""Generate `churn.csv`, a synthetic customer churn table with a plausible signal, and the traffic
+files the demo and tests replay against the served churn model.
 
-Run: `python sample_data/make_churn.py` (deterministic: the same seed gives the same file).
+Run: `python sample_data/make_churn.py` (deterministic: the same seeds give the same files).
 Columns: numeric (tenure, charges, support calls, usage), categorical (plan, region, payment,
 contract), some missing values, and the target `churned` (0/1), plus `monthly_spend_next`
 (a regression target).
+
+Traffic (same columns, true labels included, drawn by the same process with other seeds):
+- `churn_traffic.csv`: drawn like the training data (no drift);
+- `churn_traffic_drift.csv`: customers from a price rise and a support outage: `monthly_charges`
+  up by 30, `support_calls` about three times as many, and `contract` mostly monthly (`DRIFTED`);
+  the other columns are drawn as in training, and labels follow the same churn process.
 """
 from __future__ import annotations
 
@@ -14,16 +21,21 @@ import numpy as np
 import pandas as pd
 
 
-def make(rows: int = 4000, seed: int = 7) -> pd.DataFrame:
+DRIFTED = ("monthly_charges", "support_calls", "contract")
+"""The features `churn_traffic_drift.csv` shifts."""
+TRAFFIC_ROWS = 3000
+
+
+def make(rows: int = 4000, seed: int = 7, drift: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     plan = rng.choice(["basic", "standard", "premium"], rows, p=[0.5, 0.35, 0.15])
     region = rng.choice(["north", "south", "east", "west"], rows)
     payment = rng.choice(["card", "bank", "invoice"], rows, p=[0.55, 0.3, 0.15])
-    contract = rng.choice(["monthly", "yearly", "two_year"], rows, p=[0.55, 0.3, 0.15])
+    contract = rng.choice(["monthly", "yearly", "two_year"], rows, p=[0.8, 0.15, 0.05] if drift else [0.55, 0.3, 0.15])
     tenure = rng.gamma(2.0, 12.0, rows).clip(1, 120).round()
     base = {"basic": 25.0, "standard": 55.0, "premium": 95.0}
-    charges = (np.array([base[p] for p in plan]) + rng.normal(0, 8, rows)).clip(5, None)
-    support_calls = rng.poisson(1.2 + (plan == "basic") * 0.8, rows)
+    charges = (np.array([base[p] for p in plan]) + rng.normal(0, 8, rows)).clip(5, None) + (30.0 if drift else 0.0)
+    support_calls = rng.poisson((1.2 + (plan == "basic") * 0.8) * (3.0 if drift else 1.0), rows)
     usage_gb = rng.lognormal(2.5, 0.7, rows)
     age = rng.integers(18, 80, rows).astype(float)
     logit = (
@@ -58,7 +70,14 @@ def make(rows: int = 4000, seed: int = 7) -> pd.DataFrame:
     return frame
 
 
+def write_all(folder: Path) -> list[Path]:
+    files = {"churn.csv": make(), "churn_traffic.csv": make(TRAFFIC_ROWS, seed=11),
+             "churn_traffic_drift.csv": make(TRAFFIC_ROWS, seed=13, drift=True)}
+    for name, frame in files.items():
+        frame.to_csv(folder / name, index=False)
+    return [folder / name for name in files]
+
+
 if __name__ == "__main__":
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("churn.csv")
-    make().to_csv(out, index=False)
-    print(f"wrote {out}")
+    for path in write_all(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent):
+        print(f"wrote {path}")

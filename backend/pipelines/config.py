@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops_tui.contract.fields import dotted_path
+from mlops_tui.contract.monitoring import WINDOW_RULE
 from mlops_tui.contract.registry import MODEL_NAME_RULE
 
 from ..errors import Invalid
@@ -128,6 +129,27 @@ class RegisterConfig(Section):
         return value
 
 
+class MonitorConfig(Section):
+    """`[monitor]`: how the live monitor judges drift for this model's versions (kept with each version)."""
+
+    window: str = Field("1h", pattern=WINDOW_RULE,
+                        description="Default window of `mlops monitor status`: `15m`, `1h`, `7d`, or `5000r` (rows).")
+    min_rows: int = Field(200, ge=1, le=10_000_000,
+                          description="Fewer rows in the window than this: a feature's status is `too_few`.")
+    psi_warn: float | None = Field(None, gt=0, le=100, description="PSI from which a feature warns (default: "
+                                   "calibrated at registration for the window's size, at least 0.1).")
+    psi_drift: float | None = Field(None, gt=0, le=100, description="PSI from which a feature drifts (default: "
+                                    "calibrated at registration for the window's size, at least 0.25).")
+    features: list[str] | None = Field(None, min_length=1, max_length=2000,
+                                       description="The input features watched (default: all the model reads).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorConfig:
+        if self.psi_warn is not None and self.psi_drift is not None and self.psi_warn > self.psi_drift:
+            raise ValueError(f"psi_warn ({self.psi_warn}) is above psi_drift ({self.psi_drift})")
+        return self
+
+
 class ExecutorConfig(Section):
     """Where candidates run: local worker processes or a Dask cluster."""
 
@@ -150,6 +172,7 @@ class PipelineConfig(Section):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     register_: RegisterConfig | None = Field(None, alias="register")
     promote: dict[str, Any] | None = Field(None, description="Promotion gates (see backend/pipelines/promote.py).")
+    monitor: MonitorConfig | None = Field(None, description="Drift rules of the live monitor (defaults when absent).")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     @field_validator("promote")

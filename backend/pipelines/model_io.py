@@ -13,6 +13,8 @@ from sklearn.pipeline import Pipeline
 MODEL_FILE = "model.skops"
 SIGNATURE_FILE = "signature.json"
 REFERENCE_FILE = "reference.json"
+PROFILE_FILE = "profile.json"
+"""The version's monitoring profile (`backend.monitoring.profile`), written beside the model by training."""
 TRUSTED_TYPES = frozenset({
     "backend.pipelines.features.DerivedColumns", "backend.pipelines.features.AsNumbers",
     "backend.pipelines.features.AsText", "numpy.dtype",
@@ -51,12 +53,18 @@ def is_sklearn_class(name: str) -> bool:
 def load(path: Path) -> Pipeline:
     """Load a skops file, trusting exactly the types a saved pipeline needs: scikit-learn's classes, our
     own steps and numpy's dtype. A file holding any other type is refused, naming it."""
+    return loads(path.read_bytes())
+
+
+def loads(data: bytes) -> Pipeline:
+    """`load` from the file's bytes (already read, e.g. to check their hash first: what is checked is what
+    is loaded)."""
     import skops.io
-    untrusted = skops.io.get_untrusted_types(file=path)
+    untrusted = skops.io.get_untrusted_types(data=data)
     refused = [name for name in untrusted if name not in TRUSTED_TYPES and not is_sklearn_class(name)]
     if refused:
         raise ValueError(f"model file holds types that are not trusted: {', '.join(refused)}")
-    model = skops.io.load(path, trusted=untrusted)
+    model = skops.io.loads(data, trusted=untrusted)
     if not isinstance(model, Pipeline):
         raise ValueError("model file does not hold a scikit-learn Pipeline")
     return model

@@ -31,6 +31,7 @@ from .. import artifacts
 from ..db import Database
 from ..errors import Conflict, Invalid, NotFound
 from ..pipelines import model_io, promote
+from ..serving import aliases as served_aliases
 from ..settings import Settings
 from ..store import registry as store
 from ..store import runs
@@ -79,6 +80,7 @@ def register(db: Database, settings: Settings, name: str, run_id: str, actor: st
         "metrics_json": json.dumps(metrics), "model_path": MODEL_PATH, "sha256": sha256, "size_bytes": size,
         "signature_json": json.dumps(_json_file(model_path.parent / model_io.SIGNATURE_FILE) or {}),
         "reference_json": _json_text(model_path.parent / model_io.REFERENCE_FILE),
+        "profile_json": _json_text(model_path.parent / model_io.PROFILE_FILE),
         "pipeline_json": _json_text(root / "pipeline.json"), "description": description,
         "tags_json": json.dumps(tags or {})}
     return store.insert_version(db, name, fields, actor)
@@ -272,8 +274,8 @@ def promote_version(db: Database, settings: Settings, name: str, body: PromoteCr
         request = approvals.open_request(db, name, alias, body.version, answer["from_version"], actor, body.reason,
                                          body.force and not report.passed, report, policy)
         return {**answer, "outcome": PromoteOutcome.AWAITING_APPROVAL, "request": request}
-    event = store.move_alias(db, name, alias, body.version, actor, expected_version=expected, reason=body.reason,
-                             forced=body.force and not report.passed, report=report.model_dump(mode="json"))
+    event = _move(db, name, alias, body.version, actor, expected_version=expected, reason=body.reason,
+                  forced=body.force and not report.passed, report=report.model_dump(mode="json"))
     return {**answer, "outcome": PromoteOutcome.MOVED, "from_version": event["from_version"], "event": event}
 
 
@@ -288,9 +290,17 @@ def move_alias(db: Database, settings: Settings, name: str, alias: str, version:
     problem = gates.integrity_problem(settings, candidate)
     if problem is not None:
         raise Conflict(problem, "version")
-    return store.move_alias(db, name, check_alias(alias), version, actor, expected_version=expected_version,
-                            reason=reason, forced=forced, request_id=request_id, before=before,
-                            report=report.model_dump(mode="json") if report is not None else None)
+    return _move(db, name, check_alias(alias), version, actor, expected_version=expected_version,
+                 reason=reason, forced=forced, request_id=request_id, before=before,
+                 report=report.model_dump(mode="json") if report is not None else None)
+
+
+def _move(db: Database, name: str, alias: str, version: int, actor: str, **how: Any) -> dict[str, Any]:
+    """Every alias move goes through here: the compare-and-set, then (committed) the served alias table is
+    told, so the next prediction through the alias uses the new version without reading the database."""
+    event = store.move_alias(db, name, alias, version, actor, **how)
+    served_aliases.moved(db, name, alias, version)
+    return event
 
 
 def rollback(db: Database, settings: Settings, name: str, alias: str, actor: str, reason: str = "") -> dict[str, Any]:
@@ -310,8 +320,8 @@ def rollback(db: Database, settings: Settings, name: str, alias: str, actor: str
         raise Conflict(f"{name}@{alias} held no version before {holder['version']}: nothing to roll back to", "alias")
     target = stack[-2]
     _check_loads(db, settings, name, target)
-    event = store.move_alias(db, name, alias, target, actor, expected_version=holder["version"],
-                             action=EventAction.ROLLBACK, reason=reason)
+    event = _move(db, name, alias, target, actor, expected_version=holder["version"],
+                  action=EventAction.ROLLBACK, reason=reason)
     return {"outcome": PromoteOutcome.MOVED, "model": name, "alias": alias, "version": target,
             "from_version": event["from_version"], "event": event}
 

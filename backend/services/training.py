@@ -8,6 +8,7 @@ worker records it. Everything printed goes to the job's log.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..datasets.stats import categorical_stats, column_stats
 from ..db import Database
 from ..errors import DomainError, Invalid, JobFailure
 from ..jobs.joblog import log
+from ..monitoring import profile as monitoring_profile
 from ..pipelines import checks, model_io, sweep, target
 from ..pipelines.config import PipelineConfig, from_dict
 from ..pipelines.features import check_columns, check_derived
@@ -206,6 +208,7 @@ class Training:
                         else column_stats(data.y_train.to_frame()))
         reference = {"features": column_stats(data.x_train), "target": target_stats}
         model_io.save(best.model, root / "model", model_io.signature(data.x_train), reference)
+        self.save_profile(config, data, best, root / "model")
         tags = {tag.BEST_RUN_ID: best_run, tag.MODEL_PATH: "model/" + model_io.MODEL_FILE,
                 tag.SELECTED_BY: chooser.key}
         if data.pos_label is not None:
@@ -215,6 +218,20 @@ class Training:
         runs.log_batch(self.db, parent["id"], tags=tags, params={"primary_metric": chooser.metric},
                        metrics={f"best_{k}": ([0], [v], [now_ms()]) for k, v in best.holdout.items()})
         runs.log_batch(self.db, best_run, tags={tag.BEST: "true"})
+
+    def save_profile(self, config: PipelineConfig, data: sweep.Split, best: sweep.CandidateResult,
+                     folder: Path) -> None:
+        """The monitoring profile (reference bins, calibrated drift thresholds, holdout calibration) beside
+        the model. A model whose profile cannot be computed is still saved: its monitor has no reference."""
+        started = time.monotonic()
+        try:
+            found = monitoring_profile.build(data.x_train, data.x_test, data.y_test, best.model, config.task,
+                                             config.data.split.seed)
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            log(f"monitoring profile: not computed ({type(error).__name__}: {error})")
+            return
+        monitoring_profile.save(folder, found, model_io.PROFILE_FILE)
+        log(f"monitoring profile: {len(found['features'])} feature(s), {time.monotonic() - started:.2f}s")
 
     def register(self, name: str, parent: RunRow) -> None:
         """`[register] name`: the saved model becomes the model's next version (actor `job:<id>`); the job's

@@ -64,6 +64,7 @@ def _version(row: dict[str, Any]) -> VersionRow:
     row["tags"] = json.loads(row.pop("tags_json") or "{}")
     row["reference"] = json.loads(row.pop("reference_json") or "null")
     row["pipeline"] = json.loads(row.pop("pipeline_json") or "null")
+    row.pop("profile_json", None)  # large: read on its own (`store.monitoring.version_profile`)
     if row.get("experiment_id") is not None:
         row["experiment_id"] = str(row["experiment_id"])
     return cast(VersionRow, row)

@@ -1,0 +1,113 @@
+"""Serving: a version (by number, or the one an alias points at) answers a request's rows.
+
+`Serving` is one per app: the loaded models (an LRU by count and size, `serving.cache`), the alias table
+kept current by the registry's moves (`serving.aliases`: no database read per request), and the sampler
+of what monitoring keeps. `predict` runs in a threadpool worker: resolve, load (checked against the
+registered sha256), read and conform the rows, predict, then hand the records to the recorder (queued,
+written off the request path). A refused request leaves one error record too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlops_tui.contract.monitoring import PredictionRecord
+
+from ..db import Database
+from ..errors import Conflict, DomainError, NotFound
+from ..monitoring.recorder import Recorder
+from ..serving import aliases, records
+from ..serving import inputs as request_rows
+from ..serving.cache import ModelCache
+from ..serving.predictor import LoadedModel, Output, load, verify
+from ..settings import Settings
+from ..store import registry as store
+from ..store.rows import VersionRow
+from . import gates
+from .registry import check_alias, check_name
+
+BYTES_PER_MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class Served:
+    output: Output
+    version: int
+    request_ids: list[str]
+    ignored: list[str] = field(default_factory=list)
+    """Columns the request sent that the model does not read."""
+
+
+class Serving:
+    def __init__(self, db: Database, settings: Settings, recorder: Recorder) -> None:
+        self.db = db
+        self.settings = settings
+        self.recorder = recorder
+        self.cache = ModelCache(settings.model_cache_count, settings.model_cache_mb * BYTES_PER_MB)
+        self.aliases = aliases.table(db, self._alias_lookup)
+        self.sampler = records.Sampler(settings.monitor_sample_share, settings.monitor_full_rate)
+
+    # --- resolving and loading --------------------------------------------------------------------
+
+    def _alias_lookup(self, name: str, alias: str) -> int | None:
+        holder = store.alias_holder(self.db, name, alias)
+        return None if holder is None else int(holder["version"])
+
+    def alias_version(self, name: str, alias: str) -> int:
+        """The version `name@alias` points at now (from the alias table: no database read once known)."""
+        version = self.aliases.version(check_name(name), check_alias(alias))
+        if version is None:
+            store.get_model(self.db, name)  # NotFound naming the model when there is none
+            raise NotFound(f"{name}@{alias} points at no version", "alias")
+        return version
+
+    def model(self, name: str, version: int) -> LoadedModel:
+        """The version loaded (cached), refused with 409 when its file changed since registration."""
+        return self.cache.get((name, version), lambda: self._load(name, version))
+
+    def _load(self, name: str, version: int) -> LoadedModel:
+        row = store.get_version(self.db, check_name(name), version)
+        return load(name, version, row["sha256"], read_file(self.settings, row), row["signature"])
+
+    # --- predicting ---------------------------------------------------------------------------------
+
+    def predict(self, request: records.Request, ref: int | str, body: bytes, csv: bool, proba: bool) -> Served:
+        """Answer `body`'s rows (scoring JSON, or CSV when `csv`) with version `ref` (an int) or the version
+        alias `ref` points at; a refusal (`DomainError`) leaves an error record and is raised on."""
+        version = ref if isinstance(ref, int) else 0
+        try:
+            if isinstance(ref, str):
+                version = self.alias_version(request.name, ref)
+            model = self.model(request.name, version)
+            table = (request_rows.read_csv(body, self.settings.max_predict_rows) if csv else
+                     request_rows.read_json(body, self.settings.max_predict_rows, list(model.inputs)))
+            rows = model.conform(table)
+            output = model.predict(rows.frame, proba)
+        except DomainError as error:
+            self._record([records.failed(request, version, error.message, request.latency_ms())])
+            raise
+        ids = records.new_ids(len(rows.frame))
+        if self.settings.monitoring:
+            keep = self.sampler.keep(len(ids))
+            self._record(records.answered(request, version, ids, rows.frame, output, keep, request.latency_ms()))
+        return Served(output, version, ids, rows.ignored)
+
+    def _record(self, found: list[PredictionRecord]) -> None:
+        if self.settings.monitoring:
+            self.recorder.submit(found)
+
+    # --- the model file, for replicas --------------------------------------------------------------
+
+    def model_file(self, name: str, version: int) -> tuple[bytes, str]:
+        """The version's model file as registered and its sha256 (409 when the bytes changed since)."""
+        row = store.get_version(self.db, check_name(name), version)
+        data = read_file(self.settings, row)
+        verify(name, version, row["sha256"], data)
+        return data, row["sha256"]
+
+
+def read_file(settings: Settings, row: VersionRow) -> bytes:
+    """The version's model file bytes (`Conflict` naming the version when it is gone)."""
+    try:
+        return gates.model_file(settings, row).read_bytes()
+    except OSError:
+        raise Conflict(f"{gates.label(row)}: model file {row['model_path']} is missing", "version") from None
