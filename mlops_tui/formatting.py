@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from rich.text import Text
 
 from .contract import JobStatus, RunStatus
+from .contract.monitoring import DriftStatus
 from .contract.registry import GateReport, RequestStatus, VersionStatus
 
 Clock = Callable[[], datetime]
@@ -38,6 +39,15 @@ STATUS_GLYPHS: dict[str, tuple[str, str]] = {
 }
 """Each run, job, model version and request status's glyph and colour: the console and the CLI
 both colour by it."""
+
+
+DRIFT_GLYPHS: dict[str, tuple[str, str]] = {
+    DriftStatus.OK: ("✓", "green"),
+    DriftStatus.WARN: ("!", "yellow"),
+    DriftStatus.DRIFT: ("▲", "bold red"),
+    DriftStatus.TOO_FEW: ("…", "dim"),
+}
+"""A drift status's glyph and colour: `✓ ok`, `! warn`, `▲ drift`, `… too_few`."""
 
 
 def status_markup(value: str) -> str:

@@ -33,8 +33,10 @@ class Exposition:
         self.lines: list[str] = []
 
     def family(self, name: str, kind: str, help_text: str, samples: Iterable[tuple[str, Labels, float]]) -> None:
-        """`samples`: (suffix, labels, value); a counter's samples end in `_total`."""
-        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        """`samples`: (suffix, labels, value); a counter's samples end in `_total`, and so does the name its
+        HELP and TYPE lines give (what Prometheus' own parser expects)."""
+        declared = f"{name}_total" if kind == "counter" else name
+        self.lines += [f"# HELP {declared} {help_text}", f"# TYPE {declared} {kind}"]
         self.lines += [f"{name}{suffix}{label_text(labels)} {number(value)}" for suffix, labels, value in samples]
 
     def histogram(self, name: str, help_text: str, series: Iterable[tuple[Labels, Traffic]]) -> None:

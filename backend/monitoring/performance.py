@@ -39,12 +39,14 @@ def infer_task(rows: Sequence[Labeled]) -> Task | None:
     return "classification"
 
 
-def live_metrics(rows: Sequence[Labeled], task: Task, pos_label: Any = None) -> dict[str, float]:
-    """The metrics of `task` over `rows` (empty without rows)."""
+def live_metrics(rows: Sequence[Labeled], task: Task, pos_label: Any = None,
+                 classes: Sequence[Any] | None = None) -> dict[str, float]:
+    """The metrics of `task` over `rows` (empty without rows). `classes`: the model's, in its probability
+    columns' order (the version's profile has them); else the sorted classes seen."""
     if not rows:
         return {}
     try:
-        found = _regression(rows) if task == "regression" else _classification(rows, pos_label)
+        found = _regression(rows) if task == "regression" else _classification(rows, pos_label, classes)
     except (TypeError, ValueError):  # labels that are not numbers for a regressor, mixed label types
         return {}
     return {key: value for key, value in found.items() if math.isfinite(value)}
@@ -57,10 +59,10 @@ def _regression(rows: Sequence[Labeled]) -> dict[str, float]:
             "mae": float(mean_absolute_error(truth, predicted))}
 
 
-def _classification(rows: Sequence[Labeled], pos_label: Any) -> dict[str, float]:
+def _classification(rows: Sequence[Labeled], pos_label: Any, model_classes: Sequence[Any] | None) -> dict[str, float]:
     truth = [r.label for r in rows]
     predicted = [r.output for r in rows]
-    classes = sorted({*truth, *predicted})
+    classes = list(model_classes) if model_classes else sorted({*truth, *predicted})
     found = {"accuracy": float(accuracy_score(truth, predicted))}
     if len(classes) <= 2:
         positive = pos_label if pos_label in classes else classes[-1]
@@ -75,8 +77,8 @@ def _classification(rows: Sequence[Labeled], pos_label: Any) -> dict[str, float]
 
 def _roc_auc(rows: Sequence[Labeled], classes: list[Any]) -> float | None:
     """ROC AUC from the served probabilities (a classifier's probability columns follow its sorted
-    classes); None when a row has none, their width is not the number of classes seen, or only one
-    class was labeled."""
+    classes); None when a row has none, their width is not the number of classes, or only one class
+    was labeled."""
     if any(r.probabilities is None for r in rows) or len({r.label for r in rows}) < 2:
         return None
     scores = np.array([r.probabilities for r in rows], dtype=float)

@@ -66,10 +66,14 @@ async def predict_version(name: ModelName, version: VersionNumber, request: Requ
 
 async def _predict(request: Request, name: str, ref: int | str, proba: bool) -> Response:
     arrived = Arrived(name, ref if isinstance(ref, str) else None, now_ms(), time.perf_counter())
+    serving: Serving = request.app.state.serving
+    # the version is chosen before the body is read: a promotion meanwhile does not change this request's
+    version = ref if isinstance(ref, int) else serving.known_alias(name, ref)
+    if version is None:
+        version = await run_in_threadpool(serving.resolve, arrived, ref)
     body = await request.body()
     csv = request.headers.get("content-type", "").split(";")[0].strip().lower() == CSV_MEDIA_TYPE
-    serving: Serving = request.app.state.serving
-    served = await run_in_threadpool(serving.predict, arrived, ref, body, csv, proba)
+    served = await run_in_threadpool(serving.predict, arrived, version, body, csv, proba)
     return Response(orjson.dumps(_answer(served)), media_type="application/json",
                     headers=_headers(name, served))
 
@@ -82,11 +86,15 @@ def _answer(served: Served) -> dict[str, Any]:
     return answer
 
 
+HEADER_SAFE = " -_.~!$&'()*+;=:@/[]"
+"""Characters of a column name sent as they are in a header; the others (a comma, non-ASCII) percent-encoded."""
+
+
 def _headers(name: str, served: Served) -> dict[str, str]:
     headers = {MODEL_VERSION_HEADER: f"{name}/{served.version}"}
-    if served.ignored:  # column names percent-encoded where a header could not carry them (a comma, non-ASCII)
-        headers[IGNORED_COLUMNS_HEADER] = ",".join(quote(column, safe=" -_.~!$&'()*+;=:@/[]") for column in
-                                                   served.ignored)
+    if served.ignored:
+        headers[IGNORED_COLUMNS_HEADER] = ",".join(quote(column, safe=HEADER_SAFE, errors="backslashreplace")
+                                                   for column in served.ignored)
     return headers
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlops_tui.contract.monitoring import (
+    DriftStatus,
     Feedback,
     FeedbackAck,
     HealthList,
@@ -27,11 +28,13 @@ from mlops_tui.contract.monitoring import (
 from ..clock import now_ms
 from ..db import Database
 from ..errors import Invalid, NotFound
+from ..monitoring.drift import rules_of
 from ..monitoring.exposition import Exposition, Labels
 from ..monitoring.latency import Traffic
 from ..monitoring.performance import Labeled, infer_task, live_metrics
 from ..monitoring.recorder import Recorder
 from ..monitoring.rollup import MINUTE_MS, minute_of, stored_traffic
+from ..monitoring.watch import DriftCache, WindowDrift, profile_of, window_drift
 from ..monitoring.windows import Window, parse_window
 from ..store import monitoring as store
 from ..store import registry as registry_store
@@ -43,6 +46,8 @@ SERIES_MINUTES = 60
 HEALTH_MINUTES = 5
 """The overview's health lines cover the last this many minutes."""
 MAX_LABEL_TEXT = 200
+DRIFT_CACHE = DriftCache()
+"""Counts-only drift for the overview and /metrics (keyed by database file, so apps never share entries)."""
 TRAINING_METRICS = {"classification": ("accuracy", "f1", "roc_auc"), "regression": ("rmse", "mae")}
 
 # --- records from replicas ------------------------------------------------------------------
@@ -107,33 +112,46 @@ def resolve_alias(db: Database, name: str, alias: str | None) -> tuple[str, int]
 
 def monitor_status(db: Database, recorder: Recorder, name: str, alias: str | None, window_text: str | None,
                    now: int | None = None) -> MonitorStatus:
-    window = parse_window(window_text)
+    """The alias's health over the window (the model's `[monitor] window` when None)."""
+    if window_text is not None:
+        parse_window(window_text)  # a bad window is refused before anything is looked up
     alias, version = resolve_alias(db, name, alias)
+    row = registry_store.get_version(db, name, version)
+    window = parse_window(window_text or rules_of(row.get("pipeline")).window)
     now = now_ms() if now is None else now
     since, traffic = window_traffic(db, name, alias, window, now)
-    row = registry_store.get_version(db, name, version)
+    drift = window_drift(db, name, alias, version, row.get("pipeline"), window, since)
+    found = performance(db, row, alias, since)
+    found.estimated, found.estimated_rows = drift.estimated, drift.estimated_rows
     return MonitorStatus(
         model=name, alias=alias, version=version, window=window.text, since=since,
         requests=traffic.requests, errors=traffic.errors, rows=traffic.rows,
         requests_per_second=traffic.requests / max((now - since) / 1000, 1.0),
-        latency_ms=quantiles(traffic), drift=[], performance=performance(db, row, alias, since),
+        latency_ms=quantiles(traffic), drift=drift.features, prediction_drift=drift.prediction,
+        prediction_distribution=drift.distribution, performance=found,
         series=series(db, name, alias, now), dropped=recorder.dropped_total,
         sampled_rows=store.sampled_rows(db, name, alias, since))
 
 
+def window_start(db: Database, name: str, alias: str, window: Window, now: int) -> int:
+    """Epoch ms: the start of the minute `window` ago, or the time of the oldest of the alias's last rows."""
+    if window.rows is None:
+        return max(minute_of(now - (window.seconds or 0) * 1000), 0)
+    found = store.last_rows_since(db, name, alias, window.rows)
+    return now if found is None else found
+
+
 def window_traffic(db: Database, name: str, alias: str, window: Window, now: int) -> tuple[int, Traffic]:
     """The window's start (epoch ms) and its traffic."""
-    if window.rows is not None:
-        since = store.last_rows_since(db, name, alias, window.rows)
-        since = now if since is None else since
-        rows, requests = store.raw_traffic(db, name, alias, since)
-        traffic = Traffic()
-        for latency, status in requests:
-            traffic.add(latency, 0, status != "ok")
-        traffic.rows = rows
-        return since, traffic
-    since = max(minute_of(now - (window.seconds or 0) * 1000), 0)
-    return since, merged(store.minutes_since(db, since, name, alias))
+    since = window_start(db, name, alias, window, now)
+    if window.rows is None:
+        return since, merged(store.minutes_since(db, since, name, alias))
+    rows, requests = store.raw_traffic(db, name, alias, since)
+    traffic = Traffic()
+    for latency, status in requests:
+        traffic.add(latency, 0, status != "ok")
+    traffic.rows = rows
+    return since, traffic
 
 
 def merged(minutes: Sequence[dict[str, Any]]) -> Traffic:
@@ -167,17 +185,30 @@ def performance(db: Database, version: VersionRow, alias: str, since: int) -> Pe
     labeled = [Labeled(json.loads(output), None if proba is None else json.loads(proba), json.loads(label))
                for output, proba, label in store.labeled_rows(db, version["name"], alias, since)]
     pipeline = version.get("pipeline") or {}
-    task = pipeline.get("task") if pipeline.get("task") in TRAINING_METRICS else infer_task(labeled)
-    actual = live_metrics(labeled, task, (pipeline.get("evaluate") or {}).get("pos_label")) if task else {}
+    profile = profile_of(db, version["name"], version["version"]) or {}
+    task = next((t for t in (pipeline.get("task"), profile.get("task")) if t in TRAINING_METRICS), None)
+    task = task or infer_task(labeled)
+    pos_label = (pipeline.get("evaluate") or {}).get("pos_label")
+    actual = live_metrics(labeled, task, pos_label, profile.get("classes")) if task else {}
     training = {k: v for k, v in version["metrics"].items() if task and k in TRAINING_METRICS[task]}
     return Performance(task=task, labeled=len(labeled), actual=actual, estimated={}, training=training)
+
+
+def cached_drift(db: Database, held: dict[str, Any], window: Window | None = None) -> WindowDrift:
+    """Counts-only drift of an alias (`{"name", "alias", "version"}`) over `window` ending now (the model's
+    `[monitor] window` when None), from `DRIFT_CACHE`."""
+    pipeline = registry_store.get_version(db, held["name"], held["version"]).get("pipeline")
+    window = window or parse_window(rules_of(pipeline).window)
+    since = window_start(db, held["name"], held["alias"], window, now_ms())
+    return DRIFT_CACHE.get(db, held["name"], held["alias"], held["version"], pipeline, window, since)
 
 
 # --- the overview -------------------------------------------------------------------------------
 
 
 def health(db: Database, now: int | None = None) -> HealthList:
-    """Each model alias's last `HEALTH_MINUTES` minutes: requests/s, p95, error rate."""
+    """Each model alias's last `HEALTH_MINUTES` minutes: requests/s, p95, error rate, features drifting
+    (from the drift summaries alone, cached for `DRIFT_CACHE.seconds`)."""
     now = now_ms() if now is None else now
     since = minute_of(now) - (HEALTH_MINUTES - 1) * MINUTE_MS
     by_alias: dict[tuple[str, str], Traffic] = {}
@@ -185,12 +216,14 @@ def health(db: Database, now: int | None = None) -> HealthList:
         by_alias.setdefault((minute["name"], minute["alias"]), Traffic()).merge(stored_traffic(minute))
     seconds = max((now - since) / 1000, 1.0)
     lines = []
+    window = Window(f"{HEALTH_MINUTES}m", seconds=HEALTH_MINUTES * 60)
     for held in store.aliases(db):
         traffic = by_alias.get((held["name"], held["alias"]), Traffic())
+        drift = cached_drift(db, held, window)
         lines.append(ModelHealth(model=held["name"], alias=held["alias"], version=held["version"],
                                  requests_per_second=traffic.requests / seconds, p95_ms=traffic.quantile(0.95),
                                  error_rate=traffic.errors / traffic.requests if traffic.requests else 0.0,
-                                 drifting=0))
+                                 drifting=sum(f.status == DriftStatus.DRIFT for f in drift.features)))
     return HealthList(models=lines)
 
 
@@ -210,6 +243,8 @@ def metrics_text(db: Database, recorder: Recorder) -> str:
     out.family("mlops_prediction_rows", "counter", "Rows predicted.",
                (("_total", labels, t.rows) for labels, t in labeled))
     out.histogram("mlops_prediction_latency_seconds", "Time to answer a prediction request.", labeled)
+    out.family("mlops_drift_psi", "gauge", "PSI of each input feature (and `prediction`) against the training "
+               "reference over the model's [monitor] window (recomputed at most every 30 s).", drift_samples(db))
     out.family("mlops_jobs", "gauge", "Jobs by status.",
                (("", {"status": status}, count) for status, count in sorted(store.job_counts(db).items())))
     ingest = store.ingest_counts(db)
@@ -223,3 +258,14 @@ def metrics_text(db: Database, recorder: Recorder) -> str:
                "Prediction records dropped (the recorder's queue or a replica's buffer was full).",
                [("_total", {}, recorder.dropped_total)])
     return out.text()
+
+
+def drift_samples(db: Database) -> list[tuple[str, Labels, float]]:
+    found: list[tuple[str, Labels, float]] = []
+    for held in store.aliases(db):
+        drift = cached_drift(db, held)
+        for feature in [*drift.features, *([drift.prediction] if drift.prediction else [])]:
+            if feature.psi is not None:
+                found.append(("", {"model": held["name"], "alias": held["alias"], "version": held["version"],
+                                   "feature": feature.feature}, feature.psi))
+    return found

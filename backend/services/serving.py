@@ -70,13 +70,25 @@ class Serving:
 
     # --- predicting ---------------------------------------------------------------------------------
 
-    def predict(self, request: records.Request, ref: int | str, body: bytes, csv: bool, proba: bool) -> Served:
-        """Answer `body`'s rows (scoring JSON, or CSV when `csv`) with version `ref` (an int) or the version
-        alias `ref` points at; a refusal (`DomainError`) leaves an error record and is raised on."""
-        version = ref if isinstance(ref, int) else 0
+    def resolve(self, request: records.Request, ref: int | str) -> int:
+        """The version `ref` names: itself (an int), or the one alias `ref` points at now. A request resolves
+        before its body is read: one that arrived before a promotion is answered by the version it found."""
+        if isinstance(ref, int):
+            return ref
         try:
-            if isinstance(ref, str):
-                version = self.alias_version(request.name, ref)
+            return self.alias_version(request.name, ref)
+        except DomainError as error:
+            self._record([records.failed(request, 0, error.message, request.latency_ms())])
+            raise
+
+    def known_alias(self, name: str, alias: str) -> int | None:
+        """The alias's version when the alias table already holds it (no database read), else None."""
+        return self.aliases.known(name, alias)
+
+    def predict(self, request: records.Request, version: int, body: bytes, csv: bool, proba: bool) -> Served:
+        """Answer `body`'s rows (scoring JSON, or CSV when `csv`) with `version`; a refusal (`DomainError`)
+        leaves an error record and is raised on."""
+        try:
             model = self.model(request.name, version)
             table = (request_rows.read_csv(body, self.settings.max_predict_rows) if csv else
                      request_rows.read_json(body, self.settings.max_predict_rows, list(model.inputs)))

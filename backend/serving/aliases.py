@@ -42,6 +42,10 @@ class AliasTable:
                 found = self._versions.get(key, found)
         return found
 
+    def known(self, name: str, alias: str) -> int | None:
+        """The version the table holds for the alias; None when it holds none (not looked up yet)."""
+        return self._versions.get((name, alias))
+
     def moved(self, name: str, alias: str, version: int | None) -> None:
         with self._changed:
             self._generation += 1

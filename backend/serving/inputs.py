@@ -180,15 +180,14 @@ def conform(table: Table, inputs: dict[str, str]) -> Rows:
     """The table's columns the model reads (`inputs`: column -> training dtype), in the signature's order and
     cast to those dtypes; the others are ignored (named in `Rows.ignored`)."""
     ignored = [name for name in table.columns if name not in inputs]
-    data: dict[str, Any] = {}
-    for name, dtype in inputs.items():
-        values = table.columns.get(name)
-        if values is None:
-            first = 0 if table.rows else None
-            where = f"row {first}, column {name!r}" if first is not None else f"column {name!r}"
-            raise Invalid(f"{where}: missing (the model reads column {name!r}; every row must give it)",
-                          table.missing_field(name))
-        data[name] = _column(table, name, values, dtype)
+    missing = [name for name in inputs if name not in table.columns]
+    if missing:
+        first, others = missing[0], missing[1:]
+        where = f"row 0, column {first!r}" if table.rows else f"column {first!r}"
+        also = f"; also missing: {', '.join(map(repr, others))}" if others else ""
+        raise Invalid(f"{where}: missing (the model reads it; every row must give it){also}",
+                      table.missing_field(first))
+    data = {name: _column(table, name, table.columns[name], dtype) for name, dtype in inputs.items()}
     return Rows(pd.DataFrame(data, index=pd.RangeIndex(table.rows)), ignored)
 
 
@@ -218,7 +217,7 @@ def _numbers(table: Table, name: str, values: list[Any], dtype: str) -> np.ndarr
     exact = all(type(v) is float or type(v) is int for v in values)  # the hot path: JSON numbers
     floats = np.array(values, dtype="float64") if exact else _parse_numbers(table, name, values)
     if dtype.lower().startswith(("int", "uint")) and not np.isnan(floats).any() and bool(
-            np.all(floats == np.floor(floats))):
+            np.all(floats == np.floor(floats))) and bool(np.all(np.abs(floats) < 2**53)):
         return floats.astype(dtype.lower())
     return floats
 

@@ -53,6 +53,8 @@ class LoadedModel:
         if proba and (self.classes is None or not hasattr(self.pipeline, "predict_proba")):
             kind = "a regressor" if self.classes is None else "a classifier without class probabilities"
             raise Invalid(f"proba: {self.label} is {kind}; only a classifier gives class probabilities", "proba")
+        if frame.empty:
+            return Output([], [] if proba else None, self.classes if proba else None)
         try:
             predictions = self.pipeline.predict(frame).tolist()
             probabilities = self.pipeline.predict_proba(frame).tolist() if proba else None

@@ -144,6 +144,22 @@ def labeled_rows(db: Database, name: str, alias: str, since: int) -> list[tuple[
             (name, alias, since)).fetchall()
 
 
+def window_samples(db: Database, name: str, version: int, since: int,
+                   limit: int) -> list[tuple[str, str | None, str | None]]:
+    """`(inputs_json, output_json, proba_json)` of the newest `limit` rows `version` answered from `since` on
+    (through any alias or its version route) that kept their inputs."""
+    with db.read() as conn:
+        return conn.execute(
+            "SELECT inputs_json, output_json, proba_json FROM predictions WHERE name = ? AND version = ? "
+            "AND time >= ? AND inputs_json IS NOT NULL ORDER BY time DESC LIMIT ?",
+            (name, version, since, limit)).fetchall()
+
+
+def version_profile_of(db: Database, name: str, version: int) -> str | None:
+    with db.read() as conn:
+        return version_profile(conn, name, version)
+
+
 # --- feedback ---------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,10 @@ from .. import __version__
 from .data import data_app
 from .jobs import jobs_app, train_command
 from .models import models_app
+from .monitor import monitor_app
+from .replica import serve_command
 from .server import server_app
+from .serving import predict_command
 from .tracking import experiments_app, runs_app
 from .tui import tui
 
@@ -24,8 +27,11 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+app.add_typer(monitor_app, name="monitor")
 app.command("train")(train_command)
 app.command("tui")(tui)
+app.command("predict")(predict_command)
+app.command("serve")(serve_command)
 
 
 @app.command("version")
