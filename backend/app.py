@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper.start()
         app.state.recorder.start()
         yield
+        app.state.stopping.set()
         app.state.recorder.stop()
         sweeper.stop()
         if manager is not None:
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.recorder = Recorder.for_settings(app.state.db, settings)
     app.state.recorder.writers.append(DriftSummaries())
     app.state.serving = Serving(app.state.db, settings, app.state.recorder)
+    app.state.stopping = threading.Event()
+    """Set when the server is asked to stop (`backend.server`), so long polls answer instead of holding it."""
     ensure_default(app.state.db)
 
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
@@ -250,14 +254,16 @@ def _streams_its_body(scope: Scope) -> bool:
 
 
 class BearerAuth:
-    """When a token is configured, every request but `/healthz` needs `Authorization: Bearer <token>`."""
+    """When a token is configured, every request but `/healthz` (and the `open_paths` given) needs
+    `Authorization: Bearer <token>`."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, open_paths: frozenset[str] = frozenset({"/healthz"})) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
+        self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/healthz":
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or []).get(b"authorization", b"")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -26,7 +27,13 @@ def get_recorder(request: Request) -> Recorder:
     return request.app.state.recorder  # type: ignore[no-any-return]
 
 
+def get_stopping(request: Request) -> threading.Event:
+    return request.app.state.stopping  # type: ignore[no-any-return]
+
+
 DB = Annotated[Database, Depends(get_db)]
+Stopping = Annotated[threading.Event, Depends(get_stopping)]
+"""Set once the server is asked to stop: long waits (the alias long poll) answer at once."""
 PredictionRecorder = Annotated[Recorder, Depends(get_recorder)]
 """Where a served prediction's records go (written off the request path)."""
 AppSettings = Annotated[Settings, Depends(get_settings)]

@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -33,7 +35,18 @@ def serve(host: str, port: int, home: Path, token: str | None) -> None:
     pid_file = pid_file_path(home)
     app = create_app(Settings(home=home, token=token, pid_file=pid_file, bind_host=host))
     PidFile(os.getpid(), host, port).save(pid_file)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    StoppingServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run()
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn's server that also sets the app's `stopping` event on SIGTERM/SIGINT: uvicorn waits for
+    requests in flight before the app's shutdown runs, so long polls must hear of it first."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        stopping = getattr(getattr(self.config.app, "state", None), "stopping", None)
+        if isinstance(stopping, threading.Event):
+            stopping.set()
+        super().handle_exit(sig, frame)
 
 
 def main(argv: list[str] | None = None) -> int:

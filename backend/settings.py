@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     """Prediction rows and per-minute rollups older than this are deleted."""
     monitor_retention_rows: int = Field(1_000_000, validation_alias="MLOPS_MONITOR_RETENTION_ROWS")
     """At most this many prediction rows are kept (the oldest leave first)."""
+    max_alias_wait_seconds: float = Field(60.0, ge=0, validation_alias="MLOPS_MAX_ALIAS_WAIT")
+    """The alias long poll waits at most this long, whatever `wait_seconds` asks (60 s at most)."""
     monitoring: bool = Field(True, validation_alias="MLOPS_MONITORING")
     """Record predictions (MLOPS_MONITORING=0 turns recording off: for benchmarks)."""
 

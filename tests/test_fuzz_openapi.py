@@ -38,6 +38,7 @@ CONTENT_CHECKED = {
     "/api/v1/models/{name}/versions": "the run must hold a model file (model/model.skops)",
     "/api/v1/models/{name}/promote": "force needs a non-empty reason",
     "/api/v1/models/{name}/requests/{request_id}/reject": "a rejection needs a reason that is not blank",
+    "/api/v1/models/{name}/feedback": "a label is a class (text up to 200 characters, integer, boolean) or a number",
     "/api/v1/models/{name}/aliases/{alias}/predict": "the rows must give the columns of the model's signature",
     "/api/v1/models/{name}/versions/{version}/predict": "the rows must give the columns of the model's signature",
 }
@@ -101,17 +102,13 @@ def config(seeded: dict[str, str | list[str | int]]) -> str:
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server of its own (the fuzzer writes, renames and deletes); queued jobs never start."""
+    """A server of its own (the fuzzer writes, renames and deletes); queued jobs never start; the alias long
+    poll waits half a second at most (the fuzzer asks for up to 60 s)."""
     home = tmp_path_factory.mktemp("fuzz-home")
-    previous = os.environ.get("MLOPS_MAX_JOBS")
-    os.environ["MLOPS_MAX_JOBS"] = "0"
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_MAX_JOBS", "0")
+        patch.setenv("MLOPS_MAX_ALIAS_WAIT", "0.5")
         server = start_backend(home, home.parent / f"{home.name}.log")
-    finally:
-        if previous is None:
-            os.environ.pop("MLOPS_MAX_JOBS", None)
-        else:
-            os.environ["MLOPS_MAX_JOBS"] = previous
     yield server
     stop_process(server.process)
 

@@ -1,9 +1,10 @@
-"""The model registry: `/api/v1/models`. Every route is a plain `def`: gates and model loads run in the
-threadpool, never on the event loop. The actor is the `X-Mlops-User` header."""
+"""The model registry: `/api/v1/models`. Every route but the alias long poll is a plain `def`: gates and
+model loads run in the threadpool, never on the event loop. The actor is the `X-Mlops-User` header."""
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Path, Query
 
 from mlops_tui.contract.registry import (
@@ -25,9 +26,9 @@ from mlops_tui.contract.registry import (
 )
 from mlops_tui.contract.requests import MAX_SAFE_INT
 
-from ..deps import DB, Actor, AppSettings
+from ..deps import DB, Actor, AppSettings, Stopping
 from ..openapi import ContractRoute, errors
-from ..services import registry
+from ..services import alias_wait, registry
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"], route_class=ContractRoute)
 
@@ -78,9 +79,20 @@ def archive_version(name: ModelName, version: VersionNumber, body: ArchiveCreate
 
 
 @router.get("/{name}/aliases/{alias}", response_model=ModelVersion, responses=errors(404, 422))
-def get_alias(name: ModelName, alias: AliasName, db: DB) -> dict[str, Any]:
-    """The version the alias points at (404 when it points nowhere)."""
-    return registry.get_alias(db, name, alias)
+async def get_alias(
+    name: ModelName, alias: AliasName, db: DB, settings: AppSettings, stopping: Stopping,
+    known_version: int | None = Query(None, ge=0, le=MAX_SAFE_INT, description="The version the caller holds."),
+    wait_seconds: float | None = Query(None, ge=0, le=alias_wait.MAX_WAIT_SECONDS,
+                                       description="With `known_version`: answer when the alias points elsewhere, "
+                                                   "or after this long (a long poll)."),
+) -> dict[str, Any]:
+    """The version the alias points at (404 when it points nowhere). With `known_version` and
+    `wait_seconds`, a long poll: the answer comes as soon as the alias points elsewhere, else after the
+    wait (replicas follow an alias this way). The only `async` route here: it awaits, never blocks."""
+    if known_version is None or not wait_seconds:
+        return await anyio.to_thread.run_sync(registry.get_alias, db, name, alias)
+    wait = min(wait_seconds, settings.max_alias_wait_seconds)
+    return await alias_wait.wait_for_move(db, name, alias, known_version, wait, stopping)
 
 
 @router.post("/{name}/gates", response_model=GateReport, responses=errors(404, 409, 422))

@@ -158,6 +158,12 @@ def get_alias(db: Database, name: str, alias: str) -> dict[str, Any]:
     return get_version(db, name, holder["version"])
 
 
+def alias_version(db: Database, name: str, alias: str) -> int | None:
+    """The version `alias` points at, None when it points nowhere (cheap: the long poll's check)."""
+    holder = _holder(db, check_name(name), check_alias(alias))
+    return None if holder is None else int(holder["version"])
+
+
 def _holder(db: Database, name: str, alias: str) -> dict[str, Any] | None:
     store.get_model(db, name)
     return store.alias_holder(db, name, alias)

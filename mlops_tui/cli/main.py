@@ -8,6 +8,7 @@ from .data import data_app
 from .jobs import jobs_app, train_command
 from .models import models_app
 from .monitor import monitor_app
+from .replica import serve_command
 from .server import server_app
 from .serving import predict_command
 from .tracking import experiments_app, runs_app
@@ -30,6 +31,7 @@ app.add_typer(monitor_app, name="monitor")
 app.command("train")(train_command)
 app.command("tui")(tui)
 app.command("predict")(predict_command)
+app.command("serve")(serve_command)
 
 
 @app.command("version")
