@@ -246,7 +246,7 @@ class MlopsApp(App[int]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for spec in registry.VIEWS.values():
-            if spec.arg_hint and spec.name == "run":
+            if spec.needs_arg:
                 continue
             yield SystemCommand(f"Go to {spec.name}", spec.description,
                                 lambda name=spec.name: self.run_command(name))  # type: ignore[misc]

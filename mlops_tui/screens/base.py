@@ -31,6 +31,8 @@ class View(Screen[None], Generic[T]):
     """A console view: subclasses give `crumb`, `compose_body`, `fetch` and `render_data`."""
 
     BINDINGS: ClassVar[list[BindingType]] = bindings("views")
+    RENDER_ON_RESIZE: ClassVar[bool] = False
+    """Draw the last data again when the view is resized (views that cut or scale cells to its width)."""
     view_name: ClassVar[str] = ""
     """The name the command bar and the number keys know this view by (empty: not a top view)."""
 
@@ -42,6 +44,8 @@ class View(Screen[None], Generic[T]):
         self.loaded = False
         """True once a fetch succeeded and was rendered (tests and the bench wait for it)."""
         self.last_error: MlopsError | None = None
+        self._shown: T | None = None
+        """The data drawn last (drawn again on a resize when `RENDER_ON_RESIZE`)."""
 
     # -- what subclasses provide -------------------------------------------------------------
     @property
@@ -101,6 +105,14 @@ class View(Screen[None], Generic[T]):
     def on_screen_suspend(self) -> None:
         self._cancel_timer()
 
+    def on_resize(self) -> None:
+        if self.RENDER_ON_RESIZE and self._shown is not None:
+            self.call_after_refresh(self._render_again)
+
+    def _render_again(self) -> None:
+        if self._shown is not None:
+            self.render_data(self._shown)
+
     # -- the refresh loop ----------------------------------------------------------------------
     def request_refresh(self) -> None:
         """Fetch now, or right after the fetch in flight ends (never two at once)."""
@@ -122,6 +134,7 @@ class View(Screen[None], Generic[T]):
             self.last_error = None
             with self.app.batch_update():
                 self.render_data(data)
+            self._shown = data
             self.loaded = True
             ok = True
         finally:

@@ -1,6 +1,7 @@
 """One registered model: its versions, the audit history of every change, and its pending approval
 requests, as tabs. `p` promotes the version under the cursor (gates computed live), `b` rolls an alias
-back, `a` approves or rejects a pending request, `v` opens a version's detail, `enter` its source run.
+back, `a` approves or rejects a pending request, `v` opens a version's detail, `enter` its source run,
+`m` the model's Monitor view.
 """
 from __future__ import annotations
 
@@ -123,6 +124,7 @@ class ModelScreen(TabbedView):
     """A model's tabs; the title line names its aliases and its latest version."""
 
     view_name = "model"
+    RENDER_ON_RESIZE = True
     BINDINGS: ClassVar[list[BindingType]] = bindings("model")
 
     def __init__(self, name: str) -> None:
@@ -206,13 +208,6 @@ class ModelScreen(TabbedView):
         tabs.get_tab("tab-versions").label = f"Versions ({len(detail.versions)})"
         self.refresh_bindings()
 
-    def on_resize(self) -> None:
-        if self.data is not None:
-            self.call_after_refresh(self._render_again)
-
-    def _render_again(self) -> None:
-        if self.data is not None:
-            self.render_data(self.data)
 
     # -- what the cursor is on -------------------------------------------------------------------
     def cursor_version(self) -> ModelVersion | None:
@@ -260,6 +255,9 @@ class ModelScreen(TabbedView):
         if action in ("promote", "open_version"):
             return bool(self.data.detail.versions)
         return True
+
+    def action_monitor(self) -> None:
+        self.app.push_screen(registry.monitor(self.model_name))
 
     def action_open_version(self) -> None:
         version = self.cursor_version()

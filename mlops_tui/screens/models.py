@@ -1,13 +1,17 @@
 """Every registered model with its aliases (`production→3 staging→4`), its latest version and that
 version's primary metric, and its pending approval requests (the status line counts the versions);
-`enter` opens one."""
+`enter` opens one, `m` its Monitor view."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.widgets import DataTable, Label
 
 from ..contract.registry import ModelList, RegisteredModel
 from ..formatting import aliases_line, number, plural
+from ..keymap import bindings
 from ..widgets.tables import NavTable
 from . import registry
 from .base import View
@@ -30,6 +34,7 @@ class ModelsScreen(View[ModelList]):
     """The models table (the server keeps them sorted by name)."""
 
     view_name = "models"
+    BINDINGS: ClassVar[list[BindingType]] = bindings("models")
 
     def compose_body(self) -> ComposeResult:
         yield Label("loading…", classes="status-line", id="status")
@@ -55,9 +60,14 @@ class ModelsScreen(View[ModelList]):
         if not data.models:
             text += " │ a pipeline's [register] name registers its best model when the job succeeds"
         else:
-            text += " │ enter opens a model"
+            text += " │ enter opens a model, m monitors it"
         self.query_one("#status", Label).update(text)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self.app.push_screen(registry.model_detail(event.row_key.value))
+
+    def action_monitor(self) -> None:
+        name = self.query_one(NavTable).cursor_key
+        if name is not None:
+            self.app.push_screen(registry.monitor(name))

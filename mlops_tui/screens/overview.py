@@ -1,5 +1,6 @@
 """The root view: experiments with their run counts, the registered models with the version each
-has in `production`, the active jobs, the latest runs and the recently failed ones.
+has in `production` and its health there (requests/s, p95 latency, error rate, features drifting),
+the active jobs, the latest runs and the recently failed ones.
 
 Later features add panels (open alerts) next to these.
 """
@@ -13,7 +14,9 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Label
 
+from ..client import MlopsError
 from ..contract import Experiment, Job, JobStatus, Run, RunStatus
+from ..contract.monitoring import HealthList, ModelHealth
 from ..contract.registry import RegisteredModel
 from ..formatting import WHEN_WIDTH, number, progress, run_duration, status, when
 from ..widgets.tables import NavTable
@@ -34,13 +37,28 @@ class OverviewData:
     failed: list[Run]
     active: list[Job] = field(default_factory=list)
     models: list[RegisteredModel] = field(default_factory=list)
+    health: dict[str, ModelHealth] = field(default_factory=dict)
+    """Each model's `production` health, by model name."""
 
+
+PRODUCTION = "production"
+MODEL_FIXED_WIDTH = 4 + 6 + 7 + 5 + 7 + 6 + 8 + 8 * 2 + 1
+"""The models panel's columns but the name, their padding and the scrollbar: the name gets the rest."""
+
+
+def health_cells(health: ModelHealth | None) -> list[str]:
+    """`3.2`, `4.1ms`, `0.5%`, `▲ 2` (features drifting) or `✓ 0`; `-` for a model with no health yet."""
+    if health is None:
+        return ["-", "-", "-", "-"]
+    return [f"{health.requests_per_second:.3g}", "-" if health.p95_ms is None else f"{health.p95_ms:.3g}ms",
+            f"{health.error_rate * 100:.2g}%", f"▲ {health.drifting}" if health.drifting else "✓ 0"]
 
 class OverviewScreen(View[OverviewData]):
     """Four panels, and a fifth for the models once one is registered; `enter` on an experiment opens
     its runs, on a model the model, on a job the job, on a run the run."""
 
     view_name = "overview"
+    RENDER_ON_RESIZE = True
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
     def __init__(self) -> None:
@@ -78,21 +96,32 @@ class OverviewScreen(View[OverviewData]):
             ("name", "JOB", None), ("status", "STATUS", None), ("progress", "PROGRESS", None),
             ("dataset", "DATASET", None), ("time", "TIME", None)])
         self.query_one("#production", NavTable).set_columns([
-            ("name", "MODEL", None), ("production", "PRODUCTION", None), ("latest", "LATEST", None),
-            ("pending", "PENDING", None)])
+            ("name", "MODEL", None), ("production", "PROD", None), ("latest", "LATEST", None),
+            ("pending", "PENDING", None), ("rps", "REQ/S", None), ("p95", "P95", None), ("errors", "ERRORS", None),
+            ("drift", "DRIFTING", None)])
         self.query_one("#panel-models").display = False
         self.query_one("#experiments", NavTable).focus()
 
     async def fetch(self) -> OverviewData:
-        experiments, latest, failed, running, queued, models = await asyncio.gather(
+        (experiments, latest, failed, running, queued, models), health = await asyncio.gather(asyncio.gather(
             self.client.list_experiments(),
             self.client.search_runs(limit=PANEL_ROWS),
             self.client.search_runs(filter="status = 'FAILED'", limit=PANEL_ROWS),
             self.client.list_jobs(status=JobStatus.RUNNING, limit=PANEL_ROWS),
             self.client.list_jobs(status=JobStatus.QUEUED, limit=PANEL_ROWS),
             self.client.list_models(),
-        )
-        return OverviewData(experiments, latest.runs, failed.runs, running + queued, models.models)
+        ), self._health())
+        return OverviewData(experiments, latest.runs, failed.runs, running + queued, models.models,
+                            {h.model: h for h in health.models if h.alias == PRODUCTION})
+
+    async def _health(self) -> HealthList:
+        """The production health; none (`-` cells) when the backend refuses it, so the rest still shows."""
+        try:
+            return await self.client.monitoring_health()
+        except MlopsError as error:
+            if error.unreachable:
+                raise
+            return HealthList(models=[])
 
     def render_data(self, data: OverviewData) -> None:
         now = self.mlops.clock()
@@ -124,35 +153,33 @@ class OverviewScreen(View[OverviewData]):
                       progress(job.progress_done, job.progress_total), clip(job.dataset or "-", 12),
                       job_took(job, now)])
             for job in data.active])
-        self._render_models(data.models)
+        self._render_models(data.models, data.health)
         running = sum(job.status == JobStatus.RUNNING for job in data.active)
         queued = len(data.active) - running
         self.query_one("#title-jobs", Label).update(
             f"Active jobs ({running} running, {queued} queued)" if data.active else "Active jobs: none")
 
-    def _render_models(self, models: list[RegisteredModel]) -> None:
-        """Each model's `production` version (`-` when it has none), its latest and its waiting requests;
-        the panel shows once a model is registered."""
+    def _render_models(self, models: list[RegisteredModel], health: dict[str, ModelHealth]) -> None:
+        """Each model's `production` version (`-` when it has none), its latest, its waiting requests and
+        its production health in the same line; the panel shows once a model is registered."""
         panel = self.query_one("#panel-models")
         if panel.display != bool(models):
             panel.display = bool(models)
             self.set_class(bool(models), "-models")
-        self.query_one("#production", NavTable).sync_rows([
-            (model.name, [clip(model.name, 24), f"v{model.aliases['production']}" if "production" in model.aliases
+        table = self.query_one("#production", NavTable)
+        name_width = min(max((table.size.width or self.size.width or 80) - MODEL_FIXED_WIDTH, 10), 24)
+        table.sync_rows([
+            (model.name, [clip(model.name, name_width), f"v{model.aliases[PRODUCTION]}" if PRODUCTION in model.aliases
                           else "-", f"v{model.latest_version}",
-                          str(model.pending_requests) if model.pending_requests else "-"])
+                          str(model.pending_requests) if model.pending_requests else "-",
+                          *health_cells(health.get(model.name) if PRODUCTION in model.aliases else None)])
             for model in models])
-        live = sum("production" in model.aliases for model in models)
-        self.query_one("#title-models", Label).update(f"Models ({len(models)}, {live} in production)")
+        live = sum(PRODUCTION in model.aliases for model in models)
+        drifting = sum(h.drifting > 0 for h in health.values())
+        title = f"Models ({len(models)}, {live} in production"
+        title += f", {drifting} drifting)" if drifting else ")"
+        self.query_one("#title-models", Label).update(title)
 
-    def on_resize(self) -> None:
-        """Names are cut to the panels' width: cut them again for the new width."""
-        if self.data is not None:
-            self.call_after_refresh(self._render_again)
-
-    def _render_again(self) -> None:
-        if self.data is not None:
-            self.render_data(self.data)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         key = event.row_key.value

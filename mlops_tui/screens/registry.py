@@ -3,7 +3,7 @@ number keys jump to the `VIEWS` registered below (`MlopsApp.goto`); a view that 
 pushes what a builder of this module returns (`app.push_screen(registry.run_detail(run_id))`).
 Dialogs that answer their opener (a question, a picker, the `:` bar) are pushed by that opener.
 
-Later features register theirs here (`register(ViewSpec(...))`): `:monitor` ….
+Later features register theirs here (`register(ViewSpec(...))`).
 Screens are imported when first opened, so the console starts without loading every view.
 """
 from __future__ import annotations
@@ -38,6 +38,8 @@ class ViewSpec:
     arg_hint: str | None = None
     aliases: tuple[str, ...] = ()
     check: Check | None = None
+    needs_arg: bool = False
+    """The view cannot open without its argument (the palette offers it by name, not bare)."""
 
 
 VIEWS: dict[str, ViewSpec] = {}
@@ -173,6 +175,23 @@ def model_ref(ref: str) -> Screen[None]:
     return VersionScreen(name, alias=which)
 
 
+def monitor(name: str, alias: str | None = None) -> Screen[None]:
+    """A model's live view: the alias's traffic (the backend's default alias when None)."""
+    from .monitor import MonitorScreen
+    return MonitorScreen(name, alias)
+
+
+def monitor_ref(ref: str) -> Screen[None]:
+    """`name` or `name@alias` → its Monitor view (a version, `name/3`, is not monitored on its own)."""
+    from ..contract.registry import parse_model_ref
+
+    name, which = parse_model_ref(ref.strip())
+    if isinstance(which, int):
+        raise ValueError(f":monitor watches an alias's traffic: {safe_text(name)}@ALIAS or {safe_text(name)}, "
+                         "not a version number")
+    return monitor(name, which)
+
+
 def help_screen(keymap: dict[str, str]) -> Screen[None]:
     from .help import HelpScreen
     return HelpScreen(keymap)
@@ -190,6 +209,22 @@ async def _check_model(client: AsyncClient, arg: str) -> None:
         await client.get_alias(name, which)
 
 
+async def _check_monitored(client: AsyncClient, arg: str) -> None:
+    """The model must exist; its alias need not (the view says it points nowhere, and keeps asking)."""
+    from ..contract.registry import parse_model_ref
+
+    name, which = parse_model_ref(arg.strip())
+    if isinstance(which, int):
+        monitor_ref(arg)  # raises the message
+    await client.get_model(name)
+
+
+def _monitor(arg: str | None) -> Screen[None]:
+    if not arg:
+        raise ValueError(":monitor needs a model: :monitor churn-classifier or :monitor churn-classifier@production")
+    return monitor_ref(arg)
+
+
 # -- the views `:name [arg]` opens ------------------------------------------------------------------
 def _run(arg: str | None) -> Screen[None]:
     if not arg:
@@ -202,7 +237,8 @@ register(ViewSpec("experiments", "Every experiment with its run count", lambda a
                   "name filter", aliases=("exp", "experiment", "e")))
 register(ViewSpec("runs", "Runs of one experiment (or of all)", lambda arg: runs(arg or None), "experiment",
                   aliases=("run-list", "r"), check=_check_experiment))
-register(ViewSpec("run", "One run: params, metrics, charts, artifacts", _run, "run id", check=_check_run))
+register(ViewSpec("run", "One run: params, metrics, charts, artifacts", _run, "run id", check=_check_run,
+                  needs_arg=True))
 register(ViewSpec("jobs", "Training jobs: queue, progress, logs; one job with `:jobs <id>`",
                   lambda arg: job_detail(arg) if arg else jobs(), "job id", aliases=("job",), check=_check_job))
 register(ViewSpec("datasets", "Datasets and their versions; one with `:datasets name[@version]`",
@@ -212,3 +248,5 @@ register(ViewSpec("models", "Registered models, their aliases and versions; one 
                   "`name/N` or `name@alias`",
                   lambda arg: model_ref(arg) if arg else models(), "model", aliases=("model", "m"),
                   check=_check_model))
+register(ViewSpec("monitor", "A model's live traffic, latency, drift and accuracy: `:monitor name[@alias]`",
+                  _monitor, "model[@alias]", aliases=("mon",), check=_check_monitored, needs_arg=True))
