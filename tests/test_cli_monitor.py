@@ -165,7 +165,7 @@ def test_a_prediction_is_answered_while_the_database_is_locked(env: LiveServer, 
         finally:
             locker.execute("ROLLBACK")
             locker.close()
-    assert len(answer.request_ids) == 5 and took < 2.0, took
+    assert len(answer.request_ids) == 5 and took < 10.0, took  # a write would wait for the 30 s busy timeout
 
 
 def test_replay_and_status_refuse_bad_arguments(env: LiveServer, model: str, tmp_path: Path) -> None:
