@@ -35,6 +35,7 @@ from mlops_tui.contract.monitoring import IGNORED_COLUMNS_HEADER, MODEL_VERSION_
 FAST = {"MLOPS_REPLICA_SHIP_SECONDS": "0.1", "MLOPS_REPLICA_POLL_SECONDS": "0.2"}
 """Replicas in tests ship every 0.1 s and poll every 0.2 s."""
 TOKEN = "s3cret"
+pytestmark = pytest.mark.timeout(600)  # real processes started on a shared 2-core machine
 
 
 # --- models and processes ---------------------------------------------------------------------------
@@ -70,7 +71,7 @@ def spawn_replica(backend_url: str, ref: str, folder: Path, *, cli: bool = False
 
 def ready(*replicas: ReplicaProcess) -> None:
     """Wait until each replica answers `/ping` (stopping them all if one does not start)."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240  # a loaded 2-core machine takes long to start a few Pythons
     for replica in replicas:
         while time.monotonic() < deadline and replica.process.poll() is None:
             try:
@@ -330,7 +331,8 @@ def test_a_replica_keeps_serving_through_a_backend_outage_and_ships_what_it_buff
     serves on and buffers (20 records at most here: the oldest are dropped and counted), the backend
     comes back on its port and gets the buffered records and the dropped count."""
     replica = spawn_replica(backend.url, f"{model.name}@production", tmp_path,
-                            env={"MLOPS_REPLICA_SOURCE": "outage", "MLOPS_REPLICA_BUFFER_RECORDS": "20"})
+                            env={"MLOPS_REPLICA_SOURCE": "outage", "MLOPS_REPLICA_BUFFER_RECORDS": "20",
+                                 "MLOPS_REPLICA_WAIT_SECONDS": "60"})  # a long poll is under way when it stops
     try:
         ready(replica)
         version = client.get_alias(model.name, "production").version

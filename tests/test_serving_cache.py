@@ -8,11 +8,13 @@ import threading
 from pathlib import Path
 
 import orjson
+import pandas as pd
 import pytest
 from registry_support import large_model_files, tiny_model_files
 
-from backend.errors import Conflict
-from backend.serving import predictor, records
+from backend.errors import Conflict, Invalid
+from backend.serving import inputs, predictor, records
+from backend.serving.aliases import AliasTable
 from backend.serving.cache import ModelCache
 from backend.serving.predictor import LoadedModel
 
@@ -112,3 +114,36 @@ def test_the_sampler_honours_a_share_below_one() -> None:
     assert 900 <= kept <= 1100, kept
     never = records.Sampler(share=0.0, full_rate=50, clock=clock)
     assert not any(never.keep(1) for _ in range(100))
+
+
+def test_the_alias_table_follows_moves_at_once_and_other_processes_moves_when_stale() -> None:
+    clock = Clock()
+    stored = {("m", "production"): 1}
+    reads: list[tuple[str, str]] = []
+
+    def lookup(name: str, alias: str) -> int | None:
+        reads.append((name, alias))
+        return stored.get((name, alias))
+
+    table = AliasTable(lookup, fresh_seconds=2.0, clock=clock)
+    assert table.version("m", "production") == 1 and table.known("m", "production") == 1
+    table.moved("m", "production", 2)  # this process's registry committed a move: the next request sees it
+    assert table.known("m", "production") == 2 and reads == [("m", "production")]
+    stored[("m", "production")] = 3  # another process moved it (no hook here): seen once the entry is stale
+    clock.now += 1.0
+    assert table.version("m", "production") == 2
+    clock.now += 1.5
+    assert table.known("m", "production") is None and table.version("m", "production") == 3
+    assert len(reads) == 2
+
+
+def test_a_version_without_a_signature_reads_the_columns_its_pipeline_was_fitted_on(tiny: dict[str, bytes]) -> None:
+    data = tiny["model/model.skops"]
+    model = predictor.load("m", 1, hashlib.sha256(data).hexdigest(), data, None)
+    assert list(model.inputs) == ["a", "b"]
+    rows = {"dataframe_records": [{"a": 0.5, "b": -1.0}, {"a": -2.0, "b": 0.25}]}
+    conformed = model.conform(inputs.read_payload(rows, 10, list(model.inputs)))
+    expected = model.pipeline.predict(pd.DataFrame(rows["dataframe_records"])).tolist()
+    assert model.predict(conformed.frame).predictions == expected
+    with pytest.raises(Invalid, match=r"row 1, column 'b': a list is not a single value"):
+        model.conform(inputs.read_payload({"dataframe_records": [{"a": 1, "b": 2}, {"a": 1, "b": [2]}]}, 10, ["a"]))
