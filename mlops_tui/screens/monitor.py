@@ -212,8 +212,8 @@ class MonitorScreen(View[MonitorData]):
         try:
             return MonitorData(await self.client.monitor(self.model_name, self.alias, self.window))
         except MlopsError as error:
-            if error.status == 404:
-                return MonitorData(None, error.message)
+            if error.status == 404 or (error.status == 422 and error.field == "alias"):
+                return MonitorData(None, error.message)  # no such alias, or none to watch: said in the view
             raise
 
     def on_fetch_error(self, error: MlopsError) -> None:
