@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -36,17 +37,18 @@ NUMERIC, CATEGORICAL = 20, 5
 DRIFTED = {"num_00": ("mean", 1.0), "num_01": ("mean", 0.7), "num_02": ("mean", 0.5), "num_03": ("spread", 2.0),
            "cat_00": ("shares", 0), "cat_01": ("shares", 0)}
 EVIDENTLY = """
-import sys, time, pandas as pd
+import resource, sys, time, pandas as pd
 from evidently import Report
 from evidently.presets import DataDriftPreset
 reference, current = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2])
 started = time.perf_counter()
 report = Report([DataDriftPreset()])
 snapshot = report.run(current_data=current, reference_data=reference)
-print(time.perf_counter() - started)
+snapshot.dict()
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 EVIDENTLY_LEGACY = """
-import sys, time, pandas as pd
+import resource, sys, time, pandas as pd
 from evidently.report import Report
 from evidently.metric_preset import DataDriftPreset
 reference, current = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2])
@@ -54,7 +56,7 @@ started = time.perf_counter()
 report = Report(metrics=[DataDriftPreset()])
 report.run(current_data=current, reference_data=reference)
 report.as_dict()
-print(time.perf_counter() - started)
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
@@ -120,7 +122,8 @@ def direct(reference: pd.DataFrame, current: pd.DataFrame) -> tuple[list[str], l
     return flagged, significant, time.perf_counter() - started
 
 
-def evidently(python: str, reference: pd.DataFrame, current: pd.DataFrame) -> float | None:
+def evidently(python: str, reference: pd.DataFrame, current: pd.DataFrame) -> tuple[float, float] | None:
+    """Seconds and peak RSS (MB, the child process's: data loading included) of Evidently's report."""
     with tempfile.TemporaryDirectory() as folder:
         ref_path, cur_path = Path(folder) / "reference.parquet", Path(folder) / "current.parquet"
         reference.to_parquet(ref_path)
@@ -129,7 +132,8 @@ def evidently(python: str, reference: pd.DataFrame, current: pd.DataFrame) -> fl
             done = subprocess.run([python, "-c", script, str(ref_path), str(cur_path)], capture_output=True,
                                   text=True, timeout=1800)
             if done.returncode == 0:
-                return float(done.stdout.strip().splitlines()[-1])
+                seconds, rss = done.stdout.strip().splitlines()[-1].split()
+                return float(seconds), float(rss)
         print(f"evidently failed: {done.stderr[-2000:]}", file=sys.stderr)
     return None
 
@@ -146,12 +150,16 @@ def main() -> None:
            time.perf_counter() - started, "s")
     before = peak_rss_mb()
     started = time.perf_counter()
+    assess(found, current)  # the first call also imports scipy.stats (a server pays it once)
+    cold = time.perf_counter() - started
+    started, cpu = time.perf_counter(), time.process_time()
     verdicts = assess(found, current)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     ours = sorted(item.feature for item in verdicts if item.status == DriftStatus.DRIFT)
     report("drift of 1,000,000 rows x 25 features (assess on rows: PSI, KS, chi-square, Wasserstein, JS)",
-           seconds, "s", target="<= 2 s", peak_rss_mb=round(peak_rss_mb(), 1),
-           rss_before_mb=round(before, 1), rss_target="<= 1024 MB")
+           seconds, "s", target="<= 2 s", cpu_s=round(cpu, 3), first_call_s=round(cold, 3),
+           peak_rss_mb=round(peak_rss_mb(), 1), rss_before_mb=round(before, 1), rss_target="<= 1024 MB",
+           load_average=round(os.getloadavg()[0], 1))
     features = found["features"]
     assert isinstance(features, dict)
     started = time.perf_counter()
@@ -175,10 +183,10 @@ def main() -> None:
     print(f"drifted by construction:      {sorted(DRIFTED)}")
     report("same flagged columns as the direct computation", float(ours == sorted(flagged)), "bool")
     if args.evidently:
-        evidently_seconds = evidently(args.evidently, reference, current)
-        if evidently_seconds is not None:
-            report("Evidently default drift report, same data", evidently_seconds, "s",
-                   ratio=round(evidently_seconds / seconds, 1))
+        measured = evidently(args.evidently, reference, current)
+        if measured is not None:
+            report("Evidently default drift report, same data", measured[0], "s",
+                   ratio=round(measured[0] / seconds, 1), peak_rss_mb=round(measured[1], 1))
     else:
         print("Evidently: not measured (no --evidently PYTHON)")
     assert math.isfinite(seconds)

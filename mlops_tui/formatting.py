@@ -42,12 +42,19 @@ both colour by it."""
 
 
 DRIFT_GLYPHS: dict[str, tuple[str, str]] = {
-    DriftStatus.OK: ("✓", "green"),
-    DriftStatus.WARN: ("!", "yellow"),
-    DriftStatus.DRIFT: ("▲", "bold red"),
-    DriftStatus.TOO_FEW: ("…", "dim"),
+    DriftStatus.DRIFT: ("▲ drift", "bold red"),
+    DriftStatus.WARN: ("! warn", "yellow"),
+    DriftStatus.OK: ("✓ ok", "green"),
+    DriftStatus.TOO_FEW: ("… too few", "dim"),
 }
-"""A drift status's glyph and colour: `✓ ok`, `! warn`, `▲ drift`, `… too_few`."""
+"""A drift verdict as a glyph and a word (readable without colour): the console and the CLI show it so."""
+
+
+def drift_cell(status: DriftStatus) -> Text:
+    """`▲ drift`: the glyph carries the colour, the word stays plain."""
+    word, style = DRIFT_GLYPHS[status]
+    glyph, _, rest = word.partition(" ")
+    return Text.assemble((glyph, style), " " + rest)
 
 
 def status_markup(value: str) -> str:

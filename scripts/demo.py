@@ -1,9 +1,11 @@
 """`make demo` (`python scripts/demo.py`): start a backend on a fresh home, log a small experiment, train
-the churn pipeline (which registers its model), promote that version to production, say how to look at
-it. It reads `sample_data/` next to this folder, so it runs from a clone of the repository.
+the churn pipeline (which registers its model), promote that version to production, serve it live traffic
+(rows drawn like the training data, then rows with three features shifted, each with its true label) and
+show what monitoring sees, then say how to look at it. It reads `sample_data/` next to this folder, so it
+runs from a clone of the repository.
 
-Without a terminal (CI) it stops the backend and exits 0; with one it leaves the backend running
-and opens the console.
+Without a terminal (CI) it prints the monitor's status, stops the backend and exits 0; with one it leaves
+the backend running and opens the console on the model's Monitor view.
 """
 from __future__ import annotations
 
@@ -164,6 +166,32 @@ def promote_to_production(url: str, job: Job) -> bool:
     return result.outcome.value == "moved"
 
 
+MODEL = "churn-classifier"
+TRAFFIC = (("normal", ROOT / "sample_data" / "churn_traffic.csv"),
+           ("drifted", ROOT / "sample_data" / "churn_traffic_drift.csv"))
+
+
+def mlops(url: str, *args: str) -> int:
+    """Run an `mlops` command as a user would type it (its output goes to the terminal)."""
+    return subprocess.call([sys.executable, "-m", "mlops_tui.cli.main", *args], env={**os.environ, "MLOPS_URL": url})
+
+
+def serve_and_watch(url: str) -> bool:
+    """Replay each traffic file through the production alias (its labels sent as feedback), and after each
+    show the monitor's view of the last rows: no drift after the normal file; the shifted features after
+    the drifted one."""
+    for label, path in TRAFFIC:
+        rows = sum(1 for _ in path.open()) - 1
+        print(f"  replaying {rows} {label} rows of {path.relative_to(ROOT)} through {MODEL}@production ...")
+        if mlops(url, "monitor", "replay", f"{MODEL}@production", str(path), "--label-column", "churned",
+                 "--batch", "20") != 0:
+            return False
+        print(f"  {MODEL}@production over its last {rows} rows:")
+        if mlops(url, "monitor", "status", f"{MODEL}@production", "--window", f"{rows}r") != 0:
+            return False
+    return True
+
+
 def main() -> int:
     try:
         fresh_home(HOME)
@@ -192,6 +220,9 @@ def main() -> int:
         print("3. registry: the job's model version, promoted to production through the gates ...")
         if not promote_to_production(url, job):
             return 1
+        print("4. serving and monitoring: live traffic with labels, normal then drifted ...")
+        if not serve_and_watch(url):
+            return 1
         env = "" if port == DEFAULT_PORT else f"MLOPS_URL={url} "
         print("\nlogged experiment 'churn-demo' (3 SDK runs with params, metric series and a skops model each)")
         print(f"and experiment 'churn' (job {job.id}: a parent run, {job.progress_total} candidate runs, "
@@ -202,6 +233,7 @@ def main() -> int:
         print(f"  {env}.venv/bin/mlops runs compare <run> <run> --only-diff")
         print(f"  {env}.venv/bin/mlops models show churn-classifier")
         print(f"  {env}.venv/bin/mlops models history churn-classifier")
+        print(f"  {env}.venv/bin/mlops monitor status churn-classifier@production --window 1h")
         print(f"  {env}.venv/bin/mlops tui")
         print(f"stop the backend with: .venv/bin/mlops server stop --home {HOME}")
         if interactive:

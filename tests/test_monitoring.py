@@ -129,12 +129,19 @@ def test_a_replica_batch_sent_twice_is_counted_once(client: TestClient) -> None:
     assert prediction_count(client) == 4
 
 
-def test_a_bad_record_batch_is_refused_naming_the_field(client: TestClient) -> None:
+@pytest.mark.parametrize(("field", "value"), [("latency_ms", -1), ("latency_ms", "2"), ("time", "3"), ("time", True),
+                                            ("version", 1.5), ("first", 1), ("probabilities", [True])])
+def test_a_bad_record_is_refused_naming_the_field(client: TestClient, field: str, value: object) -> None:
     bad = record_json(request("m", 1.0))
-    bad[0]["latency_ms"] = -1
+    bad[0][field] = value
     answer = client.post("/api/v1/monitoring/records", json={"source": "r", "records": bad})
-    assert answer.status_code == 422 and answer.json()["field"] == "records[0].latency_ms"
+    assert answer.status_code == 422 and answer.json()["field"].startswith(f"records[0].{field}"), answer.text
     assert recorder_of(client).flush() and prediction_count(client) == 0
+
+
+def test_a_dropped_count_must_be_a_whole_number(client: TestClient) -> None:
+    answer = client.post("/api/v1/monitoring/records", json={"source": "r", "records": [], "dropped": False})
+    assert answer.status_code == 422 and answer.json()["field"] == "dropped"
 
 
 # --- retention ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ records are submitted to the recorder as the predict route leaves them."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from monitoring_support import MINUTE, register_model, request
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, mean_squared_error, roc_auc_score
 
 from backend import Settings, create_app
+from backend.monitoring import recorder as recorder_module
 from backend.monitoring.latency import Traffic
 from backend.monitoring.performance import Labeled, live_metrics
-from backend.monitoring.recorder import Recorder
+from backend.monitoring.recorder import FLUSH_SECONDS, Recorder
 from backend.monitoring.rollup import minute_of
 from mlops_tui.contract import now_ms
 from mlops_tui.contract.monitoring import PredictionRecord
@@ -114,10 +116,14 @@ def test_feedback_gives_live_performance_over_the_window(client: TestClient, fol
     assert (status["requests"], status["rows"], status["sampled_rows"]) == (2, 65, 60)
 
 
-def test_a_label_sent_right_after_its_prediction_is_found(client: TestClient, folder: Path) -> None:
+def test_a_label_sent_right_after_its_prediction_is_found(client: TestClient, folder: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recorder's next beat is far away: the records are still queued when their labels arrive."""
     name = register_model(client, folder)
+    monkeypatch.setattr(recorder_module, "FLUSH_SECONDS", 60.0)
+    time.sleep(FLUSH_SECONDS + 0.2)  # the writer thread is now in a 60 s wait
     records = request(name, 1.0, rows=3, outputs=[1, 0, 1])
-    client.app.state.recorder.submit(records)  # type: ignore[attr-defined]  # not flushed: still queued
+    client.app.state.recorder.submit(records)  # type: ignore[attr-defined]
     answer = client.post(f"/api/v1/models/{name}/feedback",
                          json={"labels": [{"request_id": r.request_id, "label": 1} for r in records]})
     assert answer.json() == {"accepted": 3, "unknown": []}

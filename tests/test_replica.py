@@ -330,7 +330,8 @@ def test_a_replica_keeps_serving_through_a_backend_outage_and_ships_what_it_buff
     serves on and buffers (20 records at most here: the oldest are dropped and counted), the backend
     comes back on its port and gets the buffered records and the dropped count."""
     replica = spawn_replica(backend.url, f"{model.name}@production", tmp_path,
-                            env={"MLOPS_REPLICA_SOURCE": "outage", "MLOPS_REPLICA_BUFFER_RECORDS": "20"})
+                            env={"MLOPS_REPLICA_SOURCE": "outage", "MLOPS_REPLICA_BUFFER_RECORDS": "20",
+                                 "MLOPS_REPLICA_WAIT_SECONDS": "60"})  # a long poll is under way when it stops
     try:
         ready(replica)
         version = client.get_alias(model.name, "production").version

@@ -13,6 +13,7 @@ from registry_support import large_model_files, tiny_model_files
 
 from backend.errors import Conflict
 from backend.serving import predictor, records
+from backend.serving.aliases import AliasTable
 from backend.serving.cache import ModelCache
 from backend.serving.predictor import LoadedModel
 
@@ -112,3 +113,24 @@ def test_the_sampler_honours_a_share_below_one() -> None:
     assert 900 <= kept <= 1100, kept
     never = records.Sampler(share=0.0, full_rate=50, clock=clock)
     assert not any(never.keep(1) for _ in range(100))
+
+
+def test_the_alias_table_follows_moves_at_once_and_other_processes_moves_when_stale() -> None:
+    clock = Clock()
+    stored = {("m", "production"): 1}
+    reads: list[tuple[str, str]] = []
+
+    def lookup(name: str, alias: str) -> int | None:
+        reads.append((name, alias))
+        return stored.get((name, alias))
+
+    table = AliasTable(lookup, fresh_seconds=2.0, clock=clock)
+    assert table.version("m", "production") == 1 and table.known("m", "production") == 1
+    table.moved("m", "production", 2)  # this process's registry committed a move: the next request sees it
+    assert table.known("m", "production") == 2 and reads == [("m", "production")]
+    stored[("m", "production")] = 3  # another process moved it (no hook here): seen once the entry is stale
+    clock.now += 1.0
+    assert table.version("m", "production") == 2
+    clock.now += 1.5
+    assert table.known("m", "production") is None and table.version("m", "production") == 3
+    assert len(reads) == 2

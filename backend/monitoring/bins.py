@@ -9,7 +9,8 @@ A profile entry (what `profile.build` stores per feature, plain JSON) is one of:
 - categorical: `{"kind": "categorical", "values": [...]}`: the most frequent training values as text,
   then one bin for any other value and one for missing values.
 
-Counting is vectorized (numpy `searchsorted`, pandas categoricals): a million rows take milliseconds.
+Counting is vectorized (one comparison pass per cut point; one hash pass over a text column): a million
+rows take milliseconds per feature.
 """
 from __future__ import annotations
 
@@ -54,10 +55,9 @@ def counts(entry: dict[str, Any], values: pd.Series | Sequence[Any]) -> np.ndarr
     """How many of `values` fall in each bin of `entry` (int64, `bin_count(entry)` long)."""
     if entry["kind"] == "numeric":
         found = numbers(values)
-        missing = np.isnan(found)
-        index = np.searchsorted(np.asarray(entry["edges"], dtype="float64"), found[~missing], side="right")
-        value_bins = np.bincount(index, minlength=len(entry["edges"]) + 1)
-        return np.append(value_bins, int(missing.sum())).astype("int64")
+        missing = int(np.isnan(found).sum())
+        below = [np.count_nonzero(found < edge) for edge in entry["edges"]]  # NaN is below nothing
+        return np.diff(np.array([0, *below, len(found) - missing, len(found)], dtype="int64"))
     categories = list(entry["values"])
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype="object")
     found = np.zeros(len(categories) + 2, dtype="int64")

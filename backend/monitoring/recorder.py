@@ -78,6 +78,8 @@ class Recorder:
         """Traffic stored since the start, by model, version and alias: what `/metrics` counts."""
         self._queue: queue.Queue[tuple[str, PredictionRecord]] = queue.Queue(QUEUE_RECORDS)
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        """Set to write what is queued now (flush, stop) instead of at the next beat."""
         self._idle = threading.Condition()
         self._pending = 0
         self._thread = threading.Thread(target=self._loop, name="prediction-recorder", daemon=True)
@@ -93,6 +95,7 @@ class Recorder:
     def stop(self) -> None:
         """Write what is queued, then stop."""
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
@@ -115,7 +118,8 @@ class Recorder:
         return queued
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything submitted so far is written (tests, shutdown). False on timeout."""
+        """Wait until everything submitted so far is written (tests, shutdown, feedback). False on timeout."""
+        self._wake.set()
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
@@ -137,7 +141,9 @@ class Recorder:
     def _loop(self) -> None:
         pruned_at = time.monotonic()
         while True:
-            stopping = self._stop.wait(FLUSH_SECONDS)
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            stopping = self._stop.is_set()
             while batch := self._take():
                 self._write(batch)
             if stopping:

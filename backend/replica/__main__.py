@@ -51,7 +51,7 @@ def configure(args: argparse.Namespace) -> ReplicaConfig:
     if refusal:
         raise ValueError(refusal)
     base = ReplicaConfig.from_env()
-    url = args.url or os.environ.get("MLOPS_URL") or base.backend_url
+    url = args.url or base.backend_url
     cache_dir = (args.cache_dir or base_cache(base)).expanduser().resolve()
     return dataclasses.replace(base, name=name, alias=ref, backend_url=url, cache_dir=cache_dir, host=args.host,
                                source=os.environ.get("MLOPS_REPLICA_SOURCE") or f"{socket.gethostname()}:{args.port}")

@@ -14,6 +14,10 @@ from typing import Any
 from mlops_tui.contract.defaults import DEFAULT_URL, TOKEN_ENV
 
 ENV_PREFIX = "MLOPS_REPLICA_"
+BACKEND_NAMES = {"backend_url": "MLOPS_URL", "max_predict_rows": "MLOPS_MAX_PREDICT_ROWS",
+                 "sample_share": "MLOPS_MONITOR_SAMPLE", "full_rate": "MLOPS_MONITOR_FULL_RATE",
+                 "monitoring": "MLOPS_MONITORING"}
+"""Settings a replica shares with the backend read the backend's variable when its own is not set."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class ReplicaConfig:
         defaults = cls()
         values: dict[str, Any] = {"token": env.get(TOKEN_ENV) or None}
         for f in fields(cls):
-            raw = env.get(f"{ENV_PREFIX}{f.name.upper()}")
+            raw = env.get(f"{ENV_PREFIX}{f.name.upper()}", env.get(BACKEND_NAMES.get(f.name, "")))
             if raw is not None and f.name != "token":
                 values[f.name] = _parsed(getattr(defaults, f.name), raw)
         return cls(**values)

@@ -100,7 +100,7 @@ class Serving:
         ids = records.new_ids(len(rows.frame))
         if self.settings.monitoring:
             keep = self.sampler.keep(len(ids))
-            self._record(records.answered(request, version, ids, rows.frame, output, keep, request.latency_ms()))
+            self._record(records.answered(request, version, ids, rows.columns, output, keep, request.latency_ms()))
         return Served(output, version, ids, rows.ignored)
 
     def _record(self, found: list[PredictionRecord]) -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -83,10 +84,10 @@ class Request:
         return (time.perf_counter() - self.started) * 1000.0
 
 
-def answered(request: Request, version: int, ids: list[str], frame: pd.DataFrame, output: Output,
+def answered(request: Request, version: int, ids: list[str], columns: dict[str, Any], output: Output,
              keep: bool, latency_ms: float) -> list[PredictionRecord]:
-    """One record per row; inputs, output and probabilities only when `keep` (sampled)."""
-    inputs = _json_rows(frame) if keep else None
+    """One record per row; inputs (the conformed `columns`), output and probabilities only when `keep`."""
+    inputs = _json_rows(columns) if keep else None
     probabilities = output.probabilities if keep else None
     return [PredictionRecord.model_construct(
         request_id=request_id, time=request.time_ms, name=request.name, version=version, alias=request.alias,
@@ -105,16 +106,18 @@ def failed(request: Request, version: int, error: str, latency_ms: float) -> Pre
         inputs=None, output=None, probabilities=None)
 
 
-def _json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _json_rows(columns: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows as JSON values: missing as null, times as ISO 8601 text."""
-    return [{column: _json_value(value) for column, value in row.items()} for row in frame.to_dict("records")]
+    names = list(columns)
+    values = [[_json_value(v) for v in column.tolist()] for column in columns.values()]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def _json_value(value: Any) -> Any:
     if type(value) is float:
         return value if math.isfinite(value) else None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NaT:
         return None
-    return value
+    if isinstance(value, (pd.Timestamp, datetime)):
+        return value.isoformat()
+    return None if isinstance(value, float) and math.isnan(value) else value

@@ -17,12 +17,11 @@ from typing import Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from ..client import Client, MlopsError
-from ..contract.monitoring import MAX_FEEDBACK, WINDOW_RULE, FeatureDrift, MonitorStatus
+from ..contract.monitoring import MAX_FEEDBACK, WINDOW_RULE, MonitorStatus
 from ..contract.registry import parse_model_ref
-from ..formatting import DRIFT_GLYPHS
+from ..formatting import drift_cell
 from .output import (
     JsonOption,
     UrlOption,
@@ -108,16 +107,11 @@ def _print_status(found: MonitorStatus) -> None:
     for column in ("feature", "status", "PSI", "p-value", "test", "rows"):
         table.add_column(column, justify="left" if column in ("feature", "status", "test") else "right")
     for drift in drifts:
-        table.add_row(shown(drift.feature), _drift_status(drift), number(drift.psi), number(drift.p_value),
+        table.add_row(shown(drift.feature), drift_cell(drift.status), number(drift.psi), number(drift.p_value),
                       shown(drift.test or "-"), f"{drift.rows:,}")
     console.print(table)
     if found.dropped:
         note(f"replicas dropped {found.dropped:,} records since the backend started")
-
-
-def _drift_status(drift: FeatureDrift) -> Text:
-    glyph, style = DRIFT_GLYPHS.get(drift.status, ("?", ""))
-    return Text.assemble((glyph, style), " " + drift.status.value)
 
 
 # --- replay -------------------------------------------------------------------------------------

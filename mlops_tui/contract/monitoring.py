@@ -8,11 +8,11 @@ gets a request id, the key feedback labels are sent back with.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from .requests import Strict
+from .requests import MAX_SAFE_INT, Number, Strict, WholeNumber
 
 IGNORED_COLUMNS_HEADER = "X-Mlops-Ignored-Columns"
 """Set on a prediction answer when the request sent columns the model does not read: their names,
@@ -32,6 +32,11 @@ MAX_RECORDS = 10_000
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+Count = Annotated[int, WholeNumber(0, MAX_SAFE_INT), WithJsonSchema({"type": "integer", "minimum": 0,
+                                                                      "maximum": MAX_SAFE_INT})]
+"""A count or a time a replica sends: a whole number (never text or a boolean), 0 to 2**53 - 1."""
 
 
 # --- predictions -----------------------------------------------------------------------------------
@@ -65,18 +70,19 @@ class PredictionRecord(Strict):
     without them the record still counts in traffic, errors and latency."""
 
     request_id: str = Field(min_length=1, max_length=64)
-    time: int = Field(ge=0, description="Epoch ms when the request arrived.")
+    time: Count = Field(description="Epoch ms when the request arrived.")
     name: str = Field(min_length=1, max_length=128)
-    version: int = Field(ge=0, description="0 when the request failed before a version was chosen.")
+    version: Count = Field(description="0 when the request failed before a version was chosen.")
     alias: str | None = Field(None, max_length=64)
-    latency_ms: float = Field(ge=0, description="The whole request's time to answer, shared by its rows.")
-    rows: int = Field(1, ge=0, description="Rows in the request this record belongs to (its first row counts it).")
-    first: bool = Field(True, description="The first record of its request: requests and latency count once.")
+    latency_ms: Number = Field(ge=0, description="The whole request's time to answer, shared by its rows.")
+    rows: Count = Field(1, description="Rows in the request this record belongs to (its first row counts it).")
+    first: bool = Field(True, strict=True,
+                        description="The first record of its request: requests and latency count once.")
     status: RecordStatus = RecordStatus.OK
     error: str | None = Field(None, max_length=500)
     inputs: dict[str, Any] | None = Field(None, description="The row's input columns (sampled).")
     output: Any = Field(None, description="The prediction (sampled).")
-    probabilities: list[float] | None = Field(None, description="Class probabilities, when served (sampled).")
+    probabilities: list[Number] | None = Field(None, description="Class probabilities, when served (sampled).")
 
 
 class RecordBatch(Strict):
@@ -84,7 +90,7 @@ class RecordBatch(Strict):
 
     source: str = Field(min_length=1, max_length=200, description="The replica: `host:port` or a name.")
     records: list[PredictionRecord] = Field(max_length=MAX_RECORDS)
-    dropped: int = Field(0, ge=0, description="Records the replica dropped (its buffer was full) since its last batch.")
+    dropped: Count = Field(0, description="Records the replica dropped (its buffer was full) since its last batch.")
 
 
 class RecordAck(Model):

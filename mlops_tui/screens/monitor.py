@@ -20,7 +20,7 @@ from textual.widgets import Label, Static
 
 from ..client import MlopsError
 from ..contract.monitoring import DriftStatus, FeatureDrift, MonitorStatus, Performance
-from ..formatting import number, plural, safe_text
+from ..formatting import DRIFT_GLYPHS, drift_cell, number, plural, safe_text
 from ..keymap import bindings
 from ..widgets.monitoring import Sparklines, SparkSeries, distribution_text, mean
 from ..widgets.tables import NavTable
@@ -29,20 +29,7 @@ from .base import View
 WINDOWS = ("15m", "1h", "24h")
 """The windows the keys pick (the first fetch uses the model's own default)."""
 
-DRIFT_GLYPHS: dict[str, tuple[str, str]] = {
-    DriftStatus.DRIFT: ("▲ drift", "bold red"),
-    DriftStatus.WARN: ("! warn", "yellow"),
-    DriftStatus.OK: ("✓ ok", "green"),
-    DriftStatus.TOO_FEW: ("… too few", "dim"),
-}
-"""A drift verdict as a glyph and a word (readable without colour)."""
 DRIFT_RANK = {DriftStatus.DRIFT: 0, DriftStatus.WARN: 1, DriftStatus.OK: 2, DriftStatus.TOO_FEW: 3}
-
-
-def drift_cell(status: DriftStatus) -> Text:
-    word, style = DRIFT_GLYPHS[status]
-    glyph, _, rest = word.partition(" ")
-    return Text.assemble((glyph, style), " " + rest)
 
 
 def worst_first(features: list[FeatureDrift]) -> list[FeatureDrift]:
