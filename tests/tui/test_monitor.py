@@ -7,15 +7,16 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from rich.text import Text
 from textual.widgets import Label, Static
 
 from mlops_tui.app import MlopsApp
 from mlops_tui.contract.monitoring import DriftStatus, FeatureDrift, MonitorStatus
-from mlops_tui.formatting import number
+from mlops_tui.formatting import DRIFT_GLYPHS, drift_cell, number
 from mlops_tui.screens.model_detail import ModelScreen
 from mlops_tui.screens.models import ModelsScreen
-from mlops_tui.screens.monitor import DRIFT_GLYPHS, MonitorScreen, drift_cell, worst_first
+from mlops_tui.screens.monitor import MonitorData, MonitorScreen, worst_first
 from mlops_tui.screens.overview import OverviewScreen, health_cells
 from mlops_tui.widgets.monitoring import Sparklines, spark, squeeze
 from mlops_tui.widgets.tables import NavTable
@@ -23,6 +24,7 @@ from mlops_tui.widgets.tables import NavTable
 from .conftest import QUIET, settle
 from .seed import MODEL, Backend, fixed_clock
 from .test_flows import SIZE, notices, row_keys, wait_until
+from .test_snapshots import after
 
 MONITOR_PATH = f"/api/v1/models/{MODEL}/monitor"
 
@@ -234,8 +236,25 @@ def test_status_without_traffic_is_an_empty_state() -> None:
         "model": MODEL, "alias": "production", "version": 1, "window": "1h", "since": 0, "requests": 0,
         "errors": 0, "rows": 0, "requests_per_second": 0.0, "latency_ms": {"p50": None, "p95": None, "p99": None},
         "drift": [], "performance": {"task": None, "labeled": 0, "actual": {}, "estimated": {}}})
-    from mlops_tui.screens.monitor import MonitorData
-
     assert "No traffic yet" in (screen._empty_reason(MonitorData(quiet)) or "")  # noqa: SLF001
     assert "points at no version" in (screen._empty_reason(  # noqa: SLF001
         MonitorData(quiet.model_copy(update={"version": None}))) or "")
+
+
+# -- pictures (latencies and times are fixed by the seed, so nothing here changes run to run) --------
+SNAPSHOTS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "monitor": (f"monitor {MODEL}", ()),
+    "monitor_15m": (f"monitor {MODEL}", ("f",)),
+    "monitor_no_traffic": (f"monitor {MODEL}@staging", ()),
+    "monitor_no_alias": (f"monitor {MODEL}@canary", ()),
+    "overview_health": (None, ()),
+}
+SNAPSHOT_CASES = [pytest.param(name, size, id=f"{name}-{w}x{h}") for name in SNAPSHOTS
+                  for size in ([(80, 24), (120, 40)] if name in ("monitor", "overview_health") else [(80, 24)])
+                  for w, h in [size]]
+
+
+@pytest.mark.parametrize(("name", "size"), SNAPSHOT_CASES)
+def test_monitor_screen(snap_compare: Any, traffic_backend: Backend, name: str, size: tuple[int, int]) -> None:
+    start, keys = SNAPSHOTS[name]
+    assert snap_compare(build(traffic_backend, start), terminal_size=size, run_before=after(*keys))
