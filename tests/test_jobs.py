@@ -126,7 +126,7 @@ def test_train_wait_succeeds_with_child_runs_best_marked_and_a_model(server: Liv
         assert child.end_time is not None and child.end_time - child.start_time >= item["fit_seconds"] * 1000 - 1
         assert child.start_time >= job.started_at
     files = {f.path for f in client.list_artifacts(parent.id, "model")}
-    assert files == {"model/model.skops", "model/signature.json", "model/reference.json"}
+    assert files == {"model/model.skops", "model/signature.json", "model/reference.json", "model/profile.json"}
     reference = json.loads(client.download_artifact(parent.id, "model/reference.json"))
     assert reference["target"]["churned"]["kind"] == "categorical"
     assert set(reference["target"]["churned"]["frequencies"]) == {"0", "1", "__other__"}

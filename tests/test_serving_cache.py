@@ -8,11 +8,12 @@ import threading
 from pathlib import Path
 
 import orjson
+import pandas as pd
 import pytest
 from registry_support import large_model_files, tiny_model_files
 
-from backend.errors import Conflict
-from backend.serving import predictor, records
+from backend.errors import Conflict, Invalid
+from backend.serving import inputs, predictor, records
 from backend.serving.aliases import AliasTable
 from backend.serving.cache import ModelCache
 from backend.serving.predictor import LoadedModel
@@ -134,3 +135,15 @@ def test_the_alias_table_follows_moves_at_once_and_other_processes_moves_when_st
     clock.now += 1.5
     assert table.known("m", "production") is None and table.version("m", "production") == 3
     assert len(reads) == 2
+
+
+def test_a_version_without_a_signature_reads_the_columns_its_pipeline_was_fitted_on(tiny: dict[str, bytes]) -> None:
+    data = tiny["model/model.skops"]
+    model = predictor.load("m", 1, hashlib.sha256(data).hexdigest(), data, None)
+    assert list(model.inputs) == ["a", "b"]
+    rows = {"dataframe_records": [{"a": 0.5, "b": -1.0}, {"a": -2.0, "b": 0.25}]}
+    conformed = model.conform(inputs.read_payload(rows, 10, list(model.inputs)))
+    expected = model.pipeline.predict(pd.DataFrame(rows["dataframe_records"])).tolist()
+    assert model.predict(conformed.frame).predictions == expected
+    with pytest.raises(Invalid, match=r"row 1, column 'b': a list is not a single value"):
+        model.conform(inputs.read_payload({"dataframe_records": [{"a": 1, "b": 2}, {"a": 1, "b": [2]}]}, 10, ["a"]))

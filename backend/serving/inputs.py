@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,7 +129,7 @@ def _split(value: Any, max_rows: int) -> Table:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise Invalid(f"{key}.columns must be a list of column names", f"{key}.columns")
     if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(n for n, count in Counter(names).items() if count > 1)
         raise Invalid(f"{key}.columns names {', '.join(map(repr, twice))} more than once", f"{key}.columns")
     width = len(names)
     for index, row in enumerate(data):
@@ -210,7 +211,9 @@ def _column(table: Table, name: str, values: list[Any], dtype: str) -> Any:
         return _bools(table, name, values)
     if kind == "datetime":
         return _datetimes(table, name, values, dtype)
-    return _texts(table, name, values, dtype)
+    if kind == "text":
+        return _texts(table, name, values, dtype)
+    return _as_given(table, name, values)
 
 
 def _refuse(table: Table, name: str, row: int, value: Any, what: str) -> Invalid:
@@ -283,6 +286,14 @@ def _datetimes(table: Table, name: str, values: list[Any], dtype: str) -> pd.Ser
         return parsed.astype(dtype)
     except (TypeError, ValueError):
         return parsed
+
+
+def _as_given(table: Table, name: str, values: list[Any]) -> pd.Series:
+    """A column of no known dtype (a version registered without a signature): pandas infers its type."""
+    for row, value in enumerate(values):
+        if value is MISSING or isinstance(value, (dict, list)):
+            raise _refuse(table, name, row, value, "a single value")
+    return pd.Series(values, dtype=None if values else object)
 
 
 def _texts(table: Table, name: str, values: list[Any], dtype: str) -> Any:
