@@ -98,7 +98,7 @@ def performance_text(performance: Performance) -> Text:
     for name in names:
         actual, estimated, trained = (performance.actual.get(name), performance.estimated.get(name),
                                       performance.training.get(name))
-        text.append(f"\n{name[:9]:<9}")
+        text.append(f"\n{safe_text(name)[:9]:<9}")
         text.append(f"{number(actual):>8}", style="bold")
         text.append(f"{number(estimated):>10}{number(trained):>9}")
     return text

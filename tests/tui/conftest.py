@@ -19,8 +19,7 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
-from textual.widgets import DataTable, Input, Tabs  # noqa: E402
-from textual.widgets._tabs import Underline  # noqa: E402
+from textual.widgets import DataTable, Input  # noqa: E402
 
 from mlops_tui.app import MlopsApp  # noqa: E402
 from mlops_tui.config import TuiConfig  # noqa: E402
@@ -132,21 +131,6 @@ def steady_cursors(pilot: Pilot[int]) -> None:
             field._cursor_visible = True  # noqa: SLF001 - Textual's own state (pausing the blink hides it)
 
 
-def underlines_moving(pilot: Pilot[int]) -> bool:
-    """A tab whose label changed (`Versions` → `Versions (3)`) moves its underline two refreshes later: a
-    picture taken before shows the old width. True while an active tab's underline is not under it."""
-    for screen in pilot.app.screen_stack:
-        for tabs in screen.query(Tabs):
-            active = tabs.active_tab
-            if active is None or not active.region:
-                continue
-            underline = tabs.query_one(Underline)
-            start, end = active.virtual_region.shrink(active.styles.gutter).column_span
-            if (underline.highlight_start, underline.highlight_end) != (start, end):
-                return True
-    return False
-
-
 async def tables_measured(pilot: Pilot[int], timeout: float = 10.0) -> None:
     """A DataTable measures new and changed cells (and widens its columns) when its queue is idle: a
     picture taken before that shows columns as wide as their headers. Wait until no table on the
@@ -160,8 +144,8 @@ async def tables_measured(pilot: Pilot[int], timeout: float = 10.0) -> None:
         return any(table._require_update_dimensions or table._updated_cells  # noqa: SLF001 - Textual's own state
                    for table in tables())
 
-    while pending() or underlines_moving(pilot):
-        assert time.monotonic() < deadline, "a table never measured its cells (or a tab's underline never moved)"
+    while pending():
+        assert time.monotonic() < deadline, "a table never measured its cells"
         await pilot.pause(0.01)
     for table in tables():
         table.refresh()  # a header line drawn before the measuring can be left as wide as its labels
