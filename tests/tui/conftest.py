@@ -19,13 +19,24 @@ from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
-from textual.widgets import DataTable, Input  # noqa: E402
+from textual.widgets import DataTable, Input, Tabs  # noqa: E402
+from textual.widgets._tabs import Underline  # noqa: E402
 
 from mlops_tui.app import MlopsApp  # noqa: E402
 from mlops_tui.config import TuiConfig  # noqa: E402
 from mlops_tui.screens.base import View  # noqa: E402
 
-from .seed import NOW_MS, Backend, close_backend, fixed_clock, open_backend, seed_everything  # noqa: E402
+from .seed import (  # noqa: E402
+    NOW_MS,
+    Backend,
+    close_backend,
+    close_traffic_backend,
+    fixed_clock,
+    open_backend,
+    open_traffic_backend,
+    seed_everything,
+    seed_traffic,
+)
 
 QUIET = TuiConfig(refresh_seconds=3600, live_seconds=3600, health_seconds=3600, retry_seconds=0.2, page_size=50)
 """Timers that never fire during a test, so what is drawn depends only on what the test does."""
@@ -44,6 +55,37 @@ def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def traffic_home(seeded_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded home plus an hour of churn-classifier@production's traffic and its feedback labels
+    (tests/tui/seed.py `seed_traffic`: real predictions, fixed times and latencies)."""
+    home = tmp_path_factory.mktemp("traffic") / "home"
+    shutil.copytree(seeded_home, home)
+    with pytest.MonkeyPatch.context() as patch:
+        backend, timer = open_traffic_backend(home, patch)
+        try:
+            asyncio.run(seed_traffic(backend, timer))
+        finally:
+            close_traffic_backend(backend)
+    return home
+
+
+def backend_on_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """A real backend on a copy of the home `source`; its clock stays at NOW."""
+    home = tmp_path / "home"
+    shutil.copytree(source, home)
+    backend = open_backend(home, monkeypatch)
+    backend.clock.ms = NOW_MS
+    yield backend
+    close_backend(backend)
+
+
+@pytest.fixture
+def traffic_backend(traffic_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """A real backend on a copy of the home with traffic."""
+    yield from backend_on_copy(traffic_home, tmp_path, monkeypatch)
+
+
 @pytest.fixture
 def empty_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     """A fresh real backend with nothing in it (its `Default` experiment aside)."""
@@ -55,13 +97,8 @@ def empty_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[B
 
 @pytest.fixture
 def backend(seeded_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
-    """A real backend on a copy of the seeded home; its clock stays at NOW."""
-    home = tmp_path / "home"
-    shutil.copytree(seeded_home, home)
-    backend = open_backend(home, monkeypatch)
-    backend.clock.ms = NOW_MS
-    yield backend
-    close_backend(backend)
+    """A real backend on a copy of the seeded home."""
+    yield from backend_on_copy(seeded_home, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -95,6 +132,21 @@ def steady_cursors(pilot: Pilot[int]) -> None:
             field._cursor_visible = True  # noqa: SLF001 - Textual's own state (pausing the blink hides it)
 
 
+def underlines_moving(pilot: Pilot[int]) -> bool:
+    """A tab whose label changed (`Versions` → `Versions (3)`) moves its underline two refreshes later: a
+    picture taken before shows the old width. True while an active tab's underline is not under it."""
+    for screen in pilot.app.screen_stack:
+        for tabs in screen.query(Tabs):
+            active = tabs.active_tab
+            if active is None or not active.region:
+                continue
+            underline = tabs.query_one(Underline)
+            start, end = active.virtual_region.shrink(active.styles.gutter).column_span
+            if (underline.highlight_start, underline.highlight_end) != (start, end):
+                return True
+    return False
+
+
 async def tables_measured(pilot: Pilot[int], timeout: float = 10.0) -> None:
     """A DataTable measures new and changed cells (and widens its columns) when its queue is idle: a
     picture taken before that shows columns as wide as their headers. Wait until no table on the
@@ -108,8 +160,8 @@ async def tables_measured(pilot: Pilot[int], timeout: float = 10.0) -> None:
         return any(table._require_update_dimensions or table._updated_cells  # noqa: SLF001 - Textual's own state
                    for table in tables())
 
-    while pending():
-        assert time.monotonic() < deadline, "a table never measured its cells"
+    while pending() or underlines_moving(pilot):
+        assert time.monotonic() < deadline, "a table never measured its cells (or a tab's underline never moved)"
         await pilot.pause(0.01)
     for table in tables():
         table.refresh()  # a header line drawn before the measuring can be left as wide as its labels
