@@ -154,7 +154,7 @@ def test_replay_paces_the_rows_at_the_rate(env: LiveServer, model: str, tmp_path
 def test_a_prediction_is_answered_while_the_database_is_locked(env: LiveServer, model: str) -> None:
     """Another process holds SQLite's write lock: predictions are still answered at once (their records
     wait in the recorder's queue, written once the lock is gone)."""
-    locker = sqlite3.connect(env.db_path, timeout=0)
+    locker = sqlite3.connect(env.db_path, timeout=30)  # waits out a write of the server's own
     with Client(env.url, token="") as client:
         client.predict_csv(model, "production", _without_label(NORMAL, rows=1))  # the model is loaded
         locker.execute("BEGIN IMMEDIATE")

@@ -205,7 +205,7 @@ def test_submit_never_waits_for_the_database(client: TestClient) -> None:
 
 def test_replica_records_are_answered_while_the_database_is_locked(client: TestClient) -> None:
     """Another process holds SQLite's write lock: the records route still answers at once."""
-    locker = sqlite3.connect(client.app.state.settings.db_path, timeout=0)  # type: ignore[attr-defined]
+    locker = sqlite3.connect(client.app.state.settings.db_path, timeout=30)  # type: ignore[attr-defined]
     locker.execute("BEGIN IMMEDIATE")
     try:
         started = time.perf_counter()
