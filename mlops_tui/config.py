@@ -7,7 +7,7 @@
 
 [tui]
 refresh_seconds = 5    # how often lists refresh
-live_seconds = 2       # how often a running run's charts refresh
+live_seconds = 2       # how often a running run's charts and the Monitor view refresh
 theme = "textual-dark"
 
 [runs]
@@ -53,7 +53,7 @@ class TuiConfig:
     refresh_seconds: float = _seconds(5.0)
     """Pause between two refreshes of a list view (the next starts after the previous one ended)."""
     live_seconds: float = _seconds(2.0)
-    """Pause between two refreshes of a running run's detail and charts."""
+    """Pause between two refreshes of a running run's detail and charts; the Monitor view's beat."""
     health_seconds: float = _seconds(5.0)
     """Pause between two health checks while the backend answers."""
     retry_seconds: float = _seconds(2.0)

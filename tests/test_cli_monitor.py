@@ -45,15 +45,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def model(server: LiveServer) -> Iterator[str]:
-    """A churn model trained by a real job: version 1 at `production`, the same model registered again as
-    version 2 at `canary` (drift is a version's: each alias gets its own)."""
+    """A churn model trained by a real job: version 1 at `production` (and `shadow`, for the pacing test),
+    the same model registered again as version 2 at `canary` (drift is a version's: each gets its own)."""
     with Client(server.url, token="", timeout=120) as client:
         dataset = unique("churn")
         client.add_dataset_version(dataset, "churn.csv", (ROOT / "sample_data" / "churn.csv").read_bytes())
         name = unique("churn-watched")
         job = train(client, dataset, f'[register]\nname = "{name}"')
         assert job.run_id and client.register_version(name, job.run_id).version == 2
-        for version, alias in ((1, "production"), (2, "canary")):
+        for version, alias in ((1, "production"), (2, "canary"), (1, "shadow")):
             client.promote(name, version, alias, force=True, reason="monitor cli test")
         yield name
 
@@ -143,10 +143,18 @@ def test_drifted_traffic_is_flagged_in_status_health_and_metrics(env: LiveServer
         assert psi[feature] >= by_feature[feature]["drift_at"]
 
 
+def test_replay_paces_the_rows_at_the_rate(env: LiveServer, model: str, tmp_path: Path) -> None:
+    few = tmp_path / "few.csv"
+    few.write_text("\n".join(NORMAL.read_text().splitlines()[:41]) + "\n")
+    done = json_of(invoke("replay", f"{model}@shadow", str(few), "--rate", "20", "--batch", "10", "--json"))
+    assert (done["rows"], done["requests"], done["labels_sent"]) == (40, 4, 0)
+    assert done["seconds"] >= 30 / 20  # the last batch's first row (the 31st) was due at 1.5 s
+
+
 def test_a_prediction_is_answered_while_the_database_is_locked(env: LiveServer, model: str) -> None:
     """Another process holds SQLite's write lock: predictions are still answered at once (their records
     wait in the recorder's queue, written once the lock is gone)."""
-    locker = sqlite3.connect(env.db_path, timeout=0)
+    locker = sqlite3.connect(env.db_path, timeout=30)  # waits out a write of the server's own
     with Client(env.url, token="") as client:
         client.predict_csv(model, "production", _without_label(NORMAL, rows=1))  # the model is loaded
         locker.execute("BEGIN IMMEDIATE")
@@ -157,7 +165,7 @@ def test_a_prediction_is_answered_while_the_database_is_locked(env: LiveServer, 
         finally:
             locker.execute("ROLLBACK")
             locker.close()
-    assert len(answer.request_ids) == 5 and took < 2.0, took
+    assert len(answer.request_ids) == 5 and took < 10.0, took  # a write would wait for the 30 s busy timeout
 
 
 def test_replay_and_status_refuse_bad_arguments(env: LiveServer, model: str, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from mlops_tui.contract.monitoring import IGNORED_COLUMNS_HEADER, MODEL_VERSION_
 FAST = {"MLOPS_REPLICA_SHIP_SECONDS": "0.1", "MLOPS_REPLICA_POLL_SECONDS": "0.2"}
 """Replicas in tests ship every 0.1 s and poll every 0.2 s."""
 TOKEN = "s3cret"
+pytestmark = pytest.mark.timeout(600)  # real processes started on a shared 2-core machine
 
 
 # --- models and processes ---------------------------------------------------------------------------
@@ -70,7 +71,7 @@ def spawn_replica(backend_url: str, ref: str, folder: Path, *, cli: bool = False
 
 def ready(*replicas: ReplicaProcess) -> None:
     """Wait until each replica answers `/ping` (stopping them all if one does not start)."""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240  # a loaded 2-core machine takes long to start a few Pythons
     for replica in replicas:
         while time.monotonic() < deadline and replica.process.poll() is None:
             try:

@@ -86,7 +86,7 @@ class Replica:
         ids = records.new_ids(len(rows.frame))
         if self.config.monitoring:
             keep = self.sampler.keep(len(ids))
-            self._ship(records.answered(request, model.version, ids, rows.frame, output, keep, request.latency_ms()))
+            self._ship(records.answered(request, model.version, ids, rows.columns, output, keep, request.latency_ms()))
         return Served(model, output, ids, rows.ignored)
 
     def _ship(self, shipped: list[PredictionRecord]) -> None:

@@ -33,13 +33,17 @@ class Shipper:
         self._unreported = 0
         """Dropped records the backend has not been told of yet."""
         self._buffer: deque[PredictionRecord] = deque()
+        self._in_flight = 0
+        """Records taken out of the buffer for the batch being sent (put back if it fails)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="record-shipper", daemon=True)
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        """Records not yet accepted by the backend (the batch being sent included)."""
+        with self._lock:
+            return len(self._buffer) + self._in_flight
 
     def start(self) -> None:
         self._thread.start()
@@ -85,12 +89,14 @@ class Shipper:
         with self._lock:
             batch = [self._buffer.popleft() for _ in range(min(len(self._buffer), MAX_RECORDS))]
             dropped = self._unreported
+            self._in_flight = len(batch)
         if not batch and not dropped:
             return False
         try:
             self.client.send_records(RecordBatch(source=self.source, records=batch, dropped=dropped))
         except MlopsError as error:
             with self._lock:
+                self._in_flight = 0
                 if _refused(error):  # the backend will never take this batch: count it, don't retry it
                     self.dropped_total += len(batch)
                     self._unreported += len(batch)
@@ -99,6 +105,7 @@ class Shipper:
                     self._trim()
             raise
         with self._lock:
+            self._in_flight = 0
             self._unreported -= dropped
             self.sent += len(batch)
         return True

@@ -23,17 +23,20 @@ if TYPE_CHECKING:
     from ..app import MlopsApp
 
 EXTRA_COMMANDS = ("help", "quit")
-NAMED_ARGS = {"runs": "experiments", "experiments": "experiments", "datasets": "datasets"}
+NAMED_ARGS = {"runs": "experiments", "experiments": "experiments", "datasets": "datasets", "models": "models",
+              "monitor": "models"}
 """Views whose argument completes from a list of names (the attribute of `CommandSuggester`)."""
 
 
 class CommandSuggester(Suggester):
-    """Completes view names, then (after `runs `, `experiments `, `datasets `) the names they take."""
+    """Completes view names, then (after `runs `, `experiments `, `datasets `, `models `, `monitor `) the
+    names they take (a model's name, and `name@alias` for each of its aliases)."""
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
         self.experiments: list[str] = []
         self.datasets: list[str] = []
+        self.models: list[str] = []
 
     def candidates(self, value: str) -> list[str]:
         """Every completion of `value`, in the order tab cycles through them."""
@@ -91,6 +94,8 @@ class CommandBar(ModalScreen[str | None]):
         try:
             self.suggester.experiments = [e.name for e in await app.client.list_experiments()]
             self.suggester.datasets = [d.name for d in await app.client.list_datasets()]
+            self.suggester.models = [ref for m in (await app.client.list_models()).models
+                                     for ref in (m.name, *(f"{m.name}@{alias}" for alias in sorted(m.aliases)))]
         except MlopsError:
             pass
 

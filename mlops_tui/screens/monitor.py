@@ -98,7 +98,7 @@ def performance_text(performance: Performance) -> Text:
     for name in names:
         actual, estimated, trained = (performance.actual.get(name), performance.estimated.get(name),
                                       performance.training.get(name))
-        text.append(f"\n{name[:9]:<9}")
+        text.append(f"\n{safe_text(name)[:9]:<9}")
         text.append(f"{number(actual):>8}", style="bold")
         text.append(f"{number(estimated):>10}{number(trained):>9}")
     return text
@@ -125,7 +125,6 @@ class MonitorScreen(View[MonitorData]):
         self.alias = alias
         self.window: str | None = None
         """None: the model's default window (its `[monitor]` table), until a key picks one."""
-        self.data: MonitorData | None = None
         self.ticks = 0
         self.skipped_ticks = 0
         """Beats that found the previous fetch still running (so none was started)."""
@@ -199,8 +198,8 @@ class MonitorScreen(View[MonitorData]):
         try:
             return MonitorData(await self.client.monitor(self.model_name, self.alias, self.window))
         except MlopsError as error:
-            if error.status == 404:
-                return MonitorData(None, error.message)
+            if error.status == 404 or (error.status == 422 and error.field == "alias"):
+                return MonitorData(None, error.message)  # no such alias, or none to watch: said in the view
             raise
 
     def on_fetch_error(self, error: MlopsError) -> None:
@@ -214,7 +213,6 @@ class MonitorScreen(View[MonitorData]):
             super().on_fetch_error(error)
 
     def render_data(self, data: MonitorData) -> None:
-        self.data = data
         self._error_shown = None
         status = data.status
         empty = self._empty_reason(data)
@@ -250,8 +248,8 @@ class MonitorScreen(View[MonitorData]):
         """Why there is nothing to draw, in words, or None when there is."""
         status = data.status
         if status is None:
-            return f"{safe_text(self.target)}: {safe_text(data.missing or 'not found')}\n\n" \
-                   "Check the name (and the alias) in the models view (6); this view keeps asking every few seconds."
+            return f"{safe_text(data.missing or self.target + ': not found')}\n\n" \
+                   "Check the name and the alias in the models view (6); this view keeps asking every few seconds."
         if status.version is None and not status.requests:
             return f"{safe_text(self.target)} points at no version: nothing is served under it.\n\n" \
                    "Promote a version to it (p in the model's view), then send predictions."

@@ -1,5 +1,5 @@
 """`ctrl+p`: the command palette jumps to things as well as views: an experiment's runs, a run
-(by name or id), a job, a dataset, found by name as you type.
+(by name or id), a job, a dataset, a model and its Monitor view (per alias), found by name as you type.
 
 The names come from the backend when the palette opens (experiments, datasets, the latest jobs and
 runs); a run id of 6 characters or more that is not among them is asked for directly.
@@ -39,7 +39,7 @@ class Target:
 
 
 class ConsoleSearch(Provider):
-    """Experiments, runs, jobs and datasets by name (asks the backend when the palette opens)."""
+    """Experiments, runs, jobs, datasets and models by name (asks the backend when the palette opens)."""
 
     @property
     def mlops(self) -> MlopsApp:
@@ -63,6 +63,13 @@ class ConsoleSearch(Provider):
             datasets = await client.list_datasets()
             self.targets += [Target(f"dataset {safe_text(d.name)}", f"{d.version_count} version(s)",
                                     _goto(app, "datasets", d.name)) for d in datasets]
+            for model in (await client.list_models()).models:
+                name = safe_text(model.name)
+                self.targets.append(Target(f"model {name}", f"{model.version_count} version(s)",
+                                           _goto(app, "models", model.name)))
+                self.targets += [Target(f"monitor {name}@{safe_text(alias)}", f"live traffic, drift, accuracy of v{v}",
+                                        _goto(app, "monitor", f"{model.name}@{alias}"))
+                                 for alias, v in sorted(model.aliases.items())]
         except MlopsError:
             pass  # the palette still offers the views; what loaded stays offered
 

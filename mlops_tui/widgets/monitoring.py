@@ -36,8 +36,8 @@ def squeeze(values: Sequence[float | None], width: int, aggregate: Aggregate = m
 
 
 def spark(values: Sequence[float | None], top: float | None = None) -> str:
-    """A block per value from 0 to `top` (default: the largest); None (no traffic) is a space and 0
-    the lowest block, so an idle minute and a minute without data read apart."""
+    """A block per value from 0 to `top` (default: the largest); None (no traffic) is a space, 0 the
+    lowest block and any other value a higher one, so no data, nothing and a little read apart."""
     present = [v for v in values if v is not None]
     scale = top if top is not None else max(present, default=0.0)
     cells: list[str] = []
@@ -47,7 +47,8 @@ def spark(values: Sequence[float | None], top: float | None = None) -> str:
         elif scale <= 0:
             cells.append(SPARKS[1])
         else:
-            cells.append(SPARKS[max(1, min(len(SPARKS) - 1, round(value / scale * (len(SPARKS) - 1))))])
+            level = round(value / scale * (len(SPARKS) - 1))
+            cells.append(SPARKS[min(len(SPARKS) - 1, max(1 if value <= 0 else 2, level))])
     return "".join(cells)
 
 

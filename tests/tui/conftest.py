@@ -25,7 +25,17 @@ from mlops_tui.app import MlopsApp  # noqa: E402
 from mlops_tui.config import TuiConfig  # noqa: E402
 from mlops_tui.screens.base import View  # noqa: E402
 
-from .seed import NOW_MS, Backend, close_backend, fixed_clock, open_backend, seed_everything  # noqa: E402
+from .seed import (  # noqa: E402
+    NOW_MS,
+    Backend,
+    close_backend,
+    close_traffic_backend,
+    fixed_clock,
+    open_backend,
+    open_traffic_backend,
+    seed_everything,
+    seed_traffic,
+)
 
 QUIET = TuiConfig(refresh_seconds=3600, live_seconds=3600, health_seconds=3600, retry_seconds=0.2, page_size=50)
 """Timers that never fire during a test, so what is drawn depends only on what the test does."""
@@ -44,6 +54,37 @@ def seeded_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def traffic_home(seeded_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded home plus an hour of churn-classifier@production's traffic and its feedback labels
+    (tests/tui/seed.py `seed_traffic`: real predictions, fixed times and latencies)."""
+    home = tmp_path_factory.mktemp("traffic") / "home"
+    shutil.copytree(seeded_home, home)
+    with pytest.MonkeyPatch.context() as patch:
+        backend, timer = open_traffic_backend(home, patch)
+        try:
+            asyncio.run(seed_traffic(backend, timer))
+        finally:
+            close_traffic_backend(backend)
+    return home
+
+
+def backend_on_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """A real backend on a copy of the home `source`; its clock stays at NOW."""
+    home = tmp_path / "home"
+    shutil.copytree(source, home)
+    backend = open_backend(home, monkeypatch)
+    backend.clock.ms = NOW_MS
+    yield backend
+    close_backend(backend)
+
+
+@pytest.fixture
+def traffic_backend(traffic_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """A real backend on a copy of the home with traffic."""
+    yield from backend_on_copy(traffic_home, tmp_path, monkeypatch)
+
+
 @pytest.fixture
 def empty_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     """A fresh real backend with nothing in it (its `Default` experiment aside)."""
@@ -55,13 +96,8 @@ def empty_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[B
 
 @pytest.fixture
 def backend(seeded_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
-    """A real backend on a copy of the seeded home; its clock stays at NOW."""
-    home = tmp_path / "home"
-    shutil.copytree(seeded_home, home)
-    backend = open_backend(home, monkeypatch)
-    backend.clock.ms = NOW_MS
-    yield backend
-    close_backend(backend)
+    """A real backend on a copy of the seeded home."""
+    yield from backend_on_copy(seeded_home, tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ What only a stand-in can do is done here, and nothing more:
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import math
 import os
@@ -32,7 +33,7 @@ from backend import Settings, create_app
 from backend.jobs.joblog import log_path
 from backend.store import jobs as job_store
 from mlops_tui import api
-from mlops_tui.client import AsyncClient
+from mlops_tui.client import AsyncClient, MlopsError
 from mlops_tui.contract import Job, Run, now_ms
 from mlops_tui.contract import tags as tag
 
@@ -547,11 +548,13 @@ def model_pipeline(spec: ModelSpec) -> str:
 
 async def add_model_run(backend: Backend, spec: ModelSpec) -> None:
     """The spec's run: its model trained, saved with `model_io.save` (skops, signature, reference
-    statistics) and uploaded with the pipeline; the run records the primary metric and the holdout
-    scores and its dataset version, as a job's parent run does (v1's names the succeeded job)."""
+    statistics) beside its monitoring profile, and uploaded with the pipeline; the run records the
+    primary metric and the holdout scores and its dataset version, as a job's parent run does (v1's
+    names the succeeded job)."""
     import tempfile
 
     from backend.datasets.stats import categorical_stats, column_stats
+    from backend.monitoring import profile as monitoring_profile
     from backend.pipelines import model_io, sweep
     from backend.pipelines.config import parse
     from backend.services.datasets import load_frame
@@ -568,7 +571,11 @@ async def add_model_run(backend: Backend, spec: ModelSpec) -> None:
     run = (await backend.seeder.send(api.create_run(experiment=MODEL_EXPERIMENT, name=f"churn-train-{spec.version}",
                                                     start_time=start, tags=tags))).id
     with tempfile.TemporaryDirectory() as folder:
-        for path in model_io.save(result.model, Path(folder), model_io.signature(data.x_train), reference):
+        saved = model_io.save(result.model, Path(folder), model_io.signature(data.x_train), reference)
+        found = monitoring_profile.build(data.x_train, data.x_test, data.y_test, result.model, config.task,
+                                         config.data.split.seed)
+        saved.append(monitoring_profile.save(Path(folder), found, model_io.PROFILE_FILE))
+        for path in saved:
             content = fixed_zip_times(path.read_bytes()) if path.name == model_io.MODEL_FILE else path.read_bytes()
             await backend.seeder.send(api.upload_artifact(run, f"model/{path.name}", content))
     await backend.seeder.send(api.upload_artifact(run, "pipeline.json", config.snapshot().encode()))
@@ -628,3 +635,88 @@ async def seed_models(backend: Backend) -> None:
         await step()
     await backend.seeder.send(api.log_batch(model_run(1), tags={tag.MODEL_VERSION: f"{MODEL}/1"}))
     backend.clock.ms = NOW_MS
+
+
+# -- traffic: predictions through the real route, then feedback labels ----------------------------
+class LatencyTimer:
+    """The `time` module of the predict route and of its records: each reading of `perf_counter` is
+    `step` seconds after the one before, so a request (read when it arrives and when it is answered)
+    takes exactly `step`, and the latencies the monitor shows are the same on every run."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.step = 0.002
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+TRAFFIC_ROWS = 5
+"""Rows per prediction request."""
+SHIFTED_FROM = 15
+"""Minutes before NOW from which the traffic's monthly_charges and support_calls are shifted."""
+
+
+def traffic_plan() -> list[tuple[int, int]]:
+    """(minutes before NOW, requests in that minute): quiet until 50 minutes ago, a few requests a
+    minute, then a burst in the last 5 minutes (the overview's health covers those)."""
+    return [(ago, 10 if ago < 5 else 3 if ago < SHIFTED_FROM else 2) for ago in range(49, -1, -1)]
+
+
+def traffic_rows() -> list[dict[str, Any]]:
+    """The training data's rows (churn@2 as seeded), in order: traffic drawn like the training."""
+    lines = churn_csv(2).decode().splitlines()
+    header = lines[0].split(",")
+    return [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+
+
+def shifted(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose customers pay 70 more a month and call support 3 more times (both drift), and use
+    a little more data (7 GB more: a warning over the hour)."""
+    return {**row, "monthly_charges": f"{float(row['monthly_charges']) + 70:.2f}",
+            "support_calls": str(int(row["support_calls"]) + 3), "usage_gb": f"{float(row['usage_gb']) + 7:.2f}"}
+
+
+async def seed_traffic(backend: Backend, timer: LatencyTimer) -> None:
+    """churn-classifier@production (v1) answers `traffic_plan()` through the predict route (with
+    probabilities), its rows drawn from the training data and shifted in the last SHIFTED_FROM minutes;
+    every 7th minute a request misses a column (a 422, an error). Every row's true label is sent back
+    as feedback. Latencies: 2 ms, longer every 6th minute (`timer`)."""
+    rows, labels = traffic_rows(), []
+    taken = 0
+    for ago, requests in traffic_plan():
+        backend.clock.ms = NOW_MS - ago * MINUTE - 30_000
+        timer.step = (0.002 + 0.0005 * (ago % 4)) * (3 if ago % 6 == 0 else 1)
+        for _ in range(requests):
+            batch = rows[taken:taken + TRAFFIC_ROWS]
+            taken += TRAFFIC_ROWS
+            sent = [shifted(row) if ago < SHIFTED_FROM else row for row in batch]
+            records = [{k: v for k, v in row.items() if k not in ("customer_id", "churned")} for row in sent]
+            answer = await backend.seeder.predict(MODEL, "production", {"dataframe_records": records}, proba=True)
+            labels += [{"request_id": rid, "label": int(row["churned"])}
+                       for rid, row in zip(answer.request_ids, batch, strict=True)]
+        if ago % 7 == 0:
+            with pytest.raises(MlopsError) as refused:
+                await backend.seeder.predict(MODEL, "production", {"dataframe_records": [{"tenure_months": 1}]})
+            assert refused.value.status == 422
+    backend.app.state.recorder.flush()
+    await backend.seeder.send_feedback(MODEL, labels)
+    backend.clock.ms = NOW_MS
+
+
+def open_traffic_backend(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Backend, LatencyTimer]:
+    """A backend whose prediction latencies follow a `LatencyTimer` and that keeps every row's inputs
+    (no sampling, whatever the rate), with its recorder running (`close_traffic_backend` stops it)."""
+    monkeypatch.setenv("MLOPS_MONITOR_FULL_RATE", "1000000000")
+    opened = open_backend(home, monkeypatch)
+    timer = LatencyTimer()
+    for module in ("backend.routers.predict", "backend.serving.records"):
+        monkeypatch.setattr(importlib.import_module(module), "time", timer)
+    opened.app.state.recorder.start()
+    return opened, timer
+
+
+def close_traffic_backend(opened: Backend) -> None:
+    opened.app.state.recorder.stop()
+    close_backend(opened)
