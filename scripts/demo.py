@@ -184,7 +184,7 @@ def serve_and_watch(url: str) -> bool:
         rows = sum(1 for _ in path.open()) - 1
         print(f"  replaying {rows} {label} rows of {path.relative_to(ROOT)} through {MODEL}@production ...")
         if mlops(url, "monitor", "replay", f"{MODEL}@production", str(path), "--label-column", "churned",
-                 "--batch", "20") != 0:
+                 "--batch", "20", "--proba") != 0:
             return False
         print(f"  {MODEL}@production over its last {rows} rows:")
         if mlops(url, "monitor", "status", f"{MODEL}@production", "--window", f"{rows}r") != 0:

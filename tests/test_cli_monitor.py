@@ -87,7 +87,7 @@ def replayed(server: LiveServer, model: str) -> dict[str, Any]:
         normal = json_of(invoke("replay", f"{model}@production", str(NORMAL), "--label-column", "churned",
                                 "--batch", "50", "--json"))
         drifted = json_of(invoke("replay", f"{model}@canary", str(DRIFTED), "--label-column", "churned",
-                                 "--batch", "100", "--rate", "3000", "--json"))
+                                 "--batch", "100", "--rate", "3000", "--proba", "--json"))
     finally:
         os.environ.pop("MLOPS_URL", None) if previous is None else os.environ.__setitem__("MLOPS_URL", previous)
     return {"normal": normal, "drifted": drifted}
@@ -117,6 +117,7 @@ def test_status_shows_the_replayed_traffic_and_its_performance(env: LiveServer, 
     assert performance["actual"]["accuracy"] == pytest.approx(accuracy_score(truth, predicted), abs=1e-12)
     assert performance["actual"]["f1"] == pytest.approx(f1_score(truth, predicted), abs=1e-12)
     assert {"accuracy"} <= set(performance["training"])
+    assert performance["estimated"] == {}  # served without probabilities: nothing to estimate from
     assert {d["feature"] for d in found["drift"]} >= SHIFTED
     assert not [d for d in found["drift"] if d["feature"] in SHIFTED and d["status"] == "drift"]
 
@@ -131,6 +132,8 @@ def test_drifted_traffic_is_flagged_in_status_health_and_metrics(env: LiveServer
     human = invoke("status", f"{model}@canary", "--window", "1h")
     assert human.exit_code == 0 and "▲ drift" in human.stdout and "monthly_charges" in human.stdout
     assert "requests 30" in human.stdout
+    estimated = found["performance"]["estimated"]  # replayed with --proba: estimated before labels are read
+    assert found["performance"]["estimated_rows"] == 3000 and 0 < estimated["accuracy"] <= 1
     with Client(env.url, token="") as client:
         lines = {(h.model, h.alias): h for h in client.monitoring_health().models}
         metrics = client.prometheus_metrics().decode()

@@ -63,7 +63,7 @@ def _target(text: str) -> tuple[str, str | None]:
 @handle_errors
 def monitor_status(target: str = TargetArgument,
                    window: str | None = typer.Option(None, "--window", help="15m, 1h, 7d, or 5000r (the last 5000 "
-                                                     "rows); default: the model's [monitor] window (1h)."),
+                                                     "rows); default: the model's \\[monitor] window (1h)."),
                    json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     """The alias's requests, errors, latency p50/p95/p99, drift per feature and performance over a window."""
     name, alias = _target(target)
@@ -143,6 +143,9 @@ def monitor_replay(target: str = TargetArgument,
                                                            help="The column of true labels: left out of the rows "
                                                                 "sent, then sent as feedback."),
                    batch: int = typer.Option(1, "--batch", min=1, max=10_000, help="Rows per request."),
+                   proba: bool = typer.Option(False, "--proba", help="Ask a classifier for class probabilities too "
+                                              "(as a caller that scores with them would): the monitor then "
+                                              "estimates accuracy and ROC AUC before labels arrive."),
                    json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
     """Send FILE.csv's rows as live traffic through the predict route, then their labels as feedback."""
     name, alias = _target(target)
@@ -157,7 +160,7 @@ def monitor_replay(target: str = TargetArgument,
         header = header[:index] + header[index + 1:]
         rows = [row[:index] + row[index + 1:] for row in rows]
     with connect(url) as client:
-        done = _replay(client, name, alias or DEFAULT_REPLAY_ALIAS, header, rows, labels, batch, rate)
+        done = _replay(client, name, alias or DEFAULT_REPLAY_ALIAS, header, rows, labels, batch, rate, proba)
         if done.labels:
             _send_labels(client, name, done)
     if json_out:
@@ -192,7 +195,7 @@ def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
 
 
 def _replay(client: Client, name: str, alias: str, header: list[str], rows: list[list[str]],
-            labels: list[str] | None, batch: int, rate: float | None) -> Replayed:
+            labels: list[str] | None, batch: int, rate: float | None, proba: bool = False) -> Replayed:
     """Send the rows `batch` at a time, each batch when `rate` says its first row is due."""
     done = Replayed()
     started = time.perf_counter()
@@ -204,7 +207,7 @@ def _replay(client: Client, name: str, alias: str, header: list[str], rows: list
         chunk = rows[start:start + batch]
         done.requests += 1
         try:
-            answer = client.predict_csv(name, alias, _csv_bytes(header, chunk))
+            answer = client.predict_csv(name, alias, _csv_bytes(header, chunk), proba=proba)
         except MlopsError as error:
             if error.status is None or error.status in STOPPING_STATUSES:
                 raise
