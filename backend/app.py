@@ -19,6 +19,8 @@ from mlops_tui.contract.defaults import PidFile
 from mlops_tui.contract.fields import dotted_path
 
 from . import __version__
+from .automation.controller import Controller
+from .automation.wiring import install as install_automation
 from .db import Database
 from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
@@ -57,8 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper = HeartbeatSweeper(app.state.db, settings.heartbeat_timeout_seconds)
         sweeper.start()
         app.state.recorder.start()
+        if settings.automation:
+            app.state.controller.start()
         yield
         app.state.stopping.set()
+        app.state.controller.stop()
         app.state.recorder.stop()
         sweeper.stop()
         if manager is not None:
@@ -78,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.recorder = Recorder.for_settings(app.state.db, settings)
     app.state.recorder.writers.append(DriftSummaries())
     app.state.serving = Serving(app.state.db, settings, app.state.recorder)
+    app.state.controller = Controller(settings.control_interval_seconds)
+    install_automation(app.state.controller, settings, app.state.db, app.state.recorder)
     app.state.stopping = threading.Event()
     """Set when the server is asked to stop (`backend.server`), so long polls answer instead of holding it."""
     ensure_default(app.state.db)

@@ -302,6 +302,92 @@ MIGRATIONS: list[str] = [
     CREATE INDEX feedback_model_time ON feedback (name, time);
     ALTER TABLE model_versions ADD COLUMN profile_json TEXT;
     """,
+    # 7 -> 8: alerts, webhooks and continuous training. An alert rule has at most one alert that is not
+    # resolved (the partial unique index); `notifications` is an outbox, written in the transaction of
+    # what it tells, fanned out to `webhook_deliveries` (one per target) and sent by the server's
+    # deliverer; a model has at most one retrain running or shadowing.
+    """
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        alias TEXT,
+        version INTEGER,
+        rule TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        message TEXT NOT NULL,
+        value REAL,
+        threshold REAL,
+        last_value REAL,
+        opened_at INTEGER NOT NULL,
+        window_start INTEGER,
+        evaluated_at INTEGER,
+        acknowledged_by TEXT,
+        acknowledged_at INTEGER,
+        resolved_by TEXT,
+        resolved_at INTEGER,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE UNIQUE INDEX alerts_one_active ON alerts (name, rule) WHERE status != 'resolved';
+    CREATE INDEX alerts_status ON alerts (status, opened_at);
+    CREATE INDEX alerts_model ON alerts (name, rule, resolved_at);
+    CREATE TABLE notifications (
+        id TEXT PRIMARY KEY,
+        event TEXT NOT NULL,
+        name TEXT,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        fanned_out INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX notifications_pending ON notifications (fanned_out, created_at);
+    CREATE TABLE webhook_deliveries (
+        id TEXT PRIMARY KEY,
+        event TEXT NOT NULL,
+        name TEXT,
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_status_code INTEGER,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        next_attempt_at INTEGER,
+        delivered_at INTEGER
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+    CREATE INDEX webhook_deliveries_time ON webhook_deliveries (created_at);
+    CREATE TABLE retrains (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        actor TEXT NOT NULL,
+        job_id TEXT,
+        dataset TEXT,
+        version INTEGER,
+        promoted_json TEXT NOT NULL DEFAULT '[]',
+        report_json TEXT,
+        request_id TEXT,
+        alert_id TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        ended_at INTEGER
+    );
+    CREATE INDEX retrains_model ON retrains (name, created_at);
+    CREATE UNIQUE INDEX retrains_one_active ON retrains (name) WHERE status IN ('running', 'shadowing');
+    CREATE TABLE retrain_state (
+        name TEXT PRIMARY KEY,
+        paused INTEGER NOT NULL DEFAULT 0,
+        consecutive_rejections INTEGER NOT NULL DEFAULT 0,
+        last_started_at INTEGER,
+        last_dataset TEXT,
+        last_labels INTEGER,
+        schedule_checked_at INTEGER
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

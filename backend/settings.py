@@ -89,12 +89,30 @@ class Settings(BaseSettings):
     monitoring: bool = Field(True, validation_alias="MLOPS_MONITORING")
     """Record predictions (MLOPS_MONITORING=0 turns recording off: for benchmarks)."""
 
-    @field_validator("token", mode="before")
+    automation: bool = Field(True, validation_alias="MLOPS_AUTOMATION")
+    """Run the backend's timers: alert rules, retrain triggers, shadow and rollback watch (MLOPS_AUTOMATION=0
+    turns them off; alerts then neither open nor resolve by themselves)."""
+    control_interval_seconds: float = Field(15.0, gt=0, le=3600, validation_alias="MLOPS_CONTROL_INTERVAL")
+    """How often alert rules and retrain triggers are checked."""
+    webhook_url: str | None = Field(None, validation_alias="MLOPS_WEBHOOK_URL")
+    """A webhook every model's events go to (trusted: set by whoever runs the server)."""
+    webhook_secret: str | None = Field(None, validation_alias="MLOPS_WEBHOOK_SECRET")
+    """The HMAC-SHA256 key webhook bodies are signed with (unsigned without one)."""
+    webhook_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="MLOPS_WEBHOOK_HOSTS")
+    """Hosts (`host` or `host:port`) a pipeline file's `[notify] url` may name; none: pipeline files name no
+    webhook. The server makes these requests, so only list receivers you trust it to reach."""
+    webhook_max_attempts: int = Field(6, ge=1, le=50, validation_alias="MLOPS_WEBHOOK_ATTEMPTS")
+    """Attempts per delivery before it is marked failed."""
+    webhook_backoff_seconds: float = Field(2.0, gt=0, le=3600, validation_alias="MLOPS_WEBHOOK_BACKOFF")
+    """The wait before the first retry; it doubles after each failed attempt."""
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias="MLOPS_WEBHOOK_TIMEOUT")
+
+    @field_validator("token", "webhook_url", "webhook_secret", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: Any) -> Any:
         return value or None
 
-    @field_validator("dask_schedulers", "allowed_hosts", mode="before")
+    @field_validator("dask_schedulers", "allowed_hosts", "webhook_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         """`MLOPS_ALLOWED_HOSTS=" a, b,,"` -> `("a", "b")`."""
@@ -102,7 +120,7 @@ class Settings(BaseSettings):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
-    @field_validator("warm_worker", mode="before")
+    @field_validator("warm_worker", "automation", mode="before")
     @classmethod
     def _zero_turns_off(cls, value: Any) -> Any:
         return value != "0" if isinstance(value, str) else value

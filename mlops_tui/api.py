@@ -25,6 +25,7 @@ from .contract import (
     Run,
     RunPage,
 )
+from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList
 from .contract.monitoring import (
     CSV_MEDIA_TYPE,
     FeedbackAck,
@@ -46,6 +47,7 @@ from .contract.registry import (
     PromoteResult,
     RequestList,
 )
+from .contract.retrain import Lifecycle, RetrainAnswer, RetrainList, ShadowComparison
 
 T = TypeVar("T")
 CLIENT_HEADERS = {"X-Mlops-Client": "mlops-tui"}
@@ -386,3 +388,63 @@ def send_records(batch: RecordBatch) -> Call[RecordAck]:
 def prometheus_metrics() -> Call[bytes]:
     """`GET /metrics`: Prometheus' text exposition format."""
     return Call("GET", "/metrics", lambda body: body, raw=True)
+
+
+# --- alerts, webhooks and continuous training ---------------------------------------------------------
+
+
+def _present(**params: Any) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def list_alerts(status: str | None = None, model: str | None = None, limit: int = 200) -> Call[AlertList]:
+    """Alerts, open first; `status` is open, acknowledged, resolved or active (open or acknowledged)."""
+    return Call("GET", "/api/v1/alerts", AlertList.model_validate,
+                params=_present(status=status, model=model, limit=limit))
+
+
+def alert_summary() -> Call[AlertSummary]:
+    return Call("GET", "/api/v1/alerts/summary", AlertSummary.model_validate)
+
+
+def get_alert(alert_id: str) -> Call[Alert]:
+    return Call("GET", f"/api/v1/alerts/{_segment(alert_id)}", Alert.model_validate)
+
+
+def ack_alert(alert_id: str, note: str = "") -> Call[Alert]:
+    """Acknowledge as the `X-Mlops-User` (acknowledging twice changes nothing)."""
+    return Call("POST", f"/api/v1/alerts/{_segment(alert_id)}/ack", Alert.model_validate, json={"note": note},
+                idempotent=True)
+
+
+def resolve_alert(alert_id: str, note: str) -> Call[Alert]:
+    """Resolve by hand, with a note."""
+    return Call("POST", f"/api/v1/alerts/{_segment(alert_id)}/resolve", Alert.model_validate,
+                json={"note": note}, idempotent=True)
+
+
+def list_deliveries(model: str | None = None, status: str | None = None, limit: int = 100) -> Call[DeliveryList]:
+    """The webhook delivery log, newest first."""
+    return Call("GET", "/api/v1/webhooks/deliveries", DeliveryList.model_validate,
+                params=_present(model=model, status=status, limit=limit))
+
+
+def model_lifecycle(name: str) -> Call[Lifecycle]:
+    """The model's alert rules, retrain policy, webhook and continuous-training state."""
+    return Call("GET", _models(name, "lifecycle"), Lifecycle.model_validate)
+
+
+def retrain(name: str, dry_run: bool = False, force: bool = False) -> Call[RetrainAnswer]:
+    """Fire the model's retrain policy by hand (a dry run starts nothing)."""
+    return Call("POST", _models(name, "retrain"), RetrainAnswer.model_validate,
+                json={"dry_run": dry_run, "force": force}, idempotent=dry_run)
+
+
+def list_retrains(name: str, limit: int = 50) -> Call[RetrainList]:
+    """The model's retrains (triggers and outcomes), newest first."""
+    return Call("GET", _models(name, "retrains"), RetrainList.model_validate, params={"limit": limit})
+
+
+def shadow(name: str) -> Call[ShadowComparison]:
+    """The champion and the shadow side by side on the same live requests (404 when none runs)."""
+    return Call("GET", _models(name, "shadow"), ShadowComparison.model_validate)

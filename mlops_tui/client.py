@@ -29,6 +29,7 @@ from .contract import (
     Run,
     RunPage,
 )
+from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList
 from .contract.defaults import DEFAULT_URL
 from .contract.monitoring import FeedbackAck, HealthList, MonitorStatus, Prediction, RecordAck, RecordBatch
 from .contract.registry import (
@@ -44,6 +45,7 @@ from .contract.registry import (
     PromoteResult,
     RequestList,
 )
+from .contract.retrain import Lifecycle, RetrainAnswer, RetrainList, ShadowComparison
 
 T = TypeVar("T")
 
@@ -388,6 +390,39 @@ class Client:
     def prometheus_metrics(self) -> bytes:
         return self.send(api.prometheus_metrics())
 
+    # alerts, webhooks and continuous training
+
+    def list_alerts(self, status: str | None = None, model: str | None = None, limit: int = 200) -> AlertList:
+        return self.send(api.list_alerts(status, model, limit))
+
+    def alert_summary(self) -> AlertSummary:
+        return self.send(api.alert_summary())
+
+    def get_alert(self, alert_id: str) -> Alert:
+        return self.send(api.get_alert(alert_id))
+
+    def ack_alert(self, alert_id: str, note: str = "") -> Alert:
+        return self.send(api.ack_alert(alert_id, note))
+
+    def resolve_alert(self, alert_id: str, note: str) -> Alert:
+        return self.send(api.resolve_alert(alert_id, note))
+
+    def list_deliveries(self, model: str | None = None, status: str | None = None,
+                              limit: int = 100) -> DeliveryList:
+        return self.send(api.list_deliveries(model, status, limit))
+
+    def model_lifecycle(self, name: str) -> Lifecycle:
+        return self.send(api.model_lifecycle(name))
+
+    def retrain(self, name: str, dry_run: bool = False, force: bool = False) -> RetrainAnswer:
+        return self.send(api.retrain(name, dry_run, force))
+
+    def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
+        return self.send(api.list_retrains(name, limit))
+
+    def shadow(self, name: str) -> ShadowComparison:
+        return self.send(api.shadow(name))
+
 
 class AsyncClient:
     """Asynchronous client with the same methods as `Client`, for the TUI's workers."""
@@ -546,3 +581,36 @@ class AsyncClient:
 
     async def monitoring_health(self) -> HealthList:
         return await self.send(api.monitoring_health())
+
+    # alerts, webhooks and continuous training
+
+    async def list_alerts(self, status: str | None = None, model: str | None = None, limit: int = 200) -> AlertList:
+        return await self.send(api.list_alerts(status, model, limit))
+
+    async def alert_summary(self) -> AlertSummary:
+        return await self.send(api.alert_summary())
+
+    async def get_alert(self, alert_id: str) -> Alert:
+        return await self.send(api.get_alert(alert_id))
+
+    async def ack_alert(self, alert_id: str, note: str = "") -> Alert:
+        return await self.send(api.ack_alert(alert_id, note))
+
+    async def resolve_alert(self, alert_id: str, note: str) -> Alert:
+        return await self.send(api.resolve_alert(alert_id, note))
+
+    async def list_deliveries(self, model: str | None = None, status: str | None = None,
+                                    limit: int = 100) -> DeliveryList:
+        return await self.send(api.list_deliveries(model, status, limit))
+
+    async def model_lifecycle(self, name: str) -> Lifecycle:
+        return await self.send(api.model_lifecycle(name))
+
+    async def retrain(self, name: str, dry_run: bool = False, force: bool = False) -> RetrainAnswer:
+        return await self.send(api.retrain(name, dry_run, force))
+
+    async def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
+        return await self.send(api.list_retrains(name, limit))
+
+    async def shadow(self, name: str) -> ShadowComparison:
+        return await self.send(api.shadow(name))

@@ -12,9 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlops_tui.contract.alerts import AlertRule, NotifyConfig
 from mlops_tui.contract.fields import dotted_path
 from mlops_tui.contract.monitoring import WINDOW_RULE
 from mlops_tui.contract.registry import MODEL_NAME_RULE
+from mlops_tui.contract.retrain import RetrainPolicy
 
 from ..errors import Invalid
 
@@ -142,11 +144,17 @@ class MonitorConfig(Section):
                                     "calibrated at registration for the window's size, at least 0.25).")
     features: list[str] | None = Field(None, min_length=1, max_length=2000,
                                        description="The input features watched (default: all the model reads).")
+    alerts: list[AlertRule] = Field(default_factory=list, max_length=100,
+                                    description="`[[monitor.alerts]]`: rules the backend checks on a timer.")
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitorConfig:
         if self.psi_warn is not None and self.psi_drift is not None and self.psi_warn > self.psi_drift:
             raise ValueError(f"psi_warn ({self.psi_warn}) is above psi_drift ({self.psi_drift})")
+        names = [rule.name for rule in self.alerts]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"alert rule names must be unique: {', '.join(repeated)} repeated")
         return self
 
 
@@ -173,7 +181,21 @@ class PipelineConfig(Section):
     register_: RegisterConfig | None = Field(None, alias="register")
     promote: dict[str, Any] | None = Field(None, description="Promotion gates (see backend/pipelines/promote.py).")
     monitor: MonitorConfig | None = Field(None, description="Drift rules of the live monitor (defaults when absent).")
+    retrain: RetrainPolicy | None = Field(None, description="Continuous training (see contract/retrain.py).")
+    notify: NotifyConfig | None = Field(None, description="A webhook for this model's events.")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+
+    @model_validator(mode="after")
+    def _lifecycle(self) -> PipelineConfig:
+        rules = {rule.name for rule in self.monitor.alerts} if self.monitor else set()
+        if self.retrain is not None:
+            unknown = [name for name in self.retrain.on_drift if name not in rules]
+            if unknown:
+                raise ValueError(f"retrain.on_drift names no [[monitor.alerts]] rule: {', '.join(unknown)}")
+            if (self.retrain.on_drift or self.retrain.schedule or self.retrain.on_new_data) \
+                    and self.register_ is None:
+                raise ValueError("a [retrain] policy needs a [register] table (the model it retrains)")
+        return self
 
     @field_validator("promote")
     @classmethod
@@ -207,7 +229,8 @@ def describe(error: ValidationError) -> str:
         elif problem["type"] == "missing":
             lines.append(f"missing key {where!r}")
         else:
-            lines.append(f"{where or 'pipeline'}: {problem['msg']}")
+            message = problem["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {message}" if where else message)
     return "; ".join(lines)
 
 

@@ -322,3 +322,15 @@ def verify_chain(db: Database, name: str) -> ChainCheck:
     if count > model["event_count"] or (previous["hash"] if previous else "") != model["head_hash"]:
         return bad(count, f"event {count} does not match the head the model recorded")
     return ChainCheck(model=name, ok=True, events=count, detail=f"{count} events, chain intact")
+
+
+def latest_pipelines(db: Database, name: str | None = None) -> list[tuple[str, int, dict[str, Any] | None]]:
+    """`(model, version, pipeline)` of each model's latest version (or of one model's): what the timers
+    read every round, so only the pipeline column."""
+    where, args = ("AND m.name = ?", [name]) if name is not None else ("", [])
+    with db.read() as conn:
+        found = conn.execute(
+            "SELECT m.name, v.version, v.pipeline_json FROM models m JOIN model_versions v "
+            "ON v.name = m.name AND v.version = (SELECT MAX(version) FROM model_versions WHERE name = m.name) "
+            f"WHERE 1 = 1 {where} ORDER BY m.name", args).fetchall()
+    return [(row[0], int(row[1]), json.loads(row[2]) if row[2] else None) for row in found]

@@ -1,0 +1,22 @@
+"""What the server does on its own timers: `install` adds each periodic task to the controller.
+
+One line per part, each owned by its module; the controller runs them in this order every round.
+"""
+from __future__ import annotations
+
+from ..db import Database
+from ..monitoring.recorder import Recorder
+from ..settings import Settings
+from .controller import Controller
+
+
+def install(controller: Controller, settings: Settings, db: Database, recorder: Recorder) -> None:
+    """Register the periodic tasks (alert rules first: a retrain trigger reads the alerts they open)."""
+    # alerts: evaluate every model's [[monitor.alerts]] rules (backend.automation.alerting)
+
+    # retrain: fire due [retrain] triggers, follow running retrains (backend.automation.retraining)
+
+    # shadow: judge shadows, watch automatic promotions for a live regression (backend.automation.shadowing)
+
+    # webhooks: fan the outbox out and deliver (backend.automation.webhooks), on its own thread
+    del controller, settings, db, recorder
