@@ -103,8 +103,11 @@ def traffic_backend(traffic_home: Path, tmp_path: Path, monkeypatch: pytest.Monk
 
 @pytest.fixture
 def alerts_backend(alerts_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
-    """A real backend on a copy of the home with traffic, alerts and retrains."""
-    yield from backend_on_copy(alerts_home, tmp_path, monkeypatch)
+    """A real backend on a copy of the home with traffic, alerts and retrains; the ids it makes start past
+    the seed's (whose alerts and notifications took the first ones)."""
+    for backend in backend_on_copy(alerts_home, tmp_path, monkeypatch):
+        backend.ids.counter = 0x10000
+        yield backend
 
 
 @pytest.fixture
