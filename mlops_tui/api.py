@@ -445,6 +445,6 @@ def list_retrains(name: str, limit: int = 50) -> Call[RetrainList]:
     return Call("GET", _models(name, "retrains"), RetrainList.model_validate, params={"limit": limit})
 
 
-def shadow(name: str) -> Call[ShadowComparison]:
+def shadow(name: str, alias: str = "production") -> Call[ShadowComparison]:
     """The champion and the shadow side by side on the same live requests (404 when none runs)."""
-    return Call("GET", _models(name, "shadow"), ShadowComparison.model_validate)
+    return Call("GET", _models(name, "shadow"), ShadowComparison.model_validate, params={"alias": alias})

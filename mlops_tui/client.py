@@ -420,8 +420,8 @@ class Client:
     def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
         return self.send(api.list_retrains(name, limit))
 
-    def shadow(self, name: str) -> ShadowComparison:
-        return self.send(api.shadow(name))
+    def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
+        return self.send(api.shadow(name, alias))
 
 
 class AsyncClient:
@@ -612,5 +612,5 @@ class AsyncClient:
     async def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
         return await self.send(api.list_retrains(name, limit))
 
-    async def shadow(self, name: str) -> ShadowComparison:
-        return await self.send(api.shadow(name))
+    async def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
+        return await self.send(api.shadow(name, alias))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..db import Database
 from ..monitoring.recorder import Recorder
 from ..settings import Settings
+from . import shadowing
 from .controller import Controller
 
 
@@ -16,7 +17,7 @@ def install(controller: Controller, settings: Settings, db: Database, recorder: 
 
     # retrain: fire due [retrain] triggers, follow running retrains (backend.automation.retraining)
 
-    # shadow: judge shadows, watch automatic promotions for a live regression (backend.automation.shadowing)
+    shadowing.install(controller, settings, db)  # the rollback watch after automatic promotions
 
     # webhooks: fan the outbox out and deliver (backend.automation.webhooks), on its own thread
     del controller, settings, db, recorder
