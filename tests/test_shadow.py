@@ -20,8 +20,8 @@ from registry_support import tiny_model_files
 from serving_support import CHURN_MODEL, CHURN_TOML, Trained, register, train
 
 from backend import Settings, create_app
-from backend.serving import shadow as served
 from backend.services import shadow
+from backend.serving import shadow as served
 from mlops_tui import Client
 
 OTHER_MODEL = '[[models]]\nestimator = "LogisticRegression"\nparams = { C = [0.001], max_iter = 500 }\ncv = 0\n'
