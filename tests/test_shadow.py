@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,7 +18,7 @@ import pandas as pd
 import pytest
 from conftest import CLIENT_HEADERS, unique
 from fastapi.testclient import TestClient
-from registry_support import tiny_model_files
+from registry_support import run_with_files, tiny_model_files
 from serving_support import CHURN_MODEL, CHURN_TOML, Trained, register, train
 
 from backend import Settings, create_app
@@ -51,18 +53,14 @@ class Shadowed:
         self.client.promote(name, 1, "production", force=True, reason="shadow tests")
         for found in versions:
             files = found if isinstance(found, dict) else found.files
-            self.client.register_version(name, _run_with(self.client, files))
+            self.client.register_version(name, run_with_files(self.client, files))
         return name
 
     def send(self, name: str, frame: pd.DataFrame, proba: bool = False) -> list[dict[str, Any]]:
         """The frame's rows through `name@production`, `BATCH` a request: the answers."""
         answers = []
         for start in range(0, len(frame), BATCH):
-            chunk = frame.iloc[start:start + BATCH]
-            payload = {"dataframe_split": json.loads(chunk.to_json(orient="split", index=False))}
-            response = self.http.post(f"/api/v1/models/{name}/aliases/production/predict"
-                                      + ("?proba=true" if proba else ""), content=orjson.dumps(payload),
-                                      headers={"content-type": "application/json"})
+            response = post_rows(self.http, name, frame.iloc[start:start + BATCH], proba)
             assert response.status_code == 200, response.text
             answers.append(response.json())
         return answers
@@ -72,20 +70,28 @@ class Shadowed:
         return self.client.shadow(name)
 
 
-def _run_with(client: Client, files: dict[str, bytes]) -> str:
-    run = client.create_run("shadow-tests", name=unique("run"))
-    for path, content in files.items():
-        client.upload_artifact(run.id, path, content)
-    return run.id
+@contextmanager
+def churn_app(folder: Path) -> Iterator[tuple[TestClient, Settings, Trained, Trained]]:
+    """The started app on a fresh home (its timers off: tests run their rounds), every row's inputs and
+    outputs kept, and two real churn classifiers: CHURN_MODEL's and OTHER_MODEL's."""
+    champion = train(CHURN_TOML, CHURN_MODEL, folder / "champion")
+    other = train(CHURN_TOML, OTHER_MODEL, folder / "other")
+    settings = Settings(home=folder / "home", token=None, automation=False, monitor_full_rate=1e9)
+    with TestClient(create_app(settings), raise_server_exceptions=False, headers=CLIENT_HEADERS) as http:
+        yield http, settings, champion, other
+
+
+def post_rows(http: TestClient, name: str, rows: pd.DataFrame, proba: bool = False) -> Any:
+    """The rows through `name@production` in one request (dataframe_split)."""
+    payload = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+    return http.post(f"/api/v1/models/{name}/aliases/production/predict" + ("?proba=true" if proba else ""),
+                     content=orjson.dumps(payload), headers={"content-type": "application/json"})
 
 
 @pytest.fixture(scope="module")
 def shadowed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shadowed]:
     folder = tmp_path_factory.mktemp("shadow")
-    champion = train(CHURN_TOML, CHURN_MODEL, folder / "champion")
-    other = train(CHURN_TOML, OTHER_MODEL, folder / "other")
-    settings = Settings(home=folder / "home", token=None, automation=False, monitor_full_rate=1e9)
-    with TestClient(create_app(settings), raise_server_exceptions=False, headers=CLIENT_HEADERS) as http:
+    with churn_app(folder) as (http, _, champion, other):
         client = Client(url="http://testserver", transport=http._transport)
         yield Shadowed(http, client, champion, other, tiny_model_files(folder / "tiny"))
 
@@ -181,7 +187,7 @@ def test_a_full_queue_drops_shadow_work_and_never_fails_a_request(tmp_path: Any,
     files = tiny_model_files(tmp_path / "tiny")
     name = unique("stuck")
     for _ in range(2):
-        client.register_version(name, _run_with(client, files))
+        client.register_version(name, run_with_files(client, files))
     client.promote(name, 1, "production", force=True, reason="shadow tests")
     shadow.start(http.app.state.db, name, 2)  # type: ignore[attr-defined]
     rows = {"dataframe_records": [{"a": 0.5, "b": -1.0}, {"a": -0.5, "b": 1.0}]}

@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pandas as pd
 import pytest
-from conftest import CLIENT_HEADERS, unique
+from conftest import unique
 from fastapi.testclient import TestClient
-from serving_support import CHURN_MODEL, CHURN_TOML, Trained, train
-from test_shadow import OTHER_MODEL, _run_with
+from registry_support import run_with_files
+from serving_support import Trained
+from test_shadow import churn_app, post_rows
 
-from backend import Settings, create_app
+from backend import Settings
 from backend.automation import shadowing
 from backend.store import alerts as alerts_store
 from mlops_tui import Client
@@ -47,7 +47,7 @@ class Watched:
         for found in versions:
             pipeline = {"name": name, "task": "classification", "retrain": POLICY}
             files = {**found.files, "pipeline.json": json.dumps(pipeline).encode()}
-            alice.register_version(name, _run_with(alice, files))
+            alice.register_version(name, run_with_files(alice, files))
         return name
 
     def promote(self, name: str, version: int, user: str) -> None:
@@ -66,10 +66,7 @@ class Watched:
         """The rows through production, `batch` a request; refused requests are sent too (their answers left out)."""
         answers = []
         for start in range(0, len(frame), batch):
-            chunk = frame.iloc[start:start + batch]
-            payload = {"dataframe_split": json.loads(chunk.to_json(orient="split", index=False))}
-            response = self.http.post(f"/api/v1/models/{name}/aliases/production/predict",
-                                      content=orjson.dumps(payload), headers={"content-type": "application/json"})
+            response = post_rows(self.http, name, frame.iloc[start:start + batch])
             if response.status_code == 200:
                 answers.append(response.json())
         return answers
@@ -96,11 +93,7 @@ class Watched:
 
 @pytest.fixture(scope="module")
 def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
-    folder = tmp_path_factory.mktemp("rollback")
-    champion = train(CHURN_TOML, CHURN_MODEL, folder / "champion")
-    other = train(CHURN_TOML, OTHER_MODEL, folder / "other")
-    settings = Settings(home=folder / "home", token=None, automation=False, monitor_full_rate=1e9)
-    with TestClient(create_app(settings), raise_server_exceptions=False, headers=CLIENT_HEADERS) as http:
+    with churn_app(tmp_path_factory.mktemp("rollback")) as (http, settings, champion, other):
         yield Watched(http, settings, champion, other)
 
 

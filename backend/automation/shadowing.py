@@ -145,11 +145,16 @@ Span = tuple[int, int, int]
 """(version, since, until): a version's rows through production in a time range."""
 
 
+def _labeled(db: Database, name: str, span: Span) -> list[Labeled]:
+    version, since, until = span
+    return [Labeled(*(json.loads(v) if v is not None else None for v in row))
+            for row in monitoring_store.labeled_rows(db, name, ALIAS, since, version, until)]
+
+
 def _worse_performance(db: Database, name: str, after: Span, before: Span, least: int, margin: float) -> str | None:
     """Live accuracy (or RMSE) from labels when both spans have `least` labeled rows, else accuracy estimated
     from the served probabilities when both have `least` such rows."""
-    labeled = [[Labeled(*(json.loads(v) if v is not None else None for v in row))
-                for row in store.labeled_predictions(db, name, ALIAS, *span)] for span in (after, before)]
+    labeled = [_labeled(db, name, span) for span in (after, before)]
     if all(len(rows) >= least for rows in labeled):
         task, pos_label, classes = task_of(db, name, after[0], labeled[0])
         if task is None:

@@ -134,18 +134,6 @@ def last_alias_event(db: Database, name: str, alias: str) -> dict[str, Any] | No
             "AND alias = ? AND action IN ('promote', 'rollback') ORDER BY seq DESC LIMIT 1", (name, alias)))
 
 
-def labeled_predictions(db: Database, name: str, alias: str, version: int, since: int,
-                        until: int) -> list[tuple[str, str | None, str]]:
-    """`(output_json, proba_json, label_json)` of `version`'s sampled rows through `alias` in [since, until)
-    that have a feedback label."""
-    with db.read() as conn:
-        return conn.execute(
-            "SELECT p.output_json, p.proba_json, f.label_json FROM predictions p "
-            "JOIN feedback f ON f.request_id = p.request_id WHERE p.name = ? AND p.alias = ? AND p.version = ? "
-            "AND p.time >= ? AND p.time < ? AND p.output_json IS NOT NULL", (name, alias, version, since, until)
-        ).fetchall()
-
-
 def served_probabilities(db: Database, name: str, alias: str, version: int, since: int, until: int,
                          limit: int) -> list[str]:
     """Probabilities (JSON) of the newest `limit` of `version`'s sampled rows through `alias` in [since, until)."""
