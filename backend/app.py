@@ -41,6 +41,7 @@ from .routers import (
     monitoring,
     predict,
     runs,
+    webhooks,
 )
 from .services.serving import Serving
 from .settings import Settings
@@ -95,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
-                   datasets.router, models.router, approvals.router, predict.router, monitoring.router):
+                   datasets.router, models.router, approvals.router, predict.router, monitoring.router,
+                   webhooks.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)

@@ -8,6 +8,7 @@ from ..db import Database
 from ..monitoring.recorder import Recorder
 from ..settings import Settings
 from .controller import Controller
+from .webhooks import Deliverer
 
 
 def install(controller: Controller, settings: Settings, db: Database, recorder: Recorder) -> None:
@@ -19,4 +20,5 @@ def install(controller: Controller, settings: Settings, db: Database, recorder: 
     # shadow: judge shadows, watch automatic promotions for a live regression (backend.automation.shadowing)
 
     # webhooks: fan the outbox out and deliver (backend.automation.webhooks), on its own thread
+    controller.attach(Deliverer(db, settings))
     del controller, settings, db, recorder
