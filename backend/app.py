@@ -42,6 +42,7 @@ from .routers import (
     predict,
     runs,
     shadow,
+    webhooks,
 )
 from .services.serving import Serving
 from .settings import Settings
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
                    datasets.router, models.router, approvals.router, predict.router, monitoring.router,
-                   shadow.router):
+                   shadow.router, webhooks.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)

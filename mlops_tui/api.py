@@ -25,7 +25,7 @@ from .contract import (
     Run,
     RunPage,
 )
-from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList
+from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
 from .contract.monitoring import (
     CSV_MEDIA_TYPE,
     FeedbackAck,
@@ -427,6 +427,11 @@ def list_deliveries(model: str | None = None, status: str | None = None, limit: 
     """The webhook delivery log, newest first."""
     return Call("GET", "/api/v1/webhooks/deliveries", DeliveryList.model_validate,
                 params=_present(model=model, status=status, limit=limit))
+
+
+def webhook_test() -> Call[WebhookTestAnswer]:
+    """Queue a `webhook.test` event for the server's webhook (409 when none is configured)."""
+    return Call("POST", "/api/v1/webhooks/test", WebhookTestAnswer.model_validate)
 
 
 def model_lifecycle(name: str) -> Call[Lifecycle]:

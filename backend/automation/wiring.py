@@ -9,6 +9,7 @@ from ..monitoring.recorder import Recorder
 from ..settings import Settings
 from . import shadowing
 from .controller import Controller
+from .webhooks import Deliverer
 
 
 def install(controller: Controller, settings: Settings, db: Database, recorder: Recorder) -> None:
@@ -20,4 +21,5 @@ def install(controller: Controller, settings: Settings, db: Database, recorder: 
     shadowing.install(controller, settings, db)  # the rollback watch after automatic promotions
 
     # webhooks: fan the outbox out and deliver (backend.automation.webhooks), on its own thread
+    controller.attach(Deliverer(db, settings))
     del controller, settings, db, recorder
