@@ -53,7 +53,8 @@ def test_a_run_prints_each_step_and_the_gates_that_refused_the_model(live_env: L
     assert lines[2] == "validation: passed"
     assert lines[3].startswith("succeeded: best DecisionTreeClassifier")
     assert f"registered: {model}/1" in lines
-    assert any(line.startswith("threshold") and "min_roc_auc" in line and line.rstrip().endswith("FAIL") for line in lines)
+    assert any(line.startswith("threshold") and "min_roc_auc" in line and line.rstrip().endswith("FAIL")
+               for line in lines)
     assert any(line.startswith("FAIL threshold: roc_auc") for line in lines), done.stdout
     assert "not moved: 1 gate failed: min_roc_auc; staging still points at nothing" in done.stderr
     with Client(url=live_env.url, token="") as client:
