@@ -29,6 +29,8 @@ from .seed import ALERT_IDS, CONSOLE_USER, MINUTE, MODEL, NOW, NOW_MS, RETRAIN_R
 from .test_flows import notices, row_keys, wait_until
 from .test_snapshots import after
 
+pytest.importorskip("backend.routers.alerts", reason="the alerts routes have not landed")  # until they do
+
 SIZE = (120, 40)
 
 
@@ -255,6 +257,7 @@ async def test_header_shows_nothing_without_alerts(traffic_backend: Backend) -> 
 
 # -- the Monitor view's alerts and retrains -----------------------------------------------------------------------
 async def test_monitor_shows_active_alerts_and_the_retrain_history(alerts_backend: Backend) -> None:
+    pytest.importorskip("backend.routers.retrain", reason="the retrain routes have not landed")  # until they do
     app = build(alerts_backend, f"monitor {MODEL}")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
