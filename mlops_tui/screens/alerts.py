@@ -25,7 +25,7 @@ from ..widgets.alerts import ALERT_COLUMNS, alert_cells, alert_detail, alert_val
 from ..widgets.filter_bar import FilterBar
 from ..widgets.tables import NavTable
 from . import registry
-from .base import View
+from .filtered import FilteredView
 from .model_forms import ModelForm
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def matches(alert: Alert, words: list[str]) -> bool:
     return all(word in haystack for word in words)
 
 
-class AlertsScreen(View[AlertList]):
+class AlertsScreen(FilteredView[AlertList]):
     """The alerts table; rows keep their place by id as statuses change."""
 
     view_name = "alerts"
@@ -98,7 +98,7 @@ class AlertsScreen(View[AlertList]):
 
     def _on_tick(self) -> None:
         if self.app.screen is self and self.loaded:
-            self._show()
+            self.show_rows()
 
     # -- data --------------------------------------------------------------------------------------
     async def fetch(self) -> AlertList:
@@ -106,7 +106,7 @@ class AlertsScreen(View[AlertList]):
 
     def render_data(self, data: AlertList) -> None:
         self.alerts = data.alerts
-        self._show()
+        self.show_rows()
 
     def listed(self) -> list[Alert]:
         """Open, then acknowledged, then resolved in the last day (the server's order: newest first in
@@ -129,7 +129,7 @@ class AlertsScreen(View[AlertList]):
         total = self.table.size.width or self.size.width or 80
         return max(total - sum(w + 2 for w in widths) - 3, 16)
 
-    def _show(self) -> None:
+    def show_rows(self) -> None:
         now = self.mlops.clock()
         listed = self.listed()
         self.shown = {alert.id: alert for alert in listed}
@@ -216,7 +216,7 @@ class AlertsScreen(View[AlertList]):
     def changed(self, alert: Alert, message: str) -> None:
         """An alert the console changed: its row at once, the header's count, then a fresh list."""
         self.alerts = [alert if a.id == alert.id else a for a in self.alerts]
-        self._show()
+        self.show_rows()
         self.notify(safe_text(message), title="alerts", markup=False)
         self.mlops.recount_alerts()
         self.request_refresh()
@@ -225,29 +225,6 @@ class AlertsScreen(View[AlertList]):
         if error.unreachable:
             self.mlops.report_unreachable(error)
         self.notify(safe_text(error.message), title=title, severity="error", markup=False)
-
-    # -- the filter ------------------------------------------------------------------------------------
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open(self.filter_text)
-
-    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
-        self.filter_text = event.text
-        self.query_one(FilterBar).close()
-        self.table.focus()
-        self._show()
-
-    def on_filter_bar_cancelled(self, event: FilterBar.Cancelled) -> None:
-        self.clear_filter()
-
-    def clear_filter(self) -> bool:
-        bar = self.query_one(FilterBar)
-        had = bool(self.filter_text) or bar.is_open
-        bar.close()
-        self.table.focus()
-        if self.filter_text:
-            self.filter_text = ""
-            self._show()
-        return had
 
 
 class ResolveModal(ModelForm[Alert]):

@@ -54,9 +54,11 @@ def header_alerts(app: MlopsApp) -> str:
 
 
 async def open_alerts(pilot: Any) -> AlertsScreen:
+    """The Alerts view: the start view (`mlops tui -e alerts`), else `7`."""
     await settle(pilot)
-    await pilot.press("7")
-    await settle(pilot)
+    if not isinstance(pilot.app.screen, AlertsScreen):
+        await pilot.press("7")
+        await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, AlertsScreen)
     return screen
@@ -105,9 +107,7 @@ async def test_since_ticks_with_the_clock(alerts_backend: Backend) -> None:
 async def test_filter_narrows_by_words_and_esc_clears(alerts_backend: Backend) -> None:
     app = build(alerts_backend, "alerts")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, AlertsScreen)
+        screen = await open_alerts(pilot)
         await pilot.press("slash", *"warn open", "enter")
         await settle(pilot)
         assert row_keys(screen.query_one("#alerts", NavTable)) == [ALERT_IDS["accuracy-floor"]]
@@ -140,9 +140,7 @@ async def test_a_acknowledges_as_the_console_user(alerts_backend: Backend) -> No
 async def test_x_resolves_with_a_required_note(alerts_backend: Backend) -> None:
     app = build(alerts_backend, "alerts")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, AlertsScreen)
+        screen = await open_alerts(pilot)
         await pilot.press("x")  # accuracy-floor, the first row
         await settle(pilot)
         modal = app.screen
@@ -164,7 +162,7 @@ async def test_x_resolves_with_a_required_note(alerts_backend: Backend) -> None:
 async def test_resolve_refused_by_the_server_stays_in_the_form(alerts_backend: Backend) -> None:
     app = build(alerts_backend, "alerts")
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        await open_alerts(pilot)
         await pilot.press("x")
         await settle(pilot)
         modal = app.screen
