@@ -27,6 +27,7 @@ from mlops_tui.screens.base import View  # noqa: E402
 
 from .seed import (  # noqa: E402
     NOW_MS,
+    TEST_IDS,
     Backend,
     close_backend,
     close_traffic_backend,
@@ -86,11 +87,13 @@ def alerts_home(traffic_home: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def backend_on_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
-    """A real backend on a copy of the home `source`; its clock stays at NOW."""
+    """A real backend on a copy of the home `source`; its clock stays at NOW, and the ids it makes start
+    past those of the seed (whose events and webhook notifications took the first ones)."""
     home = tmp_path / "home"
     shutil.copytree(source, home)
     backend = open_backend(home, monkeypatch)
     backend.clock.ms = NOW_MS
+    backend.ids.counter = TEST_IDS
     yield backend
     close_backend(backend)
 
@@ -103,11 +106,8 @@ def traffic_backend(traffic_home: Path, tmp_path: Path, monkeypatch: pytest.Monk
 
 @pytest.fixture
 def alerts_backend(alerts_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
-    """A real backend on a copy of the home with traffic, alerts and retrains; the ids it makes start past
-    the seed's (whose alerts and notifications took the first ones)."""
-    for backend in backend_on_copy(alerts_home, tmp_path, monkeypatch):
-        backend.ids.counter = 0x10000
-        yield backend
+    """A real backend on a copy of the home with traffic, alerts and retrains."""
+    yield from backend_on_copy(alerts_home, tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -89,6 +89,12 @@ class Switch(httpx.AsyncBaseTransport):
                    for r in self.requests)
 
 
+SEED_ALERT_IDS = 0x8000
+"""Where the ids the alerts' seed makes (notifications) start: past those of the seeds before it."""
+TEST_IDS = 0x10000
+"""Where the ids a test's backend makes start: past every seed's."""
+
+
 class Ids:
     """The backend's `uuid.uuid4` while seeding: the ids queued with `next`, else a counter."""
 
@@ -783,6 +789,8 @@ async def seed_alerts(backend: Backend) -> None:
     acknowledged and resolved through the API by their actors; RETRAIN_ROWS written to the table."""
     from backend.services.alerts import open_alert
     from mlops_tui.contract.alerts import AlertKind, Severity
+
+    backend.ids.counter = SEED_ALERT_IDS
 
     for spec in ALERT_SPECS:
         opened = NOW_MS - spec.opened * MINUTE
