@@ -40,6 +40,7 @@ from .routers import (
     models,
     monitoring,
     predict,
+    retrain,
     runs,
 )
 from .services.serving import Serving
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
                    datasets.router, models.router, approvals.router, predict.router, monitoring.router):
         app.include_router(router)
+    app.include_router(retrain.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)
     if settings.token:

@@ -388,6 +388,12 @@ MIGRATIONS: list[str] = [
         schedule_checked_at INTEGER
     ) WITHOUT ROWID;
     """,
+    # 8 -> 9 (retrain part): a retrain fired by hand with `force` (its success un-pauses the policy), and
+    # when its version started running in shadow.
+    """
+    ALTER TABLE retrains ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE retrains ADD COLUMN shadow_since INTEGER;
+    """,
 ]
 
 
