@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ROOT, make_client, unique
+import httpx
 from fastapi.testclient import TestClient
 from gates_support import Home
 
@@ -70,7 +71,7 @@ def churn_csv(rows: int) -> bytes:
     return "".join(CHURN[: rows + 1]).encode()
 
 
-def add_data(client: TestClient, dataset: str, rows: int) -> str:
+def add_data(client: httpx.Client, dataset: str, rows: int) -> str:
     answer = client.post(f"/api/v1/datasets/{dataset}/versions", params={"filename": "churn.csv"},
                          content=churn_csv(rows))
     answer.raise_for_status()
@@ -138,7 +139,7 @@ def base_model(folder: Path) -> Path:
     return home.settings.artifacts_root / str(run[0]) / version["run_id"] / "model"
 
 
-def clone(client: TestClient, model_files: Path, model: str, text: str, dataset: str) -> int:
+def clone(client: httpx.Client, model_files: Path, model: str, text: str, dataset: str) -> int:
     """Register the trained files as the next version of `model`, as if `text` (a pipeline file) had
     trained it on `dataset`: its run keeps the file (`pipeline.toml`, `pipeline.json`) and the data tag.
     No training: a version whose lifecycle tables are whatever the test needs, in a moment."""
@@ -154,10 +155,11 @@ def clone(client: TestClient, model_files: Path, model: str, text: str, dataset:
     return int(answer["version"])
 
 
-def new_model(client: TestClient, model_files: Path, retrain: str, min_auc: float = 0.6,
-              rows: int = 3000) -> tuple[str, str]:
-    """A model of its own with version 1 cloned from the base files, on a dataset of its own: (model, ref)."""
+def new_model(client: httpx.Client, model_files: Path, retrain: str, min_auc: float = 0.6,
+              rows: int = 3000, extra: str = "") -> tuple[str, str]:
+    """A model of its own with version 1 cloned from the base files, on a dataset of its own: (model, ref).
+    `extra` is appended to its pipeline file."""
     model, dataset = unique("churn"), unique("churn-data")
     ref = add_data(client, dataset, rows)
-    clone(client, model_files, model, pipeline(model, ref, retrain, min_auc), ref)
+    clone(client, model_files, model, pipeline(model, ref, retrain, min_auc) + extra, ref)
     return model, ref

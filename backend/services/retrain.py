@@ -80,7 +80,8 @@ def basis(db: Database, name: str, now: int, *, force: bool = False, dataset: st
     policy = found.retrain
     state = store.state(db, name)
     plan = RetrainPlan(model=name, would_start=True, reason="", pipeline_version=found.version,
-                       pipeline_name=(found.pipeline or {}).get("name"), config_hash=version["pipeline_hash"],
+                       pipeline_name=(found.pipeline or {}).get("name"),
+                       config_hash=version["pipeline_hash"] or _config_hash(found.pipeline),
                        promote=_aliases_tried(db, name, policy))
     result = Basis(name, policy, version, plan)
     unrunnable = _unrunnable(name, found.pipeline, version)
@@ -108,6 +109,13 @@ def basis(db: Database, name: str, now: int, *, force: bool = False, dataset: st
     plan.reason = ("forced by hand: the guards are skipped; " if force else "") + \
         f"would run the pipeline of version {found.version} on {target['ref']}"
     return result
+
+
+def _config_hash(pipeline: dict[str, Any] | None) -> str | None:
+    try:
+        return from_dict(pipeline).config_hash() if pipeline else None
+    except DomainError:
+        return None
 
 
 def _held(result: Basis, guard: str, why: str) -> Basis:
