@@ -108,6 +108,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLOPS_MAX_JOBS", "0")
         patch.setenv("MLOPS_MAX_ALIAS_WAIT", "0.5")
+        patch.setenv("MLOPS_WEBHOOK_URL", "http://127.0.0.1:9/fuzz-hook")  # the test event is queued (and refused)
         server = start_backend(home, home.parent / f"{home.name}.log")
     yield server
     stop_process(server.process)

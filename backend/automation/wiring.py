@@ -7,8 +7,9 @@ from __future__ import annotations
 from ..db import Database
 from ..monitoring.recorder import Recorder
 from ..settings import Settings
-from . import retraining
+from . import retraining, shadowing
 from .controller import Controller
+from .webhooks import Deliverer
 
 
 def install(controller: Controller, settings: Settings, db: Database, recorder: Recorder) -> None:
@@ -17,7 +18,8 @@ def install(controller: Controller, settings: Settings, db: Database, recorder: 
 
     controller.add("retrain", retraining.task(settings, db))  # follow running retrains, fire due triggers
 
-    # shadow: judge shadows, watch automatic promotions for a live regression (backend.automation.shadowing)
+    shadowing.install(controller, settings, db)  # the rollback watch after automatic promotions
 
     # webhooks: fan the outbox out and deliver (backend.automation.webhooks), on its own thread
+    controller.attach(Deliverer(db, settings))
     del controller, settings, db, recorder
