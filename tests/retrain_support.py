@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT, make_client, unique
 import httpx
+from conftest import ROOT, make_client, unique
 from fastapi.testclient import TestClient
 from gates_support import Home
 
