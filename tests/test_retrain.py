@@ -20,8 +20,8 @@ from retrain_support import (
     MINUTE,
     add_data,
     backend,
-    base_model,
     clone,
+    files_fixture,  # noqa: F401  (the session's trained model files: `files`)
     follow,
     new_model,
     pipeline,
@@ -33,11 +33,6 @@ from backend.services.alerts import open_alert
 from mlops_tui.contract import now_ms
 from mlops_tui.contract.alerts import AlertKind
 from mlops_tui.contract.cron import next_after
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return base_model(tmp_path_factory.mktemp("retrain-base"))
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +199,10 @@ def test_dry_run_names_the_data_and_starts_nothing(client: TestClient, files: Pa
             plan["plan"]["new_rows"]) == (bigger, 3500, ref, 500)
     assert plan["plan"]["pipeline_version"] == 1 and plan["plan"]["promote"] == ["staging"]
     assert retrains(client, model) == [] and jobs_of(client, model) == []
+    labels, _ = new_model(client, files, "min_new_labels = 5")
+    held = fire(client, labels, dry_run=True)["plan"]
+    assert not held["would_start"] and held["new_labels"] == 0
+    assert held["reason"].startswith("min_new_labels: 0 labels since the last retrain started")
 
 
 def test_errors_name_what_is_wrong(client: TestClient, files: Path) -> None:
