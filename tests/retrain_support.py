@@ -17,7 +17,8 @@ from gates_support import Home
 from backend import Settings
 from backend.pipelines.config import parse
 
-CHURN = (ROOT / "sample_data" / "churn.csv").read_text().splitlines(keepends=True)
+CHURN_CSV = ROOT / "sample_data" / "churn.csv"
+CHURN = CHURN_CSV.read_text().splitlines(keepends=True)
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 
