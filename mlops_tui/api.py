@@ -47,7 +47,7 @@ from .contract.registry import (
     PromoteResult,
     RequestList,
 )
-from .contract.retrain import Lifecycle, RetrainAnswer, RetrainList, ShadowComparison
+from .contract.retrain import Lifecycle, Retrain, RetrainAnswer, RetrainList, ShadowComparison
 
 T = TypeVar("T")
 CLIENT_HEADERS = {"X-Mlops-Client": "mlops-tui"}
@@ -450,6 +450,11 @@ def list_retrains(name: str, limit: int = 50) -> Call[RetrainList]:
     return Call("GET", _models(name, "retrains"), RetrainList.model_validate, params={"limit": limit})
 
 
-def shadow(name: str) -> Call[ShadowComparison]:
+def get_retrain(name: str, retrain_id: str) -> Call[Retrain]:
+    """One retrain as it stands now."""
+    return Call("GET", _models(name, "retrains", _segment(retrain_id)), Retrain.model_validate)
+
+
+def shadow(name: str, alias: str = "production") -> Call[ShadowComparison]:
     """The champion and the shadow side by side on the same live requests (404 when none runs)."""
-    return Call("GET", _models(name, "shadow"), ShadowComparison.model_validate)
+    return Call("GET", _models(name, "shadow"), ShadowComparison.model_validate, params={"alias": alias})
