@@ -40,7 +40,10 @@ from .routers import (
     models,
     monitoring,
     predict,
+    retrain,
     runs,
+    shadow,
+    webhooks,
 )
 from .services.serving import Serving
 from .settings import Settings
@@ -59,11 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper = HeartbeatSweeper(app.state.db, settings.heartbeat_timeout_seconds)
         sweeper.start()
         app.state.recorder.start()
+        app.state.serving.start()
         if settings.automation:
             app.state.controller.start()
         yield
         app.state.stopping.set()
         app.state.controller.stop()
+        app.state.serving.stop()
         app.state.recorder.stop()
         sweeper.stop()
         if manager is not None:
@@ -95,8 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
-                   datasets.router, models.router, approvals.router, predict.router, monitoring.router):
+                   datasets.router, models.router, approvals.router, predict.router, monitoring.router,
+                   shadow.router, webhooks.router):
         app.include_router(router)
+    app.include_router(retrain.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)
     if settings.token:

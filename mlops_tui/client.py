@@ -29,7 +29,7 @@ from .contract import (
     Run,
     RunPage,
 )
-from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList
+from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
 from .contract.defaults import DEFAULT_URL
 from .contract.monitoring import FeedbackAck, HealthList, MonitorStatus, Prediction, RecordAck, RecordBatch
 from .contract.registry import (
@@ -45,7 +45,7 @@ from .contract.registry import (
     PromoteResult,
     RequestList,
 )
-from .contract.retrain import Lifecycle, RetrainAnswer, RetrainList, ShadowComparison
+from .contract.retrain import Lifecycle, Retrain, RetrainAnswer, RetrainList, ShadowComparison
 
 T = TypeVar("T")
 
@@ -411,6 +411,9 @@ class Client:
                               limit: int = 100) -> DeliveryList:
         return self.send(api.list_deliveries(model, status, limit))
 
+    def webhook_test(self) -> WebhookTestAnswer:
+        return self.send(api.webhook_test())
+
     def model_lifecycle(self, name: str) -> Lifecycle:
         return self.send(api.model_lifecycle(name))
 
@@ -420,8 +423,11 @@ class Client:
     def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
         return self.send(api.list_retrains(name, limit))
 
-    def shadow(self, name: str) -> ShadowComparison:
-        return self.send(api.shadow(name))
+    def get_retrain(self, name: str, retrain_id: str) -> Retrain:
+        return self.send(api.get_retrain(name, retrain_id))
+
+    def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
+        return self.send(api.shadow(name, alias))
 
 
 class AsyncClient:
@@ -603,6 +609,9 @@ class AsyncClient:
                                     limit: int = 100) -> DeliveryList:
         return await self.send(api.list_deliveries(model, status, limit))
 
+    async def webhook_test(self) -> WebhookTestAnswer:
+        return await self.send(api.webhook_test())
+
     async def model_lifecycle(self, name: str) -> Lifecycle:
         return await self.send(api.model_lifecycle(name))
 
@@ -612,5 +621,8 @@ class AsyncClient:
     async def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
         return await self.send(api.list_retrains(name, limit))
 
-    async def shadow(self, name: str) -> ShadowComparison:
-        return await self.send(api.shadow(name))
+    async def get_retrain(self, name: str, retrain_id: str) -> Retrain:
+        return await self.send(api.get_retrain(name, retrain_id))
+
+    async def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
+        return await self.send(api.shadow(name, alias))
