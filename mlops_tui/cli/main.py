@@ -10,6 +10,7 @@ from .models import models_app
 from .monitor import monitor_app
 from .pipeline import pipeline_app
 from .replica import serve_command
+from .retrain import retrain_command
 from .server import server_app
 from .serving import predict_command
 from .tracking import experiments_app, runs_app
@@ -36,6 +37,7 @@ app.command("train")(train_command)
 app.command("tui")(tui)
 app.command("predict")(predict_command)
 app.command("serve")(serve_command)
+app.command("retrain")(retrain_command)
 
 
 @app.command("version")
