@@ -20,8 +20,8 @@ from textual.widgets import DataTable, Input, Label, Static
 from ..client import MlopsError
 from ..contract.alerts import MAX_NOTE, Alert, AlertList, AlertStatus
 from ..formatting import ago, safe_text, when
-from ..keymap import bindings, key_label
-from ..widgets.alerts import ALERT_COLUMNS, alert_cells, alert_detail, alert_value, clip
+from ..keymap import bindings
+from ..widgets.alerts import ALERT_COLUMNS, alert_cells, alert_detail, alert_value, clip, last_column_width
 from ..widgets.filter_bar import FilterBar
 from ..widgets.tables import NavTable
 from . import registry
@@ -36,6 +36,8 @@ RECENT_MS = 86_400_000
 TICK_SECONDS = 5.0
 """How often SINCE is drawn again from the data at hand (no fetch)."""
 LIMIT = 200
+MIN_MESSAGE = 24
+"""The narrowest MESSAGE column worth showing (narrower: the message is only in the line below the table)."""
 WINDOWS_MS = (("15m", 15 * 60_000), ("1h", 3_600_000), ("24h", 86_400_000))
 """The Monitor view's windows, smallest first: `enter` picks the first that holds the breach."""
 
@@ -82,7 +84,6 @@ class AlertsScreen(FilteredView[AlertList]):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.table.set_columns(ALERT_COLUMNS)
         self.table.focus()
 
     def on_screen_resume(self) -> None:
@@ -119,35 +120,32 @@ class AlertsScreen(FilteredView[AlertList]):
         return sorted((a for a in kept if matches(a, words)), key=lambda a: (rank[a.status], -a.opened_at))
 
     def _message_width(self, alerts: list[Alert]) -> int:
-        """What the MESSAGE column may take: the table's width less the other columns' (as measured)."""
+        """What the MESSAGE column may take; 0 when less than MIN_MESSAGE is left (the column is left
+        out: the line below the table shows the message)."""
         now = self.mlops.clock()
-        widths = [len(label) for _, label, _ in ALERT_COLUMNS[:-1]]
-        for alert in alerts:
-            cells = alert_cells(alert, now, 1)[:-1]
-            widths = [max(w, len(c.plain) if isinstance(c, Text) else len(str(c))) for w, c in zip(widths, cells,
-                                                                                                   strict=True)]
-        total = self.table.size.width or self.size.width or 80
-        return max(total - sum(w + 2 for w in widths) - 3, 16)
+        return last_column_width(self.table.size.width or self.size.width or 80,
+                                 [label for _, label, _ in ALERT_COLUMNS],
+                                 [alert_cells(alert, now, 1) for alert in alerts], MIN_MESSAGE)
 
     def show_rows(self) -> None:
         now = self.mlops.clock()
         listed = self.listed()
         self.shown = {alert.id: alert for alert in listed}
         width = self._message_width(listed)
-        self.table.sync_rows([(alert.id, alert_cells(alert, now, width)) for alert in listed])
+        self.table.set_columns(ALERT_COLUMNS if width else ALERT_COLUMNS[:-1])
+        self.table.sync_rows([(alert.id, alert_cells(alert, now, width)[:None if width else -1])
+                              for alert in listed])
         self.query_one("#status", Label).update(self._status_text(listed))
         self._show_detail()
 
     def _status_text(self, listed: list[Alert]) -> Text:
         counts = {state: sum(a.status == state for a in listed) for state in AlertStatus}
         parts = [f"{counts[AlertStatus.OPEN]} open", f"{counts[AlertStatus.ACKNOWLEDGED]} acknowledged",
-                 f"{counts[AlertStatus.RESOLVED]} resolved in the last day"]
+                 f"{counts[AlertStatus.RESOLVED]} resolved in 24h"]
         if self.filter_text:
             parts.append(f"filter: {safe_text(self.filter_text)}")
-        keys = self.mlops.config.keys
         if listed:
-            parts.append(f"{key_label('alerts.ack', keys)} acks · {key_label('alerts.resolve', keys)} resolves · "
-                         "enter: the Monitor view then")
+            parts.append("enter: the Monitor view as it opened")
         elif not self.alerts:
             parts.append("rules: a pipeline file's [[monitor.alerts]]")
         return Text(" │ ".join(parts), no_wrap=True, overflow="ellipsis")

@@ -33,8 +33,10 @@ from ..widgets.alerts import (
     MODEL_ALERT_COLUMNS,
     RETRAIN_COLUMNS,
     alert_value,
+    last_column_width,
     model_alert_cells,
     retrain_cells,
+    retrain_detail,
     shadow_text,
 )
 from ..widgets.monitoring import Sparklines, SparkSeries, distribution_text, mean
@@ -213,6 +215,7 @@ class MonitorScreen(View[MonitorData]):
             yield NavTable(id="model-alerts", classes="lower")
             yield NavTable(id="retrains", classes="lower")
             yield Static("", id="shadow", classes="lower")
+            yield Label("", classes="status-line", id="lower-detail")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -384,10 +387,13 @@ class MonitorScreen(View[MonitorData]):
         line = alerts_line(data.alerts or [], now)
         self.query_one("#alerts-line", Label).update(line)
         self.query_one("#alerts-line").display = bool(line)
-        self.query_one("#model-alerts", NavTable).sync_rows(
-            [(alert.id, model_alert_cells(alert, now)) for alert in data.alerts or []])
-        self.query_one("#retrains", NavTable).sync_rows(
-            [(retrain.id, retrain_cells(retrain, now)) for retrain in data.retrains or []])
+        alerts, retrains = data.alerts or [], data.retrains or []
+        table = self.query_one("#model-alerts", NavTable)
+        width = self._last_width(table, MODEL_ALERT_COLUMNS, [model_alert_cells(a, now) for a in alerts])
+        table.sync_rows([(alert.id, model_alert_cells(alert, now, width)) for alert in alerts])
+        table = self.query_one("#retrains", NavTable)
+        width = self._last_width(table, RETRAIN_COLUMNS, [retrain_cells(r, now) for r in retrains])
+        table.sync_rows([(retrain.id, retrain_cells(retrain, now, width)) for retrain in retrains])
         self.query_one("#shadow", Static).update(
             shadow_text(data.shadow, now) if data.shadow is not None else
             Text("No shadow runs: a retrain policy's `shadow = \"1h\"` runs a new staging version beside "
@@ -395,6 +401,29 @@ class MonitorScreen(View[MonitorData]):
         if self.panel == "shadow" and data.shadow is None:
             self.panel = PANELS[0]
         self._show_panel()
+
+    def _last_width(self, table: NavTable, columns: list[tuple[str, str, None]], rows: list[list[object]]) -> int:
+        """The last column's width in `table` (the message, the why): what the others leave, at least 12."""
+        return last_column_width(table.size.width or self.size.width or 80, [label for _, label, _ in columns],
+                                 rows, 12) or 12
+
+    def _show_lower_detail(self) -> None:
+        """Under the alerts and retrains panels: the row under the cursor in full (its message, its why)."""
+        line = self.query_one("#lower-detail", Label)
+        data, found = self.data, Text()
+        if data is not None and self.panel == "alerts":
+            key = self.query_one("#model-alerts", NavTable).cursor_key
+            alert = next((a for a in data.alerts or [] if a.id == key), None)
+            found = Text(safe_text(alert.message), no_wrap=True, overflow="ellipsis") if alert else found
+        elif data is not None and self.panel == "retrains":
+            key = self.query_one("#retrains", NavTable).cursor_key
+            retrain = next((r for r in data.retrains or [] if r.id == key), None)
+            found = retrain_detail(retrain) if retrain else found
+        line.update(found)
+        line.display = bool(found)
+
+    def on_data_table_row_highlighted(self, event: Any) -> None:
+        self._show_lower_detail()
 
     def panels(self) -> list[str]:
         """The panels `]` goes through: the shadow only while one runs."""
@@ -444,6 +473,7 @@ class MonitorScreen(View[MonitorData]):
         self.query_one("#panel-strip", Label).update(self._strip())
         shown = self.query_one(ids[self.panel])
         (shown if isinstance(shown, NavTable) else self).focus()
+        self._show_lower_detail()
 
     def action_next_panel(self) -> None:
         self._step_panel(1)

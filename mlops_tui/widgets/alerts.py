@@ -19,12 +19,12 @@ RETRAIN_GLYPHS: dict[str, tuple[str, str, str]] = {
     RetrainStatus.FAILED: ("✗", "failed", "bold red"),
     RetrainStatus.REJECTED: ("✗", "rejected", "red"),
     RetrainStatus.SHADOWING: ("◐", "shadowing", "cyan"),
-    RetrainStatus.AWAITING_APPROVAL: ("…", "awaiting approval", "blue"),
+    RetrainStatus.AWAITING_APPROVAL: ("…", "approval", "blue"),
     RetrainStatus.STAGED: ("✓", "staged", "green"),
     RetrainStatus.PROMOTED: ("✓", "promoted", "bold green"),
     RetrainStatus.ROLLED_BACK: ("↶", "rolled back", "yellow"),
 }
-"""A retrain's outcome as a glyph and words."""
+"""A retrain's outcome as a glyph and a word or two (`… approval`: a request waits for approval)."""
 
 
 def measure(kind: AlertKind, value: float) -> str:
@@ -66,13 +66,14 @@ def alert_cells(alert: Alert, now: datetime, message_width: int) -> list[object]
 
 
 def alert_detail(alert: Alert, now: datetime) -> Text:
-    """The alert under the cursor in full: its message, then who acknowledged or resolved it and why."""
-    text = Text(no_wrap=False)
-    text.append(f"{safe_text(alert.model)}", style="bold")
-    if alert.alias:
-        text.append(f"@{safe_text(alert.alias)}" + (f" v{alert.version}" if alert.version is not None else ""))
-    text.append(f" · {safe_text(alert.rule)} ({alert.kind}) · opened {when(alert.opened_at, now.tzinfo)}, "
-                f"{ago(alert.opened_at, now)} ago\n")
+    """The alert under the cursor in full: what and where, its message, then who acknowledged or
+    resolved it and why."""
+    text = Text()
+    text.append(safe_text(alert.rule), style="bold")
+    target = safe_text(alert.model) + (f"@{safe_text(alert.alias)}" if alert.alias else "")
+    version = f" v{alert.version}" if alert.version is not None else ""
+    text.append(f" ({alert.kind}) on {target}{version}, opened {when(alert.opened_at, now.tzinfo)} "
+                f"({ago(alert.opened_at, now)} ago)\n")
     text.append(safe_text(alert.message))
     if alert.acknowledged_by:
         text.append(f"\nacknowledged by {safe_text(alert.acknowledged_by)} {ago(alert.acknowledged_at, now)} ago",
@@ -88,22 +89,53 @@ MODEL_ALERT_COLUMNS = [("rule", "RULE", None), ("severity", "SEV", None), ("stat
                        ("since", "SINCE", None), ("value", "VALUE VS LIMIT", None), ("message", "MESSAGE", None)]
 
 
-def model_alert_cells(alert: Alert, now: datetime) -> list[object]:
+def model_alert_cells(alert: Alert, now: datetime, message_width: int = 60) -> list[object]:
     """A row of the Monitor view's alerts panel (the model is the view's)."""
-    return alert_cells(alert, now, 60)[1:]
+    return alert_cells(alert, now, message_width)[1:]
 
 
-RETRAIN_COLUMNS = [("when", "STARTED", None), ("trigger", "TRIGGER", None), ("status", "OUTCOME", None),
-                   ("job", "JOB", None), ("version", "VERSION", None), ("promoted", "PROMOTED TO", None),
+RETRAIN_COLUMNS = [("when", "AGO", None), ("trigger", "TRIGGER", None), ("status", "OUTCOME", None),
+                   ("version", "VER", None), ("promoted", "MOVED", None), ("job", "JOB", None),
                    ("why", "WHY", None)]
 
 
-def retrain_cells(retrain: Retrain, now: datetime) -> list[object]:
-    """A row of the retrain history: when and why it fired, its job and version, where the version went."""
-    return [f"{ago(retrain.created_at, now)} ago", retrain.trigger.replace("_", " "),
-            glyph_cell(RETRAIN_GLYPHS, retrain.status), (retrain.job_id or "-")[:8],
-            f"v{retrain.version}" if retrain.version is not None else "-",
-            ", ".join(retrain.promoted_to) or "-", clip(retrain.reason or retrain.detail or "-", 60)]
+def retrain_cells(retrain: Retrain, now: datetime, why_width: int = 60) -> list[object]:
+    """A row of the retrain history: how long ago and why it fired, its outcome, the version and the
+    aliases it moved, its job, and why it ended so (cut to `why_width`)."""
+    return [ago(retrain.created_at, now), retrain.trigger.replace("_", " "),
+            glyph_cell(RETRAIN_GLYPHS, retrain.status), f"v{retrain.version}" if retrain.version is not None else "-",
+            ",".join(retrain.promoted_to) or "-", (retrain.job_id or "-")[:8],
+            clip(retrain.reason or retrain.detail or "-", why_width)]
+
+
+def retrain_detail(retrain: Retrain) -> Text:
+    """The retrain under the cursor in one line: what fired it, by whom, on which data, and why it ended so."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"{retrain.trigger.replace('_', ' ')}", style="bold")
+    if retrain.detail:
+        text.append(f" ({safe_text(retrain.detail)})")
+    text.append(f" by {safe_text(retrain.actor)}")
+    if retrain.dataset:
+        text.append(f" on {safe_text(retrain.dataset)}")
+    text.append(f": {RETRAIN_GLYPHS.get(retrain.status, ('', retrain.status, ''))[1]}", style="bold")
+    if retrain.reason:
+        text.append(f" · {safe_text(retrain.reason)}")
+    return text
+
+
+def cell_width(cell: object) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+
+
+def last_column_width(total: int, labels: list[str], rows: list[list[object]], least: int) -> int:
+    """What a table's last column may take when the others (their `labels` and the cells of `rows`, the
+    last column left out) are drawn at their width in a table `total` cells wide; 0 when less than
+    `least` would be left."""
+    widths = [len(label) for label in labels[:-1]]
+    for cells in rows:
+        widths = [max(width, cell_width(cell)) for width, cell in zip(widths, cells, strict=False)]
+    left = total - sum(width + 2 for width in widths) - 3  # each cell's padding, the scrollbar, a margin
+    return left if left >= least else 0
 
 
 def _latency(side: ShadowSide) -> str:

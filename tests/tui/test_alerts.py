@@ -81,7 +81,7 @@ async def test_alerts_view_lists_open_first_with_their_columns(alerts_backend: B
         assert cells(table, ALERT_IDS["latency-p95"])[2:6] == ["! warn", "◐ acked", "40m", "9.61 ms vs 8 ms"]
         assert cells(table, ALERT_IDS["error-rate"])[3:6] == ["✓ resolved", "3h00m", "5.1% vs 2%"]
         status = plain(screen.query_one("#status"))
-        assert status.startswith("2 open │ 1 acknowledged │ 1 resolved in the last day")
+        assert status == "2 open │ 1 acknowledged │ 1 resolved in 24h │ enter: the Monitor view as it opened"
         detail = plain(screen.query_one("#alert-detail"))
         assert "accuracy-floor (accuracy)" in detail and "accuracy 0.731 < 0.75" in detail
         await pilot.press("j", "j", "j")
@@ -277,11 +277,15 @@ async def test_monitor_shows_active_alerts_and_the_retrain_history(alerts_backen
         retrains = screen.query_one("#retrains", NavTable)
         assert retrains.display and retrains.has_focus
         assert row_keys(retrains) == [row["id"] for row in sorted(RETRAIN_ROWS, key=lambda r: r["ago"])]
-        assert cells(retrains, "7e7a00000004")[:5] == ["2m ago", "drift", "▸ running", RUNNING_JOB[:8], "-"]
+        assert cells(retrains, "7e7a00000004")[:6] == ["2m", "drift", "▸ running", "-", "-", RUNNING_JOB[:8]]
         assert cells(retrains, "7e7a00000002")[1:] == [
-            "manual", "… awaiting approval", "b0b0cafe", "v3", "staging",
-            "every gate passed; production waits for approval"]
-        assert cells(retrains, "7e7a00000001")[2] == "✗ rejected"
+            "manual", "… approval", "v3", "staging", "b0b0cafe", "every gate passed; production waits for approval"]
+        assert cells(retrains, "7e7a00000001")[2:4] == ["✗ rejected", "v2"]
+        assert plain(screen.query_one("#lower-detail")) == "drift (alert charges-drift) by system on churn@3: running"
+        await pilot.press("j", "j")
+        await settle(pilot)
+        assert plain(screen.query_one("#lower-detail")) == (
+            "manual (by alice) by alice on churn@2: approval · every gate passed; production waits for approval")
         await pilot.press("right_square_bracket")  # no shadow runs: back to the drift table
         await settle(pilot)
         assert screen.panel == "drift" and screen.query_one("#drift").display
