@@ -145,7 +145,7 @@ class AlertsScreen(FilteredView[AlertList]):
         if self.filter_text:
             parts.append(f"filter: {safe_text(self.filter_text)}")
         if listed:
-            parts.append("enter: the Monitor view as it opened")
+            parts.append("enter: the Monitor view then")
         elif not self.alerts:
             parts.append("rules: a pipeline file's [[monitor.alerts]]")
         return Text(" │ ".join(parts), no_wrap=True, overflow="ellipsis")

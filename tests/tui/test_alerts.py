@@ -81,7 +81,7 @@ async def test_alerts_view_lists_open_first_with_their_columns(alerts_backend: B
         assert cells(table, ALERT_IDS["latency-p95"])[2:6] == ["! warn", "◐ acked", "40m", "9.61 ms vs 8 ms"]
         assert cells(table, ALERT_IDS["error-rate"])[3:6] == ["✓ resolved", "3h00m", "5.1% vs 2%"]
         status = plain(screen.query_one("#status"))
-        assert status == "2 open │ 1 acknowledged │ 1 resolved in 24h │ enter: the Monitor view as it opened"
+        assert status == "2 open │ 1 acknowledged │ 1 resolved in 24h │ enter: the Monitor view then"
         detail = plain(screen.query_one("#alert-detail"))
         assert "accuracy-floor (accuracy)" in detail and "accuracy 0.731 < 0.75" in detail
         await pilot.press("j", "j", "j")
