@@ -438,7 +438,7 @@ class MonitorScreen(View[MonitorData]):
                 why = data.unavailable.get("alerts", "") if data is not None else ""
                 return Text(f"Alerts: none to show{': ' + safe_text(why) if why else ''}")
             active = sum(a.status in ACTIVE_STATUSES for a in alerts)
-            return Text(f"Alerts: {active} active of {len(alerts)}, open first (7 lists every model's)")
+            return Text(f"Alerts: {active} active of {len(alerts)}, open first")
         if self.panel == "retrains":
             retrains = data.retrains if data is not None else None
             if retrains is None:

@@ -271,7 +271,7 @@ async def test_monitor_shows_active_alerts_and_the_retrain_history(alerts_backen
         assert alerts.display and not screen.query_one("#drift").display
         assert row_keys(alerts) == [ALERT_IDS[r] for r in ("accuracy-floor", "charges-drift", "latency-p95",
                                                            "error-rate", "no-traffic")]
-        assert plain(screen.query_one("#drift-title")).startswith("Alerts: 3 active of 5")
+        assert plain(screen.query_one("#drift-title")) == "Alerts: 3 active of 5, open first"
         await pilot.press("right_square_bracket")
         await settle(pilot)
         retrains = screen.query_one("#retrains", NavTable)
