@@ -30,6 +30,7 @@ from .monitoring.summaries import DriftSummaries
 from .openapi import describe
 from .responses import JSONBytes, send_json
 from .routers import (
+    alerts,
     approvals,
     artifacts,
     datasets,
@@ -95,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
-                   datasets.router, models.router, approvals.router, predict.router, monitoring.router):
+                   datasets.router, models.router, approvals.router, predict.router, monitoring.router,
+                   alerts.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)

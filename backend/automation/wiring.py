@@ -7,12 +7,13 @@ from __future__ import annotations
 from ..db import Database
 from ..monitoring.recorder import Recorder
 from ..settings import Settings
+from . import alerting
 from .controller import Controller
 
 
 def install(controller: Controller, settings: Settings, db: Database, recorder: Recorder) -> None:
     """Register the periodic tasks (alert rules first: a retrain trigger reads the alerts they open)."""
-    # alerts: evaluate every model's [[monitor.alerts]] rules (backend.automation.alerting)
+    controller.add("alerts", alerting.task(db))  # every model's [[monitor.alerts]] rules
 
     # retrain: fire due [retrain] triggers, follow running retrains (backend.automation.retraining)
 
