@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], route_class=Contrac
 @router.get("", response_model=AlertList, responses=errors(422))
 def list_alerts(db: DB, status: AlertFilter | None = Query(None, description="open, acknowledged, resolved, or "
                                                                              "active (open or acknowledged)."),
-                model: str | None = Query(None, max_length=256, json_schema_extra={"pattern": MODEL_NAME_RULE}),
+                model: str | None = Query(None, pattern=MODEL_NAME_RULE, description="Only this model's."),
                 limit: int = Query(200, ge=1, le=alerts.MAX_LIMIT)) -> dict[str, Any]:
     """Alerts, open first, then acknowledged, then resolved; newest first within each."""
     return {"alerts": alerts.list_alerts(db, status, model, limit)}
