@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from conftest import unique
 from drift_support import classifier, population
-from monitoring_support import MINUTE, record_json, request
+from monitoring_support import MINUTE, record_json, register_model, request
 from registry_support import tiny_model_files
 
 from backend.monitoring import profile as profile_module
@@ -49,16 +49,7 @@ def model_files(folder: Path, rules: list[dict[str, Any]], task: str = "classifi
 def register(client: Any, folder: Path, rules: list[dict[str, Any]], aliases: tuple[str, ...] = ("production",),
              **options: Any) -> str:
     """A model (TestClient) whose version 1 declares `rules`, pointed at by `aliases`."""
-    name = unique("alerted")
-    experiment = client.post("/api/v1/experiments", json={"name": unique("alerts")}).raise_for_status().json()
-    run_id = client.post("/api/v1/runs", json={"experiment_id": experiment["id"]}).raise_for_status().json()["id"]
-    for path, content in model_files(folder, rules, **options).items():
-        client.put(f"/api/v1/runs/{run_id}/artifacts/{path}", content=content).raise_for_status()
-    client.post(f"/api/v1/models/{name}/versions", json={"run_id": run_id}).raise_for_status()
-    for alias in aliases:
-        client.post(f"/api/v1/models/{name}/promote", json={
-            "version": 1, "alias": alias, "force": True, "reason": "alert test"}).raise_for_status()
-    return name
+    return register_model(client, folder, aliases, unique("alerted"), model_files(folder, rules, **options))
 
 
 def inputs(rows: int, seed: int, shifted: bool = False) -> list[dict[str, Any]]:

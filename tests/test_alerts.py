@@ -319,6 +319,8 @@ def test_lifecycle_errors_name_the_field(client: TestClient, folder: Path) -> No
     assert client.post("/api/v1/alerts/nope/ack", json={}).json()["field"] == "alert_id"
     bad = client.get("/api/v1/alerts", params={"status": "closed"})
     assert bad.status_code == 422 and bad.json()["field"] == "status", bad.text
+    bad = client.get("/api/v1/alerts", params={"model": "no/such"})
+    assert bad.status_code == 422 and bad.json()["field"] == "model", bad.text
 
 
 def test_listing_puts_open_first_and_the_summary_counts(client: TestClient, folder: Path) -> None:
