@@ -42,6 +42,8 @@ from .routers import (
     monitoring,
     predict,
     runs,
+    shadow,
+    webhooks,
 )
 from .services.serving import Serving
 from .settings import Settings
@@ -60,11 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper = HeartbeatSweeper(app.state.db, settings.heartbeat_timeout_seconds)
         sweeper.start()
         app.state.recorder.start()
+        app.state.serving.start()
         if settings.automation:
             app.state.controller.start()
         yield
         app.state.stopping.set()
         app.state.controller.stop()
+        app.state.serving.stop()
         app.state.recorder.stop()
         sweeper.stop()
         if manager is not None:
@@ -97,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
                    datasets.router, models.router, approvals.router, predict.router, monitoring.router,
-                   alerts.router):
+                   alerts.router, shadow.router, webhooks.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)

@@ -388,6 +388,44 @@ MIGRATIONS: list[str] = [
         schedule_checked_at INTEGER
     ) WITHOUT ROWID;
     """,
+    # 8 -> 9 (shadow part): shadow deployments. `shadows` says which version runs in shadow of which
+    # alias (at most one active per alias: the partial unique index); `shadow_rows` keeps one row per
+    # request row both sides were asked to predict: each side's output, probabilities, time and error
+    # (the times on the request's first row), and whether they agree.
+    """
+    CREATE TABLE shadows (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        shadow_alias TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        champion_version INTEGER,
+        started_at INTEGER NOT NULL,
+        stopped_at INTEGER,
+        retrain_id TEXT
+    );
+    CREATE UNIQUE INDEX shadows_one_active ON shadows (name, alias) WHERE stopped_at IS NULL;
+    CREATE INDEX shadows_model ON shadows (name, alias, started_at);
+    CREATE TABLE shadow_rows (
+        shadow_id INTEGER NOT NULL,
+        request_id TEXT,
+        time INTEGER NOT NULL,
+        champion_version INTEGER NOT NULL,
+        first INTEGER NOT NULL,
+        agree INTEGER,
+        champion_output TEXT,
+        champion_proba TEXT,
+        champion_ms REAL,
+        champion_error TEXT,
+        shadow_output TEXT,
+        shadow_proba TEXT,
+        shadow_ms REAL,
+        shadow_error TEXT
+    );
+    CREATE INDEX shadow_rows_shadow ON shadow_rows (shadow_id, champion_version, time);
+    CREATE INDEX shadow_rows_request ON shadow_rows (request_id);
+    CREATE INDEX shadow_rows_time ON shadow_rows (time);
+    """,
 ]
 
 

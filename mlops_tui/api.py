@@ -25,7 +25,7 @@ from .contract import (
     Run,
     RunPage,
 )
-from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList
+from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
 from .contract.monitoring import (
     CSV_MEDIA_TYPE,
     FeedbackAck,
@@ -429,6 +429,11 @@ def list_deliveries(model: str | None = None, status: str | None = None, limit: 
                 params=_present(model=model, status=status, limit=limit))
 
 
+def webhook_test() -> Call[WebhookTestAnswer]:
+    """Queue a `webhook.test` event for the server's webhook (409 when none is configured)."""
+    return Call("POST", "/api/v1/webhooks/test", WebhookTestAnswer.model_validate)
+
+
 def model_lifecycle(name: str) -> Call[Lifecycle]:
     """The model's alert rules, retrain policy, webhook and continuous-training state."""
     return Call("GET", _models(name, "lifecycle"), Lifecycle.model_validate)
@@ -445,6 +450,6 @@ def list_retrains(name: str, limit: int = 50) -> Call[RetrainList]:
     return Call("GET", _models(name, "retrains"), RetrainList.model_validate, params={"limit": limit})
 
 
-def shadow(name: str) -> Call[ShadowComparison]:
+def shadow(name: str, alias: str = "production") -> Call[ShadowComparison]:
     """The champion and the shadow side by side on the same live requests (404 when none runs)."""
-    return Call("GET", _models(name, "shadow"), ShadowComparison.model_validate)
+    return Call("GET", _models(name, "shadow"), ShadowComparison.model_validate, params={"alias": alias})

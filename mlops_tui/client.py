@@ -29,7 +29,7 @@ from .contract import (
     Run,
     RunPage,
 )
-from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList
+from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
 from .contract.defaults import DEFAULT_URL
 from .contract.monitoring import FeedbackAck, HealthList, MonitorStatus, Prediction, RecordAck, RecordBatch
 from .contract.registry import (
@@ -411,6 +411,9 @@ class Client:
                               limit: int = 100) -> DeliveryList:
         return self.send(api.list_deliveries(model, status, limit))
 
+    def webhook_test(self) -> WebhookTestAnswer:
+        return self.send(api.webhook_test())
+
     def model_lifecycle(self, name: str) -> Lifecycle:
         return self.send(api.model_lifecycle(name))
 
@@ -420,8 +423,8 @@ class Client:
     def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
         return self.send(api.list_retrains(name, limit))
 
-    def shadow(self, name: str) -> ShadowComparison:
-        return self.send(api.shadow(name))
+    def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
+        return self.send(api.shadow(name, alias))
 
 
 class AsyncClient:
@@ -603,6 +606,9 @@ class AsyncClient:
                                     limit: int = 100) -> DeliveryList:
         return await self.send(api.list_deliveries(model, status, limit))
 
+    async def webhook_test(self) -> WebhookTestAnswer:
+        return await self.send(api.webhook_test())
+
     async def model_lifecycle(self, name: str) -> Lifecycle:
         return await self.send(api.model_lifecycle(name))
 
@@ -612,5 +618,5 @@ class AsyncClient:
     async def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
         return await self.send(api.list_retrains(name, limit))
 
-    async def shadow(self, name: str) -> ShadowComparison:
-        return await self.send(api.shadow(name))
+    async def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
+        return await self.send(api.shadow(name, alias))

@@ -134,6 +134,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         patch.setenv("MLOPS_MAX_JOBS", "0")
         patch.setenv("MLOPS_MAX_ALIAS_WAIT", "0.5")
         patch.setenv("MLOPS_CONTROL_INTERVAL", "0.5")  # the seeded alert opens at once
+        patch.setenv("MLOPS_WEBHOOK_URL", "http://127.0.0.1:9/fuzz-hook")  # the test event is queued (and refused)
         server = start_backend(home, home.parent / f"{home.name}.log")
     yield server
     stop_process(server.process)

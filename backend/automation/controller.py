@@ -11,10 +11,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..clock import now_ms
 
 Task = Callable[[int], None]
+
+
+class Service(Protocol):
+    """Work with a thread of its own that starts and stops with the controller (the webhook deliverer)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -32,6 +41,7 @@ class Controller:
     def __init__(self, interval: float, name: str = "controller") -> None:
         self.interval = interval
         self.tasks: list[Periodic] = []
+        self.services: list[Service] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
         """Held while a round runs, so `run_once` from another thread never overlaps the timer's round."""
@@ -40,11 +50,18 @@ class Controller:
     def add(self, name: str, task: Task, every: float | None = None) -> None:
         self.tasks.append(Periodic(name, task, every))
 
+    def attach(self, service: Service) -> None:
+        self.services.append(service)
+
     def start(self) -> None:
         self._thread.start()
+        for service in self.services:
+            service.start()
 
     def stop(self) -> None:
         self._stop.set()
+        for service in self.services:
+            service.stop()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 

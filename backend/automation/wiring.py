@@ -7,8 +7,9 @@ from __future__ import annotations
 from ..db import Database
 from ..monitoring.recorder import Recorder
 from ..settings import Settings
-from . import alerting
+from . import alerting, shadowing
 from .controller import Controller
+from .webhooks import Deliverer
 
 
 def install(controller: Controller, settings: Settings, db: Database, recorder: Recorder) -> None:
@@ -17,7 +18,8 @@ def install(controller: Controller, settings: Settings, db: Database, recorder: 
 
     # retrain: fire due [retrain] triggers, follow running retrains (backend.automation.retraining)
 
-    # shadow: judge shadows, watch automatic promotions for a live regression (backend.automation.shadowing)
+    shadowing.install(controller, settings, db)  # the rollback watch after automatic promotions
 
     # webhooks: fan the outbox out and deliver (backend.automation.webhooks), on its own thread
+    controller.attach(Deliverer(db, settings))
     del controller, settings, db, recorder

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from mlops_tui.contract import tags as tag
+from mlops_tui.contract.alerts import NotifyEvent
 from mlops_tui.contract.registry import (
     ALIAS_MOVES,
     ALIAS_RULE,
@@ -36,7 +38,7 @@ from ..settings import Settings
 from ..store import registry as store
 from ..store import runs
 from ..store.rows import VersionRow
-from . import approvals, gates
+from . import approvals, gates, notify
 
 MODEL_PATH = f"model/{model_io.MODEL_FILE}"
 CHUNK = 1 << 20
@@ -83,7 +85,7 @@ def register(db: Database, settings: Settings, name: str, run_id: str, actor: st
         "profile_json": _json_text(model_path.parent / model_io.PROFILE_FILE),
         "pipeline_json": _json_text(root / "pipeline.json"), "description": description,
         "tags_json": json.dumps(tags or {})}
-    return store.insert_version(db, name, fields, actor)
+    return store.insert_version(db, name, fields, actor, then=_tell(NotifyEvent.MODEL_REGISTERED))
 
 
 def _file_digest(path: Path) -> tuple[int, str]:
@@ -304,9 +306,18 @@ def move_alias(db: Database, settings: Settings, name: str, alias: str, version:
 def _move(db: Database, name: str, alias: str, version: int, actor: str, **how: Any) -> dict[str, Any]:
     """Every alias move goes through here: the compare-and-set, then (committed) the served alias table is
     told, so the next prediction through the alias uses the new version without reading the database."""
-    event = store.move_alias(db, name, alias, version, actor, **how)
+    event = store.move_alias(db, name, alias, version, actor, then=_tell(NotifyEvent.ALIAS_MOVED), **how)
     served_aliases.moved(db, name, alias, version)
     return event
+
+
+def _tell(event: NotifyEvent) -> store.Then:
+    """Queue `event` for webhooks (its data: the registry's event) in the transaction that records it."""
+
+    def queue(conn: sqlite3.Connection, recorded: dict[str, Any]) -> None:
+        notify.queue(conn, event, recorded["model"], recorded, recorded["time"])
+
+    return queue
 
 
 def rollback(db: Database, settings: Settings, name: str, alias: str, actor: str, reason: str = "") -> dict[str, Any]:

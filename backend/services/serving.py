@@ -8,6 +8,7 @@ written off the request path). A refused request leaves one error record too.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from mlops_tui.contract.monitoring import PredictionRecord
@@ -19,6 +20,7 @@ from ..serving import aliases, records
 from ..serving import inputs as request_rows
 from ..serving.cache import ModelCache
 from ..serving.predictor import LoadedModel, Output, load, verify
+from ..serving.shadow import ShadowRunner
 from ..settings import Settings
 from ..store import registry as store
 from ..store.rows import VersionRow
@@ -45,6 +47,14 @@ class Serving:
         self.cache = ModelCache(settings.model_cache_count, settings.model_cache_mb * BYTES_PER_MB)
         self.aliases = aliases.table(db, self._alias_lookup)
         self.sampler = records.Sampler(settings.monitor_sample_share, settings.monitor_full_rate)
+        self.shadows = ShadowRunner(db, self.model)
+        """Requests through an alias with a shadow are handed to it here, after they are answered."""
+
+    def start(self) -> None:
+        self.shadows.start()
+
+    def stop(self) -> None:
+        self.shadows.stop()
 
     # --- resolving and loading --------------------------------------------------------------------
 
@@ -87,20 +97,29 @@ class Serving:
 
     def predict(self, request: records.Request, version: int, body: bytes, csv: bool, proba: bool) -> Served:
         """Answer `body`'s rows (scoring JSON, or CSV when `csv`) with `version`; a refusal (`DomainError`)
-        leaves an error record and is raised on."""
+        leaves an error record and is raised on. Then a shadow of the alias, if one runs, is handed the
+        rows (it predicts them later, on its own thread)."""
+        table: request_rows.Table | None = None
         try:
             model = self.model(request.name, version)
             table = (request_rows.read_csv(body, self.settings.max_predict_rows) if csv else
                      request_rows.read_json(body, self.settings.max_predict_rows, list(model.inputs)))
+            started = time.perf_counter()
             rows = model.conform(table)
             output = model.predict(rows.frame, proba)
+            took = (time.perf_counter() - started) * 1000.0
         except DomainError as error:
             self._record([records.failed(request, version, error.message, request.latency_ms())])
+            if table is not None:  # the same rows, refused by the champion: does the shadow take them?
+                self.shadows.offer(request.name, request.alias, version, model, table, None, None, error.message,
+                                   None, None, request.time_ms)
             raise
         ids = records.new_ids(len(rows.frame))
         if self.settings.monitoring:
             keep = self.sampler.keep(len(ids))
             self._record(records.answered(request, version, ids, rows.columns, output, keep, request.latency_ms()))
+        self.shadows.offer(request.name, request.alias, version, model, table, rows.frame, output, None, took, ids,
+                           request.time_ms)
         return Served(output, version, ids, rows.ignored)
 
     def _record(self, found: list[PredictionRecord]) -> None:

@@ -140,16 +140,20 @@ def sampled_rows(db: Database, name: str, alias: str, since: int) -> int:
                                 (name, alias, since)).fetchone()[0])
 
 
-def labeled_rows(db: Database, name: str, alias: str, since: int,
+def labeled_rows(db: Database, name: str, alias: str, since: int, version: int | None = None,
                  until: int | None = None) -> list[tuple[str, str | None, str]]:
-    """`(output_json, proba_json, label_json)` of the alias's sampled rows from `since` on (before `until`
-    when given) that have a label."""
+    """`(output_json, proba_json, label_json)` of the alias's sampled rows from `since` on (before `until`,
+    of `version` when given) that have a label."""
+    where, args = "", [name, alias, since]
+    if version is not None:
+        where, args = " AND p.version = ?", [*args, version]
+    if until is not None:
+        where, args = f"{where} AND p.time < ?", [*args, until]
     with db.read() as conn:
         return conn.execute(
             "SELECT p.output_json, p.proba_json, f.label_json FROM predictions p "
             "JOIN feedback f ON f.request_id = p.request_id "
-            "WHERE p.name = ? AND p.alias = ? AND p.time >= ? AND p.time < ? AND p.output_json IS NOT NULL",
-            (name, alias, since, _NO_END if until is None else until)).fetchall()
+            f"WHERE p.name = ? AND p.alias = ? AND p.time >= ? AND p.output_json IS NOT NULL{where}", args).fetchall()
 
 
 def window_samples(db: Database, name: str, version: int, since: int, limit: int,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -29,6 +30,8 @@ from ..errors import Conflict, NotFound
 from .common import one, rows
 from .rows import VersionRow
 
+Then = Callable[[sqlite3.Connection, dict[str, Any]], None]
+"""Called with the connection and the event, inside the transaction that records a change."""
 UNSET: Any = object()
 """`move_alias(expected_version=UNSET)`: the caller did not say what it expects (no check)."""
 
@@ -122,9 +125,10 @@ def alias_map(db: Database, name: str) -> dict[str, int]:
 # --- versions --------------------------------------------------------------------------------
 
 
-def insert_version(db: Database, name: str, fields: dict[str, Any], actor: str) -> VersionRow:
+def insert_version(db: Database, name: str, fields: dict[str, Any], actor: str, then: Then | None = None) -> VersionRow:
     """Store the model's next version (the model is created with its first) and its `register` event,
-    in one transaction: the number comes from `models.latest_version` read inside it."""
+    in one transaction: the number comes from `models.latest_version` read inside it. `then(conn, event)`
+    runs in that transaction too (the service queues the webhook event there)."""
     now = now_ms()
     with db.write() as conn:
         conn.execute("INSERT OR IGNORE INTO models (name, created_at, updated_at) VALUES (?, ?, ?)", (name, now, now))
@@ -133,7 +137,9 @@ def insert_version(db: Database, name: str, fields: dict[str, Any], actor: str) 
             **fields, "name": name, "version": version, "status": VersionStatus.READY, "created_at": now,
             "created_by": actor})
         conn.execute("UPDATE models SET latest_version = ?, updated_at = ? WHERE name = ?", (version, now, name))
-        append_event(conn, name, actor, EventAction.REGISTER, version=version, time=now)
+        event = append_event(conn, name, actor, EventAction.REGISTER, version=version, time=now)
+        if then is not None:
+            then(conn, event)
     return get_version(db, name, version)
 
 
@@ -208,11 +214,11 @@ def _holder(conn: sqlite3.Connection, name: str, alias: str) -> dict[str, Any] |
 def move_alias(db: Database, name: str, alias: str, version: int, actor: str, *,
                expected_version: int | None = UNSET, action: EventAction = EventAction.PROMOTE,
                reason: str = "", forced: bool = False, report: dict[str, Any] | None = None,
-               request_id: str | None = None, before: Any = None) -> dict[str, Any]:
+               request_id: str | None = None, before: Any = None, then: Then | None = None) -> dict[str, Any]:
     """Point `alias` at `version`: compare-and-set in one write transaction. When `expected_version` is
     given and the alias holds something else, `Conflict` names the version holding it, who moved it
     and when; nothing moves. `before(conn, holder)` (optional) runs inside the transaction after the
-    read, for checks that must see the same state. Returns the event."""
+    read, for checks that must see the same state; `then(conn, event)` after the move. Returns the event."""
     with db.write() as conn:
         holder = _holder(conn, name, alias)
         current = holder["version"] if holder else None
@@ -234,8 +240,11 @@ def move_alias(db: Database, name: str, alias: str, version: int, actor: str, *,
                      "moved_at = excluded.moved_at, moved_by = excluded.moved_by",
                      (name, alias, version, now, actor))
         conn.execute("UPDATE models SET updated_at = ? WHERE name = ?", (now, name))
-        return append_event(conn, name, actor, action, alias=alias, from_version=current, to_version=version,
-                            reason=reason, forced=forced, report=report, request_id=request_id, time=now)
+        event = append_event(conn, name, actor, action, alias=alias, from_version=current, to_version=version,
+                             reason=reason, forced=forced, report=report, request_id=request_id, time=now)
+        if then is not None:
+            then(conn, event)
+        return event
 
 
 def moved_message(name: str, alias: str, holder: dict[str, Any] | None, expected: int | None) -> str:

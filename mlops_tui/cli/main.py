@@ -14,6 +14,7 @@ from .server import server_app
 from .serving import predict_command
 from .tracking import experiments_app, runs_app
 from .tui import tui
+from .webhooks import webhooks_app
 
 app = typer.Typer(
     name="mlops",
@@ -30,6 +31,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(monitor_app, name="monitor")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("train")(train_command)
 app.command("tui")(tui)
 app.command("predict")(predict_command)

@@ -1,9 +1,11 @@
-"""`mlops monitor status|replay`: a served model's live health, and a file sent as live traffic.
+"""`mlops monitor status|replay|shadow`: a served model's live health, a file sent as live traffic, and a
+shadow version beside its champion.
 
 `status NAME[@ALIAS]` prints the alias's traffic, latency, drift and performance over a window (the
 backend's `GET /api/v1/models/{name}/monitor`; `--json` prints that document exactly). `replay` sends a
 CSV file's rows through the predict route at `--rate` rows per second, `--batch` rows per request,
-then the `--label-column` values as feedback labels by request id.
+then the `--label-column` values as feedback labels by request id. `shadow NAME[@ALIAS]` prints the
+champion and the version running in shadow of it on the same requests (`GET /api/v1/models/{name}/shadow`).
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from rich.table import Table
 from ..client import Client, MlopsError
 from ..contract.monitoring import MAX_FEEDBACK, WINDOW_RULE, MonitorStatus
 from ..contract.registry import parse_model_ref
+from ..contract.retrain import ShadowComparison, ShadowSide
 from ..formatting import drift_cell
 from .output import (
     JsonOption,
@@ -112,6 +115,48 @@ def _print_status(found: MonitorStatus) -> None:
     console.print(table)
     if found.dropped:
         note(f"replicas dropped {found.dropped:,} records since the backend started")
+
+
+# --- shadow -------------------------------------------------------------------------------------
+
+
+@monitor_app.command("shadow")
+@handle_errors
+def monitor_shadow(target: str = typer.Argument(..., metavar="NAME[@ALIAS]",
+                                                help="The model, and the alias whose requests are shadowed "
+                                                     "(default: production)."),
+                   json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
+    """The champion and its shadow on the same live requests since the shadow started: agreement, latency,
+    errors, estimated and actual performance, and the verdict (exit 1 when no shadow runs)."""
+    name, alias = _target(target)
+    with connect(url) as client:
+        found = client.shadow(name, alias or DEFAULT_REPLAY_ALIAS)
+    if json_out:
+        print_json(found.model_dump(mode="json"))
+        return
+    _print_shadow(found)
+
+
+def _print_shadow(found: ShadowComparison) -> None:
+    agreement = "-" if found.agreement is None else f"{found.agreement:.1%}"
+    console.print(f"[bold]{shown(found.model)}@{shown(found.alias)}[/]  version {found.champion.version}, "
+                  f"shadowed by version {found.shadow.version} ({shown(found.shadow_alias)}) since "
+                  f"{when(found.since)}", highlight=False)
+    console.print(f"rows both predicted {found.rows:,}  agreement {agreement}  verdict [bold]{shown(found.verdict)}"
+                  f"[/]: {shown(found.reason)}", highlight=False)
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("side", "version", "rows", "errors", "p50", "p95", "estimated", "actual", "labeled"):
+        table.add_column(column, justify="left" if column in ("side", "estimated", "actual") else "right")
+    for label, side in (("champion", found.champion), ("shadow", found.shadow)):
+        table.add_row(label, *_side_cells(side))
+    console.print(table)
+    if found.dropped:
+        note(f"{found.dropped:,} requests were not shadowed since the backend started (the shadow's queue was full)")
+
+
+def _side_cells(side: ShadowSide) -> list[str]:
+    return [str(side.version), f"{side.rows:,}", f"{side.errors:,}", _ms(side.latency_p50_ms),
+            _ms(side.latency_p95_ms), _metrics(side.estimated), _metrics(side.actual), f"{side.labeled:,}"]
 
 
 # --- replay -------------------------------------------------------------------------------------

@@ -259,9 +259,13 @@ class Delivery(Model):
     """One webhook delivery and what happened to it (the delivery log)."""
 
     id: str
+    """Sent as `X-Mlops-Delivery`: the same on every attempt of this delivery."""
     event: NotifyEvent
+    event_id: str | None = None
+    """The body's `id`: the same for every target of one event."""
     model: str | None = None
     url: str
+    """The target (without credentials or query string: they may hold secrets)."""
     status: DeliveryStatus
     attempts: int
     last_status_code: int | None = None
@@ -275,3 +279,13 @@ class DeliveryList(Model):
     """`GET /api/v1/webhooks/deliveries`: newest first."""
 
     deliveries: list[Delivery]
+
+
+class WebhookTestAnswer(Model):
+    """`POST /api/v1/webhooks/test`: a `webhook.test` event was queued for the server's webhook."""
+
+    id: str
+    """The event's id (the body's `id`; `event_id` in the delivery log)."""
+    event: NotifyEvent
+    url: str
+    """The server's webhook (shown as the delivery log shows it)."""

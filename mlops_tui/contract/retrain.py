@@ -227,3 +227,6 @@ class ShadowComparison(Model):
     verdict: str
     """`waiting` (period or rows not reached), `ok` (no regression), `regressed` (why in `reason`)."""
     reason: str = ""
+    dropped: int = 0
+    """Requests the backend did not shadow since it started (any alias) because the shadow's queue was full:
+    the champion answered them, the shadow never saw them."""
