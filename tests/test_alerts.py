@@ -276,8 +276,8 @@ def opened(client: TestClient, folder: Path, severity: str = "warning") -> tuple
 
 def told(client: TestClient, name: str) -> list[tuple[str, dict[str, Any]]]:
     with db_of(client).read() as conn:
-        found = conn.execute("SELECT event, body FROM notifications WHERE name = ? ORDER BY created_at, rowid",
-                             (name,)).fetchall()
+        found = conn.execute("SELECT event, body FROM notifications WHERE name = ? AND event LIKE 'alert.%' "
+                             "ORDER BY created_at, rowid", (name,)).fetchall()
     return [(event, json.loads(body)["data"]) for event, body in found]
 
 
