@@ -41,6 +41,7 @@ from .routers import (
     models,
     monitoring,
     predict,
+    retrain,
     runs,
     shadow,
     webhooks,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    datasets.router, models.router, approvals.router, predict.router, monitoring.router,
                    alerts.router, shadow.router, webhooks.router):
         app.include_router(router)
+    app.include_router(retrain.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)
     if settings.token:

@@ -11,6 +11,12 @@ Traffic (same columns, true labels included, drawn by the same process with othe
 - `churn_traffic_drift.csv`: customers from a price rise and a support outage: `monthly_charges`
   up by 30, `support_calls` about three times as many, and `contract` mostly monthly (`DRIFTED`);
   the other columns are drawn as in training, and labels follow the same churn process.
+
+A newer training data version, for continuous training (`make demo` adds it as version 2 of the
+`churn` dataset before the drifted traffic comes in, so the retrain the drift triggers learns it):
+- `churn_recent.csv`: customers drawn like `churn_traffic_drift.csv` (the same shifted process,
+  another seed), with `churn.csv`'s row count; `churn_loop_pipeline.toml` validates it as it
+  validates `churn.csv`.
 """
 from __future__ import annotations
 
@@ -72,7 +78,8 @@ def make(rows: int = 4000, seed: int = 7, drift: bool = False) -> pd.DataFrame:
 
 def write_all(folder: Path) -> list[Path]:
     files = {"churn.csv": make(), "churn_traffic.csv": make(TRAFFIC_ROWS, seed=11),
-             "churn_traffic_drift.csv": make(TRAFFIC_ROWS, seed=13, drift=True)}
+             "churn_traffic_drift.csv": make(TRAFFIC_ROWS, seed=13, drift=True),
+             "churn_recent.csv": make(seed=17, drift=True)}
     for name, frame in files.items():
         frame.to_csv(folder / name, index=False)
     return [folder / name for name in files]

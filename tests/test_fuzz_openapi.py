@@ -37,6 +37,7 @@ CONTENT_CHECKED = {
     "/api/v1/runs/{run_id}/artifacts/{path}": "a path that is a folder (or crosses a file) is refused",
     "/api/v1/models/{name}/versions": "the run must hold a model file (model/model.skops)",
     "/api/v1/models/{name}/promote": "force needs a non-empty reason",
+    "/api/v1/models/{name}/retrain": "the model's latest pipeline file must have a [retrain] table",
     "/api/v1/models/{name}/requests/{request_id}/reject": "a rejection needs a reason that is not blank",
     "/api/v1/models/{name}/feedback": "a label is a class (text up to 200 characters, integer, boolean) or a number",
     "/api/v1/models/{name}/aliases/{alias}/predict": "the rows must give the columns of the model's signature",

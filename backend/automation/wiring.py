@@ -7,7 +7,7 @@ from __future__ import annotations
 from ..db import Database
 from ..monitoring.recorder import Recorder
 from ..settings import Settings
-from . import alerting, shadowing
+from . import alerting, retraining, shadowing
 from .controller import Controller
 from .webhooks import Deliverer
 
@@ -16,7 +16,7 @@ def install(controller: Controller, settings: Settings, db: Database, recorder: 
     """Register the periodic tasks (alert rules first: a retrain trigger reads the alerts they open)."""
     controller.add("alerts", alerting.task(db))  # every model's [[monitor.alerts]] rules
 
-    # retrain: fire due [retrain] triggers, follow running retrains (backend.automation.retraining)
+    controller.add("retrain", retraining.task(settings, db))  # follow running retrains, fire due triggers
 
     shadowing.install(controller, settings, db)  # the rollback watch after automatic promotions
 

@@ -18,7 +18,7 @@ from rich.text import Text
 from ..client import Client, MlopsError
 from ..contract import JOB_ENDED, Job, JobStatus
 from ..formatting import status_markup
-from ..submit import DataFileMissing, DataUploadError, PipelineFileError, read_pipeline, submit_pipeline
+from ..submit import DataFileMissing, DataUploadError, Pipeline, PipelineFileError, read_pipeline, submit_pipeline
 from .output import (
     JsonOption,
     UrlOption,
@@ -36,13 +36,17 @@ from .output import (
     when,
 )
 
+ExecutorOption = typer.Option(None, "--executor", help="local or dask (overrides the file).")
+SchedulerOption = typer.Option(None, "--scheduler", help="Dask scheduler, e.g. tcp://host:8786.")
 EXIT_CODES = {"config": 3, "data": 4, "validation": 5, "training": 6, "cancelled": 7, "interrupted": 8, "crash": 8}
 JOB_STATUSES = tuple(JobStatus)
 
 jobs_app = typer.Typer(help="Training jobs: list, show, logs, cancel, retry.", no_args_is_help=True)
 
 
-def _follow(client: Client, job: Job, quiet: bool) -> Job:
+def follow_job(client: Client, job: Job, quiet: bool) -> Job:
+    """Poll the job until it ends: a progress bar, and its log unless `quiet` (the bar then goes to
+    stderr and is removed when done)."""
     offset = 0
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=errors if quiet else console, transient=quiet) as progress:
@@ -62,7 +66,8 @@ def _follow(client: Client, job: Job, quiet: bool) -> Job:
             time.sleep(0.5)
 
 
-def _exit_for(job: Job) -> int:
+def job_exit_code(job: Job) -> int:
+    """The exit code of a finished job (`EXIT_CODES` by its error kind)."""
     if job.status == JobStatus.SUCCEEDED:
         return 0
     if job.status == JobStatus.CANCELLED:
@@ -70,55 +75,81 @@ def _exit_for(job: Job) -> int:
     return EXIT_CODES.get(job.error_kind or "", 1)
 
 
+class NotStarted(Exception):
+    """The job was never submitted: the message to print and the exit code (2 unreadable file, 3 the
+    server refused the pipeline, 4 the data file is missing or refused)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def read_source(pipeline: Path) -> Pipeline:
+    """The pipeline file and its data file, read before any backend is reached; `NotStarted` when not."""
+    try:
+        return read_pipeline(pipeline)
+    except PipelineFileError as error:
+        raise NotStarted(str(error), 2) from None
+    except UnicodeDecodeError:
+        raise NotStarted(f"cannot read {pipeline}: not a UTF-8 text file (a pipeline is TOML)", 2) from None
+    except DataFileMissing as error:
+        raise NotStarted(str(error), EXIT_CODES["data"]) from None
+
+
+def start_job(client: Client, source: Pipeline, executor: str | None, scheduler: str | None) -> Job:
+    """Upload the data and submit the job, as `mlops train` does: `NotStarted` (4) when the server
+    refuses the data file, (3) when it refuses the pipeline; any other backend error is raised as it is."""
+    try:
+        return submit_pipeline(client, source, executor, scheduler)
+    except DataUploadError as error:
+        if error.status is not None and 400 <= error.status < 500:  # unreadable data
+            raise NotStarted(f"data.path {error.source.name}: {error.message}", EXIT_CODES["data"]) from None
+        raise  # as any backend error: exit 1
+    except MlopsError as error:
+        if error.status == 422:
+            raise NotStarted(error.message, EXIT_CODES["config"]) from None
+        raise
+
+
 def train(
     pipeline: Path = typer.Argument(..., help="The pipeline TOML file.", exists=False),
     wait: bool = typer.Option(False, "--wait", "-w", help="Follow the job: progress bar and live log."),
-    executor: str | None = typer.Option(None, "--executor", help="local or dask (overrides the file)."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler, e.g. tcp://host:8786."),
+    executor: str | None = ExecutorOption,
+    scheduler: str | None = SchedulerOption,
     json_out: bool = JsonOption,
     url: str | None = UrlOption,
 ) -> None:
     """Submit a training pipeline as a job; print its id (or follow it with --wait)."""
     try:
-        source = read_pipeline(pipeline)
-    except PipelineFileError as error:
-        fail(str(error), 2)
-        return
-    except UnicodeDecodeError:
-        fail(f"cannot read {pipeline}: not a UTF-8 text file (a pipeline is TOML)", 2)
-        return
-    except DataFileMissing as error:
-        fail(str(error), EXIT_CODES["data"])
-        return
-    client = connect(url)
-    try:
-        job = submit_pipeline(client, source, executor, scheduler)
-    except DataUploadError as error:
-        if error.status is not None and 400 <= error.status < 500:
-            fail(f"data.path {error.source.name}: {error.message}", EXIT_CODES["data"])  # unreadable data
-        raise  # as any backend error: exit 1
-    except MlopsError as error:
-        if error.status == 422:
-            fail(error.message, EXIT_CODES["config"])
-        raise
+        source = read_source(pipeline)
+        client = connect(url)
+        job = start_job(client, source, executor, scheduler)
+    except NotStarted as error:
+        fail(error.message, error.code)
     if not wait:
         if json_out:
             print_json(job)
         else:
-            console.print(f"submitted job [bold]{job.id}[/] ({shown(job.name)}); "
-                          f"follow it with: mlops jobs logs -f {job.id}")
+            print_submitted(job)
         return
     if not json_out:
         console.print(f"job [bold]{job.id}[/] ({shown(job.name)}) queued")
-    job = _follow(client, job, quiet=json_out)
+    job = follow_job(client, job, quiet=json_out)
     if json_out:
         print_json(client.get_job(job.id))
     else:
-        _print_outcome(client.get_job(job.id))
-    raise typer.Exit(_exit_for(job))
+        print_job_outcome(client.get_job(job.id))
+    raise typer.Exit(job_exit_code(job))
 
 
-def _print_outcome(job: Job) -> None:
+def print_submitted(job: Job) -> None:
+    console.print(f"submitted job [bold]{job.id}[/] ({shown(job.name)}); "
+                  f"follow it with: mlops jobs logs -f {job.id}")
+
+
+def print_job_outcome(job: Job) -> None:
+    """A finished job in one line: its best candidate, or its error and validation problems (stderr)."""
     if job.status == JobStatus.SUCCEEDED and job.report:
         best = job.report["best"]
         metric = job.report["primary_metric"]

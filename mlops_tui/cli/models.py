@@ -41,6 +41,7 @@ from .output import (
     usage_error,
     when,
 )
+from .retrain import lifecycle_view
 
 models_app = typer.Typer(help="Model registry: versions, aliases, gated promotion, approvals, audit history.",
                          no_args_is_help=True)
@@ -93,7 +94,7 @@ def _resolve(client: Client, name: str, part: int | str) -> int:
     return part if isinstance(part, int) else client.get_alias(name, part).version
 
 
-def _holder(client: Client, name: str, alias: str) -> int | None:
+def alias_holder(client: Client, name: str, alias: str) -> int | None:
     """The version `alias` points at now, None when it points nowhere (yet)."""
     try:
         return client.get_alias(name, alias).version
@@ -203,12 +204,18 @@ def models_policy(ref: str = NameArgument,
                   version: int | None = typer.Option(None, "--version", min=1,
                                                      help="The version whose pipeline file sets it (default: latest)."),
                   json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
-    """The promotion policy: the gates and approvals each alias needs (from the pipeline file's promote table)."""
-    policy = connect(url).model_policy(_name(ref), version)
+    """The promotion policy (the gates and approvals each alias needs, from the pipeline file's promote
+    table), then the lifecycle of the latest version's file: alert rules, the retrain policy with its state
+    (paused, rejections in a row, last start, next schedule) and the webhook."""
+    client = connect(url)
+    policy = client.model_policy(_name(ref), version)
+    lifecycle = client.model_lifecycle(_name(ref))
     if json_out:
-        print_json(policy)
+        print_json({**policy.model_dump(mode="json"), "lifecycle": lifecycle})
         return
     console.print(views.policy_table(policy))
+    for part in lifecycle_view(lifecycle):
+        console.print(part, highlight=False)
 
 
 @models_app.command("verify")
@@ -299,15 +306,16 @@ def models_promote(ref: str = RefArgument, version: int | None = VersionArgument
     _alias(to, "--to")
     client = connect(url)
     number = _resolve(client, name, part)
-    result = client.promote(name, number, to, expected_version=_holder(client, name, to), reason=reason, force=force)
+    result = client.promote(name, number, to, expected_version=alias_holder(client, name, to), reason=reason,
+                            force=force)
     if json_out:
         print_json(result)
     else:
-        _print_promotion(result)
-    raise typer.Exit(_promote_exit(result))
+        print_promotion(result)
+    raise typer.Exit(promote_exit_code(result))
 
 
-def _promote_exit(result: PromoteResult) -> int:
+def promote_exit_code(result: PromoteResult) -> int:
     return {PromoteOutcome.MOVED: 0, PromoteOutcome.GATES_FAILED: GATE_FAILED_EXIT,
             PromoteOutcome.AWAITING_APPROVAL: AWAITING_APPROVAL_EXIT}[result.outcome]
 
@@ -326,7 +334,7 @@ def _moved_line(result: PromoteResult, verb: str) -> str:
             f"{views.version_label(result.from_version)} → v{result.version}")
 
 
-def _print_promotion(result: PromoteResult) -> None:
+def print_promotion(result: PromoteResult) -> None:
     if result.report is not None:
         _print_report(result.report)
     if result.outcome == PromoteOutcome.MOVED:
