@@ -172,6 +172,22 @@ def test_too_few_rows_never_breach(client: TestClient, folder: Path) -> None:
     assert alerts_of(client, name) == []
 
 
+def test_silence_does_not_clear_an_alert_traffic_that_does_not_breach_does(client: TestClient,
+                                                                             folder: Path) -> None:
+    """A window with too few rows cannot tell: the alert stays open (a retrain triggered by it, or the
+    operator, still sees it) until windows with enough rows stop breaching."""
+    name = register(client, folder, [rule("drifting", "drift", feature="age", threshold=0.25)])
+    traffic(client, name, at(0), 5, inputs=inputs(200, 10, shifted=True))
+    run(client, 5)
+    assert only(client, name)["status"] == "open"
+    traffic(client, name, at(5), 5, per_minute=2, inputs=inputs(10, 11))  # 10 rows < [monitor] min_rows
+    run(client, 10)
+    assert only(client, name)["status"] == "open"
+    traffic(client, name, at(10), 5, inputs=inputs(200, 12))
+    run(client, 15)
+    assert only(client, name)["status"] == "resolved"
+
+
 def test_a_rule_on_an_alias_that_points_nowhere_is_not_evaluated(client: TestClient, folder: Path) -> None:
     name = register(client, folder, [rule("staging-quiet", "no_traffic", alias="staging")])
     run(client, 11)

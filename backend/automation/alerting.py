@@ -4,7 +4,9 @@ alias's live health in each of the rule's last `of_windows` windows, and alerts 
 Windows: the latest is the one `mlops monitor status --window` shows (from the start of the minute
 `window` ago to now); the earlier ones lie before it, back to back, each `window` long (a window is a
 whole number of minutes: the rollups are per minute). A rule fires when at least `min_breaches` of them
-breach; a window with fewer rows than the rule's `min_rows` never breaches (except `no_traffic`).
+breach; a window with fewer rows than the rule's `min_rows` never breaches (except `no_traffic`), and
+does not clear either: an active alert resolves only when enough windows with enough rows no longer
+breach (a drift alert stays open while nobody calls the model, `no_traffic` says that).
 
 A round reads each window of a (model, alias, version) once, whatever the number of rules reading it,
 and only what its rules need (traffic from the per-minute rollups, drift from the per-minute drift
@@ -71,6 +73,8 @@ class Reading:
     """The threshold the value was compared with (a drift rule's calibrated `drift_at` without one)."""
     subject: str = ""
     """What the value is of: a feature's name, `live` or `estimated` accuracy."""
+    judged: bool = True
+    """False when the window had too few rows to tell: it neither breaches nor clears."""
 
 
 class Facts:
@@ -140,12 +144,13 @@ def read(rule: AlertRule, facts: Facts, name: str, version: int, span: Span) -> 
     traffic = facts.traffic(name, rule.alias, span)
     if rule.kind == AlertKind.NO_TRAFFIC:
         return Reading(float(traffic.requests), traffic.requests == 0, 0.0)
-    enough = traffic.requests >= least
+    if traffic.requests < least or not traffic.requests:
+        return Reading(None, False, rule.threshold, judged=False)
     if rule.kind == AlertKind.LATENCY_P95:
-        value = traffic.quantile(0.95) if traffic.requests else None
+        value = traffic.quantile(0.95)
     else:
-        value = traffic.errors / traffic.requests if traffic.requests else None
-    return Reading(value, enough and value is not None and value > (rule.threshold or 0.0), rule.threshold)
+        value = traffic.errors / traffic.requests
+    return Reading(value, value is not None and value > (rule.threshold or 0.0), rule.threshold)
 
 
 def _drift_reading(rule: AlertRule, features: list[FeatureDrift], least: int) -> Reading:
@@ -154,11 +159,11 @@ def _drift_reading(rule: AlertRule, features: list[FeatureDrift], least: int) ->
     readings = []
     for feature in features:
         bound = rule.threshold if rule.threshold is not None else feature.drift_at
-        breached = feature.rows >= least and feature.psi is not None and bound is not None and feature.psi >= bound
-        readings.append(Reading(feature.psi, breached, bound, feature.feature))
+        if feature.rows >= least and feature.psi is not None and bound is not None:
+            readings.append(Reading(feature.psi, feature.psi >= bound, bound, feature.feature))
     if not readings:
-        return Reading(None, False, rule.threshold)
-    return max(readings, key=lambda r: (r.breached, r.value if r.value is not None else -math.inf))
+        return Reading(None, False, rule.threshold, judged=False)
+    return max(readings, key=lambda r: (r.breached, r.value or 0.0))
 
 
 def _performance_reading(rule: AlertRule, facts: Facts, name: str, version: int, span: Span,
@@ -173,7 +178,7 @@ def _performance_reading(rule: AlertRule, facts: Facts, name: str, version: int,
         if estimated is not None and rows >= least:
             value, subject = estimated, "estimated"
     if value is None:
-        return Reading(None, False, rule.threshold, subject)
+        return Reading(None, False, rule.threshold, subject, judged=False)
     bound = rule.threshold or 0.0
     breached = value < bound if rule.kind == AlertKind.ACCURACY else value > bound
     return Reading(value, breached, rule.threshold, subject)
@@ -253,8 +258,10 @@ def check(db: Database, facts: Facts, name: str, version: int, rule: AlertRule, 
             severity=rule.severity, alias=rule.alias, version=version, value=latest.value,
             threshold=shown.bound, window_start=windows[breaching[-1]].start, now=now)
     elif alert is not None:
-        note = f"cleared: {summary(rule, latest, len(breaching), rule.alias)}"
-        alert_service.resolve_cleared(db, alert, note, latest.value, now)
+        unknown = sum(not reading.judged for reading in readings)
+        if len(breaching) + unknown < rule.min_breaches:  # silence is not a clearing: enough windows tell
+            note = f"cleared: {summary(rule, latest, len(breaching), rule.alias)}"
+            alert_service.resolve_cleared(db, alert, note, latest.value, now)
 
 
 def task(db: Database) -> Callable[[int], None]:
