@@ -225,15 +225,17 @@ def evaluate(db: Database, now: int) -> None:
     held = {(row["name"], row["alias"]): int(row["version"]) for row in monitoring_store.aliases(db)}
     facts = Facts(db)
     declared: set[tuple[str, str]] = set()
-    for life in lifecycle.all_models(db):
+    models = lifecycle.all_models(db)
+    for life in models:
         for rule in life.alerts:
             declared.add((life.name, rule.name))
             version = held.get((life.name, rule.alias))
             if version is not None:
                 check(db, facts, life.name, version, rule, active.get((life.name, rule.name)),
                       resolved_at.get((life.name, rule.name)), now)
-    for (name, rule_name), alert in active.items():
-        if alert.kind in RULE_KINDS and (name, rule_name) not in declared:
+    known = {life.name for life in models}
+    for (name, rule_name), alert in active.items():  # a rule taken out of the model's current pipeline file
+        if alert.kind in RULE_KINDS and name in known and (name, rule_name) not in declared:
             alert_service.resolve_cleared(db, alert, f"the rule {rule_name!r} is no longer in the model's "
                                                      "pipeline file", alert.last_value, now)
 
