@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from conftest import ROOT, make_client, unique
 from fastapi.testclient import TestClient
 from gates_support import Home
@@ -16,7 +17,8 @@ from gates_support import Home
 from backend import Settings
 from backend.pipelines.config import parse
 
-CHURN = (ROOT / "sample_data" / "churn.csv").read_text().splitlines(keepends=True)
+CHURN_CSV = ROOT / "sample_data" / "churn.csv"
+CHURN = CHURN_CSV.read_text().splitlines(keepends=True)
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 
@@ -125,6 +127,12 @@ def follow(client: TestClient, model: str, retrain_id: str, now: int) -> dict[st
         return found if found["status"] != "running" else None
 
     return wait_for(done, every=0.3)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session", name="files")
+def files_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`files`: `base_model`, once per test process (the retrain test modules import this fixture)."""
+    return base_model(tmp_path_factory.mktemp("retrain-base"))
 
 
 def base_model(folder: Path) -> Path:

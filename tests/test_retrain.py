@@ -9,35 +9,34 @@ from version 1 cloned from one model trained once in this process, so each scena
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from retrain_support import (
+    CHURN_CSV,
     HOUR,
     MINUTE,
     add_data,
     backend,
-    base_model,
     clone,
+    files_fixture,  # noqa: F401  (the session's trained model files: `files`)
     follow,
     new_model,
     pipeline,
     retrains,
     tick,
+    wait_for,
 )
 
 from backend.services.alerts import open_alert
 from mlops_tui.contract import now_ms
 from mlops_tui.contract.alerts import AlertKind
 from mlops_tui.contract.cron import next_after
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return base_model(tmp_path_factory.mktemp("retrain-base"))
 
 
 @pytest.fixture(scope="module")
@@ -139,25 +138,39 @@ def test_the_schedule_fires_once_for_missed_slots_and_stays_staged_without_produ
 def test_new_data_below_min_new_rows_is_skipped_once_then_a_bigger_version_trains(client: TestClient,
                                                                                     files: Path) -> None:
     model, ref = new_model(client, files, 'on_new_data = true\nmin_new_rows = 500\nauto_promote = true\n'
-                                          'min_interval = "1m"')
+                                          'min_interval = "1m"', rows=2000)
     dataset = ref.split("@")[0]
-    small = add_data(client, dataset, 3200)
+    small = add_data(client, dataset, 2200)
     now = now_ms()
     tick(client, now)
     tick(client, now + 1000)  # still true: not recorded again
     skipped = retrains(client, model)
     assert [(r["trigger"], r["status"], r["detail"]) for r in skipped] == [("new_data", "skipped", small)]
     assert skipped[0]["reason"].startswith("min_new_rows: 200 new rows")
-    bigger = add_data(client, dataset, 4000)
+    bigger = add_data(client, dataset, 3000)
     tick(client, now + 2000)
     started = retrains(client, model)[0]
     assert (started["trigger"], started["status"], started["dataset"]) == ("new_data", "running", bigger)
     assert jobs_of(client, model)[0]["dataset"] == bigger
-    done = follow(client, model, started["id"], now + 3000)
+    # data arriving while it runs is folded into it (recorded once), and trained on once it ended
+    latest = add_data(client, dataset, 4000)
+    tick(client, now + 3000)
+    tick(client, now + 4000)
+    assert [(r["status"], r["detail"]) for r in retrains(client, model)][:1] == [("coalesced", latest)]
+    assert len(retrains(client, model)) == 3 and len(jobs_of(client, model)) == 1
+    done = follow(client, model, started["id"], now + 5000)
     assert done["status"] == "promoted", done["reason"]
     version = client.get(f"/api/v1/models/{model}/versions/2").json()
     assert version["dataset"] == bigger and aliases(client, model) == {"staging": 2, "production": 2}
-    assert client.get(f"/api/v1/models/{model}/lifecycle").json()["state"]["last_dataset"] == bigger
+    tick(client, now + 2 * MINUTE)  # past the cooldown: the folded version trains now
+    again = retrains(client, model)[0]
+    assert (again["trigger"], again["status"], again["dataset"]) == ("new_data", "running", latest)
+    assert client.get(f"/api/v1/models/{model}/lifecycle").json()["state"]["last_dataset"] == latest
+    # a cancelled job fails its retrain, naming why
+    client.post(f"/api/v1/jobs/{again['job_id']}/cancel").raise_for_status()
+    failed = follow(client, model, again["id"], now + 3 * MINUTE)
+    assert failed["status"] == "failed" and "cancelled" in failed["reason"].lower(), failed["reason"]
+    assert aliases(client, model) == {"staging": 2, "production": 2}
 
 
 def test_rejected_candidates_pause_the_policy_and_a_forced_success_resumes_it(client: TestClient,
@@ -195,6 +208,34 @@ def test_rejected_candidates_pause_the_policy_and_a_forced_success_resumes_it(cl
     assert "alert.resolved" in outbox(client, model)
 
 
+def test_a_shadow_policy_shadows_staging_on_live_traffic_before_production(client: TestClient, files: Path) -> None:
+    model, _ = new_model(client, files, 'shadow = "1s"\nshadow_min_rows = 20\nauto_promote = true\n'
+                                        'min_interval = "1m"')
+    client.post(f"/api/v1/models/{model}/promote", json={"version": 1, "alias": "production"}).raise_for_status()
+    event = fire(client, model)["retrain"]
+    now = now_ms()
+    shadowing = follow(client, model, event["id"], now)
+    assert shadowing["status"] == "shadowing", shadowing["reason"]
+    assert shadowing["promoted_to"] == ["staging"] and shadowing["shadow_since"] == now
+    assert aliases(client, model) == {"staging": 2, "production": 1}
+    assert fire(client, model)["retrain"]["status"] == "coalesced"  # a shadowing retrain is still active
+    tick(client, now + 5000)  # the period is over, but no request was shadowed yet: it waits
+    assert client.get(f"/api/v1/models/{model}/retrains/{event['id']}").json()["status"] == "shadowing"
+    rows = pd.read_csv(CHURN_CSV).drop(columns=["churned"]).head(40)
+    payload = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+    client.post(f"/api/v1/models/{model}/aliases/production/predict", json=payload).raise_for_status()
+
+    def judged() -> dict[str, Any] | None:
+        tick(client, now + 10_000)
+        found: dict[str, Any] = client.get(f"/api/v1/models/{model}/retrains/{event['id']}").json()
+        return found if found["status"] != "shadowing" else None
+
+    done = wait_for(judged, timeout=60)
+    assert done["status"] == "promoted", done["reason"]
+    assert done["promoted_to"] == ["staging", "production"] and aliases(client, model) == {"staging": 2,
+                                                                                           "production": 2}
+
+
 def test_dry_run_names_the_data_and_starts_nothing(client: TestClient, files: Path) -> None:
     model, ref = new_model(client, files, 'min_new_rows = 100')
     bigger = add_data(client, ref.split("@")[0], 3500)
@@ -204,6 +245,10 @@ def test_dry_run_names_the_data_and_starts_nothing(client: TestClient, files: Pa
             plan["plan"]["new_rows"]) == (bigger, 3500, ref, 500)
     assert plan["plan"]["pipeline_version"] == 1 and plan["plan"]["promote"] == ["staging"]
     assert retrains(client, model) == [] and jobs_of(client, model) == []
+    labels, _ = new_model(client, files, "min_new_labels = 5")
+    held = fire(client, labels, dry_run=True)["plan"]
+    assert not held["would_start"] and held["new_labels"] == 0
+    assert held["reason"].startswith("min_new_labels: 0 labels since the last retrain started")
 
 
 def test_errors_name_what_is_wrong(client: TestClient, files: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import CLIENT_HEADERS, LiveServer, start_backend, stop_process
-from retrain_support import add_data, base_model, new_model, wait_for
+from retrain_support import add_data, files_fixture, new_model, wait_for  # noqa: F401  (`files`)
 from typer.testing import CliRunner, Result
 
 from mlops_tui.cli import output
@@ -33,11 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         del os.environ["MLOPS_CONTROL_INTERVAL"]
     yield live
     stop_process(live.process)
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return base_model(tmp_path_factory.mktemp("retrain-cli-base"))
 
 
 @pytest.fixture

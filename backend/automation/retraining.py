@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from mlops_tui.contract import JobStatus
+from mlops_tui.contract import JobStatus, cron
 from mlops_tui.contract.alerts import AlertKind, NotifyEvent, Severity
 from mlops_tui.contract.cron import next_after
 from mlops_tui.contract.registry import GateReport, PromoteCreate, PromoteOutcome
@@ -259,8 +259,8 @@ def _due(db: Database, found: ModelLifecycle, now: int) -> list[tuple[RetrainTri
         if slot:
             due.append((RetrainTrigger.SCHEDULE, slot, {}))
     if policy.on_new_data:
-        ref = _new_data(db, found)
-        if ref and not store.consumed(db, found.name, RetrainTrigger.NEW_DATA, ref):
+        ref = _new_data(db, found)  # folded into a retrain on older data, it fires once that one ended
+        if ref and not store.consumed(db, found.name, RetrainTrigger.NEW_DATA, ref, coalesced=False):
             due.append((RetrainTrigger.NEW_DATA, ref, {"dataset": ref}))
     return due
 
@@ -269,11 +269,12 @@ def _schedule_slot(db: Database, name: str, schedule: str, now: int) -> str | No
     """The schedule's detail when a slot passed since the last check (missed slots fire once, together),
     and the check moved to `now`."""
     checked = service.schedule_checked(db, name, store.state(db, name).schedule_checked_at)
-    first = next_after(schedule, checked)
+    line = cron.parse(schedule)
+    first = next_after(line, checked)
     if first > now:
         return None
     last, missed = first, 0
-    while (following := next_after(schedule, last)) <= now and missed < 1000:
+    while (following := next_after(line, last)) <= now and missed < 1000:
         last, missed = following, missed + 1
     with db.write() as conn:
         store.set_state(conn, name, schedule_checked_at=now)

@@ -87,12 +87,14 @@ def latest_for(db: Database, name: str, trigger: str, detail: str) -> Retrain | 
     return _retrain(found) if found else None
 
 
-def consumed(db: Database, name: str, trigger: str, detail: str) -> bool:
-    """Whether this trigger already fired a retrain that was not held back by a guard (started or
-    coalesced into one): it never fires again."""
+def consumed(db: Database, name: str, trigger: str, detail: str, coalesced: bool = True) -> bool:
+    """Whether this trigger already fired a retrain that was not held back by a guard: it started one, or
+    (unless `coalesced` is False) was folded into one. Then it never fires again."""
+    held = [RetrainStatus.SKIPPED.value] + ([] if coalesced else [RetrainStatus.COALESCED.value])
     with db.read() as conn:
-        found = conn.execute("SELECT 1 FROM retrains WHERE name = ? AND trigger = ? AND detail = ? AND status != ? "
-                             "LIMIT 1", (name, trigger, detail, RetrainStatus.SKIPPED.value)).fetchone()
+        found = conn.execute(f"SELECT 1 FROM retrains WHERE name = ? AND trigger = ? AND detail = ? "
+                             f"AND status NOT IN ({placeholders(len(held))}) LIMIT 1",
+                             (name, trigger, detail, *held)).fetchone()
     return found is not None
 
 

@@ -17,8 +17,7 @@ from rich.table import Table
 from ..client import Client
 from ..contract.registry import AWAITING_APPROVAL_EXIT, GATE_FAILED_EXIT
 from ..contract.retrain import Lifecycle, Retrain, RetrainPlan, RetrainStatus
-from .jobs import EXIT_CODES
-from .jobs import job_exit_code as job_exit
+from .jobs import EXIT_CODES, job_exit_code
 from .output import (
     JsonOption,
     UrlOption,
@@ -94,7 +93,7 @@ def _follow(client: Client, event: Retrain, quiet: bool) -> Retrain:
 
 def _exit_for(client: Client, event: Retrain) -> int:
     if event.status == RetrainStatus.FAILED:
-        return job_exit(client.get_job(event.job_id)) if event.job_id else 1
+        return job_exit_code(client.get_job(event.job_id)) if event.job_id else 1
     return EXIT_BY_STATUS.get(event.status, 1)
 
 
