@@ -56,7 +56,7 @@ def monitor(name: ModelName, db: DB, recorder: PredictionRecorder,
             ) -> MonitorStatus:
     """The alias's traffic, latency, drift and performance over the window, and its last hour per minute
     (ending at `at` when given: the console shows an alert's moment so)."""
-    return monitoring.monitor_status(db, recorder, name, alias, window, now=at)
+    return monitoring.monitor_status(db, recorder, name, alias, window, at=at)
 
 
 @router.get("/api/v1/monitoring/health", response_model=HealthList)

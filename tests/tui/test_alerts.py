@@ -205,10 +205,22 @@ async def test_enter_opens_the_monitor_at_the_alerts_moment_and_l_returns_to_liv
         assert isinstance(app.screen, AlertsScreen)
 
 
+async def test_monitor_at_a_past_moment_reads_only_what_came_before(alerts_backend: Backend) -> None:
+    live = await alerts_backend.seeder.monitor(MODEL, "production", "15m")
+    then = await alerts_backend.seeder.monitor(MODEL, "production", "15m", at=NOW_MS - 30 * MINUTE)
+    assert live.rows and then.rows and then.rows < live.rows  # 2 requests a minute then, 3 and 10 lately
+    assert then.sampled_rows == then.rows and then.performance.labeled == then.rows  # nothing after the moment
+    assert all(feature.rows == then.rows for feature in then.drift)
+    assert then.series[-1].minute == NOW_MS - 30 * MINUTE and live.series[-1].minute == NOW_MS
+    # production held v2 (forced) from 55 to 40 minutes ago: the moment shows the version that answered then
+    assert (await alerts_backend.seeder.monitor(MODEL, "production", "15m", at=NOW_MS - 50 * MINUTE)).version == 2
+    assert live.version == then.version == 1
+
+
 async def test_monitor_without_at_answers_as_before(alerts_backend: Backend) -> None:
     now = await alerts_backend.seeder.monitor(MODEL, "production", "1h", at=NOW_MS)
     plain_answer = await alerts_backend.seeder.monitor(MODEL, "production", "1h")
-    assert now == plain_answer
+    assert now == plain_answer  # `at` = now: the same answer
 
 
 # -- the header, on every view ---------------------------------------------------------------------------------
