@@ -426,6 +426,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX shadow_rows_request ON shadow_rows (request_id);
     CREATE INDEX shadow_rows_time ON shadow_rows (time);
     """,
+    # 9 -> 10 (retrain part): a retrain fired by hand with `force` (its success un-pauses the policy), and
+    # when its version started running in shadow.
+    """
+    ALTER TABLE retrains ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE retrains ADD COLUMN shadow_since INTEGER;
+    """,
 ]
 
 

@@ -47,7 +47,7 @@ from .contract.registry import (
     PromoteResult,
     RequestList,
 )
-from .contract.retrain import Lifecycle, RetrainAnswer, RetrainList, ShadowComparison
+from .contract.retrain import Lifecycle, Retrain, RetrainAnswer, RetrainList, ShadowComparison
 
 T = TypeVar("T")
 CLIENT_HEADERS = {"X-Mlops-Client": "mlops-tui"}
@@ -448,6 +448,11 @@ def retrain(name: str, dry_run: bool = False, force: bool = False) -> Call[Retra
 def list_retrains(name: str, limit: int = 50) -> Call[RetrainList]:
     """The model's retrains (triggers and outcomes), newest first."""
     return Call("GET", _models(name, "retrains"), RetrainList.model_validate, params={"limit": limit})
+
+
+def get_retrain(name: str, retrain_id: str) -> Call[Retrain]:
+    """One retrain as it stands now."""
+    return Call("GET", _models(name, "retrains", _segment(retrain_id)), Retrain.model_validate)
 
 
 def shadow(name: str, alias: str = "production") -> Call[ShadowComparison]:

@@ -45,7 +45,7 @@ from .contract.registry import (
     PromoteResult,
     RequestList,
 )
-from .contract.retrain import Lifecycle, RetrainAnswer, RetrainList, ShadowComparison
+from .contract.retrain import Lifecycle, Retrain, RetrainAnswer, RetrainList, ShadowComparison
 
 T = TypeVar("T")
 
@@ -423,6 +423,9 @@ class Client:
     def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
         return self.send(api.list_retrains(name, limit))
 
+    def get_retrain(self, name: str, retrain_id: str) -> Retrain:
+        return self.send(api.get_retrain(name, retrain_id))
+
     def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
         return self.send(api.shadow(name, alias))
 
@@ -617,6 +620,9 @@ class AsyncClient:
 
     async def list_retrains(self, name: str, limit: int = 50) -> RetrainList:
         return await self.send(api.list_retrains(name, limit))
+
+    async def get_retrain(self, name: str, retrain_id: str) -> Retrain:
+        return await self.send(api.get_retrain(name, retrain_id))
 
     async def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
         return await self.send(api.shadow(name, alias))

@@ -53,7 +53,7 @@ def verify(secret: str, body: bytes, header: str | None, now: float | None = Non
 
 def summary(body: dict[str, Any]) -> str:
     """One line for an event: `alert.opened churn-classifier charges-drift: monthly_charges drifted ...`."""
-    event, model, data = body.get("event", "?"), body.get("model") or "-", body.get("data") or {}
+    event, model, data = body.get("event", "?"), body.get("model"), body.get("data") or {}
     if event.startswith("alert."):
         return f"{event} {model} {data.get('rule')}: {data.get('message')}"
     if event == "alias.moved":
@@ -64,7 +64,8 @@ def summary(body: dict[str, Any]) -> str:
     if event.startswith("retrain."):
         return (f"{event} {model}: {data.get('trigger')} {data.get('status')} version {data.get('version')} "
                 f"{data.get('reason') or ''}").rstrip()
-    return f"{event} {model}: {data.get('message') or json.dumps(data)[:200]}"
+    about = f" {model}" if model else ""
+    return f"{event}{about}: {data.get('message') or json.dumps(data)[:200]}"
 
 
 @dataclass

@@ -70,13 +70,14 @@ class Setup:
     def deliveries(self, name: str | None = None) -> list[Delivery]:
         return self.client.list_deliveries(model=name, limit=1000).deliveries
 
-    def settled(self, name: str | None = None) -> list[Delivery]:
-        """The log once no delivery (of `name`) is pending (and `name` has some)."""
+    def settled(self, name: str | None = None, count: int = 0) -> list[Delivery]:
+        """The log (of `name`) once it holds `count` deliveries at least and none is pending (an event
+        not fanned out yet has none)."""
         def done() -> tuple[list[Delivery]] | None:
             found = self.deliveries(name)
             finished = all(d.status != DeliveryStatus.PENDING for d in found)
-            return (found,) if finished and (found or name is None) else None
-        return until(done, what=f"deliveries of {name} to finish")[0]
+            return (found,) if finished and len(found) >= count else None
+        return until(done, what=f"{count} deliveries of {name} to finish")[0]
 
 
 def start(receiver: Receiver) -> Receiver:
@@ -125,7 +126,7 @@ def test_an_alert_reaches_the_receiver_on_the_third_attempt_after_two_failures(s
     finally:
         db.close()
     assert alert is not None
-    [delivery] = setup.settled(name)
+    [delivery] = setup.settled(name, 1)
     tries = seen(setup.hub, name)
     assert [r.answered for r in tries] == [500, 500, 200]
     assert {r.delivery for r in tries} == {delivery.id}  # one delivery, retried
@@ -151,8 +152,8 @@ def test_registrations_and_alias_moves_are_delivered_to_the_hub_and_to_the_model
     assert setup.register(name, notify) == 2
     setup.client.promote(name, 2, "production", force=True, reason="webhook test")
     setup.client.rollback(name, "production", reason="webhook test")
-    log = setup.settled(name)
-    assert all(d.status == DeliveryStatus.DELIVERED for d in log), log
+    log = setup.settled(name, 8)
+    assert len(log) == 8 and all(d.status == DeliveryStatus.DELIVERED for d in log), log
     hub = [json.loads(r.body) for r in seen(setup.hub, name)]
     assert [b["event"] for b in hub] == ["model.registered", "alias.moved", "model.registered", "alias.moved",
                                          "alias.moved"]
@@ -170,7 +171,7 @@ def test_registrations_and_alias_moves_are_delivered_to_the_hub_and_to_the_model
 def test_a_notify_url_whose_host_is_not_allowed_is_never_contacted(setup: Setup) -> None:
     name = unique("stranger")
     setup.register(name, {"url": setup.stranger.url})
-    log = setup.settled(name)
+    log = setup.settled(name, 2)
     refused = [d for d in log if d.url == setup.stranger.url]
     assert len(refused) == 1 and refused[0].status == DeliveryStatus.FAILED and refused[0].attempts == 0
     assert "MLOPS_WEBHOOK_HOSTS" in (refused[0].last_error or "")
@@ -182,7 +183,7 @@ def test_a_receiver_that_always_refuses_ends_failed_after_the_last_attempt(setup
     """The impostor checks signatures with another secret: every request is refused (401)."""
     name = unique("refused")
     setup.register(name, {"url": setup.impostor.url, "events": ["model.registered"]})
-    log = setup.settled(name)
+    log = setup.settled(name, 2)
     [failed] = [d for d in log if d.url == setup.impostor.url]
     assert failed.status == DeliveryStatus.FAILED and failed.attempts == ATTEMPTS
     assert failed.last_status_code == 401 and failed.next_attempt_at is None

@@ -150,13 +150,15 @@ class Deliverer:
                 for delivery in batch:
                     if self._stop.is_set():
                         break
-                    self._attempt(http, delivery)
+                    self._attempt(http, delivery, now)
                     attempted += 1
                 if now is not None:
                     break
         return attempted
 
-    def _attempt(self, http: httpx.Client, delivery: Due) -> None:
+    def _attempt(self, http: httpx.Client, delivery: Due, now: int | None) -> None:
+        """POST it once and record the outcome (at `now`, default: when the answer came): delivered, the
+        next attempt's time, or failed."""
         body = delivery.body.encode()
         headers = {"Content-Type": "application/json", "User-Agent": "mlops-tui-webhooks",
                    EVENT_HEADER: delivery.event, DELIVERY_HEADER: delivery.id}
@@ -169,10 +171,10 @@ class Deliverer:
             error = None if answer.is_success else _refusal(answer)
         except httpx.TimeoutException:
             error = f"no answer within {self.settings.webhook_timeout_seconds:g} s"
-        except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}"
+        except Exception as failure:  # refused, reset, a URL httpx cannot send to: a failed attempt all the same
+            error = f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
         attempts = delivery.attempts + 1
-        now = now_ms()
+        now = now_ms() if now is None else now
         if error is None:
             status, next_at = DeliveryStatus.DELIVERED, None
         elif attempts >= self.settings.webhook_max_attempts:

@@ -4,12 +4,14 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
+from .alerts import alerts_app
 from .data import data_app
 from .jobs import jobs_app, train_command
 from .models import models_app
 from .monitor import monitor_app
 from .pipeline import pipeline_app
 from .replica import serve_command
+from .retrain import retrain_command
 from .server import server_app
 from .serving import predict_command
 from .tracking import experiments_app, runs_app
@@ -30,12 +32,14 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("train")(train_command)
 app.command("tui")(tui)
 app.command("predict")(predict_command)
 app.command("serve")(serve_command)
+app.command("retrain")(retrain_command)
 
 
 @app.command("version")

@@ -41,6 +41,7 @@ from .output import (
     usage_error,
     when,
 )
+from .retrain import lifecycle_view
 
 models_app = typer.Typer(help="Model registry: versions, aliases, gated promotion, approvals, audit history.",
                          no_args_is_help=True)
@@ -203,12 +204,18 @@ def models_policy(ref: str = NameArgument,
                   version: int | None = typer.Option(None, "--version", min=1,
                                                      help="The version whose pipeline file sets it (default: latest)."),
                   json_out: bool = JsonOption, url: str | None = UrlOption) -> None:
-    """The promotion policy: the gates and approvals each alias needs (from the pipeline file's promote table)."""
-    policy = connect(url).model_policy(_name(ref), version)
+    """The promotion policy (the gates and approvals each alias needs, from the pipeline file's promote
+    table), then the lifecycle of the latest version's file: alert rules, the retrain policy with its state
+    (paused, rejections in a row, last start, next schedule) and the webhook."""
+    client = connect(url)
+    policy = client.model_policy(_name(ref), version)
+    lifecycle = client.model_lifecycle(_name(ref))
     if json_out:
-        print_json(policy)
+        print_json({**policy.model_dump(mode="json"), "lifecycle": lifecycle})
         return
     console.print(views.policy_table(policy))
+    for part in lifecycle_view(lifecycle):
+        console.print(part, highlight=False)
 
 
 @models_app.command("verify")

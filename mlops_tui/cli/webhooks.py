@@ -57,7 +57,8 @@ def deliveries(model: str | None = typer.Option(None, "--model", help="Only this
                       when(item.created_at), upcoming)
     console.print(table)
     if not found:
-        console.print("no deliveries (the server sends to MLOPS_WEBHOOK_URL and to a model's [notify] url)")
+        console.print("no deliveries (the server sends to MLOPS_WEBHOOK_URL and to a model's [notify] url)",
+                      markup=False)
 
 
 def _first_attempt(client: Client, event_id: str, timeout: float) -> Delivery | None:

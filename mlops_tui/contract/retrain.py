@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from . import cron
 from .alerts import ALERT_RULE_NAME, DURATION_RULE, Alert, AlertRule, NotifyConfig, Section
 
 
@@ -57,6 +58,12 @@ class RetrainPolicy(Section):
             if not re.match(ALERT_RULE_NAME, name):
                 raise ValueError(f"{name!r} is not an alert rule name")
         return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_line(cls, value: str | None) -> str | None:
+        """A bad cron line is refused when the pipeline is submitted, naming `retrain.schedule`."""
+        return None if value is None else cron.check(value)
 
 
 class RetrainTrigger(StrEnum):
@@ -119,6 +126,10 @@ class Retrain(Model):
     """The approval request opened for `production`."""
     alert_id: str | None = None
     """The alert that triggered it (`drift`)."""
+    forced: bool = False
+    """Fired by hand with `force`: the guards were skipped; ending promoted or staged un-pauses the policy."""
+    shadow_since: int | None = None
+    """When its version started running in shadow (epoch ms)."""
     created_at: int
     updated_at: int
     ended_at: int | None = None
@@ -179,6 +190,8 @@ class RetrainState(Model):
     last_dataset: str | None = None
     next_schedule_at: int | None = None
     """Epoch ms of the schedule's next firing."""
+    schedule_checked_at: int | None = None
+    """Up to when the schedule's slots were looked at (a slot fires once, missed ones together once)."""
 
 
 class Lifecycle(Model):
