@@ -55,7 +55,8 @@ from mlops_tui.sdk import ActiveRun, start_run
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "sample_data" / "churn.csv"
-HOME = ROOT / ".demo-home"
+HOME = Path(os.environ.get("MLOPS_DEMO_HOME") or ROOT / ".demo-home")
+"""The demo's home, emptied first (`MLOPS_DEMO_HOME` moves it: tests/test_demo.py runs in a temporary one)."""
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb", "age"]
 CATEGORICAL = ["plan", "region", "payment_method", "contract"]
 T = TypeVar("T")
@@ -157,8 +158,11 @@ DRIFTED = ROOT / "sample_data" / "churn_traffic_drift.csv"
 """Traffic drawn like `churn_recent.csv` (the same shifted process, another seed)."""
 RULE = "charges-drift"
 """The loop pipeline's alert rule, which its `[retrain] on_drift` names."""
-AUTOMATION = {"MLOPS_AUTOMATION": "1", "MLOPS_CONTROL_INTERVAL": "1", "MLOPS_WEBHOOK_BACKOFF": "0.5"}
-"""The demo backend checks its alert rules and retrain triggers every second (the default is 15 s)."""
+AUTOMATION = {"MLOPS_AUTOMATION": "1", "MLOPS_CONTROL_INTERVAL": "1", "MLOPS_WEBHOOK_BACKOFF": "0.5",
+              "MLOPS_MONITOR_FULL_RATE": "100000"}
+"""The demo backend checks its alert rules and retrain triggers every second (the default is 15 s), and
+keeps every replayed row for the monitor (by default about 50 rows a second are kept under heavy traffic:
+a replay as fast as the demo's would leave the drift windows few rows)."""
 STEP_TIMEOUT = 240.0
 """Seconds a step of the loop may take before the demo gives up on it (exit 1)."""
 
