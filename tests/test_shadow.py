@@ -26,6 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from backend import Settings, create_app
+from backend.monitoring import profile as monitoring_profile
 from backend.pipelines import model_io
 from backend.services import shadow
 from backend.serving import shadow as served
@@ -226,4 +227,29 @@ def test_a_request_the_shadow_refuses_fails_alone_in_its_batch(shadowed: Shadowe
     found = shadowed.compared(name)
     assert (found.champion.errors, found.shadow.errors, found.rows, found.shadow.rows) == (0, 10, 20, 20)
     assert found.agreement == 1.0
+    shadow.stop(shadowed.db, name)
+
+
+def test_before_labels_the_estimated_accuracy_judges(shadowed: Shadowed) -> None:
+    """Each version's profile calibrated on holdout rows labeled as the champion predicts them: the champion
+    is estimated right on every row, the other model about as often as it agrees with it. Requests ask no
+    probabilities: the champion's are computed off the request path."""
+    holdout, live = shadowed.champion.x_test.iloc[:500], shadowed.champion.x_test.iloc[500:800]
+    truth = pd.Series(shadowed.champion.pipeline.predict(holdout))
+    with_profiles = [{**trained.files, "model/profile.json": json.dumps(monitoring_profile.build(
+        holdout, holdout, truth, trained.pipeline, "classification")).encode()}
+        for trained in (shadowed.champion, shadowed.other)]
+    name = unique("estimated")
+    for files in with_profiles:
+        shadowed.client.register_version(name, run_with_files(shadowed.client, files))
+    shadowed.client.promote(name, 1, "production", force=True, reason="shadow tests")
+    shadow.start(shadowed.db, name, 2)
+    answers = shadowed.send(name, live)
+    assert all("probabilities" not in answer for answer in answers)
+    found = shadowed.compared(name)
+    agreement = found.agreement
+    assert found.champion.labeled == 0 and agreement is not None and agreement < 0.95
+    assert found.champion.estimated["accuracy"] > 0.99
+    assert found.shadow.estimated["accuracy"] == pytest.approx(agreement, abs=0.1)
+    assert found.verdict == "regressed" and found.reason.startswith("estimated accuracy"), found.reason
     shadow.stop(shadowed.db, name)
