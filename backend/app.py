@@ -30,6 +30,7 @@ from .monitoring.summaries import DriftSummaries
 from .openapi import describe
 from .responses import JSONBytes, send_json
 from .routers import (
+    alerts,
     approvals,
     artifacts,
     datasets,
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
                    datasets.router, models.router, approvals.router, predict.router, monitoring.router,
-                   shadow.router, webhooks.router):
+                   alerts.router, shadow.router, webhooks.router):
         app.include_router(router)
     app.include_router(retrain.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -18,12 +18,13 @@ MINUTE = 60_000
 
 
 def register_model(client: TestClient, folder: Path, aliases: tuple[str, ...] = ("production",),
-                   name: str | None = None) -> str:
-    """A model whose version 1 holds a real saved pipeline, pointed at by `aliases`."""
+                   name: str | None = None, files: dict[str, bytes] | None = None) -> str:
+    """A model whose version 1 holds a real saved pipeline (or the run artifacts `files`), pointed at by
+    `aliases`."""
     name = name or unique("watched")
     experiment = client.post("/api/v1/experiments", json={"name": unique("monitoring")}).raise_for_status().json()
     run_id = client.post("/api/v1/runs", json={"experiment_id": experiment["id"]}).raise_for_status().json()["id"]
-    for path, content in tiny_model_files(folder).items():
+    for path, content in (tiny_model_files(folder) if files is None else files).items():
         client.put(f"/api/v1/runs/{run_id}/artifacts/{path}", content=content).raise_for_status()
     client.post(f"/api/v1/models/{name}/versions", json={"run_id": run_id}).raise_for_status()
     for alias in aliases:

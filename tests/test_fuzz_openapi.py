@@ -22,6 +22,9 @@ import pytest
 from conftest import CLIENT_HEADERS, ROOT, LiveServer, start_backend, stop_process, unique
 from registry_support import tiny_model_files
 
+from backend.db import Database
+from backend.services import shadow
+
 MAX_EXAMPLES = 10
 """Examples per operation and phase: the whole run stays well under two minutes on two cores."""
 EXCLUDED_CHECKS = {
@@ -42,10 +45,14 @@ CONTENT_CHECKED = {
     "/api/v1/models/{name}/feedback": "a label is a class (text up to 200 characters, integer, boolean) or a number",
     "/api/v1/models/{name}/aliases/{alias}/predict": "the rows must give the columns of the model's signature",
     "/api/v1/models/{name}/versions/{version}/predict": "the rows must give the columns of the model's signature",
+    "/api/v1/alerts/{alert_id}/ack": "a resolved alert cannot be acknowledged",
+    "/api/v1/alerts/{alert_id}/resolve": "a note must not be blank; a resolved alert cannot be resolved again",
 }
 """Operations whose schema-valid requests may still be refused with 422 (positive_data_acceptance):
 rules on the content that JSON Schema cannot express. Everything else must accept schema-valid data."""
 CSV = b"x,y\n" + b"".join(f"{i},{i % 3}\n".encode() for i in range(20))
+ALERTING = json.dumps({"monitor": {"alerts": [{"name": "idle", "kind": "no_traffic", "window": "1m"}]}}).encode()
+"""The seeded model version's pipeline file: a rule that opens an alert at the first timer round."""
 PIPELINE = """name = "fuzz"
 task = "classification"
 [data]
@@ -76,9 +83,42 @@ def seed(url: str, folder: Path) -> dict[str, str | list[str | int]]:
         http.post(f"/api/v1/models/{dataset}/versions", json={"run_id": run_id}).raise_for_status()
         http.post(f"/api/v1/models/{dataset}/promote", json={
             "version": 1, "alias": "production", "force": True, "reason": "fuzz seed"}).raise_for_status()
+        alert_id = first_alert(http, folder, experiment["id"])
     return {"ref": experiment["id"], "run_id": run_id, "key": "loss", "path": "notes.txt", "name": dataset,
-            "version": ["1", 1], "job_id": job["id"], "alias": "production"}
+            "version": ["1", 1], "job_id": job["id"], "alias": "production", "alert_id": alert_id}
     # `version` is text for a dataset (a number or `latest`) and a number for a model
+
+
+def first_alert(http: httpx.Client, folder: Path, experiment_id: str, timeout: float = 60.0) -> str:
+    """The id of the alert the server's timer opens for a model nobody calls whose pipeline file pages
+    when nobody does (`ALERTING`; its own run, so the seeded run holds no JSON artifact the fuzzer
+    could overwrite with bytes that are not JSON)."""
+    run_id = http.post("/api/v1/runs", json={"experiment_id": experiment_id}).raise_for_status().json()["id"]
+    for path, content in {**tiny_model_files(folder), "pipeline.json": ALERTING}.items():
+        http.put(f"/api/v1/runs/{run_id}/artifacts/{path}", content=content).raise_for_status()
+    name = unique("fuzz-alerting")
+    http.post(f"/api/v1/models/{name}/versions", json={"run_id": run_id}).raise_for_status()
+    http.post(f"/api/v1/models/{name}/promote", json={
+        "version": 1, "alias": "production", "force": True, "reason": "fuzz seed"}).raise_for_status()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = http.get("/api/v1/alerts").raise_for_status().json()["alerts"]
+        if found:
+            return str(found[0]["id"])
+        time.sleep(0.2)
+    raise AssertionError("the seeded model's no_traffic rule opened no alert")
+
+
+def seed_shadow(server: LiveServer, name: str, run_id: str) -> None:
+    """Version 2 of the seeded model in shadow of `production`, so `GET .../shadow` answers its document too
+    (started in the database, as a job or another backend would)."""
+    with httpx.Client(base_url=server.url, headers=CLIENT_HEADERS, timeout=30) as http:
+        http.post(f"/api/v1/models/{name}/versions", json={"run_id": run_id}).raise_for_status()
+    db = Database(server.db_path)
+    try:
+        shadow.start(db, name, 2)
+    finally:
+        db.close()
 
 
 SEEDED_SHARE = 0.5
@@ -109,6 +149,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLOPS_MAX_JOBS", "0")
         patch.setenv("MLOPS_MAX_ALIAS_WAIT", "0.5")
+        patch.setenv("MLOPS_CONTROL_INTERVAL", "0.5")  # the seeded alert opens at once
         patch.setenv("MLOPS_WEBHOOK_URL", "http://127.0.0.1:9/fuzz-hook")  # the test event is queued (and refused)
         server = start_backend(home, home.parent / f"{home.name}.log")
     yield server
@@ -117,7 +158,9 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 @pytest.mark.timeout(600)  # the registry's operations lengthened the run past the default 300 s on a busy machine
 def test_openapi_holds_under_fuzzing(fuzz_server: LiveServer, tmp_path: Path) -> None:
-    (tmp_path / "schemathesis.toml").write_text(config(seed(fuzz_server.url, tmp_path / "model")))
+    seeded = seed(fuzz_server.url, tmp_path / "model")
+    seed_shadow(fuzz_server, str(seeded["name"]), str(seeded["run_id"]))
+    (tmp_path / "schemathesis.toml").write_text(config(seeded))
     command = [sys.executable, "-m", "schemathesis.cli", "run", f"{fuzz_server.url}/openapi.json",
                "--checks", "all", "--exclude-checks", ",".join(EXCLUDED_CHECKS),
                "--max-examples", str(MAX_EXAMPLES), "--seed", "8", "--workers", "1", "--no-color",

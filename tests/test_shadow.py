@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
@@ -20,8 +21,13 @@ from conftest import CLIENT_HEADERS, unique
 from fastapi.testclient import TestClient
 from registry_support import run_with_files, tiny_model_files
 from serving_support import CHURN_MODEL, CHURN_TOML, Trained, register, train
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from backend import Settings, create_app
+from backend.monitoring import profile as monitoring_profile
+from backend.pipelines import model_io
 from backend.services import shadow
 from backend.serving import shadow as served
 from mlops_tui import Client
@@ -198,3 +204,52 @@ def test_a_full_queue_drops_shadow_work_and_never_fails_a_request(tmp_path: Any,
         assert time.perf_counter() - started < 5
     runner = http.app.state.serving.shadows  # type: ignore[attr-defined]
     assert (runner.dropped, runner._queue.qsize()) == (7, 3)
+
+
+def test_a_request_the_shadow_refuses_fails_alone_in_its_batch(shadowed: Shadowed, tmp_path: Path) -> None:
+    """Version 2 also reads a number `c` (the champion ignores it): the requests whose `c` is text fail for
+    the shadow only; batched with good ones, each is still judged on its own."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40), "c": rng.normal(size=40)})
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    model_io.save(pipeline.fit(frame, frame["a"] > 0), tmp_path, model_io.signature(frame), {"features": {}})
+    name = unique("shadowed")
+    shadowed.client.register_version(name, run_with_files(shadowed.client, shadowed.tiny))
+    shadowed.client.promote(name, 1, "production", force=True, reason="shadow tests")
+    shadowed.client.register_version(name, run_with_files(shadowed.client, {
+        f"model/{path.name}": path.read_bytes() for path in sorted(tmp_path.iterdir())}))
+    shadow.start(shadowed.db, name, 2)
+    for index in range(20):
+        rows = [{"a": 0.5, "b": -1.0, "c": 1.0 if index % 2 else "oops"}, {"a": -0.5, "b": 1.0, "c": 0.0}]
+        answer = shadowed.http.post(f"/api/v1/models/{name}/aliases/production/predict",
+                                    json={"dataframe_records": rows})
+        assert answer.status_code == 200 and answer.json()["predictions"] == [1, 0]
+    found = shadowed.compared(name)
+    assert (found.champion.errors, found.shadow.errors, found.rows, found.shadow.rows) == (0, 10, 20, 20)
+    assert found.agreement == 1.0
+    shadow.stop(shadowed.db, name)
+
+
+def test_before_labels_the_estimated_accuracy_judges(shadowed: Shadowed) -> None:
+    """Each version's profile calibrated on holdout rows labeled as the champion predicts them: the champion
+    is estimated right on every row, the other model about as often as it agrees with it. Requests ask no
+    probabilities: the champion's are computed off the request path."""
+    holdout, live = shadowed.champion.x_test.iloc[:500], shadowed.champion.x_test.iloc[500:800]
+    truth = pd.Series(shadowed.champion.pipeline.predict(holdout))
+    with_profiles = [{**trained.files, "model/profile.json": json.dumps(monitoring_profile.build(
+        holdout, holdout, truth, trained.pipeline, "classification")).encode()}
+        for trained in (shadowed.champion, shadowed.other)]
+    name = unique("estimated")
+    for files in with_profiles:
+        shadowed.client.register_version(name, run_with_files(shadowed.client, files))
+    shadowed.client.promote(name, 1, "production", force=True, reason="shadow tests")
+    shadow.start(shadowed.db, name, 2)
+    answers = shadowed.send(name, live)
+    assert all("probabilities" not in answer for answer in answers)
+    found = shadowed.compared(name)
+    agreement = found.agreement
+    assert found.champion.labeled == 0 and agreement is not None and agreement < 0.95
+    assert found.champion.estimated["accuracy"] > 0.99
+    assert found.shadow.estimated["accuracy"] == pytest.approx(agreement, abs=0.1)
+    assert found.verdict == "regressed" and found.reason.startswith("estimated accuracy"), found.reason
+    shadow.stop(shadowed.db, name)

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from conftest import LiveServer, start_backend, stop_process, unique
+from conftest import LiveServer, unique
 from registry_support import run_with_files, tiny_model_files
 from typer.testing import CliRunner
 
@@ -22,17 +20,8 @@ runner = CliRunner()
 ROWS = {"dataframe_records": [{"a": 0.5, "b": -1.0}, {"a": -0.5, "b": 1.0}]}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("shadow-cli-home")
-    server = start_backend(home, home.parent / f"{home.name}.log")
-    yield server
-    stop_process(server.process)
-
-
-def test_a_shadow_started_elsewhere_is_followed_and_shown(server: LiveServer, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLOPS_URL", server.url)
+def test_a_shadow_started_elsewhere_is_followed_and_shown(live_env: LiveServer, tmp_path: Path) -> None:
+    server = live_env
     with Client(server.url, token="", timeout=60) as client:
         files = tiny_model_files(tmp_path / "tiny")
         name = unique("shadow-cli")

@@ -19,7 +19,6 @@ from test_shadow import churn_app, post_rows
 
 from backend import Settings
 from backend.automation import shadowing
-from backend.store import alerts as alerts_store
 from mlops_tui import Client
 from mlops_tui.contract import now_ms
 
@@ -85,10 +84,10 @@ class Watched:
         self.http.app.state.recorder.flush()  # type: ignore[attr-defined]
         return shadowing.watch(self.db, self.settings, now_ms())
 
-    def rollback_alerts(self, name: str) -> list[tuple[str, ...]]:
-        with self.db.read() as conn:
-            return conn.execute("SELECT kind, severity, status, version FROM alerts WHERE name = ? AND rule = ?",
-                                (name, shadowing.RULE)).fetchall()
+    def rollback_alerts(self, name: str) -> list[tuple[Any, ...]]:
+        """The model's alerts as `mlops alerts list` reads them: (kind, severity, status, version)."""
+        return [(a.kind, a.severity, a.status, a.version) for a in self.client("alice").list_alerts(model=name).alerts
+                if a.rule == shadowing.RULE]
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +112,7 @@ def test_errors_after_an_automatic_promotion_roll_back_once(watched: Watched) ->
     assert rolled[0].reason.startswith("error rate 83.3% since the move against 0.0% before it"), rolled[0].reason
     assert watched.production(name) == 2
     assert watched.rollback_alerts(name) == [("rollback", "critical", "open", 3)]
-    alert = alerts_store.get(watched.db, rolled[0].alert_id)
+    alert = watched.client("alice").get_alert(str(rolled[0].alert_id))
     assert "rolled back from version 3 to 2" in alert.message and "error rate" in alert.message
     with watched.db.read() as conn:
         status, reason = conn.execute("SELECT status, reason FROM retrains WHERE id = ?", (retrain_id,)).fetchone()

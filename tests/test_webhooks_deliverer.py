@@ -6,11 +6,13 @@ what is forgotten after the retention, and the receiver script the README and th
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
@@ -169,3 +171,38 @@ def test_the_receiver_script_verifies_prints_and_fails_as_asked() -> None:
         process.terminate()
         process.wait(timeout=10)
     assert verify(SECRET, body, signature(SECRET, int(time.time()), body)) is None
+
+
+class Redirect(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.send_response(307)
+        self.send_header("Location", self.server.target)  # type: ignore[attr-defined]
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_a_redirect_is_not_followed_and_a_silent_receiver_times_out(tmp_path: Path, receiver: Receiver) -> None:
+    redirect = HTTPServer(("127.0.0.1", 0), Redirect)
+    redirect.target = receiver.url  # type: ignore[attr-defined]
+    threading.Thread(target=redirect.serve_forever, daemon=True).start()
+    silent = socket.socket()  # listens (the kernel completes the connection) and never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    db = Database(tmp_path / "mlops.db")
+    try:
+        for url in (f"http://127.0.0.1:{redirect.server_address[1]}/", f"http://127.0.0.1:{silent.getsockname()[1]}/"):
+            notify.notify(db, NotifyEvent.TEST, None, {})
+            Deliverer(db, settings(tmp_path, url, webhook_timeout_seconds=0.5)).run_once(T0)
+        silent_one, redirected = store.listed(db)
+        assert redirected.last_status_code == 307 and "not followed" in (redirected.last_error or "")
+        assert receiver.received == []
+        assert silent_one.last_status_code is None and "no answer within 0.5 s" in (silent_one.last_error or "")
+        assert silent_one.status == DeliveryStatus.PENDING and silent_one.attempts == 1
+    finally:
+        db.close()
+        silent.close()
+        redirect.shutdown()
+        redirect.server_close()

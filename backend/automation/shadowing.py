@@ -31,6 +31,7 @@ from ..monitoring.watch import profile_of
 from ..pipelines.promote import duration_ms
 from ..services import lifecycle, registry
 from ..services.alerts import open_alert
+from ..services.retrain import ACTOR_PREFIX
 from ..services.shadow import task_of
 from ..settings import Settings
 from ..store import monitoring as monitoring_store
@@ -39,8 +40,6 @@ from ..store import shadows as store
 from .controller import Controller
 
 ALIAS = "production"
-AUTOMATIC = "retrain:"
-"""The actor prefix of the moves a retrain makes: only those are rolled back."""
 ACTOR = "system:rollback"
 RULE = "rollback-production"
 SLOWER = 1.5
@@ -87,14 +86,14 @@ def watch(db: Database, settings: Settings, now: int) -> list[RolledBack]:
 def check(db: Database, settings: Settings, name: str, policy: RetrainPolicy, now: int) -> RolledBack | None:
     """Roll `name@production` back when its newest move was automatic, recent and regressed."""
     move = store.last_alias_event(db, name, ALIAS)
-    if move is None or move["action"] != "promote" or not str(move["actor"]).startswith(AUTOMATIC):
+    if move is None or move["action"] != "promote" or not str(move["actor"]).startswith(ACTOR_PREFIX):
         return None
     window = duration_ms(cast(str, policy.rollback_window))
     holder = registry_store.alias_holder(db, name, ALIAS)
     if (now - move["time"] > window or move["from_version"] is None or holder is None
             or holder["version"] != move["to_version"]):
         return None
-    retrain_id = str(move["actor"])[len(AUTOMATIC):]
+    retrain_id = str(move["actor"])[len(ACTOR_PREFIX):]
     reason = regression(db, name, move, policy, window, now)
     if reason is None:
         return None

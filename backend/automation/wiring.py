@@ -7,14 +7,14 @@ from __future__ import annotations
 from ..db import Database
 from ..monitoring.recorder import Recorder
 from ..settings import Settings
-from . import retraining, shadowing
+from . import alerting, retraining, shadowing
 from .controller import Controller
 from .webhooks import Deliverer
 
 
 def install(controller: Controller, settings: Settings, db: Database, recorder: Recorder) -> None:
     """Register the periodic tasks (alert rules first: a retrain trigger reads the alerts they open)."""
-    # alerts: evaluate every model's [[monitor.alerts]] rules (backend.automation.alerting)
+    controller.add("alerts", alerting.task(db))  # every model's [[monitor.alerts]] rules
 
     controller.add("retrain", retraining.task(settings, db))  # follow running retrains, fire due triggers
 

@@ -44,19 +44,20 @@ def profile_of(db: Database, name: str, version: int) -> dict[str, Any] | None:
 
 
 def window_drift(db: Database, name: str, alias: str, version: int, pipeline: dict[str, Any] | None,
-                 window: Window, since: int, counts_only: bool = False) -> WindowDrift:
+                 window: Window, since: int, counts_only: bool = False, until: int | None = None) -> WindowDrift:
     """The window's drift per feature and of the predictions, and the estimated performance (empty
-    without a profile). `counts_only`: from the summaries alone (cheap: the overview, /metrics)."""
+    without a profile). `counts_only`: from the summaries alone (cheap: the overview, /metrics, alert
+    rules). `until` (epoch ms, exclusive): the end of a past window (a time window only)."""
     profile = profile_of(db, name, version)
     if profile is None:
         return WindowDrift()
     rules = rules_of(pipeline)
     limit = 0 if counts_only else VALUE_ROWS if window.rows is None else min(window.rows, MAX_WINDOW_ROWS)
-    samples = store.window_samples(db, name, version, since, limit) if limit else []
+    samples = store.window_samples(db, name, version, since, limit, until) if limit else []
     frame = pd.DataFrame.from_records([json.loads(inputs) for inputs, _, _ in samples]) if samples else None
     outputs = [json.loads(output) for _, output, _ in samples if output is not None]
     if window.rows is None:
-        counts, predicted = summaries.merged(db, name, version, since)
+        counts, predicted = summaries.merged(db, name, version, since, until)
         found = WindowDrift(assess(profile, frame, counts, rules))
         judged = prediction_drift(profile, outputs or None, predicted, rules)
     else:

@@ -180,10 +180,11 @@ def series(db: Database, name: str, alias: str, now: int) -> list[MinutePoint]:
     return points
 
 
-def performance(db: Database, version: VersionRow, alias: str, since: int) -> Performance:
-    """Live performance from the feedback labels of the window's sampled rows, beside the holdout's."""
+def performance(db: Database, version: VersionRow, alias: str, since: int, until: int | None = None) -> Performance:
+    """Live performance from the feedback labels of the window's sampled rows (before `until`, when
+    given), beside the holdout's."""
     labeled = [Labeled(json.loads(output), None if proba is None else json.loads(proba), json.loads(label))
-               for output, proba, label in store.labeled_rows(db, version["name"], alias, since)]
+               for output, proba, label in store.labeled_rows(db, version["name"], alias, since, until=until)]
     pipeline = version.get("pipeline") or {}
     profile = profile_of(db, version["name"], version["version"]) or {}
     task = next((t for t in (pipeline.get("task"), profile.get("task")) if t in TRAINING_METRICS), None)

@@ -1,8 +1,9 @@
 """Shadow predictions, off the request path: a request through an alias that has a shadow is answered by
 the champion exactly as without one; then its parsed rows are offered to a bounded queue (full: dropped
-and counted, never waited on) that one background thread serves. For each request the thread conforms
-the rows to the shadow version's own signature, predicts with it (class probabilities too, for a
-classifier), times it, and stores both sides' answers for the comparison, in batches.
+and counted, never waited on) that one background thread serves. Every `GATHER_SECONDS` at most the
+thread takes what queued, has the shadow version predict it (conformed to its own signature; class
+probabilities too, for a classifier; see `shadow_compare`) and stores both sides' answers in one
+transaction.
 
 Which alias has a shadow is held in memory (`ShadowTable`, one per database): changed at once when this
 process starts or stops a shadow, and re-read by the thread every `FRESH_SECONDS` (a shadow started by
@@ -10,7 +11,7 @@ another process is followed within that time). A request never reads the databas
 """
 from __future__ import annotations
 
-import math
+import functools
 import queue
 import sys
 import threading
@@ -20,23 +21,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pandas as pd
 
 from ..db import Database
-from ..errors import DomainError
 from ..store import shadows as store
 from .inputs import Table
 from .predictor import LoadedModel, Output
+from .shadow_compare import Offered, compare
 
 FRESH_SECONDS = 2.0
 QUEUE_REQUESTS = 2_000
 """Requests waiting for the shadow at most; beyond it they are dropped (and counted)."""
-FLUSH_SECONDS = 0.25
-BATCH_ROWS = 2_000
-MAX_ERROR = 200
-AGREE_WITHIN = 0.05
-"""Regressors agree when the shadow's prediction is within this share of the champion's."""
+WAIT_SECONDS = 0.25
+"""How long the idle thread waits for a request before it looks at the table's age again."""
+GATHER_SECONDS = 0.05
+"""After a request arrives, the thread lets others queue this long, then predicts them together."""
+MAX_BATCH = 1_000
+"""Requests taken at most at once."""
 
 
 @dataclass(frozen=True)
@@ -99,22 +100,6 @@ def table(db: Database) -> ShadowTable:
         return found
 
 
-@dataclass(frozen=True)
-class Offered:
-    """A request the champion answered (or refused after reading its rows), waiting for the shadow."""
-
-    shadow: Active
-    champion: LoadedModel
-    table: Table
-    frame: pd.DataFrame | None
-    """The champion's conformed rows (None when the champion refused them)."""
-    output: Output | None
-    error: str | None
-    champion_ms: float | None
-    request_ids: list[str] | None
-    time_ms: int
-
-
 class ShadowRunner:
     """The bounded queue and the thread that predicts with the shadows and stores the compared rows."""
 
@@ -145,8 +130,8 @@ class ShadowRunner:
             return
         with self._idle:
             try:
-                self._queue.put_nowait(Offered(shadow, champion, table, frame, output, error, champion_ms,
-                                               request_ids, time_ms))
+                self._queue.put_nowait(Offered(shadow.id, shadow.version, champion, table, frame, output, error,
+                                               champion_ms, request_ids, time_ms))
             except queue.Full:
                 self.dropped += 1
                 return
@@ -170,30 +155,40 @@ class ShadowRunner:
             return self._idle.wait_for(lambda: self._unwritten == 0, timeout)
 
     def _loop(self) -> None:
-        pending: list[tuple[Any, ...]] = []
-        taken = 0
-        written_at = refreshed_at = time.monotonic()
+        refreshed_at = time.monotonic()
         while not self._stop.is_set() or not self._queue.empty():
-            try:
-                offered = self._queue.get(timeout=FLUSH_SECONDS)
-            except queue.Empty:
-                offered = None
-            if offered is not None:
-                pending += self._compare(offered)
-                taken += 1
-            clock = time.monotonic()
-            if taken and (len(pending) >= BATCH_ROWS or self._queue.empty() or clock - written_at >= FLUSH_SECONDS):
-                self._write(pending, taken)
-                pending, taken, written_at = [], 0, clock
-            if clock - refreshed_at >= FRESH_SECONDS:
-                refreshed_at = clock
+            batch = self._take()
+            if batch:
+                self._write(batch)
+            if time.monotonic() - refreshed_at >= FRESH_SECONDS:
+                refreshed_at = time.monotonic()
                 self._logged(self.table.refresh, self.db)
 
-    def _write(self, found: list[tuple[Any, ...]], taken: int) -> None:
+    def _take(self) -> list[Offered]:
+        """The requests that queued: the first waited for, then what came within `GATHER_SECONDS`."""
+        try:
+            batch = [self._queue.get(timeout=WAIT_SECONDS)]
+        except queue.Empty:
+            return []
+        self._stop.wait(GATHER_SECONDS)
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, batch: list[Offered]) -> None:
+        groups: dict[tuple[int, int], list[Offered]] = {}
+        for offered in batch:
+            groups.setdefault((offered.shadow_id, offered.champion.version), []).append(offered)
+        found = []
+        for group in groups.values():
+            found += compare(functools.partial(self._model, group[0].champion.name, group[0].shadow_version), group)
         self._logged(store.insert_rows, self.db, found)
         with self._idle:
-            self.compared += taken
-            self._unwritten -= taken
+            self.compared += len(batch)
+            self._unwritten -= len(batch)
             self._idle.notify_all()
 
     @staticmethod
@@ -202,70 +197,3 @@ class ShadowRunner:
             action(*args)
         except Exception as error:  # the thread goes on: one failed batch costs that batch's comparison
             print(f"shadow predictions: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
-
-    def _compare(self, offered: Offered) -> list[tuple[Any, ...]]:
-        """The shadow's answer for the offered rows, and a stored row per request row."""
-        champion, shadow = offered.champion, offered.shadow
-        champion_proba = _champion_probabilities(offered)
-        answer: Output | None = None
-        error: str | None = None
-        took: float | None = None
-        try:
-            model = self._model(shadow.name, shadow.version)
-            started = time.perf_counter()
-            answer = model.predict(model.conform(offered.table).frame, proba=has_proba(model))
-            took = (time.perf_counter() - started) * 1000.0
-        except DomainError as refused:
-            error = refused.message
-        except Exception as failed:  # whatever the shadow does wrong is its error, never the request's
-            error = f"{type(failed).__name__}: {failed}"
-        regressor = champion.classes is None
-        ids: list[str | None] = [*offered.request_ids] if offered.request_ids else [None] * offered.table.rows
-        found = []
-        for index in range(offered.table.rows):
-            ours = offered.output.predictions[index] if offered.output is not None else None
-            theirs = answer.predictions[index] if answer is not None else None
-            both = offered.output is not None and answer is not None
-            found.append((
-                shadow.id, ids[index], offered.time_ms, champion.version, int(index == 0),
-                int(agree(ours, theirs, regressor)) if both else None,
-                _json(ours) if offered.output is not None else None,
-                _json(champion_proba[index]) if champion_proba is not None else None,
-                offered.champion_ms if index == 0 else None,
-                offered.error[:MAX_ERROR] if offered.error is not None else None,
-                _json(theirs) if answer is not None else None,
-                _json(answer.probabilities[index]) if answer is not None and answer.probabilities else None,
-                took if index == 0 else None, error[:MAX_ERROR] if error is not None else None))
-        return found
-
-
-def has_proba(model: LoadedModel) -> bool:
-    return model.classes is not None and hasattr(model.pipeline, "predict_proba")
-
-
-def _champion_probabilities(offered: Offered) -> list[list[float]] | None:
-    """The champion's class probabilities: as answered, else computed here (off the request path) so the
-    comparison can estimate both sides' performance."""
-    if offered.output is None or offered.frame is None:
-        return None
-    if offered.output.probabilities is not None:
-        return offered.output.probabilities
-    if not has_proba(offered.champion):
-        return None
-    try:
-        return list(offered.champion.pipeline.predict_proba(offered.frame).tolist())
-    except Exception:  # the champion answered; its probabilities are a bonus
-        return None
-
-
-def agree(champion: Any, shadow: Any, regressor: bool) -> bool:
-    """Same class; for a regressor, within `AGREE_WITHIN` of the champion's value."""
-    if regressor and isinstance(champion, int | float) and isinstance(shadow, int | float):
-        if not (math.isfinite(champion) and math.isfinite(shadow)):
-            return False
-        return abs(champion - shadow) <= AGREE_WITHIN * abs(champion)
-    return bool(champion == shadow)
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()

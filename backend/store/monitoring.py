@@ -93,10 +93,14 @@ def put_minutes(conn: sqlite3.Connection, minutes: Iterable[tuple[Any, ...]]) ->
                      f"VALUES ({placeholders(len(MINUTE_COLUMNS))})", minutes)
 
 
-def minutes_since(db: Database, since: int, name: str | None = None, alias: str | None = None) -> list[dict[str, Any]]:
-    """Rollups from minute `since` on (of one model alias, or of every model)."""
+def minutes_since(db: Database, since: int, name: str | None = None, alias: str | None = None,
+                  until: int | None = None) -> list[dict[str, Any]]:
+    """Rollups from minute `since` on (of one model alias, or of every model), before `until` when given."""
     where = "minute >= ?"
     args: list[Any] = [since]
+    if until is not None:
+        where += " AND minute < ?"
+        args.append(until)
     if name is not None:
         where += " AND name = ? AND alias = ?"
         args += [name, alias or ""]
@@ -107,6 +111,8 @@ def minutes_since(db: Database, since: int, name: str | None = None, alias: str 
 # --- raw rows ---------------------------------------------------------------------------------------
 
 _ALIAS_ROWS = "FROM predictions WHERE name = ? AND alias = ? AND time >= ?"
+_NO_END = 2**62
+"""`until` when a window runs to now (later than any stored time)."""
 
 
 def last_rows_since(db: Database, name: str, alias: str, count: int) -> int | None:
@@ -150,15 +156,25 @@ def labeled_rows(db: Database, name: str, alias: str, since: int, version: int |
             f"WHERE p.name = ? AND p.alias = ? AND p.time >= ? AND p.output_json IS NOT NULL{where}", args).fetchall()
 
 
-def window_samples(db: Database, name: str, version: int, since: int,
-                   limit: int) -> list[tuple[str, str | None, str | None]]:
+def window_samples(db: Database, name: str, version: int, since: int, limit: int,
+                   until: int | None = None) -> list[tuple[str, str | None, str | None]]:
     """`(inputs_json, output_json, proba_json)` of the newest `limit` rows `version` answered from `since` on
-    (through any alias or its version route) that kept their inputs."""
+    (before `until` when given; through any alias or its version route) that kept their inputs."""
     with db.read() as conn:
         return conn.execute(
             "SELECT inputs_json, output_json, proba_json FROM predictions WHERE name = ? AND version = ? "
-            "AND time >= ? AND inputs_json IS NOT NULL ORDER BY time DESC LIMIT ?",
-            (name, version, since, limit)).fetchall()
+            "AND time >= ? AND time < ? AND inputs_json IS NOT NULL ORDER BY time DESC LIMIT ?",
+            (name, version, since, _NO_END if until is None else until, limit)).fetchall()
+
+
+def window_probabilities(db: Database, name: str, version: int, since: int, until: int, limit: int) -> list[str]:
+    """`proba_json` of the newest `limit` sampled rows `version` answered from `since` to `until` that were
+    served with probabilities (what estimating performance before labels reads, without the inputs)."""
+    with db.read() as conn:
+        return [row[0] for row in conn.execute(
+            "SELECT proba_json FROM predictions WHERE name = ? AND version = ? AND time >= ? AND time < ? "
+            "AND inputs_json IS NOT NULL AND proba_json IS NOT NULL ORDER BY time DESC LIMIT ?",
+            (name, version, since, until, limit))]
 
 
 def version_profile_of(db: Database, name: str, version: int) -> str | None:

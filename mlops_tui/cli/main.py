@@ -4,6 +4,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
+from .alerts import alerts_app
 from .data import data_app
 from .jobs import jobs_app, train_command
 from .models import models_app
@@ -31,6 +32,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("train")(train_command)

@@ -10,9 +10,11 @@ champion and the version running in shadow of it on the same requests (`GET /api
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,18 +147,31 @@ def _print_shadow(found: ShadowComparison) -> None:
     console.print(f"rows both predicted {found.rows:,}  agreement {agreement}  verdict [bold]{shown(found.verdict)}"
                   f"[/]: {shown(found.reason)}", highlight=False)
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("side", "version", "rows", "errors", "p50", "p95", "estimated", "actual", "labeled"):
-        table.add_column(column, justify="left" if column in ("side", "estimated", "actual") else "right")
-    for label, side in (("champion", found.champion), ("shadow", found.shadow)):
-        table.add_row(label, *_side_cells(side))
+    table.add_column("")
+    table.add_column(f"champion (v{found.champion.version})", justify="right")
+    table.add_column(f"shadow (v{found.shadow.version})", justify="right")
+    for label, cell in _side_lines(found.champion, found.shadow):
+        table.add_row(label, cell(found.champion), cell(found.shadow))
     console.print(table)
     if found.dropped:
         note(f"{found.dropped:,} requests were not shadowed since the backend started (the shadow's queue was full)")
 
 
-def _side_cells(side: ShadowSide) -> list[str]:
-    return [str(side.version), f"{side.rows:,}", f"{side.errors:,}", _ms(side.latency_p50_ms),
-            _ms(side.latency_p95_ms), _metrics(side.estimated), _metrics(side.actual), f"{side.labeled:,}"]
+def _side_lines(*sides: ShadowSide) -> list[tuple[str, Callable[[ShadowSide], str]]]:
+    """The comparison's lines: counts, latency, then each metric either side has (a side without it: -)."""
+    lines: list[tuple[str, Callable[[ShadowSide], str]]] = [
+        ("rows", lambda side: f"{side.rows:,}"), ("errors", lambda side: f"{side.errors:,}"),
+        ("latency p50", lambda side: _ms(side.latency_p50_ms)), ("latency p95", lambda side: _ms(side.latency_p95_ms))]
+    for kind in ("estimated", "actual"):
+        for key in sorted({key for side in sides for key in getattr(side, kind)}):
+            lines.append((f"{kind} {key}", functools.partial(_metric, kind, key)))
+    lines.append(("labeled rows", lambda side: f"{side.labeled:,}"))
+    return lines
+
+
+def _metric(kind: str, key: str, side: ShadowSide) -> str:
+    value = getattr(side, kind).get(key)
+    return "-" if value is None else f"{value:.3f}"
 
 
 # --- replay -------------------------------------------------------------------------------------

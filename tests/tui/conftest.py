@@ -151,6 +151,9 @@ async def tables_measured(pilot: Pilot[int], timeout: float = 10.0) -> None:
         # every row measured once more: a table refilled between two idle turns (a refresh landing just
         # then) was seen in CI drawn with columns as wide as their headers, its queue already empty
         table._update_dimensions(list(table.rows))  # noqa: SLF001 - Textual's own measuring
+        # and its rendered lines dropped: `_update_dimensions` keeps the lines it cached when it drew the
+        # rows before they were measured (seen under load: cells cut to their headers' widths)
+        table._clear_caches()  # noqa: SLF001 - Textual's own caches
         table.refresh()  # a header line drawn before the measuring can be left as wide as its labels
     # Paint now, bottom screen first: a covered screen repaints on its own 60 Hz timer, which the
     # pilot's pause does not wait for, so a picture could show it as it was before the measuring.
