@@ -144,7 +144,7 @@ def read(rule: AlertRule, facts: Facts, name: str, version: int, span: Span) -> 
     traffic = facts.traffic(name, rule.alias, span)
     if rule.kind == AlertKind.NO_TRAFFIC:
         return Reading(float(traffic.requests), traffic.requests == 0, 0.0)
-    if traffic.requests < least or not traffic.requests:
+    if traffic.requests < max(least, 1):
         return Reading(None, False, rule.threshold, judged=False)
     if rule.kind == AlertKind.LATENCY_P95:
         value = traffic.quantile(0.95)
@@ -172,7 +172,7 @@ def _performance_reading(rule: AlertRule, facts: Facts, name: str, version: int,
     one estimated from the served probabilities."""
     found = facts.performance(name, rule.alias, version, span)
     metric = rule.kind.value
-    value, subject = (found.actual.get(metric), "live") if found.labeled >= least else (None, "live")
+    value, subject = found.actual.get(metric) if found.labeled >= least else None, "live"
     if value is None and rule.kind == AlertKind.ACCURACY:
         estimated, rows = facts.estimated(name, version, span)
         if estimated is not None and rows >= least:

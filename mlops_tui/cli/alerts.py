@@ -13,7 +13,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from ..contract.alerts import Alert, AlertFilter, AlertKind, AlertStatus, Severity
-from ..formatting import duration, number
+from ..formatting import duration, number, safe_text
 from .model_views import _table
 from .output import JsonOption, UrlOption, connect, console, handle_errors, print_json, shown, usage_error, when
 
@@ -26,6 +26,7 @@ STATUS_STYLE = {AlertStatus.OPEN: ("●", "bold red"), AlertStatus.ACKNOWLEDGED:
                 AlertStatus.RESOLVED: ("✓", "green")}
 SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 UNITS = {AlertKind.LATENCY_P95: " ms"}
+"""Shown after a value and its bound."""
 
 
 def status_cell(status: AlertStatus) -> Text:
@@ -35,28 +36,32 @@ def status_cell(status: AlertStatus) -> Text:
 
 
 def since(ms: int, now: int | None = None) -> str:
-    """How long ago: `4m10s ago`."""
+    """How long ago: `4m10s`."""
     current = int(datetime.now().timestamp() * 1000) if now is None else now
-    return f"{duration(current - ms)} ago"
+    return duration(current - ms)
 
 
 def value_text(alert: Alert) -> str:
-    """The latest value beside the bound: `0.41 / 0.25`, `812 ms / 500 ms`."""
-    unit = UNITS.get(alert.kind, "")
+    """The latest value beside the bound: `0.43/0.25`, `812/500 ms`."""
     value = alert.last_value if alert.last_value is not None else alert.value
-    shown_value = "-" if value is None else f"{number(round(value, 4))}{unit}"
-    return shown_value if alert.threshold is None else f"{shown_value} / {number(round(alert.threshold, 4))}{unit}"
+    text = "-" if value is None else number(round(value, 3))
+    if alert.threshold is not None:
+        text = f"{text}/{number(round(alert.threshold, 3))}"
+    return text + UNITS.get(alert.kind, "")
+
+
+def alert_cell(alert: Alert) -> Text:
+    """`churn age-drift warning` over the message: one column that folds, so the table fits 80 columns."""
+    return Text.assemble((safe_text(alert.model), "bold"), " ", safe_text(alert.rule), " ",
+                         (alert.severity.value, SEVERITY_STYLE[alert.severity]), "\n", safe_text(alert.message))
 
 
 def alerts_table(alerts: list[Alert]) -> Table:
-    table = _table("Alerts", Column("ID", no_wrap=True), Column("MODEL", overflow="fold"),
-                   Column("RULE", overflow="fold"), Column("SEVERITY", no_wrap=True), Column("STATUS", no_wrap=True),
-                   Column("SINCE", no_wrap=True), Column("VALUE / BOUND", no_wrap=True),
-                   Column("MESSAGE", overflow="fold"))
+    table = _table("Alerts", Column("ID", no_wrap=True), Column("ALERT", overflow="fold", ratio=1),
+                   Column("STATUS", no_wrap=True), Column("FOR", no_wrap=True), Column("VALUE/BOUND", no_wrap=True))
     for alert in alerts:
-        table.add_row(alert.id, shown(alert.model), shown(alert.rule),
-                      Text(alert.severity.value, style=SEVERITY_STYLE[alert.severity]), status_cell(alert.status),
-                      since(alert.opened_at), value_text(alert), shown(alert.message))
+        table.add_row(alert.id, alert_cell(alert), status_cell(alert.status), since(alert.opened_at),
+                      value_text(alert))
     return table
 
 
@@ -68,7 +73,7 @@ def alert_lines(alert: Alert) -> list[str]:
              f"status   {alert.status.value}",
              f"message  {shown(alert.message)}",
              f"value    {value_text(alert)}",
-             f"opened   {when(alert.opened_at)} ({since(alert.opened_at)})",
+             f"opened   {when(alert.opened_at)} ({since(alert.opened_at)} ago)",
              f"window   from {when(alert.window_start)}"]
     if alert.acknowledged_at is not None:
         lines.append(f"acked    {when(alert.acknowledged_at)} by {shown(alert.acknowledged_by)}")
