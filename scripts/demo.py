@@ -1,22 +1,37 @@
-"""`make demo` (`python scripts/demo.py`): start a backend on a fresh home, log a small experiment, train
-the churn pipeline (which registers its model), promote that version to production, serve it live traffic
-(rows drawn like the training data, then rows with three features shifted, each with its true label) and
-show what monitoring sees, then say how to look at it. It reads `sample_data/` next to this folder, so it
-runs from a clone of the repository.
+"""`make demo` (`python scripts/demo.py`): the whole loop, from a fresh home to a model that retrained
+itself. It starts a backend with its automation on (`MLOPS_CONTROL_INTERVAL=1`: alert rules and retrain
+triggers checked every second) and a webhook receiver (`scripts/webhook_receiver.py`, a real process on a
+free port checking every signature), then:
 
-Without a terminal (CI) it prints the monitor's status, stops the backend and exits 0; with one it leaves
-the backend running and opens the console on the model's Monitor view.
+1. logs a small experiment with the SDK;
+2. runs `sample_data/churn_loop_pipeline.toml` as a CI job would (`mlops pipeline run ... --promote
+   production`): data, validation, training, registration, gates, `production` moved;
+3. serves it live traffic drawn like its training data (with true labels): the monitor sees no drift;
+4. adds a newer version of the training data (`churn_recent.csv`, customers after a price rise), then
+   replays traffic drawn like it: the `charges-drift` alert opens (the receiver prints it), the retrain it
+   triggers trains on the newer data version, its gates pass, `staging` then `production` move;
+5. replays more traffic drawn like the new training data, and the alert resolves.
+
+The loop pipeline's windows are one minute long so all of it takes minutes. It reads `sample_data/` next
+to this folder, so it runs from a clone of the repository. Without a terminal (CI) it prints each step,
+stops the backend and the receiver, and exits 0 (1 when a step did not happen in time); with one it
+leaves the backend running and opens the console on the model's Monitor view.
 """
 from __future__ import annotations
 
 import os
+import secrets
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -30,17 +45,21 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mlops_tui.client import Client
-from mlops_tui.contract import Job, JobStatus
+from mlops_tui.client import Client, MlopsError
+from mlops_tui.contract.alerts import Alert, AlertStatus
 from mlops_tui.contract.defaults import DEFAULT_HOST, DEFAULT_PORT, local_url, server_log_path
+from mlops_tui.contract.registry import GateReport
+from mlops_tui.contract.retrain import RETRAIN_ACTIVE, Retrain, RetrainStatus
 from mlops_tui.embedded import locate_server, spawn_server, stop_server, wait_until_up
 from mlops_tui.sdk import ActiveRun, start_run
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "sample_data" / "churn.csv"
-HOME = ROOT / ".demo-home"
+HOME = Path(os.environ.get("MLOPS_DEMO_HOME") or ROOT / ".demo-home")
+"""The demo's home, emptied first (`MLOPS_DEMO_HOME` moves it: tests/test_demo.py runs in a temporary one)."""
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls", "usage_gb", "age"]
 CATEGORICAL = ["plan", "region", "payment_method", "contract"]
+T = TypeVar("T")
 
 
 def _port() -> int:
@@ -130,64 +149,166 @@ def train_all(url: str) -> list[tuple[str, float]]:
     return results
 
 
-def train_pipeline(url: str) -> Job:
-    """Submit sample_data/churn_pipeline.toml as a job, as `mlops train --wait` does, and follow it."""
-    pipeline = ROOT / "sample_data" / "churn_pipeline.toml"
-    with Client(url) as client:
-        version = client.add_dataset_version("churn", DATA.name, DATA.read_bytes())
-        job = client.submit_job(pipeline.read_text(), version.ref)
-        print(f"  job {job.id} queued: {pipeline.relative_to(ROOT)} on dataset {version.ref}")
-        shown = -1
-        while not job.finished:
-            time.sleep(0.5)
-            job = client.get_job(job.id)
-            if job.progress_done != shown and job.progress_total:
-                shown = job.progress_done
-                print(f"  job {job.id}: {job.progress_done}/{job.progress_total} candidates")
-        return client.get_job(job.id)
-
-
-def promote_to_production(url: str, job: Job) -> bool:
-    """The job registered its best model (`[register]` in the pipeline): promote that version to
-    `production`, the gates computed by the backend, and print their report."""
-    registered = (job.report or {}).get("registered")
-    if not registered:
-        print("  the job registered no model version", file=sys.stderr)
-        return False
-    name, version = registered["name"], int(registered["version"])
-    print(f"  the job registered {name}/{version}; promoting it to production ...")
-    with Client(url) as client:
-        result = client.promote(name, version, "production", expected_version=None,
-                                reason="first release (make demo)")
-    if result.report is not None:
-        for gate in result.report.gates:
-            print(f"  {'PASS' if gate.passed else 'FAIL'}  {gate.gate.value:<10} {gate.detail}")
-    print(f"  {name}@production: {result.outcome.value} (version {result.version})")
-    return result.outcome.value == "moved"
-
-
 MODEL = "churn-classifier"
-TRAFFIC = (("normal", ROOT / "sample_data" / "churn_traffic.csv"),
-           ("drifted", ROOT / "sample_data" / "churn_traffic_drift.csv"))
+PIPELINE = ROOT / "sample_data" / "churn_loop_pipeline.toml"
+RECENT = ROOT / "sample_data" / "churn_recent.csv"
+"""The newer training data: customers after a price rise, drawn like the drifted traffic."""
+NORMAL = ROOT / "sample_data" / "churn_traffic.csv"
+DRIFTED = ROOT / "sample_data" / "churn_traffic_drift.csv"
+"""Traffic drawn like `churn_recent.csv` (the same shifted process, another seed)."""
+RULE = "charges-drift"
+"""The loop pipeline's alert rule, which its `[retrain] on_drift` names."""
+AUTOMATION = {"MLOPS_AUTOMATION": "1", "MLOPS_CONTROL_INTERVAL": "1", "MLOPS_WEBHOOK_BACKOFF": "0.5",
+              "MLOPS_MONITOR_FULL_RATE": "100000"}
+"""The demo backend checks its alert rules and retrain triggers every second (the default is 15 s), and
+keeps every replayed row for the monitor (by default about 50 rows a second are kept under heavy traffic:
+a replay as fast as the demo's would leave the drift windows few rows)."""
+STEP_TIMEOUT = 240.0
+"""Seconds a step of the loop may take before the demo gives up on it (exit 1)."""
 
 
 def mlops(url: str, *args: str) -> int:
     """Run an `mlops` command as a user would type it (its output goes to the terminal)."""
+    print(f"  $ mlops {shlex.join(args)}", flush=True)
     return subprocess.call([sys.executable, "-m", "mlops_tui.cli.main", *args], env={**os.environ, "MLOPS_URL": url})
 
 
-def serve_and_watch(url: str) -> bool:
-    """Replay each traffic file through the production alias (its labels sent as feedback), and after each
-    show the monitor's view of the last rows: no drift after the normal file; the shifted features after
-    the drifted one."""
-    for label, path in TRAFFIC:
-        rows = sum(1 for _ in path.open()) - 1
-        print(f"  replaying {rows} {label} rows of {path.relative_to(ROOT)} through {MODEL}@production ...")
-        if mlops(url, "monitor", "replay", f"{MODEL}@production", str(path), "--label-column", "churned",
-                 "--batch", "20", "--proba") != 0:
-            return False
-        print(f"  {MODEL}@production over its last {rows} rows:")
-        if mlops(url, "monitor", "status", f"{MODEL}@production", "--window", f"{rows}r") != 0:
+def relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+class StepTimeout(Exception):
+    """A step of the loop did not happen in time."""
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = STEP_TIMEOUT) -> T:
+    """Poll `check` until it answers something; `StepTimeout` naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found is not None:
+            return found
+        time.sleep(0.5)
+    raise StepTimeout(f"{what}: not within {timeout:.0f} s")
+
+
+class WebhookReceiver:
+    """`scripts/webhook_receiver.py` as its own process on a free port, checking signatures with a fresh
+    secret; a thread prints each line it prints, indented, as the events arrive."""
+
+    def __init__(self) -> None:
+        self.secret = secrets.token_hex(16)
+        with socket.socket() as sock:
+            sock.bind((DEFAULT_HOST, 0))
+            self.port = int(sock.getsockname()[1])
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", str(ROOT / "scripts" / "webhook_receiver.py"), "--port", str(self.port)],
+            env={**os.environ, "MLOPS_WEBHOOK_SECRET": self.secret}, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline().strip()  # `listening on ...`
+        print(f"  webhook receiver: {first}")
+        threading.Thread(target=self._echo, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{DEFAULT_HOST}:{self.port}/hook"
+
+    def _echo(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            print(f"  webhook> {line.rstrip()}", flush=True)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def first_release(url: str) -> bool:
+    """What a CI job runs on a push: the loop pipeline trained, registered and promoted to production."""
+    return mlops(url, "pipeline", "run", relative(PIPELINE), "--promote", "production",
+                 "--reason", "first release (make demo)") == 0
+
+
+def replay(url: str, path: Path, what: str) -> bool:
+    """`path`'s rows through production (their labels sent as feedback), then the monitor's view of them."""
+    rows = sum(1 for _ in path.open()) - 1
+    print(f"  replaying {rows} rows {what} ({relative(path)}) through {MODEL}@production ...")
+    if mlops(url, "monitor", "replay", f"{MODEL}@production", relative(path), "--label-column", "churned",
+             "--batch", "50", "--proba") != 0:
+        return False
+    return mlops(url, "monitor", "status", f"{MODEL}@production", "--window", f"{rows}r") == 0
+
+
+def active_alert(client: Client) -> Alert | None:
+    found = client.list_alerts(status="active", model=MODEL).alerts
+    return next((alert for alert in found if alert.rule == RULE), None)
+
+
+def drift_retrains_itself(url: str, client: Client) -> Alert:
+    """Newer training data lands, then drifted traffic comes in: wait for the alert, follow the retrain it
+    triggers to `production`. The alert that opened."""
+    print(f"  newer training data lands as a new version of the `churn` dataset ({relative(RECENT)}):")
+    if mlops(url, "data", "add", relative(RECENT), "--name", "churn") != 0:
+        raise StepTimeout("the newer data version was not added")
+    if not replay(url, DRIFTED, "drawn like the new data (prices up, more support calls)"):
+        raise StepTimeout("the drifted traffic was not served")
+    alert = wait_for(f"the {RULE} alert", lambda: active_alert(client))
+    print(f"  alert {alert.id} OPEN ({alert.severity}): {alert.message}")
+    retrain = wait_for("the retrain the alert triggers",
+                       lambda: next((r for r in client.list_retrains(MODEL).retrains if r.alert_id == alert.id),
+                                    None))
+    print(f"  retrain {retrain.id} ({retrain.trigger}: {retrain.detail}): job {retrain.job_id} on {retrain.dataset}")
+    ended = wait_for(f"retrain {retrain.id} to end", lambda: _ended(client, retrain.id))
+    if ended.report:
+        report = GateReport.model_validate(ended.report)
+        print(f"  gates of v{report.candidate_version} for {report.alias} (champion "
+              f"{'v' + str(report.champion_version) if report.champion_version else 'none'}, on {report.data}):")
+        for gate in report.gates:
+            print(f"    {'PASS' if gate.passed else 'FAIL'}  {gate.gate.value:<10} {gate.detail}")
+    moved = ", ".join(ended.promoted_to) or "nothing"
+    print(f"  retrain {ended.status}: version {ended.version}, moved {moved}. {ended.reason}".rstrip())
+    if ended.status != RetrainStatus.PROMOTED:
+        raise StepTimeout(f"the retrain ended {ended.status}, not promoted")
+    aliases = client.get_model(MODEL).aliases
+    print(f"  {MODEL}: " + ", ".join(f"{name} -> v{version}" for name, version in sorted(aliases.items())))
+    return alert
+
+
+def _ended(client: Client, retrain_id: str) -> Retrain | None:
+    found = next((r for r in client.list_retrains(MODEL).retrains if r.id == retrain_id), None)
+    return found if found is not None and found.status not in RETRAIN_ACTIVE else None
+
+
+def alert_resolves(url: str, client: Client, alert: Alert) -> None:
+    """Traffic drawn like the new training data through the new production version: the alert resolves."""
+    if not replay(url, DRIFTED, "drawn like the new training data, through the retrained version"):
+        raise StepTimeout("the traffic was not served")
+
+    def resolved_alert() -> Alert | None:
+        found = client.get_alert(alert.id)
+        return found if found.status == AlertStatus.RESOLVED else None
+
+    resolved = wait_for(f"alert {alert.id} to resolve", resolved_alert)
+    print(f"  alert {resolved.id} RESOLVED by {resolved.resolved_by}: {resolved.note or '(no note)'}")
+
+
+def the_loop(url: str) -> bool:
+    """Steps 2 to 5: the model's first release, normal traffic, drift, retrain, recovery."""
+    print("2. the first release, as a CI job runs it (examples/ci): data, validation, training, registration, "
+          "gates, production ...")
+    if not first_release(url):
+        return False
+    print("3. serving: production's traffic drawn like its training data; no alert opens ...")
+    if not replay(url, NORMAL, "drawn like the training data"):
+        return False
+    with Client(url) as client:
+        try:
+            print("4. drift: the data moved; the alert opens, retrains the model on the newer data, gates decide ...")
+            alert = drift_retrains_itself(url, client)
+            print("5. recovery: traffic like the new training data; the alert clears ...")
+            alert_resolves(url, client, alert)
+        except (StepTimeout, MlopsError) as error:
+            print(f"the loop stopped: {error}", file=sys.stderr)
             return False
     return True
 
@@ -200,50 +321,38 @@ def main() -> int:
         return 1
     port = _port()
     url = local_url(DEFAULT_HOST, port)
-    print(f"starting a backend on {url} with a fresh home {HOME}")
+    receiver = WebhookReceiver()
+    os.environ.update({**AUTOMATION, "MLOPS_WEBHOOK_URL": receiver.url, "MLOPS_WEBHOOK_SECRET": receiver.secret})
+    print(f"starting a backend on {url} with a fresh home {HOME} (automation every 1 s, webhooks to the receiver)")
     server = spawn_server(DEFAULT_HOST, port, HOME)
-    if not wait_until_up(url, server):
+    if not wait_until_up(url, server, timeout=90):
         print(f"the backend did not start; see {server_log_path(HOME)}", file=sys.stderr)
+        receiver.stop()
         return 1
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     try:
         print(f"1. logging 3 scikit-learn runs on {DATA.relative_to(ROOT)} with the SDK ...")
         for run_id, auc in train_all(url):
             print(f"  run {run_id[:8]}  roc_auc {auc:.3f}")
-        print("2. training the churn pipeline as a job (worker process, sweep, skops model) ...")
-        job = train_pipeline(url)
-        if job.status != JobStatus.SUCCEEDED:
-            print(f"the pipeline job {job.status}: {job.error}", file=sys.stderr)
-            return 1
-        best = (job.report or {}).get("best", {})
-        print(f"  best: {best.get('estimator')} roc_auc {best.get('holdout', {}).get('roc_auc', 0):.3f}")
-        print("3. registry: the job's model version, promoted to production through the gates ...")
-        if not promote_to_production(url, job):
-            return 1
-        print("4. serving and monitoring: live traffic with labels, normal then drifted ...")
-        if not serve_and_watch(url):
+        if not the_loop(url):
             return 1
         env = "" if port == DEFAULT_PORT else f"MLOPS_URL={url} "
-        print("\nlogged experiment 'churn-demo' (3 SDK runs with params, metric series and a skops model each)")
-        print(f"and experiment 'churn' (job {job.id}: a parent run, {job.progress_total} candidate runs, "
-              "the best model).")
-        print("look at it with:")
-        print(f"  {env}.venv/bin/mlops runs list --experiment churn-demo")
-        print(f"  {env}.venv/bin/mlops jobs show {job.id}")
-        print(f"  {env}.venv/bin/mlops runs compare <run> <run> --only-diff")
-        print(f"  {env}.venv/bin/mlops models show churn-classifier")
-        print(f"  {env}.venv/bin/mlops models history churn-classifier")
-        print(f"  {env}.venv/bin/mlops monitor status churn-classifier@production --window 1h")
-        print(f"  {env}.venv/bin/mlops tui")
+        print("\nthe loop closed: drift opened an alert, the alert retrained the model on the newer data, the gates")
+        print("passed, staging and production moved, and the alert resolved on the new traffic. Look at it with:")
+        for command in (f"alerts list --model {MODEL}", f"retrain {MODEL} --dry-run", f"models history {MODEL}",
+                        f"models policy {MODEL}", f"monitor status {MODEL}@production", "webhooks deliveries",
+                        "runs list --experiment churn-demo", f"tui --monitor {MODEL}"):
+            print(f"  {env}.venv/bin/mlops {command}")
         print(f"stop the backend with: .venv/bin/mlops server stop --home {HOME}")
         if interactive:
-            return subprocess.call([sys.executable, "-m", "mlops_tui.cli.main", "tui", "--url", url],
-                                   env={**os.environ, "MLOPS_URL": url})
+            return subprocess.call([sys.executable, "-m", "mlops_tui.cli.main", "tui", "--url", url,
+                                    "--monitor", MODEL], env={**os.environ, "MLOPS_URL": url})
     finally:
         if not interactive:
             server.terminate()
             server.wait(timeout=15)
             print("(no terminal: the demo backend was stopped)")
+        receiver.stop()
     return 0
 
 

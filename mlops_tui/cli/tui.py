@@ -1,4 +1,4 @@
-"""`mlops tui [--url URL] [--experiment NAME]`: the console."""
+"""`mlops tui [--url URL] [--experiment NAME | --monitor MODEL]`: the console."""
 from __future__ import annotations
 
 import typer
@@ -13,6 +13,8 @@ from .output import UrlOption, fail, handle_errors
 def tui(
     url: str | None = UrlOption,
     experiment: str | None = typer.Option(None, "--experiment", "-e", help="Open the runs of this experiment."),
+    monitor: str | None = typer.Option(None, "--monitor", "-m", metavar="MODEL",
+                                       help="Open this model's Monitor view (as `:monitor MODEL` does)."),
 ) -> None:
     """Open the console (k9s for models): `?` lists the keys, `:` jumps to a view, `q` goes back."""
     try:
@@ -23,7 +25,7 @@ def tui(
     from ..app import MlopsApp  # Textual loads only for this command
 
     client = AsyncClient(ensure_backend(url))
-    start = f"runs {experiment}" if experiment else None
+    start = f"monitor {monitor}" if monitor else f"runs {experiment}" if experiment else None
     code = MlopsApp(client=client, config=config, start=start).run()
     if code:
         raise typer.Exit(code)
