@@ -34,6 +34,7 @@ from retrain_support import (
 )
 
 from backend.services.alerts import open_alert
+from backend.services.retrain import baseline
 from mlops_tui.contract import now_ms
 from mlops_tui.contract.alerts import AlertKind
 from mlops_tui.contract.cron import next_after
@@ -263,3 +264,10 @@ def test_errors_name_what_is_wrong(client: TestClient, files: Path) -> None:
     assert client.get(f"/api/v1/models/{model}/lifecycle").json()["retrain"] is None
     bad = client.post(f"/api/v1/models/{model}/retrain", json={"dry_run": "maybe", "later": 1})
     assert bad.status_code == 422
+
+
+def test_new_data_counts_from_the_newest_data_either_the_last_retrain_or_the_latest_version_trained_on() -> None:
+    assert baseline("churn@3", "churn@5") == "churn@5"  # a version trained by hand on newer data
+    assert baseline("churn@5", "churn@3") == "churn@5"
+    assert baseline(None, "churn@2") == "churn@2"
+    assert baseline("old-name@9", "churn@2") == "churn@2"  # the file now names other data

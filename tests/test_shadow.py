@@ -127,6 +127,10 @@ def test_the_alias_answers_the_same_with_a_shadow_and_the_same_model_agrees(shad
         stored = dict(conn.execute("SELECT request_id, champion_output FROM shadow_rows").fetchall())
     assert [json.loads(stored[i]) for a in during for i in a["request_ids"]] == predictions(during)
     shadow.stop(shadowed.db, name)
+    shadowed.send(name, rows.iloc[:20])  # no longer shadowed: nothing more is stored
+    assert shadowed.runner.flush(timeout=30)
+    with shadowed.db.read() as conn:
+        assert conn.execute("SELECT count(*) FROM shadow_rows").fetchone()[0] == len(stored)
     missing = shadowed.http.get(f"/api/v1/models/{name}/shadow")
     assert missing.status_code == 404 and missing.json()["field"] == "alias"
 

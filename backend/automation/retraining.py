@@ -21,7 +21,7 @@ from mlops_tui.contract.registry import GateReport, PromoteCreate, PromoteOutcom
 from mlops_tui.contract.retrain import Retrain, RetrainPolicy, RetrainStatus, RetrainTrigger
 
 from ..db import Database
-from ..errors import DomainError, NotFound
+from ..errors import Conflict, DomainError, NotFound
 from ..pipelines import promote
 from ..pipelines.promote import duration_ms
 from ..services import alerts, approvals, lifecycle, notify, registry, shadow
@@ -198,7 +198,7 @@ def finish(db: Database, event: Retrain, status: RetrainStatus, reason: str, now
     event.status, event.reason, event.updated_at, event.ended_at = status, reason, now, now
     found = lifecycle.of_model(db, event.model)
     limit = (found.retrain if found and found.retrain else RetrainPolicy()).max_rejections
-    paused_now = False
+    paused_now = resumed = False
     with db.write() as conn:
         store.save(conn, event)
         state = store.state(db, event.model)
@@ -208,10 +208,19 @@ def finish(db: Database, event: Retrain, status: RetrainStatus, reason: str, now
             store.set_state(conn, event.model, consecutive_rejections=count, paused=int(state.paused or paused_now))
         elif status in RESETS_BREAKER:
             store.set_state(conn, event.model, consecutive_rejections=0)
-            if event.forced and state.paused:
+            resumed = event.forced and state.paused
+            if resumed:
                 store.set_state(conn, event.model, paused=0)
-                _resolve_paused(conn, db, event, now)
         notify.queue(conn, NotifyEvent.RETRAIN_FINISHED, event.model, event.model_dump(mode="json"), now)
+    if resumed:
+        with db.read() as conn:
+            alert = alerts_store.active(conn, event.model, service.PAUSED_RULE)
+        try:
+            if alert is not None:
+                alerts.resolve(db, alert.id, event.actor, f"retrain {event.id} (forced by {event.actor}) passed: "
+                                                          "the policy runs again", now)
+        except Conflict:
+            pass  # resolved by hand meanwhile
     if paused_now:
         alerts.open_alert(db, model=event.model, rule=service.PAUSED_RULE, kind=AlertKind.RETRAIN_PAUSED,
                           severity=Severity.CRITICAL, version=event.version, value=float(limit),
@@ -219,13 +228,6 @@ def finish(db: Database, event: Retrain, status: RetrainStatus, reason: str, now
                           message=f"{event.model}: retraining paused after {limit} rejected candidates in a row "
                                   f"(max_rejections = {limit}); the last: {reason}. `mlops retrain {event.model} "
                                   "--force` resumes it once a candidate passes")
-
-
-def _resolve_paused(conn: Any, db: Database, event: Retrain, now: int) -> None:
-    note = f"retrain {event.id} (forced by {event.actor}) passed: the policy runs again"
-    for alert_id in store.resolve_alerts(conn, event.model, service.PAUSED_RULE, event.actor, note, now):
-        notify.queue(conn, NotifyEvent.ALERT_RESOLVED, event.model,
-                     alerts_store.get(db, alert_id).model_dump(mode="json"), now)
 
 
 # --- triggers ------------------------------------------------------------------------------------
