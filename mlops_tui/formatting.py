@@ -78,7 +78,7 @@ def glyph_cell(glyphs: dict[str, tuple[str, str, str]], value: str) -> Text:
 
 
 def ago(ms: int | None, now: datetime) -> str:
-    """How long ago `ms` was, coarse enough not to flicker: `40s`, `12m`, `3h05m`, `2d04h`; `-` for None."""
+    """How long ago `ms` was, coarse enough not to flicker: `40s`, `12m`, `3h05m`, `2d04h`, `31d`; `-` for None."""
     if ms is None:
         return "-"
     seconds = max(int(now.timestamp() * 1000) - ms, 0) // 1000
@@ -88,7 +88,9 @@ def ago(ms: int | None, now: datetime) -> str:
         return f"{seconds // 60}m"
     if seconds < 86400:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+    if seconds < 10 * 86400:
+        return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+    return f"{seconds // 86400}d"
 
 
 def status_markup(value: str) -> str:

@@ -195,8 +195,8 @@ class MonitorScreen(View[MonitorData]):
 
     def compose_body(self) -> ComposeResult:
         yield Label("loading…", classes="status-line", id="monitor-title")
-        yield Static("", id="monitor-empty", classes="empty")
         yield Label("", classes="status-line", id="alerts-line")
+        yield Static("", id="monitor-empty", classes="empty")
         with Vertical(id="monitor-body"):
             yield Label("Traffic, last hour: a block per minute, newest right", classes="section-title",
                         id="traffic-title")
@@ -208,6 +208,7 @@ class MonitorScreen(View[MonitorData]):
                 with Vertical(id="performance-panel"):
                     yield Label("Performance", classes="section-title", id="performance-title")
                     yield Static("", id="performance")
+        with Vertical(id="monitor-lower"):  # shown without traffic too: the alerts and retrains still say something
             with Horizontal(id="lower-titles"):
                 yield Label("Drift", classes="section-title", id="drift-title")
                 yield Label("", classes="section-title", id="panel-strip")
@@ -223,6 +224,7 @@ class MonitorScreen(View[MonitorData]):
         self.query_one("#model-alerts", NavTable).set_columns(MODEL_ALERT_COLUMNS)
         self.query_one("#retrains", NavTable).set_columns(RETRAIN_COLUMNS)
         self.query_one("#monitor-body").display = False
+        self.query_one("#monitor-lower").display = False
         self.query_one("#monitor-empty").display = False
         self.query_one("#alerts-line").display = False
         self._show_panel()
@@ -308,6 +310,7 @@ class MonitorScreen(View[MonitorData]):
         self.query_one("#monitor-empty", Static).update(Text(empty or ""))
         self.query_one("#monitor-empty").display = empty is not None
         self.query_one("#monitor-body").display = empty is None and status is not None
+        self.query_one("#monitor-lower").display = True
         self.query_one("#monitor-title", Label).update(self._title(status))
         if status is None or empty is not None:
             return

@@ -29,8 +29,6 @@ from .seed import ALERT_IDS, CONSOLE_USER, MINUTE, MODEL, NOW, NOW_MS, RETRAIN_R
 from .test_flows import notices, row_keys, wait_until
 from .test_snapshots import after
 
-pytest.importorskip("backend.routers.alerts", reason="the alerts routes have not landed")  # until they do
-
 SIZE = (120, 40)
 
 
@@ -267,7 +265,6 @@ async def test_header_shows_nothing_without_alerts(traffic_backend: Backend) -> 
 
 # -- the Monitor view's alerts and retrains -----------------------------------------------------------------------
 async def test_monitor_shows_active_alerts_and_the_retrain_history(alerts_backend: Backend) -> None:
-    pytest.importorskip("backend.routers.retrain", reason="the retrain routes have not landed")  # until they do
     app = build(alerts_backend, f"monitor {MODEL}")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -303,6 +300,34 @@ async def test_monitor_shows_active_alerts_and_the_retrain_history(alerts_backen
         assert screen.panel == "drift" and screen.query_one("#drift").display
 
 
+async def test_monitor_shows_the_shadow_beside_the_champion_while_one_runs(alerts_backend: Backend) -> None:
+    from backend.services import shadow
+
+    app = build(alerts_backend, f"monitor {MODEL}")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MonitorScreen) and screen.panels() == ["drift", "alerts", "retrains"]
+        alerts_backend.clock.ms = NOW_MS - 20 * MINUTE
+        shadow.start(alerts_backend.db, MODEL, 3)  # v3 (staging) beside production's v1
+        alerts_backend.clock.ms = NOW_MS
+        expected = await alerts_backend.seeder.shadow(MODEL)
+        await pilot.press("r")
+        await settle(pilot)
+        assert screen.panels() == ["drift", "alerts", "retrains", "shadow"]
+        assert "shadow" in plain(screen.query_one("#panel-strip"))
+        await pilot.press("left_square_bracket")  # from drift back to the last panel
+        await settle(pilot)
+        assert screen.panel == "shadow" and screen.query_one("#shadow").display
+        text = plain(screen.query_one("#shadow"))
+        assert text.startswith(f"production v1 vs staging v3 in shadow for 20m: … {expected.verdict}")
+        assert text.splitlines()[1].split() == ["champion", "v1", "shadow", "v3"]
+        shadow.stop(alerts_backend.db, MODEL)
+        await pilot.press("r")
+        await settle(pilot)
+        assert screen.panel == "drift" and screen.panels() == ["drift", "alerts", "retrains"]
+
+
 # -- the pure parts -------------------------------------------------------------------------------------------
 def alert(**fields: Any) -> Alert:
     base = {"id": "x", "model": "m", "rule": "r", "kind": "drift", "severity": "warning", "status": "open",
@@ -326,8 +351,8 @@ def test_values_read_in_their_unit_beside_the_limit() -> None:
 
 
 def test_ago_is_coarse_enough_not_to_flicker() -> None:
-    assert [ago(NOW_MS - ms, NOW) for ms in (0, 59_000, 61_000, 3_599_000, 3_600_000, 90_000_000)] == [
-        "0s", "59s", "1m", "59m", "1h00m", "1d01h"]
+    assert [ago(NOW_MS - ms, NOW) for ms in (0, 59_000, 61_000, 3_599_000, 3_600_000, 90_000_000, 40 * 86_400_000)
+            ] == ["0s", "59s", "1m", "59m", "1h00m", "1d01h", "40d"]
     assert ago(None, NOW) == "-"
 
 
