@@ -193,7 +193,10 @@ class ShadowRunner:
             if timed:
                 self._timed_at[shadow_id] = clock
             load = functools.partial(self._model, group[0].champion.name, group[0].shadow_version)
-            found += compare(load, group, timed)
+            try:
+                found += compare(load, group, timed)
+            except Exception as error:  # a bug here costs this group's comparison, never the thread
+                print(f"shadow predictions: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         self._logged(store.insert_rows, self.db, found)
         with self._idle:
             self.compared += len(batch)
