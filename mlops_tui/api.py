@@ -368,9 +368,11 @@ def send_feedback(name: str, labels: list[dict[str, Any]]) -> Call[FeedbackAck]:
                 idempotent=True)
 
 
-def monitor(name: str, alias: str | None = None, window: str | None = None) -> Call[MonitorStatus]:
-    """The model's live health over `window` (`15m`, `1h`, `5000r`; the model's default when None)."""
-    params = {k: v for k, v in {"alias": alias, "window": window}.items() if v is not None}
+def monitor(name: str, alias: str | None = None, window: str | None = None,
+            at: int | None = None) -> Call[MonitorStatus]:
+    """The model's live health over `window` (`15m`, `1h`, `5000r`; the model's default when None), as it
+    was at `at` (epoch ms; now when None)."""
+    params = {k: v for k, v in {"alias": alias, "window": window, "at": at}.items() if v is not None}
     return Call("GET", _models(name, "monitor"), MonitorStatus.model_validate, params=params)
 
 

@@ -3,7 +3,8 @@
     MlopsApp(client=AsyncClient(url), config=load_config())
 
 It owns the navigation (a stack of views with the overview at the root), the backend's health
-(checked in a worker on a one-shot timer, faster while the backend is down) and the keymap.
+(checked in a worker on a one-shot timer, faster while the backend is down; each check also counts the
+open alerts the header shows on every view) and the keymap.
 """
 from __future__ import annotations
 
@@ -110,6 +111,7 @@ class MlopsApp(App[int]):
             recovered = self.backend_state.up is False
             if self.backend_state.up is not True:
                 self._publish(replace(self.backend_state, up=True, error=None))
+            await self._count_alerts()
         finally:
             self._checking = False
             self.health_checks += 1
@@ -121,6 +123,23 @@ class MlopsApp(App[int]):
                 current.request_refresh()
         up = self.backend_state.up is not False
         self._arm_health(self.config.health_seconds if up else self.config.retry_seconds)
+
+    async def _count_alerts(self) -> None:
+        """Fetch the open alerts' counts for the header; a backend without alerts (404) shows none."""
+        try:
+            summary = await self.client.alert_summary()
+        except MlopsError as error:
+            if error.unreachable:
+                self.report_unreachable(error)
+            elif error.status == 404 and self.backend_state.alerts is not None:
+                self._publish(replace(self.backend_state, alerts=None))
+            return
+        if summary != self.backend_state.alerts:
+            self._publish(replace(self.backend_state, alerts=summary))
+
+    def recount_alerts(self) -> None:
+        """Count the open alerts again now (an alert was acknowledged or resolved from the console)."""
+        self.run_worker(self._count_alerts(), group="alerts-count", exclusive=True, exit_on_error=False)
 
     def _arm_health(self, seconds: float) -> None:
         if self._health_timer is not None:

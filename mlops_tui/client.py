@@ -378,8 +378,9 @@ class Client:
     def send_feedback(self, name: str, labels: list[dict[str, Any]]) -> FeedbackAck:
         return self.send(api.send_feedback(name, labels))
 
-    def monitor(self, name: str, alias: str | None = None, window: str | None = None) -> MonitorStatus:
-        return self.send(api.monitor(name, alias, window))
+    def monitor(self, name: str, alias: str | None = None, window: str | None = None,
+                at: int | None = None) -> MonitorStatus:
+        return self.send(api.monitor(name, alias, window, at))
 
     def monitoring_health(self) -> HealthList:
         return self.send(api.monitoring_health())
@@ -582,8 +583,9 @@ class AsyncClient:
     async def send_feedback(self, name: str, labels: list[dict[str, Any]]) -> FeedbackAck:
         return await self.send(api.send_feedback(name, labels))
 
-    async def monitor(self, name: str, alias: str | None = None, window: str | None = None) -> MonitorStatus:
-        return await self.send(api.monitor(name, alias, window))
+    async def monitor(self, name: str, alias: str | None = None, window: str | None = None,
+                      at: int | None = None) -> MonitorStatus:
+        return await self.send(api.monitor(name, alias, window, at))
 
     async def monitoring_health(self) -> HealthList:
         return await self.send(api.monitoring_health())

@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from rich.text import Text
 
 from .contract import JobStatus, RunStatus
+from .contract.alerts import AlertStatus, Severity
 from .contract.monitoring import DriftStatus
 from .contract.registry import GateReport, RequestStatus, VersionStatus
 
@@ -55,6 +56,39 @@ def drift_cell(status: DriftStatus) -> Text:
     word, style = DRIFT_GLYPHS[status]
     glyph, _, rest = word.partition(" ")
     return Text.assemble((glyph, style), " " + rest)
+
+
+SEVERITY_GLYPHS: dict[str, tuple[str, str, str]] = {
+    Severity.CRITICAL: ("‼", "crit", "bold red"),
+    Severity.WARNING: ("!", "warn", "yellow"),
+    Severity.INFO: ("·", "info", "dim"),
+}
+ALERT_GLYPHS: dict[str, tuple[str, str, str]] = {
+    AlertStatus.OPEN: ("●", "open", "bold red"),
+    AlertStatus.ACKNOWLEDGED: ("◐", "acked", "yellow"),
+    AlertStatus.RESOLVED: ("✓", "resolved", "green"),
+}
+"""An alert's severity and status as a glyph and a short word (the glyph carries the colour)."""
+
+
+def glyph_cell(glyphs: dict[str, tuple[str, str, str]], value: str) -> Text:
+    """`‼ crit`, `● open`: a glyph in colour and a plain word; an unknown value as itself."""
+    glyph, word, style = glyphs.get(value, ("?", value, ""))
+    return Text.assemble((glyph, style), " " + word)
+
+
+def ago(ms: int | None, now: datetime) -> str:
+    """How long ago `ms` was, coarse enough not to flicker: `40s`, `12m`, `3h05m`, `2d04h`; `-` for None."""
+    if ms is None:
+        return "-"
+    seconds = max(int(now.timestamp() * 1000) - ms, 0) // 1000
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
 def status_markup(value: str) -> str:

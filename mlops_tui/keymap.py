@@ -40,6 +40,7 @@ _SPECS = [
     KeySpec("app.view.jobs", "4", "view('jobs')", "Go to jobs", "everywhere"),
     KeySpec("app.view.datasets", "5", "view('datasets')", "Go to datasets", "everywhere"),
     KeySpec("app.view.models", "6", "view('models')", "Go to models", "everywhere"),
+    KeySpec("app.view.alerts", "7", "view('alerts')", "Go to alerts (open first)", "everywhere"),
     # every view
     KeySpec("view.escape", "escape", "escape", "Clear the filter, else go back", "views", False, "esc", label="Back"),
     KeySpec("view.filter", "slash", "filter", "Filter", "lists", True, "/", label="Filter"),
@@ -102,6 +103,16 @@ _SPECS = [
     KeySpec("monitor.window_1h", "h", "window('1h')", "Window: the last hour", "monitor", True, label="1h"),
     KeySpec("monitor.window_24h", "d", "window('24h')", "Window: the last 24 hours", "monitor", True,
             label="24h"),
+    KeySpec("monitor.live", "l", "live", "Back to live (from a past moment, e.g. an alert's)", "monitor", True,
+            label="Live"),
+    KeySpec("monitor.next_panel", "right_square_bracket", "next_panel",
+            "Next lower panel: drift, alerts, retrains, shadow", "monitor", True, "]", label="Panel"),
+    KeySpec("monitor.prev_panel", "left_square_bracket", "prev_panel", "Previous lower panel", "monitor", False,
+            "["),
+    # alerts (`7`, `:alerts`)
+    KeySpec("alerts.ack", "a", "ack", "Acknowledge the alert (as you)", "alerts", True, label="Ack"),
+    KeySpec("alerts.resolve", "x", "resolve", "Resolve the alert by hand, with a note", "alerts", True,
+            label="Resolve"),
     # the promote, rollback and approval forms
     KeySpec("modelform.confirm", "ctrl+s", "confirm", "Promote / roll back / send the decision", "model forms", True,
             "^s", priority=True, label="Confirm"),
@@ -131,6 +142,7 @@ CONTEXTS: dict[str, tuple[str, ...]] = {
     "models": ("everywhere", "views", "lists", "tables", "models"),
     "model": ("everywhere", "views", "tables", "tabbed views", "model"),
     "monitor": ("everywhere", "views", "tables", "monitor"),
+    "alerts": ("everywhere", "views", "lists", "tables", "alerts"),
     "the model forms": ("model forms",),
     "the yes/no question": ("confirm",),
     "the start form": ("start form",),

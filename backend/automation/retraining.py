@@ -21,7 +21,7 @@ from mlops_tui.contract.registry import GateReport, PromoteCreate, PromoteOutcom
 from mlops_tui.contract.retrain import Retrain, RetrainPolicy, RetrainStatus, RetrainTrigger
 
 from ..db import Database
-from ..errors import DomainError, NotFound
+from ..errors import Conflict, DomainError, NotFound
 from ..pipelines import promote
 from ..pipelines.promote import duration_ms
 from ..services import alerts, approvals, lifecycle, notify, registry, shadow
@@ -114,6 +114,22 @@ class Step:
         self.production()
 
     def judge(self) -> None:
+        """Wait for the shadow period and the verdict. Someone moving the aliases meanwhile decides it: the
+        version already in production ends it `promoted`; `staging` moved to another version abandons it."""
+        name, version = self.event.model, self.event.version or 0
+        production = registry_store.alias_holder(self.db, name, service.PRODUCTION)
+        if production is not None and int(production["version"]) == version:
+            shadow.stop(self.db, name)
+            self.event.promoted_to = [*self.event.promoted_to, service.PRODUCTION]
+            self.end(RetrainStatus.PROMOTED, f"{name}/{version} was moved to production by hand during its shadow")
+            return
+        staging = registry_store.alias_holder(self.db, name, service.STAGING)
+        if staging is None or int(staging["version"]) != version:
+            shadow.stop(self.db, name)
+            now_there = f"version {staging['version']}" if staging else "no version"
+            self.end(RetrainStatus.FAILED, f"staging was moved to {now_there} during the shadow of {name}/{version}: "
+                                           "the shadow is abandoned")
+            return
         since = self.event.shadow_since or self.event.updated_at
         if self.now - since < duration_ms(self.policy.shadow or "1s"):
             return
@@ -198,7 +214,7 @@ def finish(db: Database, event: Retrain, status: RetrainStatus, reason: str, now
     event.status, event.reason, event.updated_at, event.ended_at = status, reason, now, now
     found = lifecycle.of_model(db, event.model)
     limit = (found.retrain if found and found.retrain else RetrainPolicy()).max_rejections
-    paused_now = False
+    paused_now = resumed = False
     with db.write() as conn:
         store.save(conn, event)
         state = store.state(db, event.model)
@@ -208,10 +224,19 @@ def finish(db: Database, event: Retrain, status: RetrainStatus, reason: str, now
             store.set_state(conn, event.model, consecutive_rejections=count, paused=int(state.paused or paused_now))
         elif status in RESETS_BREAKER:
             store.set_state(conn, event.model, consecutive_rejections=0)
-            if event.forced and state.paused:
+            resumed = event.forced and state.paused
+            if resumed:
                 store.set_state(conn, event.model, paused=0)
-                _resolve_paused(conn, db, event, now)
         notify.queue(conn, NotifyEvent.RETRAIN_FINISHED, event.model, event.model_dump(mode="json"), now)
+    if resumed:
+        with db.read() as conn:
+            alert = alerts_store.active(conn, event.model, service.PAUSED_RULE)
+        try:
+            if alert is not None:
+                alerts.resolve(db, alert.id, event.actor, f"retrain {event.id} (forced by {event.actor}) passed: "
+                                                          "the policy runs again", now)
+        except Conflict:
+            pass  # resolved by hand meanwhile
     if paused_now:
         alerts.open_alert(db, model=event.model, rule=service.PAUSED_RULE, kind=AlertKind.RETRAIN_PAUSED,
                           severity=Severity.CRITICAL, version=event.version, value=float(limit),
@@ -219,13 +244,6 @@ def finish(db: Database, event: Retrain, status: RetrainStatus, reason: str, now
                           message=f"{event.model}: retraining paused after {limit} rejected candidates in a row "
                                   f"(max_rejections = {limit}); the last: {reason}. `mlops retrain {event.model} "
                                   "--force` resumes it once a candidate passes")
-
-
-def _resolve_paused(conn: Any, db: Database, event: Retrain, now: int) -> None:
-    note = f"retrain {event.id} (forced by {event.actor}) passed: the policy runs again"
-    for alert_id in store.resolve_alerts(conn, event.model, service.PAUSED_RULE, event.actor, note, now):
-        notify.queue(conn, NotifyEvent.ALERT_RESOLVED, event.model,
-                     alerts_store.get(db, alert_id).model_dump(mode="json"), now)
 
 
 # --- triggers ------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from ..services import monitoring
 router = APIRouter(tags=["monitoring"], route_class=ContractRoute)
 
 ModelName = Annotated[str, Path(json_schema_extra={"pattern": MODEL_NAME_RULE})]
+MAX_EPOCH_MS = 32_503_680_000_000
+"""The year 3000: a later `at` is a mistake, not a moment."""
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -47,10 +49,14 @@ def monitor(name: ModelName, db: DB, recorder: PredictionRecorder,
             alias: str | None = Query(None, json_schema_extra={"pattern": ALIAS_RULE},
                                       description="Default: production, else the model's only alias."),
             window: str | None = Query(None, json_schema_extra={"pattern": WINDOW_RULE},
-                                       description="15m, 1h, 7d, or 5000r (the last 5000 rows); default 15m.")
+                                       description="15m, 1h, 7d, or 5000r (the last 5000 rows); default 15m."),
+            at: int | None = Query(None, ge=0, le=MAX_EPOCH_MS,
+                                   description="Epoch ms: the status as it was then (the window ends there); "
+                                               "default now.")
             ) -> MonitorStatus:
-    """The alias's traffic, latency, drift and performance over the window, and its last hour per minute."""
-    return monitoring.monitor_status(db, recorder, name, alias, window)
+    """The alias's traffic, latency, drift and performance over the window, and its last hour per minute
+    (ending at `at` when given: the console shows an alert's moment so)."""
+    return monitoring.monitor_status(db, recorder, name, alias, window, at=at)
 
 
 @router.get("/api/v1/monitoring/health", response_model=HealthList)

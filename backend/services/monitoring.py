@@ -24,6 +24,7 @@ from mlops_tui.contract.monitoring import (
     RecordAck,
     RecordBatch,
 )
+from mlops_tui.contract.registry import ALIAS_MOVES
 
 from ..clock import now_ms
 from ..db import Database
@@ -111,17 +112,22 @@ def resolve_alias(db: Database, name: str, alias: str | None) -> tuple[str, int]
 
 
 def monitor_status(db: Database, recorder: Recorder, name: str, alias: str | None, window_text: str | None,
-                   now: int | None = None) -> MonitorStatus:
-    """The alias's health over the window (the model's `[monitor] window` when None)."""
+                   now: int | None = None, at: int | None = None) -> MonitorStatus:
+    """The alias's health over the window (the model's `[monitor] window` when None). `at` (epoch ms): as
+    it was then: the version the alias held at that moment, and only what was recorded before it (a
+    time window; a window of the last N rows counts them back from now)."""
     if window_text is not None:
         parse_window(window_text)  # a bad window is refused before anything is looked up
     alias, version = resolve_alias(db, name, alias)
+    if at is not None:
+        version = held_at(db, name, alias, at) or version
+        now = at
     row = registry_store.get_version(db, name, version)
     window = parse_window(window_text or rules_of(row.get("pipeline")).window)
     now = now_ms() if now is None else now
-    since, traffic = window_traffic(db, name, alias, window, now)
-    drift = window_drift(db, name, alias, version, row.get("pipeline"), window, since)
-    found = performance(db, row, alias, since)
+    since, traffic = window_traffic(db, name, alias, window, now, until=at)
+    drift = window_drift(db, name, alias, version, row.get("pipeline"), window, since, until=at)
+    found = performance(db, row, alias, since, until=at)
     found.estimated, found.estimated_rows = drift.estimated, drift.estimated_rows
     return MonitorStatus(
         model=name, alias=alias, version=version, window=window.text, since=since,
@@ -130,7 +136,15 @@ def monitor_status(db: Database, recorder: Recorder, name: str, alias: str | Non
         latency_ms=quantiles(traffic), drift=drift.features, prediction_drift=drift.prediction,
         prediction_distribution=drift.distribution, performance=found,
         series=series(db, name, alias, now), dropped=recorder.dropped_total,
-        sampled_rows=store.sampled_rows(db, name, alias, since))
+        sampled_rows=store.sampled_rows(db, name, alias, since, until=at))
+
+
+def held_at(db: Database, name: str, alias: str, at: int) -> int | None:
+    """The version `alias` pointed at at `at` (epoch ms), from the audit of its moves; None when it had
+    not been set yet."""
+    moves = [event for event in registry_store.events(db, name, until=at, alias=alias)
+             if event["action"] in ALIAS_MOVES and event.get("to_version") is not None]
+    return int(moves[-1]["to_version"]) if moves else None
 
 
 def window_start(db: Database, name: str, alias: str, window: Window, now: int) -> int:
@@ -141,11 +155,12 @@ def window_start(db: Database, name: str, alias: str, window: Window, now: int) 
     return now if found is None else found
 
 
-def window_traffic(db: Database, name: str, alias: str, window: Window, now: int) -> tuple[int, Traffic]:
-    """The window's start (epoch ms) and its traffic."""
+def window_traffic(db: Database, name: str, alias: str, window: Window, now: int,
+                   until: int | None = None) -> tuple[int, Traffic]:
+    """The window's start (epoch ms) and its traffic (a time window's minutes before `until`, when given)."""
     since = window_start(db, name, alias, window, now)
     if window.rows is None:
-        return since, merged(store.minutes_since(db, since, name, alias))
+        return since, merged(store.minutes_since(db, since, name, alias, until=until))
     rows, requests = store.raw_traffic(db, name, alias, since)
     traffic = Traffic()
     for latency, status in requests:

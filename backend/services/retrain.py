@@ -162,9 +162,11 @@ def _aliases_tried(db: Database, name: str, policy: RetrainPolicy) -> list[str]:
 
 
 def baseline(last_dataset: str | None, version_dataset: str | None) -> str:
-    """The data the last retrain trained on; the latest version's when none ran (or it named other data)."""
+    """What new data is counted from: the newer of the data the last retrain trained on and the data the
+    latest version trained on (a version trained by hand on newer data moves it too); the latest
+    version's alone when the last retrain trained on a dataset of another name."""
     if last_dataset and version_dataset and _dataset_name(last_dataset) == _dataset_name(version_dataset):
-        return last_dataset
+        return max(last_dataset, version_dataset, key=ref_number)
     return version_dataset or last_dataset or ""
 
 

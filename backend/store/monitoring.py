@@ -133,11 +133,11 @@ def raw_traffic(db: Database, name: str, alias: str, since: int) -> tuple[int, l
     return int(ok_rows), [(float(latency), str(status)) for latency, status in requests]
 
 
-def sampled_rows(db: Database, name: str, alias: str, since: int) -> int:
-    """The alias's rows from `since` on that kept their inputs."""
+def sampled_rows(db: Database, name: str, alias: str, since: int, until: int | None = None) -> int:
+    """The alias's rows from `since` on (before `until`, when given) that kept their inputs."""
     with db.read() as conn:
-        return int(conn.execute(f"SELECT count(*) {_ALIAS_ROWS} AND inputs_json IS NOT NULL",
-                                (name, alias, since)).fetchone()[0])
+        return int(conn.execute(f"SELECT count(*) {_ALIAS_ROWS} AND time < ? AND inputs_json IS NOT NULL",
+                                (name, alias, since, _NO_END if until is None else until)).fetchone()[0])
 
 
 def labeled_rows(db: Database, name: str, alias: str, since: int, version: int | None = None,

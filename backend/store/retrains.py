@@ -9,7 +9,6 @@ import json
 import sqlite3
 from typing import Any
 
-from mlops_tui.contract.alerts import AlertStatus
 from mlops_tui.contract.retrain import RETRAIN_ACTIVE, Retrain, RetrainState, RetrainStatus
 
 from ..db import Database
@@ -139,13 +138,3 @@ def labels_since(db: Database, name: str, since: int) -> int:
         return int(conn.execute("SELECT count(*) FROM feedback WHERE name = ? AND time > ?",
                                 (name, since)).fetchone()[0])
 
-
-def resolve_alerts(conn: sqlite3.Connection, name: str, rule: str, actor: str, note: str, time: int) -> list[str]:
-    """Resolve the rule's alert that is open or acknowledged (inside the caller's write transaction);
-    the ids resolved."""
-    found = [row[0] for row in conn.execute("SELECT id FROM alerts WHERE name = ? AND rule = ? AND status != ?",
-                                            (name, rule, AlertStatus.RESOLVED.value))]
-    conn.execute("UPDATE alerts SET status = ?, resolved_by = ?, resolved_at = ?, note = ? "
-                 "WHERE name = ? AND rule = ? AND status != ?",
-                 (AlertStatus.RESOLVED.value, actor, time, note, name, rule, AlertStatus.RESOLVED.value))
-    return found

@@ -14,10 +14,10 @@ from ..keymap import bindings
 from ..widgets.filter_bar import FilterBar
 from ..widgets.tables import NavTable
 from . import registry
-from .base import View
+from .filtered import FilteredView
 
 
-class ExperimentsScreen(View[list[Experiment]]):
+class ExperimentsScreen(FilteredView[list[Experiment]]):
     """The experiments table; the filter is a case-insensitive part of the name."""
 
     view_name = "experiments"
@@ -45,9 +45,9 @@ class ExperimentsScreen(View[list[Experiment]]):
 
     def render_data(self, data: list[Experiment]) -> None:
         self.experiments = data
-        self._show()
+        self.show_rows()
 
-    def _show(self) -> None:
+    def show_rows(self) -> None:
         zone = self.mlops.clock().tzinfo
         needle = self.filter_text.lower()
         shown = [e for e in self.experiments if needle in e.name.lower()]
@@ -58,28 +58,6 @@ class ExperimentsScreen(View[list[Experiment]]):
         if self.filter_text:
             text += f"  filter: {safe_text(self.filter_text)}"
         self.query_one("#status", Label).update(Text(text))
-
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open(self.filter_text)
-
-    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
-        self.filter_text = event.text
-        self.query_one(FilterBar).close()
-        self.query_one(NavTable).focus()
-        self._show()
-
-    def on_filter_bar_cancelled(self, event: FilterBar.Cancelled) -> None:
-        self.clear_filter()
-
-    def clear_filter(self) -> bool:
-        bar = self.query_one(FilterBar)
-        had = bool(self.filter_text) or bar.is_open
-        bar.close()
-        self.query_one(NavTable).focus()
-        if self.filter_text:
-            self.filter_text = ""
-            self._show()
-        return had
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:

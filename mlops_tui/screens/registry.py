@@ -175,10 +175,18 @@ def model_ref(ref: str) -> Screen[None]:
     return VersionScreen(name, alias=which)
 
 
-def monitor(name: str, alias: str | None = None) -> Screen[None]:
-    """A model's live view: the alias's traffic (the backend's default alias when None)."""
+def monitor(name: str, alias: str | None = None, at: int | None = None,
+            window: str | None = None) -> Screen[None]:
+    """A model's live view: the alias's traffic (the backend's default alias when None) over `window`
+    (the model's own when None); `at` (epoch ms) shows a past moment instead (an alert's), until `l`
+    returns it to live."""
     from .monitor import MonitorScreen
-    return MonitorScreen(name, alias)
+    return MonitorScreen(name, alias, at=at, window=window)
+
+
+def alerts(filter_text: str = "") -> Screen[None]:
+    from .alerts import AlertsScreen
+    return AlertsScreen(filter_text=filter_text)
 
 
 def monitor_ref(ref: str) -> Screen[None]:
@@ -248,5 +256,7 @@ register(ViewSpec("models", "Registered models, their aliases and versions; one 
                   "`name/N` or `name@alias`",
                   lambda arg: model_ref(arg) if arg else models(), "model", aliases=("model", "m"),
                   check=_check_model))
+register(ViewSpec("alerts", "Alerts of every model: open first; a acknowledges, enter opens the Monitor view then",
+                  lambda arg: alerts(arg or ""), "filter", aliases=("alert", "al")))
 register(ViewSpec("monitor", "A model's live traffic, latency, drift and accuracy: `:monitor name[@alias]`",
                   _monitor, "model[@alias]", aliases=("mon",), check=_check_monitored, needs_arg=True))

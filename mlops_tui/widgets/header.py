@@ -1,4 +1,5 @@
-"""The one-line header: where you are, which backend, whether it answers, when data was last fetched."""
+"""The one-line header: where you are, how many alerts are open, which backend, whether it answers,
+when data was last fetched."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
 
+from ..contract.alerts import AlertSummary
 from ..formatting import safe_text
 
 
@@ -22,6 +24,24 @@ class BackendState:
     last_refresh: datetime | None = None
     error: str | None = None
     retry_seconds: float = 2.0
+    alerts: AlertSummary | None = None
+    """The open alerts' counts (fetched with the health check); None until known, or when the backend has
+    no alerts."""
+
+
+ALERTS_WIDTH = 16
+"""`▲ 12 open alerts` fits; the label keeps this width (or none at all), so the crumb never shifts as the
+count changes."""
+
+
+def alerts_text(summary: AlertSummary | None) -> Text:
+    """`▲ 2 open alerts` (bold red when one is critical, else yellow), nothing when none is open: the
+    header speaks only when something needs a look. The glyph and the words carry it without colour."""
+    if summary is None or summary.open <= 0:
+        return Text()
+    style = "bold red" if summary.critical else "bold yellow"
+    count = f"{summary.open:,}" if summary.open < 1000 else "999+"
+    return Text.assemble(("▲", style), f" {count} open alert{'s' if summary.open != 1 else ''}")
 
 
 class StatusHeader(Horizontal):
@@ -31,6 +51,8 @@ class StatusHeader(Horizontal):
     StatusHeader { height: 1; dock: top; background: $panel; }
     StatusHeader #crumb { width: 1fr; padding: 0 1; text-style: bold; }
     StatusHeader #backend { width: auto; padding: 0 1; }
+    StatusHeader #alerts { width: auto; padding: 0 0 0 1; display: none; }
+    StatusHeader #alerts.-shown { display: block; }
     """
 
     def __init__(self, crumb: str) -> None:
@@ -39,6 +61,7 @@ class StatusHeader(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label(f"mlops ▸ {safe_text(self._crumb)}", id="crumb", markup=False)
+        yield Label("", id="alerts")
         yield Label("", id="backend")
 
     def set_crumb(self, crumb: str) -> None:
@@ -46,9 +69,13 @@ class StatusHeader(Horizontal):
         self.query_one("#crumb", Label).update(Text(f"mlops ▸ {safe_text(crumb)}"))
 
     def show_state(self, state: BackendState) -> None:
+        alerts = alerts_text(state.alerts if state.up is not False else None)
+        shown = self.query_one("#alerts", Label)
+        shown.update(Text.assemble(alerts, " " * (ALERTS_WIDTH - alerts.cell_len)) if alerts else alerts)
+        shown.set_class(bool(alerts), "-shown")
         text = Text()
         url = state.url.removeprefix("http://").removeprefix("https://")
-        width = self.size.width or 80
+        width = (self.size.width or 80) - (ALERTS_WIDTH + 1 if alerts else 0)
         if width >= 72:
             text.append(safe_text(url) + "  ", style="dim")
         if state.up is None:

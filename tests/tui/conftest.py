@@ -27,12 +27,14 @@ from mlops_tui.screens.base import View  # noqa: E402
 
 from .seed import (  # noqa: E402
     NOW_MS,
+    TEST_IDS,
     Backend,
     close_backend,
     close_traffic_backend,
     fixed_clock,
     open_backend,
     open_traffic_backend,
+    seed_alerts,
     seed_everything,
     seed_traffic,
 )
@@ -69,12 +71,29 @@ def traffic_home(seeded_home: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return home
 
 
+@pytest.fixture(scope="session")
+def alerts_home(traffic_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The home with traffic plus churn-classifier's alerts (open, acknowledged, resolved) and retrain
+    history (tests/tui/seed.py `seed_alerts`)."""
+    home = tmp_path_factory.mktemp("alerts") / "home"
+    shutil.copytree(traffic_home, home)
+    with pytest.MonkeyPatch.context() as patch:
+        backend = open_backend(home, patch)
+        try:
+            asyncio.run(seed_alerts(backend))
+        finally:
+            close_backend(backend)
+    return home
+
+
 def backend_on_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
-    """A real backend on a copy of the home `source`; its clock stays at NOW."""
+    """A real backend on a copy of the home `source`; its clock stays at NOW, and the ids it makes start
+    past those of the seed (whose events and webhook notifications took the first ones)."""
     home = tmp_path / "home"
     shutil.copytree(source, home)
     backend = open_backend(home, monkeypatch)
     backend.clock.ms = NOW_MS
+    backend.ids.counter = TEST_IDS
     yield backend
     close_backend(backend)
 
@@ -83,6 +102,12 @@ def backend_on_copy(source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def traffic_backend(traffic_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     """A real backend on a copy of the home with traffic."""
     yield from backend_on_copy(traffic_home, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def alerts_backend(alerts_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """A real backend on a copy of the home with traffic, alerts and retrains."""
+    yield from backend_on_copy(alerts_home, tmp_path, monkeypatch)
 
 
 @pytest.fixture

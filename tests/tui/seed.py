@@ -89,6 +89,12 @@ class Switch(httpx.AsyncBaseTransport):
                    for r in self.requests)
 
 
+SEED_ALERT_IDS = 0x8000
+"""Where the ids the alerts' seed makes (notifications) start: past those of the seeds before it."""
+TEST_IDS = 0x10000
+"""Where the ids a test's backend makes start: past every seed's."""
+
+
 class Ids:
     """The backend's `uuid.uuid4` while seeding: the ids queued with `next`, else a counter."""
 
@@ -720,3 +726,94 @@ def open_traffic_backend(home: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[B
 def close_traffic_backend(opened: Backend) -> None:
     opened.app.state.recorder.stop()
     close_backend(opened)
+
+
+# -- alerts and retrains (the Alerts view, the header's count, the Monitor view's panels) -----------
+ALERT_IDS = {"charges-drift": "a1e700000001", "accuracy-floor": "a1e700000002", "latency-p95": "a1e700000003",
+             "error-rate": "a1e700000004", "no-traffic": "a1e700000005"}
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """An alert the seed opens (at `opened` minutes before NOW), then maybe acknowledges or resolves."""
+
+    rule: str
+    kind: str
+    severity: str
+    opened: int
+    window: int
+    """Minutes between the start of the earliest breaching window and the opening."""
+    value: float
+    threshold: float | None
+    message: str
+    acked_by: str = ""
+    resolved_by: str = ""
+    note: str = ""
+
+
+ALERT_SPECS = [
+    AlertSpec("charges-drift", "drift", "critical", 12, 15, 1.224, 0.25,
+              "monthly_charges drifted (PSI 1.22 ≥ 0.25) in 3 of the last 3 5m windows"),
+    AlertSpec("accuracy-floor", "accuracy", "warning", 4, 15, 0.7307, 0.75,
+              "accuracy 0.731 < 0.75 in 1 of the last 1 15m windows"),
+    AlertSpec("latency-p95", "latency_p95", "warning", 40, 15, 9.61, 8.0,
+              "p95 latency 9.61 ms > 8 ms in 2 of the last 3 5m windows", acked_by="bob"),
+    AlertSpec("error-rate", "error_rate", "warning", 180, 15, 0.051, 0.02,
+              "error rate 5.1% > 2% in 1 of the last 1 15m windows", resolved_by="alice",
+              note="the 422s come from a client still sending the old schema"),
+    AlertSpec("no-traffic", "no_traffic", "info", 3 * 24 * 60, 60, 0.0, None,
+              "no request through production for 1h", resolved_by="alice", note="weekend"),
+]
+"""Two open (one critical), one acknowledged, one resolved two hours ago, one resolved three days ago (the
+Alerts view leaves it out)."""
+
+RETRAIN_ROWS: list[dict[str, Any]] = [
+    {"id": "7e7a00000001", "trigger": "schedule", "detail": "0 3 * * *", "status": "rejected", "actor": "system",
+     "job_id": "b0b0cafe0001", "dataset": "churn@2", "version": 2, "promoted": [],
+     "reason": "gates refused staging: roc_auc 0.52 < 0.6", "ago": 21 * 60},
+    {"id": "7e7a00000002", "trigger": "manual", "detail": "by alice", "status": "awaiting_approval",
+     "actor": "alice", "job_id": "b0b0cafe0002", "dataset": "churn@2", "version": 3, "promoted": ["staging"],
+     "reason": "every gate passed; production waits for approval", "ago": 20},
+    {"id": "7e7a00000003", "trigger": "new_data", "detail": "churn@3", "status": "skipped", "actor": "system",
+     "job_id": None, "dataset": "churn@3", "version": None, "promoted": [],
+     "reason": "cooldown: the last retrain started 8m ago (min_interval 1h)", "ago": 12},
+    {"id": "7e7a00000004", "trigger": "drift", "detail": "alert charges-drift", "status": "running",
+     "actor": "system", "job_id": RUNNING_JOB, "dataset": "churn@3", "version": None, "promoted": [],
+     "reason": "", "ago": 2},
+]
+"""The model's retrain history as the retrain policy leaves it (rows of the `retrains` table)."""
+
+
+async def seed_alerts(backend: Backend) -> None:
+    """churn-classifier's ALERT_SPECS opened through the backend's `open_alert` at fixed times and ids,
+    acknowledged and resolved through the API by their actors; RETRAIN_ROWS written to the table."""
+    from backend.services.alerts import open_alert
+    from mlops_tui.contract.alerts import AlertKind, Severity
+
+    backend.ids.counter = SEED_ALERT_IDS
+
+    for spec in ALERT_SPECS:
+        opened = NOW_MS - spec.opened * MINUTE
+        backend.ids.next(ALERT_IDS[spec.rule])
+        alert = open_alert(backend.db, model=MODEL, rule=spec.rule, kind=AlertKind(spec.kind),
+                           severity=Severity(spec.severity), message=spec.message, alias="production", version=1,
+                           value=spec.value, threshold=spec.threshold, window_start=opened - spec.window * MINUTE,
+                           now=opened)
+        assert alert is not None and alert.id == ALERT_IDS[spec.rule]
+        if spec.acked_by:
+            backend.clock.ms = opened + 5 * MINUTE
+            await actor(backend, spec.acked_by).ack_alert(alert.id)
+        if spec.resolved_by:
+            backend.clock.ms = opened + 60 * MINUTE
+            await actor(backend, spec.resolved_by).resolve_alert(alert.id, spec.note)
+    with backend.db.write() as conn:
+        for row in RETRAIN_ROWS:
+            created = NOW_MS - row["ago"] * MINUTE
+            ended = None if row["status"] == "running" else created + 3 * MINUTE
+            conn.execute(
+                "INSERT INTO retrains (id, name, trigger, detail, status, reason, actor, job_id, dataset, version, "
+                "promoted_json, created_at, updated_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row["id"], MODEL, row["trigger"], row["detail"], row["status"], row["reason"], row["actor"],
+                 row["job_id"], row["dataset"], row["version"], json.dumps(row["promoted"]), created,
+                 ended or created, ended))
+    backend.clock.ms = NOW_MS
