@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import unique
 from fastapi.testclient import TestClient
 from retrain_support import (
     CHURN_CSV,
@@ -33,11 +34,14 @@ from retrain_support import (
     wait_for,
 )
 
+from backend.services import shadow
 from backend.services.alerts import open_alert
 from backend.services.retrain import baseline
+from backend.store import retrains as retrain_store
 from mlops_tui.contract import now_ms
 from mlops_tui.contract.alerts import AlertKind
 from mlops_tui.contract.cron import next_after
+from mlops_tui.contract.retrain import Retrain, RetrainStatus, RetrainTrigger
 
 
 @pytest.fixture(scope="module")
@@ -235,6 +239,39 @@ def test_a_shadow_policy_shadows_staging_on_live_traffic_before_production(clien
     assert done["status"] == "promoted", done["reason"]
     assert done["promoted_to"] == ["staging", "production"] and aliases(client, model) == {"staging": 2,
                                                                                            "production": 2}
+
+
+def shadowing_retrain(client: TestClient, files: Path, now: int) -> tuple[str, str]:
+    """A model whose version 2 (a retrain's, recorded as such) runs in staging in shadow of version 1."""
+    retrain = 'shadow = "1h"\nauto_promote = true'
+    model, ref = new_model(client, files, retrain)
+    clone(client, files, model, pipeline(model, ref, retrain), ref)
+    for version, alias in ((1, "production"), (2, "staging")):
+        client.post(f"/api/v1/models/{model}/promote", json={"version": version, "alias": alias}).raise_for_status()
+    db = client.app.state.db  # type: ignore[attr-defined]
+    event = Retrain(id=unique("r"), model=model, trigger=RetrainTrigger.MANUAL, status=RetrainStatus.SHADOWING,
+                    actor="alice", version=2, promoted_to=["staging"], shadow_since=now, created_at=now,
+                    updated_at=now)
+    with db.write() as conn:
+        assert retrain_store.insert(conn, event)
+    shadow.start(db, model, 2, retrain_id=event.id)
+    return model, event.id
+
+
+def test_moving_the_aliases_by_hand_during_a_shadow_decides_it(client: TestClient, files: Path) -> None:
+    now = now_ms()
+    abandoned, first = shadowing_retrain(client, files, now)
+    client.post(f"/api/v1/models/{abandoned}/promote", json={"version": 1, "alias": "staging"}).raise_for_status()
+    tick(client, now + 1000)
+    ended = client.get(f"/api/v1/models/{abandoned}/retrains/{first}").json()
+    assert ended["status"] == "failed" and "staging was moved to version 1" in ended["reason"], ended["reason"]
+    assert client.get(f"/api/v1/models/{abandoned}/shadow").status_code == 404  # the shadow stopped
+    promoted, second = shadowing_retrain(client, files, now)
+    client.post(f"/api/v1/models/{promoted}/promote", json={"version": 2, "alias": "production"}).raise_for_status()
+    tick(client, now + 1000)
+    ended = client.get(f"/api/v1/models/{promoted}/retrains/{second}").json()
+    assert ended["status"] == "promoted" and ended["promoted_to"] == ["staging", "production"], ended["reason"]
+    assert fire(client, promoted, dry_run=True)["plan"]["reason"].startswith("would run")  # nothing active now
 
 
 def test_dry_run_names_the_data_and_starts_nothing(client: TestClient, files: Path) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CLIENT_HEADERS, LiveServer, start_backend, stop_process
-from retrain_support import add_data, files_fixture, new_model, wait_for  # noqa: F401  (`files`)
+from conftest import CLIENT_HEADERS, LiveServer, start_backend, stop_process, unique
+from retrain_support import add_data, clone, files_fixture, new_model, pipeline, wait_for  # noqa: F401
 from typer.testing import CliRunner, Result
 
 from mlops_tui.cli import output
@@ -99,6 +99,12 @@ def test_dry_run_starts_nothing_and_policy_shows_the_lifecycle(http: httpx.Clien
     human = exits(mlops("models", "policy", model), 0).stdout
     assert "drifting" in human and "on_drift drifting" in human and "schedule '0 3 * * 1' UTC" in human, human
     assert "state    active; 0 rejected in a row" in human
+    plain, plain_ref = unique("plain"), add_data(http, unique("plain-data"), 3000)
+    clone(http, files, plain, pipeline(plain, plain_ref).replace("[retrain]\n", ""), plain_ref)
+    without = exits(mlops("models", "policy", plain), 0).stdout
+    assert "retrain: no [retrain] policy in the latest version's pipeline file" in without, without
+    refused = exits(mlops("retrain", plain), 1)
+    assert "no [retrain] policy" in refused.stderr and "(retrain)" in refused.stderr, refused.stderr
     missing = exits(mlops("retrain", "nobody-here"), 1)
     assert "not found" in missing.stderr and missing.stdout == ""
 

@@ -208,6 +208,7 @@ def test_a_full_queue_drops_shadow_work_and_never_fails_a_request(tmp_path: Any,
         assert time.perf_counter() - started < 5
     runner = http.app.state.serving.shadows  # type: ignore[attr-defined]
     assert (runner.dropped, runner._queue.qsize()) == (7, 3)
+    http.app.state.db.close()  # type: ignore[attr-defined]  # never started, so never stopped
 
 
 def test_a_request_the_shadow_refuses_fails_alone_in_its_batch(shadowed: Shadowed, tmp_path: Path) -> None:

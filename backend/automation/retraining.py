@@ -114,6 +114,22 @@ class Step:
         self.production()
 
     def judge(self) -> None:
+        """Wait for the shadow period and the verdict. Someone moving the aliases meanwhile decides it: the
+        version already in production ends it `promoted`; `staging` moved to another version abandons it."""
+        name, version = self.event.model, self.event.version or 0
+        production = registry_store.alias_holder(self.db, name, service.PRODUCTION)
+        if production is not None and int(production["version"]) == version:
+            shadow.stop(self.db, name)
+            self.event.promoted_to = [*self.event.promoted_to, service.PRODUCTION]
+            self.end(RetrainStatus.PROMOTED, f"{name}/{version} was moved to production by hand during its shadow")
+            return
+        staging = registry_store.alias_holder(self.db, name, service.STAGING)
+        if staging is None or int(staging["version"]) != version:
+            shadow.stop(self.db, name)
+            now_there = f"version {staging['version']}" if staging else "no version"
+            self.end(RetrainStatus.FAILED, f"staging was moved to {now_there} during the shadow of {name}/{version}: "
+                                           "the shadow is abandoned")
+            return
         since = self.event.shadow_since or self.event.updated_at
         if self.now - since < duration_ms(self.policy.shadow or "1s"):
             return

@@ -38,6 +38,8 @@ GATHER_SECONDS = 0.05
 """After a request arrives, the thread lets others queue this long, then predicts them together."""
 MAX_BATCH = 1_000
 """Requests taken at most at once."""
+TIME_EVERY_SECONDS = 1.0
+"""How often a shadow's latency is sampled (one request predicted alone and timed)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class ShadowRunner:
         self._stop = threading.Event()
         self._idle = threading.Condition()
         self._unwritten = 0
+        self._timed_at: dict[int, float] = {}
+        """When each shadow's latency was last sampled (`time.monotonic()`)."""
         self._thread: threading.Thread | None = None
 
     # --- the request path ----------------------------------------------------------------------------
@@ -183,8 +187,16 @@ class ShadowRunner:
         for offered in batch:
             groups.setdefault((offered.shadow_id, offered.champion.version), []).append(offered)
         found = []
-        for group in groups.values():
-            found += compare(functools.partial(self._model, group[0].champion.name, group[0].shadow_version), group)
+        clock = time.monotonic()
+        for (shadow_id, _), group in groups.items():
+            timed = clock - self._timed_at.get(shadow_id, -TIME_EVERY_SECONDS) >= TIME_EVERY_SECONDS
+            if timed:
+                self._timed_at[shadow_id] = clock
+            load = functools.partial(self._model, group[0].champion.name, group[0].shadow_version)
+            try:
+                found += compare(load, group, timed)
+            except Exception as error:  # a bug here costs this group's comparison, never the thread
+                print(f"shadow predictions: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         self._logged(store.insert_rows, self.db, found)
         with self._idle:
             self.compared += len(batch)

@@ -4,7 +4,8 @@ The shadow thread takes the requests that queued in the last moments and predict
 one call (their rows merged into one table when they carry the same columns): a scikit-learn call costs
 about as much for one row as for fifty, so the shadow takes little of the CPU the requests need. A merged
 call that fails is retried request by request (one bad request fails alone). The shadow's latency is
-timed on the first request of each batch, predicted alone as the champion predicted it.
+sampled: about once a second the batch's first request is predicted alone, as the champion predicted it,
+and timed (timing every request alone would cost as much as shadowing without batches).
 """
 from __future__ import annotations
 
@@ -52,24 +53,24 @@ class Answer:
     took_ms: float | None = None
 
 
-def compare(load: Callable[[], LoadedModel], group: Sequence[Offered]) -> list[tuple[Any, ...]]:
+def compare(load: Callable[[], LoadedModel], group: Sequence[Offered], timed: bool) -> list[tuple[Any, ...]]:
     """The stored rows of a group of requests (same shadow, same champion): the shadow's answers beside
-    the champion's."""
-    answers = shadow_answers(load, group)
+    the champion's (the first request's timed, when `timed`)."""
+    answers = shadow_answers(load, group, timed)
     probabilities = champion_probabilities(group)
     return [row for offered, proba, answer in zip(group, probabilities, answers, strict=True)
             for row in stored_rows(offered, proba, answer)]
 
 
-def shadow_answers(load: Callable[[], LoadedModel], group: Sequence[Offered]) -> list[Answer]:
+def shadow_answers(load: Callable[[], LoadedModel], group: Sequence[Offered], timed: bool) -> list[Answer]:
     try:
         model = load()
     except DomainError as refused:
         return [Answer(None, refused.message)] * len(group)
     except Exception as failed:  # whatever the shadow does wrong is its error, never the request's
         return [Answer(None, f"{type(failed).__name__}: {failed}")] * len(group)
-    answers = [predict(model, group[0].table, timed=True)]
-    rest = group[1:]
+    answers = [predict(model, group[0].table, timed=True)] if timed else []
+    rest = group[len(answers):]
     if rest:
         merged = merge([offered.table for offered in rest])
         whole = predict(model, merged) if merged is not None else None

@@ -40,7 +40,7 @@ EXIT_BY_STATUS = {RetrainStatus.RUNNING: 0, RetrainStatus.COALESCED: 0, RetrainS
 
 @handle_errors
 def retrain_command(
-    name: str = typer.Argument(..., metavar="NAME", help="The model whose [retrain] policy fires."),
+    name: str = typer.Argument(..., metavar="NAME", help="The model whose \\[retrain] policy fires."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be trained and on which data; start "
                                                           "nothing."),
     force: bool = typer.Option(False, "--force", help="Skip the guards (cooldown, new rows or labels, a paused "
@@ -150,10 +150,10 @@ def lifecycle_view(found: Lifecycle) -> list[RenderableType]:
                           f"{rule.min_breaches} of {rule.of_windows}", rule.cooldown, rule.severity.value)
         parts.append(table)
     else:
-        parts.append("alert rules: none ([[monitor.alerts]] in the pipeline file)")
+        parts.append("alert rules: none (\\[\\[monitor.alerts]] in the pipeline file)")
     policy, state = found.retrain, found.state
     if policy is None:
-        parts.append("retrain: no [retrain] policy in the latest version's pipeline file")
+        parts.append("retrain: no \\[retrain] policy in the latest version's pipeline file")
     else:
         triggers = [f"on_drift {', '.join(policy.on_drift)}"] if policy.on_drift else []
         if policy.schedule:
