@@ -8,8 +8,8 @@ needs the server's settings.
 from __future__ import annotations
 
 import json
-import sqlite3
 import secrets
+import sqlite3
 from typing import Any
 
 from mlops_tui.contract.alerts import NotifyEvent
