@@ -54,6 +54,11 @@ def verify(secret: str, body: bytes, header: str | None, now: float | None = Non
 def summary(body: dict[str, Any]) -> str:
     """One line for an event: `alert.opened churn-classifier charges-drift: monthly_charges drifted ...`."""
     event, model, data = body.get("event", "?"), body.get("model"), body.get("data") or {}
+    if event == "alert.resolved":  # the message is the opening one: say who resolved it and why
+        why = data.get("note") or data.get("message")
+        return f"{event} {model} {data.get('rule')} by {data.get('resolved_by')}: {why}"
+    if event == "alert.acknowledged":
+        return f"{event} {model} {data.get('rule')} by {data.get('acknowledged_by')}: {data.get('message')}"
     if event.startswith("alert."):
         return f"{event} {model} {data.get('rule')}: {data.get('message')}"
     if event == "alias.moved":

@@ -27,7 +27,7 @@ from backend.settings import Settings
 from backend.store import registry
 from backend.store import webhooks as store
 from mlops_tui.contract.alerts import DeliveryStatus, NotifyEvent
-from scripts.webhook_receiver import Receiver, verify
+from scripts.webhook_receiver import Receiver, summary, verify
 
 SECRET = "s3cret"
 BACKOFF = 2.0
@@ -171,6 +171,16 @@ def test_the_receiver_script_verifies_prints_and_fails_as_asked() -> None:
         process.terminate()
         process.wait(timeout=10)
     assert verify(SECRET, body, signature(SECRET, int(time.time()), body)) is None
+
+
+def test_the_receiver_says_who_resolved_or_acknowledged_an_alert_and_why() -> None:
+    """An alert's `message` is the one it opened with: a resolved or acknowledged event says who and why."""
+    alert = {"rule": "charges-drift", "message": "monthly_charges drifted (PSI 0.41 ≥ 0.25)", "resolved_by": "system",
+             "note": "cleared: monthly_charges within bounds", "acknowledged_by": "alice"}
+    assert summary({"event": "alert.resolved", "model": "churn", "data": alert}) == \
+        "alert.resolved churn charges-drift by system: cleared: monthly_charges within bounds"
+    assert summary({"event": "alert.acknowledged", "model": "churn", "data": alert}) == \
+        "alert.acknowledged churn charges-drift by alice: monthly_charges drifted (PSI 0.41 ≥ 0.25)"
 
 
 class Redirect(BaseHTTPRequestHandler):
