@@ -25,6 +25,11 @@ from .db import Database
 from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
 from .jobs.manager import JobManager
+from .mlflow_api import artifacts as mlflow_artifacts
+from .mlflow_api import logged_models as mlflow_logged_models
+from .mlflow_api import protocol as mlflow
+from .mlflow_api import registry as mlflow_registry
+from .mlflow_api import tracking as mlflow_tracking
 from .monitoring.recorder import Recorder
 from .monitoring.summaries import DriftSummaries
 from .openapi import describe
@@ -97,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidText, _invalid_text)  # type: ignore[arg-type]
+    app.add_exception_handler(mlflow.MlflowError, _mlflow_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
@@ -105,6 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    alerts.router, shadow.router, webhooks.router):
         app.include_router(router)
     app.include_router(retrain.router)
+    for router in (mlflow_tracking.router, mlflow_registry.router, mlflow_artifacts.router,
+                   mlflow_logged_models.router):
+        app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)
     if settings.token:
@@ -147,8 +156,14 @@ def error_body(error: DomainError) -> tuple[int, dict[str, str | None]]:
 
 
 async def _domain_error(request: Request, error: DomainError) -> JSONBytes:
+    if mlflow.is_mlflow_path(request.url.path):
+        return mlflow.domain_error_response(error)
     status, body = error_body(error)
     return JSONBytes(body, status_code=status)
+
+
+async def _mlflow_error(request: Request, error: mlflow.MlflowError) -> JSONBytes:
+    return mlflow.error_response(error.code, error.message)
 
 
 async def _invalid_text(request: Request, error: InvalidText) -> JSONBytes:
@@ -161,6 +176,9 @@ _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
 
 async def _http_error(request: Request, error: HTTPException) -> JSONBytes:
     """Starlette's own errors (no route, wrong method, an unreadable body) in the one error shape."""
+    if mlflow.is_mlflow_path(request.url.path):
+        code = mlflow.ENDPOINT_NOT_FOUND if error.status_code in (404, 405) else mlflow.BAD_REQUEST
+        return mlflow.error_response(code, f"{request.method} {request.url.path}: {error.detail}")
     if isinstance(error.__cause__, UnicodeDecodeError):
         return JSONBytes({"detail": "body is not UTF-8 text", "field": "body", "code": "invalid"}, status_code=422)
     field = "body" if error.status_code == 400 else None
@@ -191,6 +209,9 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     problems = error.errors()
     first: dict[str, Any] = problems[0] if problems else {"loc": ("body",), "msg": "invalid request"}
     field = field_name(first.get("loc", ("body",)))
+    if mlflow.is_mlflow_path(request.url.path):
+        return mlflow.error_response(mlflow.INVALID_PARAMETER_VALUE, f"Invalid value for parameter '{field}': "
+                                     f"{first['msg']}")
     if first.get("type") == "json_invalid":
         message = f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
         field = "body"

@@ -432,6 +432,54 @@ MIGRATIONS: list[str] = [
     ALTER TABLE retrains ADD COLUMN forced INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE retrains ADD COLUMN shadow_since INTEGER;
     """,
+    # 10 -> 11: the MLflow-compatible API. A run's `user_id`; the datasets a run used (MLflow's
+    # log-inputs: one row per (run, dataset name, digest), `context` is the `mlflow.data.context` input
+    # tag); MLflow 3's logged models (a model's files under `<experiment>/models/<id>/artifacts`) and
+    # the runs that output them; registered-model tags; and, per version, where an MLflow client said
+    # its files are (`source`), their format (`skops`: a native pipeline; `mlflow`: an MLmodel folder,
+    # kept and downloaded but never loaded by the backend) and the logged model it came from.
+    """
+    ALTER TABLE runs ADD COLUMN user_id TEXT;
+    CREATE TABLE run_inputs (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        source_type TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT '',
+        schema TEXT,
+        profile TEXT,
+        context TEXT,
+        tags_json TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (run_id, name, digest)
+    ) WITHOUT ROWID;
+    CREATE INDEX run_inputs_name ON run_inputs (name, digest);
+    CREATE TABLE logged_models (
+        id TEXT PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        source_run_id TEXT,
+        model_type TEXT,
+        status TEXT NOT NULL DEFAULT 'PENDING',
+        status_message TEXT,
+        lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        tags_json TEXT NOT NULL DEFAULT '{}',
+        params_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX logged_models_run ON logged_models (source_run_id);
+    CREATE INDEX logged_models_experiment ON logged_models (experiment_id, created_at);
+    CREATE TABLE run_outputs (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL REFERENCES logged_models(id) ON DELETE CASCADE,
+        step INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_id, model_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE models ADD COLUMN tags_json TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE model_versions ADD COLUMN source TEXT;
+    ALTER TABLE model_versions ADD COLUMN model_format TEXT NOT NULL DEFAULT 'skops';
+    ALTER TABLE model_versions ADD COLUMN logged_model_id TEXT;
+    """,
 ]
 
 

@@ -24,6 +24,10 @@ class Conflict(DomainError):
     """The request clashes with what is stored (a taken name, a changed param, a finished job)."""
 
 
+class AlreadyExists(Conflict):
+    """The name or id the request would create is taken (MLflow's RESOURCE_ALREADY_EXISTS)."""
+
+
 class Forbidden(DomainError):
     """The caller may not do this (approve their own request, move a protected alias directly)."""
 

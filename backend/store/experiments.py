@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from ..clock import now_ms
 from ..db import Database
-from ..errors import Conflict, NotFound
+from ..errors import AlreadyExists, Conflict, NotFound
 from .common import one, rows
 from .rows import ExperimentRow
 
@@ -41,7 +41,7 @@ def create(db: Database, name: str, tags: dict[str, str] | None = None) -> Exper
     with db.write():
         for existing in db.table("experiments").rows_where("name = ?", [name], select="lifecycle_stage"):
             state = " (deleted)" if existing["lifecycle_stage"] == "deleted" else ""
-            raise Conflict(f"experiment {name!r} already exists{state}", "name")
+            raise AlreadyExists(f"experiment {name!r} already exists{state}", "name")
         experiment_id = db.table("experiments").insert({"name": name, "created_at": now_ms()}).last_pk
         db.table("experiment_tags").insert_all(
             {"experiment_id": experiment_id, "key": k, "value": v} for k, v in (tags or {}).items())
@@ -130,6 +130,6 @@ def rename(db: Database, ref: str, new_name: str) -> ExperimentRow:
     experiment_id = int(get(db, ref)["id"])
     with db.write():
         if db.table("experiments").count_where("name = ?", [new_name]):
-            raise Conflict(f"experiment {new_name!r} already exists", "name")
+            raise AlreadyExists(f"experiment {new_name!r} already exists", "name")
         db.table("experiments").update(experiment_id, {"name": new_name})
     return get(db, str(experiment_id))

@@ -32,6 +32,7 @@ class RunRow(TypedDict):
     end_time: int | None
     lifecycle_stage: str
     parent_id: str | None
+    user_id: str | None
     params: dict[str, str]
     tags: dict[str, str]
     metrics: dict[str, float]

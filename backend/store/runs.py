@@ -17,7 +17,8 @@ from .experiments import as_id
 from .rows import RunRow
 
 STATUSES = tuple(RunStatus)
-RUN_COLUMNS = "r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.parent_id"
+RUN_COLUMNS = ("r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.parent_id, "
+               "r.user_id")
 
 
 Columns = tuple[list[int], list[float], list[int]]

@@ -66,6 +66,8 @@ class Run(Model):
     end_time: int | None = None
     lifecycle_stage: str = "active"
     parent_id: str | None = None
+    user_id: str | None = None
+    """Who started the run, as an MLflow client reports it (`None` for native runs)."""
     child_count: int = 0
     """How many (active) runs name this one as their parent."""
     params: dict[str, str] = Field(default_factory=dict)
