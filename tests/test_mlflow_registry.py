@@ -75,7 +75,8 @@ def test_versions_register_take_aliases_and_read_back_natively(
 
     native = live_client.get_model(name)
     assert native.aliases == {"champion": 1}
-    assert [(v.version, v.model_format, v.run_id) for v in native.versions] == [(2, "mlflow", ""), (1, "mlflow", run_id)]
+    assert [(v.version, v.model_format, v.run_id) for v in native.versions] == [
+        (2, "mlflow", ""), (1, "mlflow", run_id)]
     assert native.versions[1].model_path == f"{experiment}/{run_id}/model"
     assert native.versions[1].source == f"runs:/{run_id}/model" and len(native.versions[1].sha256) == 64
     mlflow_client.delete_registered_model_alias(name, "champion")
