@@ -118,7 +118,8 @@ def _params(conn: sqlite3.Connection, runs: list[dict[str, Any]], answer: dict[s
             elif here != value:
                 answer["refused"].append({
                     "run_id": run["id"], "field": f"params.{key}",
-                    "message": f"param {key!r} is {here!r} here and {value!r} at the source; kept {here!r}"})
+                    "message": f"param {key!r} is {here!r} here and {value!r} at the source; kept {here!r}",
+                    "left_out": False})
     conn.executemany("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", new)
     answer["params_new"] += len(new)
 
