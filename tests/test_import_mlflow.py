@@ -19,6 +19,7 @@ from typer.testing import CliRunner, Result
 
 from mlops_tui import Client
 from mlops_tui.cli.main import app
+from mlops_tui.client import MlopsError
 from mlops_tui.mlflow_source import importer as importer_module
 from mlops_tui.mlflow_source import open_source
 from mlops_tui.mlflow_source.importer import Importer
@@ -279,14 +280,29 @@ def test_bad_sources_are_a_message_and_exit_1(tmp_path: Path, live_server: LiveS
     assert invoke("--url", live_server.url).exit_code == 2  # --from is required
 
 
-def test_the_endpoint_refuses_what_it_cannot_hold_and_keeps_the_rest(app_client: TestClient) -> None:
+def test_a_run_this_store_cannot_hold_is_reported_and_the_rest_imported(
+        tmp_path: Path, live_server: LiveServer, live_client: Client, empty_store: Path) -> None:
+    client = mlflow_store(tmp_path, empty_store)
+    experiment = client.create_experiment(unique("odd"), artifact_location=str(tmp_path / "artifacts"))
+    fine, odd = (client.create_run(experiment, run_name=name).info.run_id for name in ("fine", "odd"))
+    client.set_tag(odd, "placeholder", "x")
+    with sqlite3.connect(tmp_path / "mlflow.db") as conn:  # a key MLflow's SQL holds and this store refuses
+        conn.execute("UPDATE tags SET key = 'a//b' WHERE run_uuid = ? AND key = 'placeholder'", (odd,))
+    result = invoke("--from", str(tmp_path / "mlflow.db"), "--url", live_server.url)
+    assert result.exit_code == 0, result.stderr
+    assert "imported: 2 experiments (1 new), 2 runs (1 new)" in result.stdout
+    assert f"{odd} tags.a//b: tag key 'a//b' breaks" in result.stderr.replace("\n", "")
+    assert live_client.get_run(fine).name == "fine"
+    with pytest.raises(MlopsError):
+        live_client.get_run(odd)
+
+
+def test_the_endpoint_answers_conflicts_and_refuses_what_breaks_its_rules(app_client: TestClient) -> None:
     run = {"id": "a" * 32, "experiment": "moved", "name": "r", "start_time": 0, "params": {"p": "1"},
            "series": [{"key": "m", "steps": [0, 1], "values": [1.0, 2.0], "timestamps": [5, 6]}]}
-    bad_key = {**run, "id": "b" * 32, "tags": {"bad\nkey": "x"}}
-    first = app_client.post("/api/v1/import/runs", json={"runs": [run, bad_key]})
+    first = app_client.post("/api/v1/import/runs", json={"runs": [run]})
     assert first.status_code == 200, first.text
-    assert first.json()["runs_new"] == 1 and first.json()["points_new"] == 2
-    assert [(r["run_id"], r["left_out"]) for r in first.json()["refused"]] == [("b" * 32, True)]
+    assert (first.json()["runs_new"], first.json()["points_new"], first.json()["refused"]) == (1, 2, [])
 
     changed = {**run, "params": {"p": "2"}, "status": "KILLED"}
     second = app_client.post("/api/v1/import/runs", json={"runs": [changed]}).json()
@@ -298,7 +314,12 @@ def test_the_endpoint_refuses_what_it_cannot_hold_and_keeps_the_rest(app_client:
     elsewhere = {**run, "experiment": "another"}
     third = app_client.post("/api/v1/import/runs", json={"runs": [elsewhere]}).json()
     assert third["refused"][0]["field"] == "experiment" and third["refused"][0]["left_out"]
+    assert app_client.get(f"/api/v1/runs/{'a' * 32}").json()["experiment_id"] == stored["experiment_id"]
 
+    bad_key = app_client.post("/api/v1/import/runs", json={"runs": [run, {**run, "id": "b" * 32,
+                                                                          "tags": {"a//b": "x"}}]})
+    assert bad_key.status_code == 422 and bad_key.json()["field"] == "runs[1].tags.a//b"
+    assert app_client.get(f"/api/v1/runs/{'b' * 32}").status_code == 404  # the whole batch was refused
     bad_id = app_client.post("/api/v1/import/runs", json={"runs": [{**run, "id": "../x"}]})
     assert bad_id.status_code == 422 and bad_id.json()["field"].startswith("runs")
     nan = app_client.post("/api/v1/import/runs", content=b'{"runs": [{"id": "' + b"c" * 32 + b'", "experiment": "e", '

@@ -1,7 +1,9 @@
 """Imports from another tracker: batches of whole runs checked here and upserted by `store.imports`.
 
-A run whose keys or values this store cannot hold is left out of the batch and reported (the rest of
-the batch is stored), so one odd run never stops a team's move; a batch over its limits is refused.
+A batch holding a key, name or value this store cannot hold is refused whole (422 naming it), as every
+write is; the importer leaves such runs out before sending (`contract.imports.run_problem`) and reports
+them. Conflicts with what is stored (a run id in another experiment, a param with another value) are
+answered in `refused`, and the rest of the batch is stored.
 """
 from __future__ import annotations
 
@@ -27,17 +29,14 @@ def import_runs(db: Database, body: RunImport) -> dict[str, Any]:
     experiments = [{"name": check_name(e.name, f"experiments[{i}].name"), "tags": _tags(e.tags, "tags"),
                     "lifecycle_stage": e.lifecycle_stage, "created_at": e.created_at}
                    for i, e in enumerate(body.experiments)]
-    refused: list[dict[str, Any]] = []
     runs = []
-    for run in body.runs:
+    for index, run in enumerate(body.runs):
         try:
             runs.append(_run(run))
         except Invalid as error:
-            refused.append({"run_id": run.id, "field": error.field or "run", "message": error.message,
-                            "left_out": True})
-    answer = imports.import_batch(db, experiments, runs)
-    answer["refused"] = refused + answer["refused"]
-    return answer
+            field = f"runs[{index}].{error.field or 'id'}"
+            raise Invalid(f"{field}: {error.message}", field) from None
+    return imports.import_batch(db, experiments, runs)
 
 
 def _run(run: ImportedRun) -> dict[str, Any]:

@@ -8,12 +8,30 @@ interrupted simply runs again.
 """
 from __future__ import annotations
 
+import math
+import re
 from typing import Literal
 
 from pydantic import Field
 
-from .requests import MAX_PAGE, Name, SafeInt, SeriesBatch, Status, Strict, Tags
+from .requests import (
+    KEY_RULE,
+    MAX_KEY,
+    MAX_NAME,
+    MAX_PAGE,
+    MAX_PARAM_VALUE,
+    MAX_TAG_VALUE,
+    InvalidText,
+    Name,
+    SafeInt,
+    SeriesBatch,
+    Status,
+    Strict,
+    Tags,
+    check_unicode,
+)
 from .responses import Model
+from .status import RunStatus
 
 MAX_IMPORT_RUNS = 1000
 """Runs per import batch at most."""
@@ -47,7 +65,7 @@ class ImportedInput(Strict):
 class ImportedRun(Strict):
     id: str = Field(pattern=RUN_ID_RULE, description="The source's run id, kept: 32 lowercase hex digits.")
     experiment: Name = Field(description="The experiment's name (one of the batch's, or already here).")
-    name: str = Field(min_length=1, max_length=250)
+    name: Name
     user_id: str | None = None
     status: Status = "FINISHED"
     start_time: SafeInt = 0
@@ -92,3 +110,36 @@ class RunImportAnswer(Model):
     params_new: int = 0
     inputs_new: int = 0
     refused: list[ImportRefusal] = Field(default_factory=list)
+
+
+_KEY = re.compile(KEY_RULE)
+
+
+def run_problem(run: ImportedRun) -> ImportRefusal | None:
+    """Why this store cannot take the run as it is (a key, a name or a value outside its rules), or None.
+    The importer leaves such a run out and reports it, instead of sending a batch the backend refuses."""
+    problems = [("experiment", run.experiment if 0 < len(run.experiment.strip()) <= MAX_NAME else None),
+                ("name", run.name if 0 < len(run.name.strip()) <= MAX_NAME else None)]
+    for field, text in problems:
+        if text is None:
+            return ImportRefusal(run_id=run.id, field=field, message=f"{field} must be 1-{MAX_NAME} characters",
+                                 left_out=True)
+    keyed = [("params", run.params, MAX_PARAM_VALUE), ("tags", run.tags, MAX_TAG_VALUE),
+             ("metrics", {s.key: "" for s in run.series}, 0)]
+    for entity, values, longest in keyed:
+        for key, value in values.items():
+            if len(key) > MAX_KEY or not _KEY.match(key):
+                return ImportRefusal(run_id=run.id, field=f"{entity}.{key}", left_out=True,
+                                     message=f"{entity[:-1]} key {key!r} breaks this store's key rule {KEY_RULE}")
+            if len(value) > longest > 0:
+                return ImportRefusal(run_id=run.id, field=f"{entity}.{key}", left_out=True,
+                                     message=f"value is longer than {longest} characters")
+    if run.status not in tuple(RunStatus):
+        return ImportRefusal(run_id=run.id, field="status", message=f"unknown status {run.status!r}", left_out=True)
+    if any(not math.isfinite(v) for s in run.series for v in s.values):
+        return ImportRefusal(run_id=run.id, field="metrics", message="a metric value is not finite", left_out=True)
+    try:
+        check_unicode(run.model_dump(), "run")
+    except InvalidText as error:
+        return ImportRefusal(run_id=run.id, field=error.field, message=error.message, left_out=True)
+    return None

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..client import Client, MlopsError
 from ..contract import SeriesBatch
-from ..contract.imports import ImportedRun, RunImport, RunImportAnswer
+from ..contract.imports import ImportedRun, RunImport, RunImportAnswer, run_problem
 from .base import Source
 
 BATCH_RUNS = 200
@@ -111,6 +111,11 @@ class Importer:
         points = 0
         for run in self.source.runs():
             self.summary.metric_points += run.point_count()
+            problem = run_problem(run)
+            if problem is not None:
+                self.summary.refused.append(problem.model_dump(exclude_none=True))
+                progress(1)
+                continue
             for part in slices(run, BATCH_POINTS):
                 if batch and (len(batch) >= BATCH_RUNS or points + part.point_count() > BATCH_POINTS):
                     self._send(batch, done, progress)
