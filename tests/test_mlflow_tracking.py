@@ -128,7 +128,7 @@ def test_experiment_search_filter_order_view_and_pages(api: TestClient) -> None:
                                                                "order_by": "name"})["experiments"]][-1] == f"{prefix}-c"
 
     for bad, field in (({"filter": "name > 'x'"}, "filter"), ({"filter": "foo = 'x'"}, "filter"),
-                       ({"filter": "name = 'x' OR name = 'y'"}, "filter"), ({"order_by": ["tags.k"]}, "order_by"),
+                       ({"filter": "name = 'x' OR name = 'y'"}, "filter"), ({"order_by": ["tags.k"]}, "order by key"),
                        ({"max_results": 50001}, "max_results"), ({"page_token": "nope"}, "page_token"),
                        ({"view_type": "SOME"}, "view_type")):
         refused(post(api, "experiments/search", bad, 400), "INVALID_PARAMETER_VALUE", field)

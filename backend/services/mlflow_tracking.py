@@ -42,14 +42,10 @@ Point = tuple[str, float, int, int]
 def search_experiments(db: Database, view: View, filter_text: str | None, order_by: list[str] | None,
                        max_results: int, page_token: str | None) -> tuple[list[ExperimentRow], str | None]:
     """A page of the experiments matching MLflow's experiment filter, in its order, and the next token."""
-    _check_max_results(max_results)
-    offset = tracking.decode_token(page_token)
     rows = tracking.list_experiments(db, include_deleted=view != "ACTIVE_ONLY")
     if view == "DELETED_ONLY":
         rows = [row for row in rows if row["lifecycle_stage"] == "deleted"]
-    found = experiment_search.search(rows, filter_text, order_by)
-    more = len(found) > offset + max_results
-    return found[offset:offset + max_results], tracking.encode_token(offset + max_results) if more else None
+    return experiment_search.search(rows, filter_text, order_by, max_results, page_token)
 
 
 def set_experiment_tag(db: Database, experiment_id: str, key: str, value: str) -> None:
