@@ -20,7 +20,7 @@ from ..store import experiments
 from ..store.inputs import InputRow
 from ..store.rows import RunRow
 from . import shapes
-from .protocol import RESOURCE_DOES_NOT_EXIST, Message, MlflowError, answer, message
+from .protocol import RESOURCE_DOES_NOT_EXIST, Message, MlflowError, Tag, answer, message, tag_map
 
 PREFIX = "/api/2.0/mlflow"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -34,15 +34,6 @@ def _view(value: object) -> object:
 
 
 ViewType = Annotated[View, BeforeValidator(_view)]
-
-
-class KeyValue(Message):
-    key: str
-    value: str = ""
-
-
-def _mapping(items: list[KeyValue]) -> dict[str, str]:
-    return {item.key: item.value for item in items}
 
 
 class ExperimentRef(Message):
@@ -86,12 +77,12 @@ class CreateExperiment(Message):
     name: str
     artifact_location: str = ""
     """Ignored: every experiment's files go through the artifact proxy (`mlflow-artifacts:/<id>`)."""
-    tags: list[KeyValue] = []
+    tags: list[Tag] = []
 
 
 @router.api_route("/experiments/create", methods=["POST"])
 def create_experiment(db: DB, m: Annotated[CreateExperiment, message(CreateExperiment)]) -> JSONBytes:
-    return answer({"experiment_id": tracking.create_experiment(db, m.name, _mapping(m.tags))["id"]})
+    return answer({"experiment_id": tracking.create_experiment(db, m.name, tag_map(m.tags))["id"]})
 
 
 def _experiment(db: DB, experiment_id: str) -> dict[str, Any]:
@@ -180,12 +171,12 @@ class CreateRun(Message):
     user_id: str = ""
     run_name: str = ""
     start_time: int | None = None
-    tags: list[KeyValue] = []
+    tags: list[Tag] = []
 
 
 @router.api_route("/runs/create", methods=["POST"])
 def create_run(db: DB, m: Annotated[CreateRun, message(CreateRun)]) -> JSONBytes:
-    row = mlflow_tracking.create_run(db, m.experiment_id, m.user_id, m.run_name, m.start_time, _mapping(m.tags))
+    row = mlflow_tracking.create_run(db, m.experiment_id, m.user_id, m.run_name, m.start_time, tag_map(m.tags))
     return answer({"run": _runs_json(db, [row])[0]})
 
 
@@ -257,7 +248,7 @@ def log_metric(db: DB, m: Annotated[LogMetric, message(LogMetric)]) -> JSONBytes
     return ok()
 
 
-class RunKeyValue(RunRef, KeyValue):
+class RunKeyValue(RunRef, Tag):
     pass
 
 
@@ -285,8 +276,8 @@ def delete_tag(db: DB, m: Annotated[DeleteTag, message(DeleteTag)]) -> JSONBytes
 
 class LogBatch(RunRef):
     metrics: list[MetricIn] = []
-    params: list[KeyValue] = []
-    tags: list[KeyValue] = []
+    params: list[Tag] = []
+    tags: list[Tag] = []
 
 
 @router.api_route("/runs/log-batch", methods=["POST"])
@@ -306,7 +297,7 @@ class DatasetIn(Message):
 
 
 class DatasetInputIn(Message):
-    tags: list[KeyValue] = []
+    tags: list[Tag] = []
     dataset: DatasetIn
 
 
@@ -319,7 +310,7 @@ def log_inputs(db: DB, m: Annotated[LogInputs, message(LogInputs)]) -> JSONBytes
     """Datasets a run used (`mlflow.log_input`); model inputs are not kept."""
     mlflow_tracking.log_inputs(db, m.id, [
         InputRow(name=d.dataset.name, digest=d.dataset.digest, source_type=d.dataset.source_type,
-                 source=d.dataset.source, schema=d.dataset.schema_, profile=d.dataset.profile, tags=_mapping(d.tags))
+                 source=d.dataset.source, schema=d.dataset.schema_, profile=d.dataset.profile, tags=tag_map(d.tags))
         for d in m.datasets])
     return ok()
 

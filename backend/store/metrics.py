@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from typing import cast
 from weakref import WeakKeyDictionary
 
 import orjson
@@ -44,6 +45,17 @@ def keys(db: Database, run_id: str) -> list[str]:
         return [k for (k,) in conn.execute("SELECT key FROM series WHERE run_id = ? ORDER BY key", (run_id,))]
 
 
+def _series(conn: sqlite3.Connection, run_id: str, key: str) -> tuple[int, int, int, int] | None:
+    """The series' (id, count, latest step, latest timestamp), None when the run has no such metric;
+    NotFound when the run does not exist."""
+    found = conn.execute(
+        "SELECT id, count, step, timestamp FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
+    if found is None and conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+        raise NotFound(f"run {run_id!r} not found", "run_id")
+    return cast(tuple[int, int, int, int] | None, found)
+
+
 def history_json(db: Database, run_id: str, key: str, max_points: int | None = None,
                  columns: bool = False) -> bytes:
     """`{"key": ..., "points": [{"step", "value", "timestamp"}, ...]}` as JSON bytes, ordered by step;
@@ -52,12 +64,8 @@ def history_json(db: Database, run_id: str, key: str, max_points: int | None = N
         raise Invalid("max_points must be at least 4", "max_points")
     cache = _cache(db)
     with db.read() as conn:
-        found = conn.execute(
-            "SELECT id, count, step, timestamp FROM series WHERE run_id = ? AND key = ?", (run_id, key)
-        ).fetchone()
+        found = _series(conn, run_id, key)
         if found is None:
-            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
-                raise NotFound(f"run {run_id!r} not found", "run_id")
             raise NotFound(f"metric {key!r} not found on run {run_id!r}", "key")
         series_id, count, step, timestamp = found
         full = max_points is None or count <= max_points
@@ -141,12 +149,8 @@ def mlflow_history_json(db: Database, run_id: str, key: str, limit: int | None, 
     metric answers `[]` (as MLflow); a run that does not exist is NotFound."""
     cache = _cache(db)
     with db.read() as conn:
-        found = conn.execute(
-            "SELECT id, count, step, timestamp FROM series WHERE run_id = ? AND key = ?", (run_id, key)
-        ).fetchone()
+        found = _series(conn, run_id, key)
         if found is None:
-            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
-                raise NotFound(f"run {run_id!r} not found", "run_id")
             return b"[]", False
         series_id, count, step, timestamp = found
         more = limit is not None and offset + limit < count
