@@ -97,7 +97,8 @@ def test_versions_register_take_aliases_and_read_back_natively(
     assert shown.returncode == 0, shown.stderr
     assert [v["model_format"] for v in json.loads(shown.stdout)["versions"]] == ["mlflow", "mlflow"]
     detail = version_detail(live_client.get_version(name, 1), 100)[0]
-    assert isinstance(detail, str) and f"format mlflow (not served by the backend)  source runs:/{run_id}/model" in detail
+    assert isinstance(detail, str)
+    assert f"format mlflow (not served by the backend)  source runs:/{run_id}/model" in detail
     assert not marker.exists()
 
 
