@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from registry_support import tiny_model_files
 
 from mlops_tui import Client
+from mlops_tui.cli.model_views import version_detail
 from mlops_tui.client import MlopsError
 
 
@@ -95,6 +96,9 @@ def test_versions_register_take_aliases_and_read_back_natively(
                            capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert [v["model_format"] for v in json.loads(shown.stdout)["versions"]] == ["mlflow", "mlflow"]
+    detail = version_detail(live_client.get_version(name, 1), 100)[0]
+    assert isinstance(detail, str)
+    assert f"format mlflow (not served by the backend)  source runs:/{run_id}/model" in detail
     assert not marker.exists()
 
 
