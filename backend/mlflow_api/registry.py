@@ -21,7 +21,7 @@ from ..services import mlflow_registry as service
 from ..services import registry
 from ..store.rows import VersionRow
 from . import registry_shapes as shapes
-from .protocol import Message, MlflowError, answer, message
+from .protocol import Message, MlflowError, Tag, answer, message, tag_map
 
 PREFIX = "/api/2.0/mlflow"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -42,15 +42,6 @@ def mlflow_actor(request: Request) -> str:
 
 
 Actor = Annotated[str, Depends(mlflow_actor)]
-
-
-class Tag(Message):
-    key: str
-    value: str = ""
-
-
-def tag_map(tags: list[Tag]) -> dict[str, str]:
-    return {tag.key: tag.value for tag in tags}
 
 
 class ModelName(Message):

@@ -47,6 +47,8 @@ class Grammar:
     order_keys: dict[str, str]
     tiebreak: tuple[tuple[str, bool], ...]
     """Sort keys appended when the order_by does not name them (MLflow's natural order)."""
+    tag_nulls: bool = False
+    """Whether `tags.k IS NULL` / `IS NOT NULL` are accepted (MLflow's experiment search)."""
 
 
 MODELS = Grammar(strings=frozenset({"name"}), lists=frozenset({"name"}), numbers=frozenset(),
@@ -63,7 +65,9 @@ VERSIONS = Grammar(strings=frozenset({"name", "run_id", "source_path"}), lists=f
 
 _KEY = re.compile(r"\s*(?:(?P<prefix>[A-Za-z_]+)\.(?:`(?P<bq>[^`]+)`|\"(?P<dq>[^\"]+)\"|(?P<plain>[\w.\-]+))"
                   r"|`(?P<bare_bq>[^`]+)`|(?P<word>[A-Za-z_]\w*))")
-_OP = re.compile(r"\s*(!=|<>|>=|<=|=|<|>|NOT\s+IN\b|IN\b|ILIKE\b|LIKE\b)", re.IGNORECASE)
+_OP = re.compile(r"\s*(!=|<>|>=|<=|=|<|>|NOT\s+IN\b|IN\b|ILIKE\b|LIKE\b|IS\s+NOT\s+NULL\b|IS\s+NULL\b)",
+                 re.IGNORECASE)
+NULL_OPS = frozenset({"IS NULL", "IS NOT NULL"})
 _STRING = re.compile(r"\s*(?:'((?:[^']|'')*)'|\"((?:[^\"]|\"\")*)\")")
 _NUMBER = re.compile(r"\s*(-?\d+)\b")
 _AND = re.compile(r"\s*AND\b", re.IGNORECASE)
@@ -101,6 +105,10 @@ def _condition(text: str, pos: int, grammar: Grammar) -> tuple[Condition, int]:
         raise _bad(text, f"expected a comparison after {name!r}")
     op = re.sub(r"\s+", " ", op_match.group(1).upper()).replace("<>", "!=")
     pos = op_match.end()
+    if op in NULL_OPS:
+        if kind != "tag" or not grammar.tag_nulls:
+            raise _bad(text, f"{op} is not supported on {name!r}")
+        return Condition(kind, name, op, None), pos
     if kind == "attribute" and name in grammar.numbers:
         if op not in NUMBER_OPS:
             raise _bad(text, f"{name} takes {', '.join(sorted(NUMBER_OPS))}, not {op}")
@@ -190,6 +198,10 @@ def matches(item: dict[str, Any], conditions: list[Condition]) -> bool:
     for condition in conditions:
         if condition.kind == "tag":
             found = item["tags"].get(condition.key)
+            if condition.op in NULL_OPS:
+                if (found is None) != (condition.op == "IS NULL"):
+                    return False
+                continue
             if found is None:
                 if condition.key != PROMPT_TAG:
                     return False
