@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q --durations=15
 
 check: $(STAMP)
 	$(BIN)/ruff check backend mlops_tui tests bench scripts

@@ -1,6 +1,7 @@
 """Artifact files under `<home>/artifacts/<experiment_id>/<run_id>/`; every path stays inside."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -80,3 +81,22 @@ def file_path(root: Path, relative: str) -> Path:
     if not target.is_file():
         raise NotFound(f"artifact {relative!r} not found", "path")
     return target
+
+
+def tree_digest(path: Path) -> tuple[int, str]:
+    """`(bytes, sha256)` of a file, or of a folder's files: each file's path relative to the folder, its
+    size and its bytes, in sorted path order, so renaming, adding, removing or changing a file changes
+    it. Links are not followed (a folder registered as a model is checked as its own bytes)."""
+    digest = hashlib.sha256()
+    total = 0
+    files = [(PurePosixPath(path.name), path)] if path.is_file() else sorted(
+        (PurePosixPath(found.relative_to(path).as_posix()), found)
+        for found in path.rglob("*") if found.is_file() and not found.is_symlink())
+    for relative, found in files:
+        size = found.stat().st_size
+        digest.update(f"{relative}\0{size}\0".encode())
+        with found.open("rb") as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+        total += size
+    return total, digest.hexdigest()

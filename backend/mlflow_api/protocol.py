@@ -83,6 +83,17 @@ class Message(BaseModel):
 M = TypeVar("M", bound=Message)
 
 
+class Tag(Message):
+    """MLflow's key-value pair (tags, params); an empty value is left out by the client."""
+
+    key: str
+    value: str = ""
+
+
+def tag_map(tags: list[Tag]) -> dict[str, str]:
+    return {tag.key: tag.value for tag in tags}
+
+
 def _is_list(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):

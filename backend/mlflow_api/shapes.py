@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..store.inputs import InputRow
 from ..store.rows import ExperimentRow, RunRow
 
 ARTIFACT_SCHEME = "mlflow-artifacts:"
@@ -74,3 +75,15 @@ def run_json(row: RunRow, inputs: dict[str, Any] | None = None,
     if outputs is not None:
         run["outputs"] = outputs
     return run
+
+
+def run_inputs_json(datasets: list[InputRow]) -> dict[str, Any]:
+    """A run's `inputs`: `{"dataset_inputs": [{"tags": [...], "dataset": {name, digest, ...}}]}`."""
+    if not datasets:
+        return {}
+    return {"dataset_inputs": [
+        {"tags": key_values(d["tags"]),
+         "dataset": {"name": d["name"], "digest": d["digest"], "source_type": d["source_type"],
+                     "source": d["source"],
+                     **{k: d[k] for k in ("schema", "profile") if d[k] is not None}}}  # type: ignore[literal-required]
+        for d in datasets]}

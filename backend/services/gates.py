@@ -52,10 +52,26 @@ from . import datasets
 CHUNK = 1 << 20
 
 
+MLFLOW_FORMAT = "mlflow"
+
+
+def is_mlflow(version: VersionRow) -> bool:
+    """An MLmodel folder registered through the MLflow API: kept and checked, never loaded here."""
+    return version.get("model_format") == MLFLOW_FORMAT
+
+
 def model_file(settings: Settings, version: VersionRow) -> Path:
-    """Where the version's model file lives: under its source run's artifact root."""
+    """Where the version's model file lives: under its source run's artifact root (an `mlflow` version's
+    folder: under the home's artifact root)."""
+    if is_mlflow(version):
+        return artifacts.resolve_inside(settings.artifacts_root, version["model_path"], "model_path")
     root = artifacts.run_root(settings.artifacts_root, version["experiment_id"], version["run_id"])
     return artifacts.resolve_inside(root, version["model_path"], "model_path")
+
+
+def not_loaded(version: VersionRow) -> str:
+    return (f"{label(version)} is an MLflow model; the backend serves skops pipelines only and never loads "
+            f"MLflow models; use `mlflow models serve -m models:/{version['name']}/{version['version']}`")
 
 
 def file_sha256(path: Path) -> str:
@@ -69,9 +85,14 @@ def file_sha256(path: Path) -> str:
 def integrity_problem(settings: Settings, version: VersionRow) -> str | None:
     """Why the version's model file can't be trusted (gone, or its bytes changed), or None."""
     path = model_file(settings, version)
-    if not path.is_file():
+    if is_mlflow(version):
+        if not path.exists():
+            return f"{label(version)}: model folder {version['model_path']} is missing"
+        found = artifacts.tree_digest(path)[1]
+    elif not path.is_file():
         return f"{label(version)}: model file {version['model_path']} is missing"
-    found = file_sha256(path)
+    else:
+        found = file_sha256(path)
     if found != version["sha256"]:
         return (f"{label(version)}: model file changed on disk since registration "
                 f"(sha256 {found[:12]}…, registered {version['sha256'][:12]}…)")
@@ -80,6 +101,8 @@ def integrity_problem(settings: Settings, version: VersionRow) -> str | None:
 
 def load_model(settings: Settings, version: VersionRow) -> Any:
     """The version's scikit-learn pipeline, loaded only if its file matches the registered hash."""
+    if is_mlflow(version):
+        raise Conflict(not_loaded(version), "version")
     problem = integrity_problem(settings, version)
     if problem is not None:
         raise Conflict(problem, "version")
@@ -174,6 +197,8 @@ def _candidate_holdout(settings: Settings, db: Database, candidate: VersionRow,
                        integrity: str | None) -> tuple[Holdout, list[str]]:
     if integrity is not None:
         raise _Unscorable(f"cannot be scored: {integrity}")
+    if is_mlflow(candidate):
+        raise _Unscorable(f"{not_loaded(candidate)}, so it cannot be scored")
     ref, pipeline = candidate["dataset"], candidate.get("pipeline")
     if not ref or not pipeline:
         absent = " and ".join(what for what, value in (("dataset version", ref), ("pipeline", pipeline))

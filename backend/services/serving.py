@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from mlops_tui.contract.monitoring import PredictionRecord
 
 from ..db import Database
-from ..errors import Conflict, DomainError, NotFound
+from ..errors import Conflict, DomainError, Invalid, NotFound
 from ..monitoring.recorder import Recorder
 from ..serving import aliases, records
 from ..serving import inputs as request_rows
@@ -137,7 +137,10 @@ class Serving:
 
 
 def read_file(settings: Settings, row: VersionRow) -> bytes:
-    """The version's model file bytes (`Conflict` naming the version when it is gone)."""
+    """The version's model file bytes (`Conflict` naming the version when it is gone). An MLflow-format
+    version is refused (`Invalid`): the backend never loads nor hands out one to serve."""
+    if gates.is_mlflow(row):
+        raise Invalid(gates.not_loaded(row), "version")
     try:
         return gates.model_file(settings, row).read_bytes()
     except OSError:

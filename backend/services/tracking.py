@@ -62,7 +62,8 @@ def experiment_keys(db: Database, ref: str) -> dict[str, Any]:
 
 
 def create_run(db: Database, experiment_id: str | None, experiment: str | None, name: str | None,
-               tags: dict[str, str], start_time: int | None, parent_id: str | None) -> RunRow:
+               tags: dict[str, str], start_time: int | None, parent_id: str | None,
+               user_id: str | None = None) -> RunRow:
     """A run in the experiment given by id, or by name (created when missing), or in Default."""
     if experiment_id is not None:
         experiment_id = experiments.resolve_id(db, experiment_id)
@@ -71,7 +72,7 @@ def create_run(db: Database, experiment_id: str | None, experiment: str | None, 
     else:
         experiment_id = "0"
     name = check_name(name, "name") if name is not None else None
-    return runs.create(db, experiment_id, name, _checked_tags(tags), start_time, parent_id)
+    return runs.create(db, experiment_id, name, _checked_tags(tags), start_time, parent_id, user_id=user_id)
 
 
 def _experiment_ids(db: Database, experiment: str | list[str] | None) -> list[str] | None:

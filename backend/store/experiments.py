@@ -133,3 +133,24 @@ def rename(db: Database, ref: str, new_name: str) -> ExperimentRow:
             raise AlreadyExists(f"experiment {new_name!r} already exists", "name")
         db.table("experiments").update(experiment_id, {"name": new_name})
     return get(db, str(experiment_id))
+
+
+def set_tag(db: Database, ref: str, key: str, value: str) -> None:
+    """Set one tag of an active experiment (MLflow's set-experiment-tag; `mlflow.note.content` is its
+    description)."""
+    experiment_id = int(resolve_id(db, ref))
+    with db.write() as conn:
+        stage = conn.execute("SELECT lifecycle_stage FROM experiments WHERE id = ?", (experiment_id,)).fetchone()[0]
+        if stage != "active":
+            raise Conflict(f"experiment {ref!r} is deleted", "experiment_id")
+        conn.execute("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) "
+                     "ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                     (experiment_id, key, value))
+
+
+def delete_tag(db: Database, ref: str, key: str) -> None:
+    experiment_id = int(resolve_id(db, ref))
+    with db.write() as conn:
+        if conn.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?",
+                        (experiment_id, key)).rowcount == 0:
+            raise NotFound(f"tag {key!r} not found on experiment {ref!r}", "key")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from typing import cast
 from weakref import WeakKeyDictionary
 
 import orjson
@@ -18,6 +19,8 @@ from cachetools import LRUCache
 
 from ..db import Database
 from ..errors import Invalid, NotFound
+from .common import placeholders
+from .rows import MetricStats
 from .runs import ROLLUP_BLOCK
 
 Point = tuple[int, float, int]  # (step, value, timestamp)
@@ -42,6 +45,17 @@ def keys(db: Database, run_id: str) -> list[str]:
         return [k for (k,) in conn.execute("SELECT key FROM series WHERE run_id = ? ORDER BY key", (run_id,))]
 
 
+def _series(conn: sqlite3.Connection, run_id: str, key: str) -> tuple[int, int, int, int] | None:
+    """The series' (id, count, latest step, latest timestamp), None when the run has no such metric;
+    NotFound when the run does not exist."""
+    found = conn.execute(
+        "SELECT id, count, step, timestamp FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
+    if found is None and conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+        raise NotFound(f"run {run_id!r} not found", "run_id")
+    return cast(tuple[int, int, int, int] | None, found)
+
+
 def history_json(db: Database, run_id: str, key: str, max_points: int | None = None,
                  columns: bool = False) -> bytes:
     """`{"key": ..., "points": [{"step", "value", "timestamp"}, ...]}` as JSON bytes, ordered by step;
@@ -50,12 +64,8 @@ def history_json(db: Database, run_id: str, key: str, max_points: int | None = N
         raise Invalid("max_points must be at least 4", "max_points")
     cache = _cache(db)
     with db.read() as conn:
-        found = conn.execute(
-            "SELECT id, count, step, timestamp FROM series WHERE run_id = ? AND key = ?", (run_id, key)
-        ).fetchone()
+        found = _series(conn, run_id, key)
         if found is None:
-            if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
-                raise NotFound(f"run {run_id!r} not found", "run_id")
             raise NotFound(f"metric {key!r} not found on run {run_id!r}", "key")
         series_id, count, step, timestamp = found
         full = max_points is None or count <= max_points
@@ -130,3 +140,46 @@ def min_max_chunks(points: list[Point], chunks: int, first: Point, last: Point) 
         kept.add(min(chunk, key=lambda p: p[1]))
         kept.add(max(chunk, key=lambda p: p[1]))
     return sorted(kept)
+
+
+def mlflow_history_json(db: Database, run_id: str, key: str, limit: int | None, offset: int) -> tuple[bytes, bool]:
+    """MLflow's `metrics/get-history` list as JSON bytes: `[{"key", "value", "timestamp", "step"}, ...]`
+    ordered by step then timestamp, `limit` points from `offset` (all when None), and whether more
+    follow; cached as `history_json` is. A run without the
+    metric answers `[]` (as MLflow); a run that does not exist is NotFound."""
+    cache = _cache(db)
+    with db.read() as conn:
+        found = _series(conn, run_id, key)
+        if found is None:
+            return b"[]", False
+        series_id, count, step, timestamp = found
+        more = limit is not None and offset + limit < count
+        cache_key = (series_id, count, step, timestamp, "mlflow", limit, offset)
+        rendered = cache.get(cache_key)
+        if rendered is None:
+            # Python renders the values: SQLite 3.40's JSON keeps 15 digits, MLflow's values keep all 17
+            rendered = orjson.dumps([
+                {"key": key, "value": value, "timestamp": stamp, "step": point_step}
+                for point_step, value, stamp in conn.execute(
+                    "SELECT step, value, timestamp FROM points WHERE series_id = ? "
+                    "ORDER BY step, timestamp, value LIMIT ? OFFSET ?",
+                    (series_id, -1 if limit is None else limit, offset))])
+            if len(rendered) <= MAX_CACHE_BYTES // 4:
+                cache[cache_key] = rendered
+    return rendered, more
+
+
+def metric_stats_of(db: Database, run_ids: list[str]) -> dict[str, dict[str, MetricStats]]:
+    """Per run, per metric key, the latest point's value, step and timestamp with the min, max and
+    count (what `runs.get` attaches as `metric_stats`), for a page of runs: a query per 500 runs."""
+    found: dict[str, dict[str, MetricStats]] = {}
+    with db.read() as conn:
+        for start in range(0, len(run_ids), 500):
+            chunk = run_ids[start:start + 500]
+            for run_id, key, value, step, timestamp, low, high, count in conn.execute(
+                "SELECT run_id, key, value, step, timestamp, min_value, max_value, count FROM series "
+                f"WHERE run_id IN ({placeholders(len(chunk))})", chunk
+            ):
+                found.setdefault(run_id, {})[key] = MetricStats(value=value, step=step, timestamp=timestamp,
+                                                                min=low, max=high, count=count)
+    return found

@@ -26,7 +26,7 @@ from mlops_tui.contract.registry import ChainCheck, EventAction, VersionStatus
 
 from ..clock import now_ms
 from ..db import Database
-from ..errors import Conflict, NotFound
+from ..errors import AlreadyExists, Conflict, NotFound
 from .common import one, rows
 from .rows import VersionRow
 
@@ -131,7 +131,7 @@ def insert_version(db: Database, name: str, fields: dict[str, Any], actor: str, 
     runs in that transaction too (the service queues the webhook event there)."""
     now = now_ms()
     with db.write() as conn:
-        conn.execute("INSERT OR IGNORE INTO models (name, created_at, updated_at) VALUES (?, ?, ?)", (name, now, now))
+        ensure_model(conn, name, now)
         version = int(conn.execute("SELECT latest_version FROM models WHERE name = ?", (name,)).fetchone()[0]) + 1
         db.table("model_versions").insert({
             **fields, "name": name, "version": version, "status": VersionStatus.READY, "created_at": now,
@@ -343,3 +343,169 @@ def latest_pipelines(db: Database, name: str | None = None) -> list[tuple[str, i
             "ON v.name = m.name AND v.version = (SELECT MAX(version) FROM model_versions WHERE name = m.name) "
             f"WHERE 1 = 1 {where} ORDER BY m.name", args).fetchall()
     return [(row[0], int(row[1]), json.loads(row[2]) if row[2] else None) for row in found]
+
+
+# --- models made, changed and removed by name (the MLflow API) ------------------------------------
+
+
+def ensure_model(conn: sqlite3.Connection, name: str, now: int, description: str = "",
+                 tags: dict[str, str] | None = None) -> bool:
+    """Create the model's row unless it exists; True when it was created. A name whose model was deleted
+    still has its events (the chain is append-only): the new row continues that chain, so
+    `verify_chain` walks the old events and the new ones as one."""
+    if one(conn.execute("SELECT 1 AS found FROM models WHERE name = ?", (name,))) is not None:
+        return False
+    head = one(conn.execute("SELECT seq, hash FROM model_events WHERE name = ? ORDER BY seq DESC LIMIT 1", (name,)))
+    conn.execute("INSERT INTO models (name, description, created_at, updated_at, event_count, head_hash, tags_json) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (name, description, now, now, head["seq"] if head else 0, head["hash"] if head else "",
+                  json.dumps(tags or {})))
+    return True
+
+
+def create_model(db: Database, name: str, description: str = "", tags: dict[str, str] | None = None) -> None:
+    """A model without versions yet (`AlreadyExists` when the name is taken)."""
+    with db.write() as conn:
+        if not ensure_model(conn, name, now_ms(), description, tags):
+            raise AlreadyExists(f"Registered Model (name={name}) already exists.", "name")
+
+
+def update_model(db: Database, name: str, *, description: str | None = None, set_tags: dict[str, str] | None = None,
+                 delete_tag: str | None = None) -> None:
+    """Change a model's description and tags (read and written in one transaction)."""
+    with db.write() as conn:
+        found = one(conn.execute("SELECT tags_json FROM models WHERE name = ?", (name,)))
+        if found is None:
+            raise NotFound(f"Registered Model with name={name} not found", "name")
+        tags = _changed_tags(found["tags_json"], set_tags, delete_tag, f"registered model {name!r}")
+        conn.execute("UPDATE models SET tags_json = ?, description = coalesce(?, description), updated_at = ? "
+                     "WHERE name = ?", (json.dumps(tags), description, now_ms(), name))
+
+
+def _changed_tags(stored: str | None, set_tags: dict[str, str] | None, delete_tag: str | None,
+                  owner: str) -> dict[str, str]:
+    tags: dict[str, str] = json.loads(stored or "{}")
+    tags.update(set_tags or {})
+    if delete_tag is not None:
+        if delete_tag not in tags:
+            raise NotFound(f"No tag with name: {delete_tag} in {owner}", "key")
+        del tags[delete_tag]
+    return tags
+
+
+def update_version(db: Database, name: str, version: int, *, description: str | None = None,
+                   set_tags: dict[str, str] | None = None, delete_tag: str | None = None) -> VersionRow:
+    """Change a version's description and tags (what MLflow lets change; the model's files never do)."""
+    with db.write() as conn:
+        found = one(conn.execute("SELECT tags_json FROM model_versions WHERE name = ? AND version = ?",
+                                 (name, version)))
+        if found is None:
+            get_model(db, name)
+            raise NotFound(f"Model Version (name={name}, version={version}) not found", "version")
+        tags = _changed_tags(found["tags_json"], set_tags, delete_tag, f"model version {name}/{version}")
+        conn.execute("UPDATE model_versions SET tags_json = ?, description = coalesce(?, description) "
+                     "WHERE name = ? AND version = ?", (json.dumps(tags), description, name, version))
+        conn.execute("UPDATE models SET updated_at = ? WHERE name = ?", (now_ms(), name))
+    return get_version(db, name, version)
+
+
+def delete_model(db: Database, name: str, actor: str) -> list[str]:
+    """Remove a model, its versions, aliases and approval requests; its events stay, closed by a `delete`
+    event (a model created later under the name continues the chain). Returns the aliases it had."""
+    with db.write() as conn:
+        get_model(db, name)
+        held = [row["alias"] for row in aliases(conn, name)]
+        append_event(conn, name, actor, EventAction.DELETE, reason="registered model deleted")
+        for table in ("model_aliases", "approval_requests", "model_versions", "models"):
+            conn.execute(f"DELETE FROM {table} WHERE name = ?", (name,))  # noqa: S608 (fixed table names)
+    return held
+
+
+def rename_model(db: Database, name: str, new_name: str) -> None:
+    """Give a model with no recorded history another name. Events are hashed with the model's name and
+    never rewritten, so a model with events (a version registered, an alias moved) keeps its name."""
+    with db.write() as conn:
+        model = get_model(db, name)
+        if model["event_count"]:
+            raise Conflict(f"cannot rename {name!r}: it has {model['event_count']} audit event(s) hashed with its "
+                           "name, which are never rewritten; register its versions under the new name instead",
+                           "name")
+        if not ensure_model(conn, new_name, now_ms(), model["description"], json.loads(model["tags_json"] or "{}")):
+            raise AlreadyExists(f"Registered Model (name={new_name}) already exists.", "new_name")
+        conn.execute("UPDATE models SET created_at = ? WHERE name = ?", (model["created_at"], new_name))
+        conn.execute("DELETE FROM models WHERE name = ?", (name,))
+
+
+def unset_alias(db: Database, name: str, alias: str, actor: str, then: Then | None = None) -> dict[str, Any]:
+    """Point `alias` nowhere (an `unset` event records which version it held). `NotFound` when it
+    pointed nowhere already."""
+    with db.write() as conn:
+        get_model(db, name)
+        holder = _holder(conn, name, alias)
+        if holder is None:
+            raise NotFound(f"Registered model alias {alias} not found.", "alias")
+        conn.execute("DELETE FROM model_aliases WHERE name = ? AND alias = ?", (name, alias))
+        now = now_ms()
+        conn.execute("UPDATE models SET updated_at = ? WHERE name = ?", (now, name))
+        event = append_event(conn, name, actor, EventAction.UNSET, alias=alias, from_version=holder["version"],
+                             time=now)
+        if then is not None:
+            then(conn, event)
+        return event
+
+
+def registered(db: Database, name: str | None = None) -> list[dict[str, Any]]:
+    """Every model (or one) as MLflow shows a registered model: its row (tags decoded), its aliases
+    (`[{alias, version}]`) and its latest version per stage (the latest READY and the latest ARCHIVED
+    version). Three queries, whatever the number of models."""
+    where, args = ("WHERE name = ?", [name]) if name is not None else ("", [])
+    with db.read() as conn:
+        models = rows(conn.execute("SELECT name, description, created_at, updated_at, tags_json FROM models "
+                                   f"{where} ORDER BY name", args))
+        alias_rows = rows(conn.execute(f"SELECT name, alias, version FROM model_aliases {where} ORDER BY alias",
+                                       args))
+        latest = rows(conn.execute(
+            "SELECT v.*, r.experiment_id FROM model_versions v LEFT JOIN runs r ON r.id = v.run_id "
+            "WHERE (v.name, v.version) IN (SELECT name, max(version) FROM model_versions "
+            f"{where} GROUP BY name, status = 'ARCHIVED') ORDER BY v.version DESC", args))
+    by_name = {model["name"]: model for model in models}
+    for model in models:
+        model["tags"] = json.loads(model.pop("tags_json") or "{}")
+        model["aliases"], model["latest_versions"] = [], []
+    for row in alias_rows:
+        by_name[row["name"]]["aliases"].append({"alias": row["alias"], "version": row["version"]})
+    for row in latest:
+        by_name[row["name"]]["latest_versions"].append(_version(row))
+    return models
+
+
+def all_versions(db: Database, name: str | None = None) -> list[VersionRow]:
+    """Every version (or one model's), with the experiment of its run: what a version search filters."""
+    where, args = ("WHERE v.name = ?", [name]) if name is not None else ("", [])
+    with db.read() as conn:
+        found = rows(conn.execute("SELECT v.*, r.experiment_id FROM model_versions v LEFT JOIN runs r "
+                                  f"ON r.id = v.run_id {where}", args))
+    return [_version(row) for row in found]
+
+
+def all_aliases(db: Database) -> dict[tuple[str, int], list[str]]:
+    """`(model, version)` → the aliases pointing at it now."""
+    with db.read() as conn:
+        found = conn.execute("SELECT name, version, alias FROM model_aliases ORDER BY alias").fetchall()
+    held: dict[tuple[str, int], list[str]] = {}
+    for name, version, alias in found:
+        held.setdefault((name, int(version)), []).append(alias)
+    return held
+
+
+def logged_model(db: Database, model_id: str) -> dict[str, Any] | None:
+    """`{experiment_id, source_run_id}` of an MLflow logged model (where its files are), or None."""
+    with db.read() as conn:
+        return one(conn.execute("SELECT experiment_id, source_run_id FROM logged_models WHERE id = ?", (model_id,)))
+
+
+def run_experiment(db: Database, run_id: str) -> str | None:
+    """The experiment of a run, None when the store has no such run."""
+    with db.read() as conn:
+        found = one(conn.execute("SELECT experiment_id FROM runs WHERE id = ?", (run_id,)))
+    return None if found is None else str(found["experiment_id"])

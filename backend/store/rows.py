@@ -121,6 +121,11 @@ class VersionRow(TypedDict):
     reference: NotRequired[dict[str, Any] | None]
     pipeline: NotRequired[dict[str, Any] | None]
     """The pipeline file (as parsed JSON) that trained it: split, primary metric, `[promote]` policy."""
+    model_format: NotRequired[str]
+    """`skops` (native) or `mlflow` (an MLmodel folder, never loaded; `model_path` is then relative to the
+    home's artifact root)."""
+    source: NotRequired[str | None]
+    logged_model_id: NotRequired[str | None]
 
 
 class RequestRow(TypedDict):

@@ -33,6 +33,7 @@ def create(
     start_time: int | None = None,
     parent_id: str | None = None,
     status: str = RunStatus.RUNNING,
+    user_id: str | None = None,
 ) -> RunRow:
     run_id = uuid.uuid4().hex
     with db.write() as conn:
@@ -46,9 +47,10 @@ def create(
         if parent_id is not None and not conn.execute("SELECT 1 FROM runs WHERE id = ?", (parent_id,)).fetchone():
             raise NotFound(f"parent run {parent_id!r} not found", "parent_id")
         conn.execute(
-            "INSERT INTO runs (id, experiment_id, name, status, start_time, parent_id) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (id, experiment_id, name, status, start_time, parent_id, user_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (run_id, experiment_number(experiment_id), name or _default_name(run_id), status, start_time or now_ms(),
-             parent_id),
+             parent_id, user_id),
         )
         _write_tags(conn, run_id, tags or {})
     return get(db, run_id)

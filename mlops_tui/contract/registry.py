@@ -46,6 +46,8 @@ class EventAction(StrEnum):
     REJECT = "reject"
     EXPIRE = "expire"
     ROLLBACK = "rollback"
+    UNSET = "unset"
+    """An alias removed (MLflow's delete-alias): `from_version` is the version it held."""
 
 
 ALIAS_MOVES = frozenset({EventAction.PROMOTE, EventAction.ROLLBACK})
@@ -183,7 +185,8 @@ class ModelVersion(BaseModel):
     version: int
     status: VersionStatus
     run_id: str
-    """The run whose artifacts hold the model file (a pipeline job's parent run)."""
+    """The run whose artifacts hold the model file (a pipeline job's parent run); empty for an MLflow
+    version registered without a run."""
     best_run_id: str | None = None
     job_id: str | None = None
     dataset: str | None = None
@@ -194,7 +197,8 @@ class ModelVersion(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     """Holdout scores logged at training time."""
     model_path: str
-    """The model file, relative to the run's artifact root (`model/model.skops`)."""
+    """The model file, relative to the run's artifact root (`model/model.skops`); for an `mlflow` version,
+    its folder relative to the home's artifact root (`<experiment>/<run>/model`)."""
     sha256: str
     size_bytes: int
     signature: dict[str, Any] = Field(default_factory=dict)
@@ -208,6 +212,13 @@ class ModelVersion(BaseModel):
     """Training reference statistics (only when one version is asked for)."""
     last_report: GateReport | None = None
     """The gate report of this version's last promotion (only when one version is asked for)."""
+    model_format: str = "skops"
+    """`skops`: a pipeline the backend serves; `mlflow`: an MLmodel folder registered through the MLflow API,
+    stored and downloaded but never loaded by the backend (serve it with `mlflow models serve`)."""
+    source: str | None = None
+    """Where an MLflow client said the files are (`runs:/...`, `models:/m-...`, `mlflow-artifacts:/...`)."""
+    logged_model_id: str | None = None
+    """The MLflow logged model the version was registered from."""
 
 
 class RegisteredModel(BaseModel):
