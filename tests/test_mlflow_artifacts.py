@@ -7,8 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import mlflow
+import mlflow.artifacts
 import pytest
 from fastapi.testclient import TestClient
+from mlflow import MlflowClient
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
@@ -65,6 +68,22 @@ def test_logged_files_round_trip_and_are_the_runs_own_files(live_server: LiveSer
     assert live_client.download_artifact(run.id, "outputs/sub/b.bin") == files["sub/b.bin"]
     on_disk = live_server.home / "artifacts" / run.experiment_id / run.id / "single.txt"
     assert on_disk.read_bytes() == b"one file"
+
+
+def test_the_fluent_api_logs_lists_and_downloads(mlflow_fluent: str, live_client: Client, tmp_path: Path) -> None:
+    files = write_tree(tmp_path / "tree")
+    (tmp_path / "config.yaml").write_text("depth: 3\n")
+    mlflow.set_experiment(unique("fluent-artifacts"))
+    with mlflow.start_run() as active:
+        mlflow.log_artifact(str(tmp_path / "config.yaml"))
+        mlflow.log_artifacts(str(tmp_path / "tree"), artifact_path="data")
+    run_id = active.info.run_id
+    listed = MlflowClient().list_artifacts(run_id, "data")
+    assert [(f.path, f.is_dir) for f in listed] == [("data/a.txt", False), ("data/sub", True)]
+    local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="data", dst_path=str(tmp_path / "d")))
+    assert {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()} == files
+    assert live_client.download_artifact(run_id, "config.yaml") == b"depth: 3\n"  # natively, the same file
+    assert {f.path for f in live_client.list_artifacts(run_id)} == {"config.yaml", "data"}
 
 
 def test_a_native_upload_is_listed_and_downloaded_through_mlflow(live_server: LiveServer, live_client: Client,
@@ -184,3 +203,11 @@ def test_multipart_uploads_make_the_client_fall_back_to_put(live_server: LiveSer
     repo = run_repo(live_server, run)
     repo.log_artifact(str(tmp_path / "parts.bin"), "multipart")
     assert [(f.path, f.file_size) for f in repo.list_artifacts("multipart")] == [("multipart/parts.bin", 5000)]
+
+
+def test_a_page_gets_no_preflight_for_a_put(live_server: LiveServer, run: Run) -> None:
+    """Why the proxy's PUT needs no header of ours: a browser asks first, and this server never says yes."""
+    response = httpx.options(f"{live_server.url}{PROXY}/{run.experiment_id}/{run.id}/x.txt",
+                             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"})
+    assert "access-control-allow-origin" not in response.headers
+    assert "access-control-allow-methods" not in response.headers

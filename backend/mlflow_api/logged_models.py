@@ -1,8 +1,6 @@
 """MLflow 3's logged models API (`service.proto`: CreateLoggedModel ... LogOutputs), the calls
 `mlflow.<flavor>.log_model` makes: create the model (PENDING), record it as the run's output, upload its
 files through the artifact proxy, finalize it (READY); and the search `runs:/<run>/<name>` resolves with.
-`runs/log-model` (MLflow 2's record of a model in a run tag) is accepted and not kept: MLflow 3 clients
-send it after the logged model already holds everything.
 """
 from __future__ import annotations
 
@@ -11,10 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 
 from ..deps import DB
-from ..errors import NotFound
 from ..responses import JSONBytes
 from ..services import logged_models
-from ..store import artifact_owners
 from ..store.logged_models import LoggedModelRow
 from . import shapes
 from .protocol import Message, answer, message
@@ -74,11 +70,6 @@ class ModelOutput(Message):
 class LogOutputs(Message):
     run_id: str
     models: list[ModelOutput] = []
-
-
-class LogModel(Message):
-    run_id: str
-    model_json: str = ""
 
 
 def logged_model_json(model: LoggedModelRow) -> dict[str, Any]:
@@ -162,9 +153,3 @@ def log_outputs(db: DB, m: Annotated[LogOutputs, message(LogOutputs)]) -> JSONBy
     logged_models.log_outputs(db, m.run_id, [(model.model_id, model.step) for model in m.models])
     return answer({})
 
-
-@router.api_route("/runs/log-model", methods=["POST"])
-def log_model(db: DB, m: Annotated[LogModel, message(LogModel)]) -> JSONBytes:
-    if artifact_owners.run(db, m.run_id) is None:
-        raise NotFound(f"run {m.run_id!r} not found", "run_id")
-    return answer({})
