@@ -12,8 +12,8 @@ import sqlite3
 from typing import Any, TypedDict
 
 from ..db import Database
-from ..errors import Conflict, NotFound
-from .common import one, placeholders, rows
+from ..errors import NotFound
+from .common import one, placeholders, require_active, rows
 from .experiments import as_id
 
 PENDING, READY, FAILED = "PENDING", "READY", "UPLOAD_FAILED"
@@ -58,11 +58,7 @@ def create(db: Database, model_id: str, experiment_id: str, name: str, *, source
     """A new PENDING model in an active experiment (NotFound / Conflict naming `experiment_id`)."""
     number = _experiment_number(experiment_id)
     with db.write() as conn:
-        stage = conn.execute("SELECT lifecycle_stage FROM experiments WHERE id = ?", (number,)).fetchone()
-        if stage is None:
-            raise NotFound(f"experiment {experiment_id!r} not found", "experiment_id")
-        if stage[0] != "active":
-            raise Conflict(f"experiment {experiment_id!r} is deleted", "experiment_id")
+        require_active(conn, "experiments", number, "experiment", "experiment_id")
         conn.execute(
             "INSERT INTO logged_models (id, experiment_id, name, source_run_id, model_type, status, created_at, "
             "updated_at, tags_json, params_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -125,8 +121,7 @@ def in_experiments(db: Database, experiment_ids: list[str]) -> list[LoggedModelR
 def log_outputs(db: Database, run_id: str, outputs: list[tuple[str, int]]) -> None:
     """Record that `run_id` output each (model id, step); a model output again keeps its latest step."""
     with db.write() as conn:
-        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
-            raise NotFound(f"run {run_id!r} not found", "run_id")
+        require_active(conn, "runs", run_id, "run", "run_id")
         for model_id, _ in outputs:
             _require(conn, model_id, allow_deleted=False)
         conn.executemany("INSERT INTO run_outputs (run_id, model_id, step) VALUES (?, ?, ?) "
