@@ -42,6 +42,7 @@ from .routers import (
     experiments,
     health,
     heartbeats,
+    imports,
     jobs,
     models,
     monitoring,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    alerts.router, shadow.router, webhooks.router):
         app.include_router(router)
     app.include_router(retrain.router)
+    app.include_router(imports.router)
     for router in (mlflow_tracking.router, mlflow_registry.router, mlflow_artifacts.router,
                    mlflow_logged_models.router):
         app.include_router(router)

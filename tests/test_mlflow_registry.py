@@ -91,6 +91,10 @@ def test_versions_register_take_aliases_and_read_back_natively(
         mlflow_client.get_model_version_by_alias(name, "champion")
     assert codes(missing) == "INVALID_PARAMETER_VALUE"
 
+    copied = mlflow_client.copy_model_version(f"models:/{name}/1", f"{name}-copy")
+    assert (copied.version, copied.source, copied.run_id) == ("1", f"models:/{name}/1", run_id)
+    assert live_client.get_version(f"{name}-copy", 1).model_path == f"{experiment}/{run_id}/model"
+
     shown = subprocess.run([sys.executable, "-m", "mlops_tui.cli.main", "models", "show", name, "--json"],
                            env=base_env(live_server.home.parent / "cli-home", live_server.url),
                            capture_output=True, text=True, timeout=60)
@@ -238,7 +242,7 @@ def test_errors_have_mlflow_codes(mlflow_client: MlflowClient, live_client: Clie
     assert codes(no_model) == "RESOURCE_DOES_NOT_EXIST"
     run_id, experiment = mlflow_model_run(live_client, marker)
     for source in ("s3://bucket/model", f"mlflow-artifacts:/{experiment}/{run_id}/../../../..",
-                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", "/etc"):
+                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", f"models:/{name}/9", "/etc"):
         with pytest.raises(MlflowException) as bad:
             mlflow_client.create_model_version(name, source)
         assert codes(bad) == "INVALID_PARAMETER_VALUE" and "source" in bad.value.message, source
