@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from registry_support import tiny_model_files
+from rich.console import Console
 
 from mlops_tui import Client
-from mlops_tui.cli.model_views import version_detail
+from mlops_tui.cli.model_views import models_table, version_detail
 from mlops_tui.client import MlopsError
 
 
@@ -195,6 +196,12 @@ def test_tags_descriptions_rename_and_delete(mlflow_client: MlflowClient, live_c
     mlflow_client.set_registered_model_tag(name, "owner", "ana")
     mlflow_client.update_registered_model(name, description="churn")
     mlflow_client.rename_registered_model(name, renamed)  # no history yet: allowed
+    listed = [model for model in live_client.list_models().models if model.name == renamed]
+    assert [(model.latest_version, model.version_count) for model in listed] == [(0, 0)]
+    console = Console(width=200, record=True)
+    console.print(models_table(listed))
+    row = next(line for line in console.export_text().splitlines() if line.startswith(renamed))
+    assert row.replace("│", " ").split()[1] == "-"  # LATEST: no version yet (not "v0")
     model = mlflow_client.get_registered_model(renamed)
     assert (model.tags, model.description) == ({"owner": "ana"}, "churn")
     mlflow_client.delete_registered_model_tag(renamed, "owner")
