@@ -158,13 +158,15 @@ MLFLOW_NAME = "churn-mlflow"
 def mlflow_script(url: str) -> bool:
     """`examples/mlflow/train.py`, a plain MLflow script, pointed at the backend by `MLFLOW_TRACKING_URI`
     alone; then its runs and its registered model as the `mlops` CLI shows them. Its own output is shown
-    (the client's notices on stderr only when it fails)."""
+    (the client's notices on stderr only when it fails; its links to MLflow's web UI, which this backend
+    does not serve, left out)."""
     print(f"  the same from an unmodified MLflow script: MLFLOW_TRACKING_URI={url} python "
           f"{relative(MLFLOW_SCRIPT)}", flush=True)
     done = subprocess.run([sys.executable, str(MLFLOW_SCRIPT)], env={**os.environ, "MLFLOW_TRACKING_URI": url},
                           cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
     for line in done.stdout.splitlines():
-        print(f"    {line}")
+        if not line.startswith(("🏃 View run", "🧪 View experiment")):
+            print(f"    {line}")
     if done.returncode != 0:
         print(f"the MLflow script failed (exit {done.returncode}):\n{done.stderr[-3000:]}", file=sys.stderr)
         return False
