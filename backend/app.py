@@ -243,7 +243,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await send_json(send, *error_body(self.too_large()))
+            await send_json(send, *self.refusal(scope))
             return
         if declared is None and not _streams_its_body(scope):
             chunks: list[bytes] = []
@@ -253,7 +253,7 @@ class BodyLimit:
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
                 if size > self.max_bytes:
-                    await send_json(send, *error_body(self.too_large()))
+                    await send_json(send, *self.refusal(scope))
                     return
                 if not message.get("more_body"):
                     break
@@ -283,6 +283,13 @@ class BodyLimit:
 
     def too_large(self) -> TooLarge:
         return TooLarge(f"body is larger than {self.max_bytes} bytes", "body")
+
+    def refusal(self, scope: Scope) -> tuple[int, dict[str, Any]]:
+        """413, in the error shape of the API the path belongs to (MLflow's on its paths)."""
+        error = self.too_large()
+        if mlflow.is_mlflow_path(scope.get("path", "")):
+            return 413, {"error_code": mlflow.INVALID_PARAMETER_VALUE, "message": error.message}
+        return error_body(error)
 
 
 def _streams_its_body(scope: Scope) -> bool:

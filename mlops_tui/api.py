@@ -26,7 +26,7 @@ from .contract import (
     RunPage,
 )
 from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
-from .contract.imports import RunImport, RunImportAnswer
+from .contract.imports import ModelImport, ModelImportAnswer, RunImport, RunImportAnswer
 from .contract.monitoring import (
     CSV_MEDIA_TYPE,
     FeedbackAck,
@@ -467,3 +467,9 @@ def import_runs(batch: RunImport) -> Call[RunImportAnswer]:
     """Upsert a batch of whole runs from another tracker; sending it again adds nothing."""
     return Call("POST", "/api/v1/import/runs", RunImportAnswer.model_validate, json=batch.model_dump(mode="json"),
                 idempotent=True)
+
+
+def import_models(batch: ModelImport) -> Call[ModelImportAnswer]:
+    """Registered models, versions (kept under their numbers) and aliases; sending it again adds nothing."""
+    return Call("POST", "/api/v1/import/models", ModelImportAnswer.model_validate,
+                json=batch.model_dump(mode="json"), idempotent=True)

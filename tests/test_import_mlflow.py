@@ -114,9 +114,16 @@ def source(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> Sourc
 
     model = unique("imported-model")
     client.create_registered_model(model, tags={"owner": "ml"}, description="imported")
-    for _ in range(2):
-        client.create_model_version(model, f"runs:/{run_id}/nested", run_id=run_id)
-    client.set_registered_model_alias(model, "production", "2")
+    for _ in range(3):
+        client.create_model_version(model, f"runs:/{run_id}/nested", run_id=run_id, tags={"kind": "runs"})
+    client.delete_model_version(model, "2")  # the next import keeps the numbers: 1, 3, 4
+    outside = folder / "outside-model"  # files MLflow keeps outside the run's artifacts (as a logged model's)
+    (outside / "sub").mkdir(parents=True)
+    (outside / "MLmodel").write_text("flavors: {}\n")
+    (outside / "sub" / "weights.bin").write_bytes(b"\x00\x01" * 100)
+    client.create_model_version(model, str(outside), run_id=run_id, description="from elsewhere")
+    client.set_registered_model_alias(model, "production", "3")
+    client.set_registered_model_alias(model, "candidate", "4")
     return Source(folder / "mlflow.db", client, name, other, run_id, child.info.run_id, deleted.info.run_id, model)
 
 
@@ -144,7 +151,8 @@ def test_the_first_import_copies_experiments_runs_points_and_artifacts(
     assert first["metric_points"] == first["metric_points_new"] == 53  # 51 loss + 1 acc + 1 acc (NaN left out)
     assert first["points_skipped"] == 1
     assert first["params_new"] == 2 and first["inputs_new"] == 1
-    assert first["artifact_files"] == first["artifact_files_new"] == 2
+    assert first["artifact_files"] == first["artifact_files_new"] == 4  # 2 of the run, 2 of version 4
+    assert (first["models_new"], first["versions_new"], first["aliases_new"]) == (1, 3, 2)
     assert first["refused"] == []
 
     experiment = live_client.get_experiment(source.experiment)
@@ -180,6 +188,17 @@ def test_the_first_import_copies_experiments_runs_points_and_artifacts(
     found = live_client.search_runs(experiment=source.experiment, filter="params.model = 'rf'")
     assert [run.id for run in found.runs] == [source.parent]
 
+    model = live_client.get_model(source.model)
+    assert model.description == "imported" and model.aliases == {"production": 3, "candidate": 4}
+    versions = {v.version: v for v in model.versions}
+    assert sorted(versions) == [1, 3, 4]
+    assert {v.model_format for v in versions.values()} == {"mlflow"}
+    assert versions[3].source == f"runs:/{source.parent}/nested" and versions[3].tags == {"kind": "runs"}
+    assert versions[4].source == f"runs:/{source.parent}/registered-models/{source.model}/4"
+    assert versions[4].description == "from elsewhere" and versions[4].run_id == source.parent
+    assert live_client.download_artifact(source.parent, f"registered-models/{source.model}/4/sub/weights.bin") \
+        == b"\x00\x01" * 100
+
 
 def test_the_native_cli_lists_imported_runs(source: Source, first: dict[str, Any], live_server: LiveServer) -> None:
     result = runner.invoke(app, ["runs", "list", "--experiment", source.experiment, "--json", "--url",
@@ -192,9 +211,10 @@ def test_the_native_cli_lists_imported_runs(source: Source, first: dict[str, Any
 def test_importing_again_adds_nothing(source: Source, first: dict[str, Any], live_server: LiveServer,
                                       live_client: Client) -> None:
     again = summary_of(invoke("--from", str(source.db), "--url", live_server.url, "--json"))
-    assert again["runs"] == 3 and again["metric_points"] == 53 and again["artifact_files"] == 2
+    assert again["runs"] == 3 and again["metric_points"] == 53 and again["artifact_files"] == 4
+    assert (again["models"], again["versions"], again["aliases"]) == (1, 3, 2)
     for counted in ("experiments_new", "runs_new", "metric_points_new", "params_new", "inputs_new",
-                    "artifact_files_new"):
+                    "artifact_files_new", "models_new", "versions_new", "aliases_new"):
         assert again[counted] == 0, counted
     assert again["refused"] == []
     assert live_client.get_run(source.parent).metric_stats["loss"].count == 51
@@ -326,3 +346,33 @@ def test_the_endpoint_answers_conflicts_and_refuses_what_breaks_its_rules(app_cl
                           b'"name": "n", "series": [{"key": "m", "steps": [0], "values": [NaN]}]}]}',
                           headers={"content-type": "application/json"})
     assert nan.status_code == 422
+
+
+def test_models_keep_their_numbers_and_what_clashes_here_is_left_as_it_is(app_client: TestClient) -> None:
+    run_id = "d" * 32
+    stored = app_client.post("/api/v1/import/runs", json={"runs": [{"id": run_id, "experiment": "reg", "name": "r"}]})
+    assert stored.status_code == 200, stored.text
+    for path in ("m/MLmodel", "other/MLmodel"):
+        assert app_client.put(f"/api/v1/runs/{run_id}/artifacts/{path}", content=b"flavors: {}\n").status_code == 201
+
+    def send(versions: list[dict[str, Any]], aliases: dict[str, int]) -> dict[str, Any]:
+        answer = app_client.post("/api/v1/import/models", json={"models": [
+            {"name": "reg", "tags": {"t": "1"}, "versions": versions, "aliases": aliases}]})
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    two = {"version": 2, "source": f"runs:/{run_id}/m", "run_id": run_id}
+    first = send([two], {"prod": 2})
+    assert (first["models_new"], first["versions_new"], first["aliases_new"], first["refused"]) == (1, 1, 1, [])
+    model = app_client.get("/api/v1/models/reg").json()
+    assert [v["version"] for v in model["versions"]] == [2] and model["aliases"] == {"prod": 2}
+    assert send([two], {"prod": 2}) == {"models_new": 0, "versions_new": 0, "aliases_new": 0, "refused": []}
+
+    clashes = send([{**two, "source": f"runs:/{run_id}/other"}, {**two, "version": 1}], {"prod": 3})
+    assert clashes["versions_new"] == clashes["aliases_new"] == 0
+    assert [(r["version"], r["field"]) for r in clashes["refused"]] == [(1, "version"), (2, "version"),
+                                                                        (3, "aliases.prod")]
+    assert "deleted here" in clashes["refused"][0]["message"] and "another model" in clashes["refused"][1]["message"]
+    missing = send([{**two, "version": 5, "source": f"runs:/{run_id}/nothing"}], {})
+    assert missing["refused"][0]["field"] == "source" and missing["versions_new"] == 0
+    assert app_client.get("/api/v1/models/reg").json()["aliases"] == {"prod": 2}

@@ -8,9 +8,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from mlops_tui.contract.imports import RunImport, RunImportAnswer
+from mlops_tui.contract.imports import ModelImport, ModelImportAnswer, RunImport, RunImportAnswer
 
-from ..deps import DB
+from ..deps import DB, Actor, AppSettings
 from ..openapi import ContractRoute, errors, request_body
 from ..services import imports
 
@@ -29,3 +29,11 @@ async def import_runs(request: Request, db: DB) -> dict[str, Any]:
     except ValidationError as error:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from None
     return await run_in_threadpool(imports.import_runs, db, body)
+
+
+@router.post("/models", response_model=ModelImportAnswer, responses=errors(404, 409, 422))
+def import_models(body: ModelImport, db: DB, settings: AppSettings, actor: Actor) -> dict[str, Any]:
+    """Registered models (by name), their versions under their own numbers (MLflow-format versions whose
+    files are already in the artifact store, named by `source`) and aliases not set here yet. What clashes
+    with what is here is left as it is and listed in `refused`; sending it again adds nothing."""
+    return imports.import_models(db, settings, body, actor)

@@ -10,12 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_tui.contract import MAX_PARAM_VALUE, MAX_TAG_VALUE, RunStatus
-from mlops_tui.contract.imports import MAX_IMPORT_POINTS, ImportedRun, RunImport
+from mlops_tui.contract.imports import MAX_IMPORT_POINTS, ImportedRun, ImportedVersion, ModelImport, RunImport
 
 from ..db import Database
-from ..errors import Invalid, TooLarge
+from ..errors import DomainError, Invalid, NotFound, TooLarge
+from ..settings import Settings
 from ..store import imports
+from ..store import registry as registry_store
 from ..validation import check_key, check_name, check_text
+from . import mlflow_registry, registry
+from .gates import MLFLOW_FORMAT
 
 PARENT_TAG = "mlflow.parentRunId"
 """MLflow's nested runs name their parent in this tag."""
@@ -65,3 +69,76 @@ def _run(run: ImportedRun) -> dict[str, Any]:
 
 def _tags(tags: dict[str, str], field: str) -> dict[str, str]:
     return {check_key(k, f"{field}.{k}"): check_text(v, MAX_TAG_VALUE, f"{field}.{k}") for k, v in tags.items()}
+
+
+# --- registered models -------------------------------------------------------------------------
+
+
+def import_models(db: Database, settings: Settings, body: ModelImport, actor: str) -> dict[str, Any]:
+    """Models by name (created when missing, with their description and tags), versions under their own
+    numbers (as MLflow-format versions, READY), aliases where this store has none yet. What clashes with
+    what is here is left as it is here and listed in `refused`."""
+    answer: dict[str, Any] = {"models_new": 0, "versions_new": 0, "aliases_new": 0, "refused": []}
+    for model in body.models:
+        name = registry.check_name(model.name)
+        try:
+            registry_store.get_model(db, name)
+        except NotFound:
+            mlflow_registry.create_model(db, name, model.description, _tags(model.tags, "tags"))
+            answer["models_new"] += 1
+        for version in sorted(model.versions, key=lambda v: v.version):
+            refusal = _import_version(db, settings, name, version, actor)
+            if refusal is None:
+                answer["versions_new"] += 1
+            elif refusal:
+                answer["refused"].append({"model": name, "version": version.version, **refusal})
+        for alias, number in sorted(model.aliases.items()):
+            refusal = _import_alias(db, settings, name, alias, number, actor)
+            if refusal is None:
+                answer["aliases_new"] += 1
+            elif refusal:
+                answer["refused"].append({"model": name, "version": number, **refusal})
+    return answer
+
+
+Refusal = dict[str, Any] | None
+"""None: imported; `{}`: already here; else `{"field", "message"}`: left out, and why."""
+
+
+def _import_version(db: Database, settings: Settings, name: str, version: ImportedVersion, actor: str) -> Refusal:
+    held = {v["version"]: v for v in registry_store.list_versions(db, name)}
+    here = held.get(version.version)
+    if here is not None:
+        if here.get("model_format") == MLFLOW_FORMAT and here.get("source") == version.source:
+            return {}
+        origin = here.get("source") or here["run_id"]
+        return {"field": "version", "message": f"{name} version {version.version} here is another model "
+                                                f"({here.get('model_format')}, from {origin}); left as it is"}
+    latest = int(registry_store.get_model(db, name)["latest_version"])
+    if version.version <= latest:
+        return {"field": "version", "message": f"{name} version {version.version} was deleted here (the latest is "
+                                                f"{latest}); not made again"}
+    imports.reserve_versions(db, name, version.version - 1)
+    try:
+        made = mlflow_registry.create_version(db, settings, name, version.source, actor, run_id=version.run_id,
+                                              description=version.description, tags=_tags(version.tags, "tags"))
+    except DomainError as error:
+        return {"field": error.field or "source", "message": error.message}
+    if made["version"] != version.version:  # registered meanwhile by someone else
+        return {"field": "version", "message": f"stored as version {made['version']}: version {version.version} "
+                                                "was taken while importing"}
+    return None
+
+
+def _import_alias(db: Database, settings: Settings, name: str, alias: str, number: int, actor: str) -> Refusal:
+    holder = registry_store.alias_holder(db, name, alias)
+    if holder is not None:
+        if holder["version"] == number:
+            return {}
+        return {"field": f"aliases.{alias}", "message": f"{name}@{alias} is version {holder['version']} here "
+                                                       f"(version {number} at the source); left as it is"}
+    try:
+        mlflow_registry.set_alias(db, settings, name, alias, number, actor)
+    except DomainError as error:
+        return {"field": f"aliases.{alias}", "message": error.message}
+    return None

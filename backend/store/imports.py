@@ -159,12 +159,8 @@ def _inputs(conn: sqlite3.Connection, runs: list[dict[str, Any]]) -> int:
     return conn.total_changes - before
 
 
-def run_ids_held(db: Database, run_ids: list[str]) -> set[str]:
-    """Which of these run ids the store holds."""
-    held: set[str] = set()
-    with db.read() as conn:
-        for start in range(0, len(run_ids), 500):
-            chunk = run_ids[start:start + 500]
-            held.update(r for (r,) in conn.execute(
-                f"SELECT id FROM runs WHERE id IN ({placeholders(len(chunk))})", chunk))
-    return held
+def reserve_versions(db: Database, name: str, below: int) -> None:
+    """Let the model's next registered version be `below + 1` (or later): an imported version keeps its
+    number when the source skipped some (versions deleted there). The model must exist."""
+    with db.write() as conn:
+        conn.execute("UPDATE models SET latest_version = max(latest_version, ?) WHERE name = ?", (below, name))

@@ -93,6 +93,8 @@ class ImportRefusal(Model):
 
     run_id: str | None = None
     experiment: str | None = None
+    model: str | None = None
+    version: int | None = None
     field: str
     message: str
     left_out: bool = False
@@ -109,6 +111,43 @@ class RunImportAnswer(Model):
     points_new: int = 0
     params_new: int = 0
     inputs_new: int = 0
+    refused: list[ImportRefusal] = Field(default_factory=list)
+
+
+MAX_IMPORT_MODELS = 100
+"""Registered models per import batch at most."""
+
+
+class ImportedVersion(Strict):
+    """A registered model version, kept under its own number. Its files are already here: `source` names
+    them as this backend resolves MLflow sources (`runs:/<run_id>/<path>`, `mlflow-artifacts:/<path>`)."""
+
+    version: int = Field(ge=1, le=10**9)
+    source: str = Field(min_length=1, max_length=1000)
+    run_id: str = Field("", max_length=32)
+    description: str = Field("", max_length=5000)
+    tags: Tags = Field(default_factory=dict)
+
+
+class ImportedModel(Strict):
+    name: Name
+    description: str = Field("", max_length=5000)
+    tags: Tags = Field(default_factory=dict)
+    versions: list[ImportedVersion] = Field(default_factory=list, max_length=10_000)
+    aliases: dict[str, int] = Field(default_factory=dict, description="alias -> version number")
+
+
+class ModelImport(Strict):
+    """Models are matched by name, versions by (name, number); aliases are set where they are not set
+    here yet. Sending it again adds nothing."""
+
+    models: list[ImportedModel] = Field(default_factory=list, max_length=MAX_IMPORT_MODELS)
+
+
+class ModelImportAnswer(Model):
+    models_new: int = 0
+    versions_new: int = 0
+    aliases_new: int = 0
     refused: list[ImportRefusal] = Field(default_factory=list)
 
 

@@ -7,14 +7,23 @@ import adds only what is new.
 """
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..client import Client, MlopsError
 from ..contract import SeriesBatch
-from ..contract.imports import ImportedRun, RunImport, RunImportAnswer, run_problem
-from .base import Source
+from ..contract.imports import (
+    ImportedModel,
+    ImportedRun,
+    ImportedVersion,
+    ModelImport,
+    RunImport,
+    RunImportAnswer,
+    run_problem,
+)
+from .base import ArtifactFile, Source, SourceVersion
 
 BATCH_RUNS = 200
 BATCH_POINTS = 100_000
@@ -96,6 +105,8 @@ class Importer:
         self.client = client
         self.summary = Summary(source.description, dry_run=dry_run)
         self._experiments: list[Any] = []
+        self._imported: set[str] = set()
+        """Runs stored here (in this import): a version's files may go in their folders."""
 
     def run_count(self) -> int:
         self.summary.runs = self.source.run_count()
@@ -130,7 +141,7 @@ class Importer:
     def _send(self, batch: list[ImportedRun], done: list[str], progress: Progress) -> None:
         if self.client is None:
             for run_id in done:
-                self.summary.artifact_files += len(self.source.artifacts(run_id) or [])
+                self.summary.artifact_files += len(self.source.files_at(self.source.run_artifact_uri(run_id)) or [])
         else:
             experiments, self._experiments = self._experiments, []  # sent with the first batch
             answer = self.client.import_runs(RunImport.model_construct(experiments=experiments, runs=batch))
@@ -138,36 +149,95 @@ class Importer:
             refused = {r.run_id for r in answer.refused if r.left_out}
             for run_id in done:
                 if run_id not in refused:
-                    self._copy_artifacts(run_id)
+                    self._imported.add(run_id)
+                    self._copy_run_artifacts(run_id)
         progress(len(done))
 
-    def import_models(self) -> None:
-        """Registered models, their versions and aliases (counted; copied once the backend takes them)."""
-        models = self.source.models()
-        self.summary.models = len(models)
-        self.summary.versions = sum(len(m.versions) for m in models)
-        self.summary.aliases = sum(len(m.aliases) for m in models)
-
-    def _copy_artifacts(self, run_id: str) -> None:
-        assert self.client is not None
-        files = self.source.artifacts(run_id)
+    def _copy_run_artifacts(self, run_id: str) -> None:
+        files = self.source.files_at(self.source.run_artifact_uri(run_id))
         if files is None:
             self.summary.artifact_runs_skipped += 1
             return
         self.summary.artifact_files += len(files)
+        self.summary.artifact_files_new += self._upload(run_id, self.source.run_artifact_uri(run_id), files, "")
+
+    def _upload(self, run_id: str, uri: str, files: list[ArtifactFile], under: str) -> int:
+        """Copy `files` (at the source's `uri`) into the run's folder here, under `under`; a file already
+        there with the same size is left. Answers how many were copied."""
+        assert self.client is not None
         if not files:
-            return
+            return 0
         present = _files_at(self.client, run_id)
+        copied = 0
         for file in files:
-            if file.size is not None and present.get(file.path) == file.size:
+            target = posixpath.join(under, file.path) if under else file.path
+            if file.size is not None and present.get(target) == file.size:
                 continue
             try:
-                self.client.upload_artifact(run_id, file.path, self.source.read_artifact(run_id, file.path))
+                self.client.upload_artifact(run_id, target, self.source.read_at(uri, file.path))
             except MlopsError as error:
-                self.summary.refused.append({"run_id": run_id, "field": f"artifacts/{file.path}",
+                self.summary.refused.append({"run_id": run_id, "field": f"artifacts/{target}",
                                              "message": error.message})
                 continue
-            self.summary.artifact_files_new += 1
+            copied += 1
+        return copied
+
+    # --- registry ------------------------------------------------------------------------------
+
+    def import_models(self) -> None:
+        """Registered models, their versions (under their own numbers, their files in their run's folder
+        here) and aliases, one model per request."""
+        models = self.source.models()
+        self.summary.models = len(models)
+        self.summary.versions = sum(len(m.versions) for m in models)
+        self.summary.aliases = sum(len(m.aliases) for m in models)
+        if self.client is None:
+            return
+        for model in models:
+            versions = []
+            for version in model.versions:
+                source = self._version_source(model.name, version)
+                if source is not None:
+                    versions.append(ImportedVersion.model_construct(
+                        version=version.version, source=source, run_id=version.run_id,
+                        description=version.description, tags=version.tags))
+            imported = ImportedModel.model_construct(name=model.name, description=model.description,
+                                                     tags=model.tags, versions=versions, aliases=model.aliases)
+            answer = self.client.import_models(ModelImport.model_construct(models=[imported]))
+            self.summary.models_new += answer.models_new
+            self.summary.versions_new += answer.versions_new
+            self.summary.aliases_new += answer.aliases_new
+            self.summary.refused += [r.model_dump(exclude_none=True) for r in answer.refused]
+
+    def _version_source(self, name: str, version: SourceVersion) -> str | None:
+        """The version's `source` as this backend resolves it: `runs:/<run>/<path>`, the files being in the
+        run's folder here (copied there when MLflow kept them elsewhere, e.g. a logged model's folder)."""
+        def refuse(message: str) -> None:
+            self.summary.refused.append({"model": name, "version": version.version, "field": "source",
+                                         "message": message})
+
+        if version.source.startswith("runs:/"):
+            return version.source
+        run_id = version.run_id
+        if run_id not in self._imported:
+            refuse(f"its run {run_id or '(none)'} is not imported, so its files have nowhere to go here")
+            return None
+        uri = version.storage_location or version.source
+        root = self.source.run_artifact_uri(run_id).rstrip("/")
+        if root and uri.startswith(root + "/"):
+            return f"runs:/{run_id}/{uri[len(root) + 1:].strip('/')}"
+        files = self.source.files_at(uri)
+        if not files:
+            refuse(f"its files ({uri}) cannot be read from here")
+            return None
+        under = f"{MODEL_FILES}/{name}/{version.version}"
+        self.summary.artifact_files += len(files)
+        self.summary.artifact_files_new += self._upload(run_id, uri, files, under)
+        return f"runs:/{run_id}/{under}"
+
+
+MODEL_FILES = "registered-models"
+"""Where in its run's folder a version's files go when MLflow kept them outside the run's artifacts."""
 
 
 def _files_at(client: Client, run_id: str) -> dict[str, int | None]:

@@ -111,15 +111,13 @@ class RestSource:
         return self._pages("GET", f"{API}/metrics/get-history", "metrics",
                            {"run_id": run_id, "run_uuid": run_id, "metric_key": key, "max_results": HISTORY_PAGE})
 
-    def _proxy_root(self, run_id: str) -> str | None:
-        """The run's folder under the server's artifact proxy, for an `mlflow-artifacts:` URI."""
-        parsed = urlparse(self._artifact_uris.get(run_id, ""))
-        return parsed.path.strip("/") if parsed.scheme == "mlflow-artifacts" else None
+    def run_artifact_uri(self, run_id: str) -> str:
+        return self._artifact_uris.get(run_id, "")
 
-    def artifacts(self, run_id: str) -> list[ArtifactFile] | None:
-        root = self._proxy_root(run_id)
+    def files_at(self, uri: str) -> list[ArtifactFile] | None:
+        root = _proxy_root(uri)
         if root is None:
-            folder = local_folder(self._artifact_uris.get(run_id))
+            folder = local_folder(uri)
             return files_under(folder) if folder is not None and folder.is_dir() else None
         found: list[ArtifactFile] = []
         pending = [""]
@@ -134,18 +132,18 @@ class RestSource:
                     found.append(ArtifactFile(path, _int(entry.get("file_size"))))
         return sorted(found, key=lambda f: f.path)
 
-    def read_artifact(self, run_id: str, path: str) -> bytes:
-        root = self._proxy_root(run_id)
+    def read_at(self, uri: str, path: str) -> bytes:
+        root = _proxy_root(uri)
         if root is None:
-            folder = local_folder(self._artifact_uris.get(run_id))
+            folder = local_folder(uri)
             assert folder is not None
             return (folder / path).read_bytes()
         try:
             response = self.http.get(f"{ARTIFACTS}/{quote(posixpath.join(root, path))}")
         except httpx.HTTPError as error:
-            raise SourceError(f"cannot read artifact {path} of run {run_id}: {error}") from None
+            raise SourceError(f"cannot read artifact {path} at {uri}: {error}") from None
         if response.status_code != 200:
-            raise SourceError(f"cannot read artifact {path} of run {run_id}: {response.status_code}")
+            raise SourceError(f"cannot read artifact {path} at {uri}: {response.status_code}")
         return response.content
 
     def models(self) -> list[SourceModel]:
@@ -159,12 +157,26 @@ class RestSource:
                                        {"filter": f"name = '{_quoted(model['name'])}'", "max_results": 200}):
                 found.versions.append(SourceVersion(
                     int(version["version"]), version.get("source") or "", version.get("run_id") or "",
-                    version.get("description") or "", _pairs(version.get("tags")), "",
+                    version.get("description") or "", _pairs(version.get("tags")),
+                    self._download_uri(model["name"], version["version"]),
                     version.get("user_id") or "", _int(version.get("creation_timestamp")) or 0,
                     version.get("status") or "READY"))
             found.versions.sort(key=lambda v: v.version)
             models.append(found)
         return models
+
+    def _download_uri(self, name: str, version: object) -> str:
+        try:
+            return str(self._call("GET", f"{API}/model-versions/get-download-uri",
+                                  params={"name": name, "version": str(version)}).get("artifact_uri", ""))
+        except SourceError:
+            return ""
+
+
+def _proxy_root(uri: str) -> str | None:
+    """The folder an `mlflow-artifacts:` URI names under the server's artifact proxy (None: another scheme)."""
+    parsed = urlparse(uri)
+    return parsed.path.strip("/") if parsed.scheme == "mlflow-artifacts" else None
 
 
 def _quoted(name: str) -> str:

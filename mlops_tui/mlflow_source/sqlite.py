@@ -71,7 +71,7 @@ class SqliteSource:
         if not REQUIRED_TABLES <= tables or "run_uuid" not in columns:
             raise SourceError(f"{path}: not an MLflow tracking database (no MLflow runs/experiments tables)")
         self.tables = tables
-        self._artifact_roots: dict[str, Path | None] = {}
+        self._artifact_uris: dict[str, str] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -118,7 +118,7 @@ class SqliteSource:
         for run_id, experiment, name, user, status, start, end, stage, artifact_uri in chunk:
             run_id = str(run_id)
             self.skipped_points += points[run_id].skipped
-            self._artifact_roots[run_id] = local_folder(str(artifact_uri) if artifact_uri else None)
+            self._artifact_uris[run_id] = str(artifact_uri or "")
             yield imported_run(run_id, str(experiment), _text(name), _text(user), _text(status), _int(start),
                                _int(end), _text(stage), params[run_id], tags[run_id], points[run_id],
                                inputs.get(run_id, []))
@@ -143,14 +143,17 @@ class SqliteSource:
                 dataset_input(name, digest, source_type, source, schema, profile, tags.get(input_id, {})))
         return found
 
-    def artifacts(self, run_id: str) -> list[ArtifactFile] | None:
-        root = self._artifact_roots.get(run_id)
+    def run_artifact_uri(self, run_id: str) -> str:
+        return self._artifact_uris.get(run_id, "")
+
+    def files_at(self, uri: str) -> list[ArtifactFile] | None:
+        root = local_folder(uri)
         if root is None:
             return None
-        return files_under(root) if root.is_dir() else []  # MLflow makes the folder with the run's first file
+        return files_under(root) if root.is_dir() else []  # MLflow makes a run's folder with its first file
 
-    def read_artifact(self, run_id: str, path: str) -> bytes:
-        root = self._artifact_roots[run_id]
+    def read_at(self, uri: str, path: str) -> bytes:
+        root = local_folder(uri)
         assert root is not None
         return (root / path).read_bytes()
 
