@@ -42,6 +42,7 @@ from .routers import (
     experiments,
     health,
     heartbeats,
+    imports,
     jobs,
     models,
     monitoring,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    alerts.router, shadow.router, webhooks.router):
         app.include_router(router)
     app.include_router(retrain.router)
+    app.include_router(imports.router)
     for router in (mlflow_tracking.router, mlflow_registry.router, mlflow_artifacts.router,
                    mlflow_logged_models.router):
         app.include_router(router)
@@ -241,7 +243,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await send_json(send, *error_body(self.too_large()))
+            await send_json(send, *self.refusal(scope))
             return
         if declared is None and not _streams_its_body(scope):
             chunks: list[bytes] = []
@@ -251,7 +253,7 @@ class BodyLimit:
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
                 if size > self.max_bytes:
-                    await send_json(send, *error_body(self.too_large()))
+                    await send_json(send, *self.refusal(scope))
                     return
                 if not message.get("more_body"):
                     break
@@ -281,6 +283,13 @@ class BodyLimit:
 
     def too_large(self) -> TooLarge:
         return TooLarge(f"body is larger than {self.max_bytes} bytes", "body")
+
+    def refusal(self, scope: Scope) -> tuple[int, dict[str, Any]]:
+        """413, in the error shape of the API the path belongs to (MLflow's on its paths)."""
+        error = self.too_large()
+        if mlflow.is_mlflow_path(scope.get("path", "")):
+            return 413, {"error_code": mlflow.INVALID_PARAMETER_VALUE, "message": error.message}
+        return error_body(error)
 
 
 def _streams_its_body(scope: Scope) -> bool:

@@ -480,6 +480,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE model_versions ADD COLUMN model_format TEXT NOT NULL DEFAULT 'skops';
     ALTER TABLE model_versions ADD COLUMN logged_model_id TEXT;
     """,
+    # 11 -> 12 (search part): every run carries MLflow's `mlflow.runName` tag, equal to its name, as runs
+    # created from now on do (`store.runs.RUN_NAME_TAG`), so filters and clients see one name either way.
+    """
+    INSERT INTO tags (run_id, key, value) SELECT id, 'mlflow.runName', name FROM runs WHERE true
+    ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value;
+    """,
 ]
 
 

@@ -21,6 +21,10 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 CLIENT_HEADER = "X-Mlops-Client"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RAW_UPLOAD = re.compile(r"^/api/v1/(runs/[^/]+/artifacts/.*|datasets/.+/versions|data/schema)$")
+_MLFLOW_UPLOAD = re.compile(r"^/api/2\.0/mlflow-artifacts/artifacts/.+$")
+"""MLflow's artifact proxy takes a file's bytes by PUT, which the `mlflow` client sends with the file's
+own content type and no header of ours. A page cannot send a PUT anywhere without a CORS preflight,
+which this server never grants, so no header is needed to tell the client from a page."""
 _CSV_BODY = re.compile(r"^/api/v1/models/[^/]+/(aliases|versions)/[^/]+/predict$")
 """Prediction routes take CSV too: `text/csv` is not a type a page may send without a CORS preflight."""
 
@@ -97,7 +101,8 @@ class CrossSiteGuard:
         return any(match == Match.FULL for match, _ in routes_matching(self.router.routes, scope))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or not self._routed(scope):
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or not self._routed(scope) or (
+                scope["method"] == "PUT" and _MLFLOW_UPLOAD.match(scope["path"])):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from mlops_tui.contract import ErrorBody, LogBatch
+from mlops_tui.contract.imports import RunImport
 
 MEANING = {
     400: "The request cannot be read (e.g. a malformed multipart or form body).",
@@ -93,7 +94,7 @@ def describe(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for model in (ErrorBody, LogBatch):
+    for model in (ErrorBody, LogBatch, RunImport):
         _add_component(schemas, model)
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():

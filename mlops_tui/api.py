@@ -26,6 +26,7 @@ from .contract import (
     RunPage,
 )
 from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
+from .contract.imports import ModelImport, ModelImportAnswer, RunImport, RunImportAnswer
 from .contract.monitoring import (
     CSV_MEDIA_TYPE,
     FeedbackAck,
@@ -460,3 +461,15 @@ def get_retrain(name: str, retrain_id: str) -> Call[Retrain]:
 def shadow(name: str, alias: str = "production") -> Call[ShadowComparison]:
     """The champion and the shadow side by side on the same live requests (404 when none runs)."""
     return Call("GET", _models(name, "shadow"), ShadowComparison.model_validate, params={"alias": alias})
+
+
+def import_runs(batch: RunImport) -> Call[RunImportAnswer]:
+    """Upsert a batch of whole runs from another tracker; sending it again adds nothing."""
+    return Call("POST", "/api/v1/import/runs", RunImportAnswer.model_validate, json=batch.model_dump(mode="json"),
+                idempotent=True)
+
+
+def import_models(batch: ModelImport) -> Call[ModelImportAnswer]:
+    """Registered models, versions (kept under their numbers) and aliases; sending it again adds nothing."""
+    return Call("POST", "/api/v1/import/models", ModelImportAnswer.model_validate,
+                json=batch.model_dump(mode="json"), idempotent=True)

@@ -31,6 +31,7 @@ from .contract import (
 )
 from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
 from .contract.defaults import DEFAULT_URL
+from .contract.imports import ModelImport, ModelImportAnswer, RunImport, RunImportAnswer
 from .contract.monitoring import FeedbackAck, HealthList, MonitorStatus, Prediction, RecordAck, RecordBatch
 from .contract.registry import (
     USER_HEADER,
@@ -429,6 +430,12 @@ class Client:
 
     def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
         return self.send(api.shadow(name, alias))
+
+    def import_runs(self, batch: RunImport) -> RunImportAnswer:
+        return self.send(api.import_runs(batch))
+
+    def import_models(self, batch: ModelImport) -> ModelImportAnswer:
+        return self.send(api.import_models(batch))
 
 
 class AsyncClient:

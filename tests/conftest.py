@@ -168,3 +168,17 @@ def app_client(home: Path) -> Iterator[TestClient]:
 
 def make_client(settings: Settings) -> TestClient:
     return TestClient(create_app(settings), raise_server_exceptions=False, headers=CLIENT_HEADERS)
+
+
+@pytest.fixture(scope="module")
+def mlflow_fluent(live_server: LiveServer) -> Iterator[str]:
+    """MLflow's fluent API (`mlflow.start_run`, `mlflow.log_artifact`...) pointed at the live backend for
+    a module's tests; afterwards no run is left active and the previous tracking URI is back."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(live_server.url)
+    yield live_server.url
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous)

@@ -81,8 +81,9 @@ def test_experiment_run_count_and_keys(app_client: TestClient) -> None:
     experiment = app_client.get("/api/v1/experiments/counted").json()
     assert experiment["run_count"] == 3
     keys = app_client.get("/api/v1/experiments/counted/keys").json()
-    assert keys == {"params": ["p0", "p1", "p2"], "metrics": ["acc"], "tags": ["t"], "runs": 3,
-                    "counts": {"params": {"p0": 1, "p1": 1, "p2": 1}, "metrics": {"acc": 3}, "tags": {"t": 3}}}
+    assert keys == {"params": ["p0", "p1", "p2"], "metrics": ["acc"], "tags": ["mlflow.runName", "t"], "runs": 3,
+                    "counts": {"params": {"p0": 1, "p1": 1, "p2": 1}, "metrics": {"acc": 3},
+                               "tags": {"mlflow.runName": 3, "t": 3}}}
 
 
 def test_deleted_experiment_refuses_new_runs(app_client: TestClient) -> None:
@@ -102,7 +103,8 @@ def test_run_create_defaults_to_the_default_experiment(app_client: TestClient) -
 
 def test_run_create_by_experiment_name_creates_it(app_client: TestClient) -> None:
     run = create_run(app_client, "fresh", name="first", tags={"k": "v"})
-    assert run["name"] == "first" and run["tags"] == {"k": "v"} and run["status"] == "RUNNING"
+    assert run["name"] == "first" and run["status"] == "RUNNING"
+    assert run["tags"] == {"k": "v", "mlflow.runName": "first"}
     experiment = app_client.get("/api/v1/experiments/fresh").json()
     assert run["experiment_id"] == experiment["id"]
     by_id = app_client.post("/api/v1/runs", json={"experiment_id": experiment["id"]}).json()
@@ -117,7 +119,7 @@ def test_get_run_has_params_tags_latest_metrics_and_stats(app_client: TestClient
     assert counts == {"params": 4, "metrics": 3, "tags": 1}
     body = app_client.get(f"/api/v1/runs/{run['id']}").json()
     assert body["params"] == {"lr": "0.1", "depth": "3", "flag": "True", "name": "rf"}
-    assert body["tags"] == {"stage": "dev"}
+    assert body["tags"] == {"stage": "dev", "mlflow.runName": body["name"]}
     assert body["metrics"] == {"loss": 2.0}
     stats = body["metric_stats"]["loss"]
     assert (stats["value"], stats["step"], stats["min"], stats["max"], stats["count"]) == (2.0, 2, 1.0, 3.0, 3)
@@ -142,7 +144,8 @@ def test_param_change_over_api_is_409_and_stores_nothing(app_client: TestClient)
     assert response.status_code == 409
     assert response.json()["field"] == "params.lr"
     body = app_client.get(f"/api/v1/runs/{run['id']}").json()
-    assert body["params"] == {"lr": "0.1"} and body["tags"] == {} and body["metrics"] == {}
+    assert body["params"] == {"lr": "0.1"} and body["tags"] == {"mlflow.runName": body["name"]}
+    assert body["metrics"] == {}
     assert log(app_client, run["id"], params={"lr": "0.1"})["params"] == 1  # the same value is fine
 
 
@@ -172,7 +175,7 @@ def test_delete_tag(app_client: TestClient) -> None:
     run = create_run(app_client)
     log(app_client, run["id"], tags={"a": "1", "b": "2"})
     assert app_client.delete(f"/api/v1/runs/{run['id']}/tags/a").status_code == 200
-    assert app_client.get(f"/api/v1/runs/{run['id']}").json()["tags"] == {"b": "2"}
+    assert app_client.get(f"/api/v1/runs/{run['id']}").json()["tags"] == {"b": "2", "mlflow.runName": run["name"]}
     missing = app_client.delete(f"/api/v1/runs/{run['id']}/tags/a")
     assert missing.status_code == 404 and missing.json()["field"] == "key"
 

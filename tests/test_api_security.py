@@ -177,7 +177,11 @@ def test_simple_requests_with_a_body_are_refused(home: Path, method: str, path: 
                                                  content: bytes) -> None:
     with browser(Settings(home=home, token=None)) as client:
         response = client.request(method, path, content=content, headers=headers)
-        if is_raw_upload(method, path):
+        if method == "PUT" and path.startswith("/api/2.0/mlflow-artifacts/"):
+            # MLflow's client PUTs a file with the file's own type and no header of ours; a page cannot
+            # send a PUT at all without a CORS preflight (never granted), so the proxy's route answers.
+            assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        elif is_raw_upload(method, path):
             assert_error(response, 403, "x-mlops-client")
         else:
             assert_error(response, 415, "content-type")

@@ -31,7 +31,7 @@ def test_sync_client_round_trip(live_client: Client) -> None:
 
     fetched = live_client.get_run(run.id)
     assert fetched.params == {"lr": "0.1"}
-    assert fetched.tags == {"k": "v", "stage": "dev"}
+    assert fetched.tags == {"k": "v", "stage": "dev", "mlflow.runName": fetched.name}
     assert fetched.metrics == {"loss": 0.6, "acc": 0.9}
     assert fetched.metric_stats["loss"].min == 0.6 and fetched.metric_stats["loss"].count == 5
 
@@ -50,7 +50,7 @@ def test_sync_client_round_trip(live_client: Client) -> None:
     assert isinstance(page, RunPage) and [r.id for r in page.runs] == [run.id] and page.next_page_token is None
     assert live_client.count_runs(name) == 2
     keys = live_client.experiment_keys(name)
-    assert (keys.params, keys.metrics, keys.tags) == (["lr"], ["acc", "loss"], ["k", "stage"])
+    assert (keys.params, keys.metrics, keys.tags) == (["lr"], ["acc", "loss"], ["k", "mlflow.runName", "stage"])
 
     live_client.delete_run(child.id)
     assert live_client.count_runs(name) == 1

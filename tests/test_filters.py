@@ -339,8 +339,8 @@ def test_duration_and_parent_id_filters(app_client: TestClient) -> None:
         (["metrics.acc ASC"], ["r2", "r1", "r3", "r5", "r4"]),
         (["metrics.acc"], ["r2", "r1", "r3", "r5", "r4"]),
         (["metrics.loss DESC"], ["r5", "r1", "r3", "r4", "r2"]),
-        (["params.n ASC"], ["r2", "r1", "r3", "r5", "r4"]),  # 2 < 10 < 100 numerically, text after numbers
-        (["params.n DESC"], ["r3", "r1", "r2", "r5", "r4"]),
+        (["params.n ASC"], ["r1", "r3", "r2", "r5", "r4"]),  # as text, as MLflow orders: '10' < '100' < '2' < 'abc'
+        (["params.n DESC"], ["r5", "r2", "r3", "r1", "r4"]),
         (["params.lr DESC"], ["r3", "r1", "r2", "r5", "r4"]),
         (["attributes.start_time ASC"], ["r1", "r2", "r3", "r4", "r5"]),
         ([], ["r5", "r4", "r3", "r2", "r1"]),  # default: newest first

@@ -35,6 +35,7 @@ CONTENT_CHECKED = {
     "/api/v1/runs/search": "filter and order_by follow a grammar; page_token must be one this server issued",
     "/api/v1/runs/count": "filter follows a grammar",
     "/api/v1/runs/{run_id}/batch": "a series' steps, values and timestamps must have the same length",
+    "/api/v1/import/runs": "a series' steps, values and timestamps must have the same length",
     "/api/v1/datasets/{name}/versions": "the body must be a readable CSV or Parquet file",
     "/api/v1/data/schema": "the body must be a readable CSV or Parquet file",
     "/api/v1/runs/{run_id}/artifacts/{path}": "a path that is a folder (or crosses a file) is refused",

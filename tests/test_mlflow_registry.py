@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from registry_support import tiny_model_files
 
 from mlops_tui import Client
+from mlops_tui.cli.model_views import version_detail
 from mlops_tui.client import MlopsError
 
 
@@ -90,11 +91,18 @@ def test_versions_register_take_aliases_and_read_back_natively(
         mlflow_client.get_model_version_by_alias(name, "champion")
     assert codes(missing) == "INVALID_PARAMETER_VALUE"
 
+    copied = mlflow_client.copy_model_version(f"models:/{name}/1", f"{name}-copy")
+    assert (copied.version, copied.source, copied.run_id) == ("1", f"models:/{name}/1", run_id)
+    assert live_client.get_version(f"{name}-copy", 1).model_path == f"{experiment}/{run_id}/model"
+
     shown = subprocess.run([sys.executable, "-m", "mlops_tui.cli.main", "models", "show", name, "--json"],
                            env=base_env(live_server.home.parent / "cli-home", live_server.url),
                            capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert [v["model_format"] for v in json.loads(shown.stdout)["versions"]] == ["mlflow", "mlflow"]
+    detail = version_detail(live_client.get_version(name, 1), 100)[0]
+    assert isinstance(detail, str)
+    assert f"format mlflow (not served by the backend)  source runs:/{run_id}/model" in detail
     assert not marker.exists()
 
 
@@ -234,7 +242,7 @@ def test_errors_have_mlflow_codes(mlflow_client: MlflowClient, live_client: Clie
     assert codes(no_model) == "RESOURCE_DOES_NOT_EXIST"
     run_id, experiment = mlflow_model_run(live_client, marker)
     for source in ("s3://bucket/model", f"mlflow-artifacts:/{experiment}/{run_id}/../../../..",
-                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", "/etc"):
+                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", f"models:/{name}/9", "/etc"):
         with pytest.raises(MlflowException) as bad:
             mlflow_client.create_model_version(name, source)
         assert codes(bad) == "INVALID_PARAMETER_VALUE" and "source" in bad.value.message, source

@@ -111,7 +111,7 @@ def test_run_create_get_and_defaults(db: Database) -> None:
     assert run["start_time"] == 1_700_000_000_000
     assert run["name"]  # a generated name
     assert run["experiment_id"] == experiment["id"]
-    assert run["tags"] == {"owner": "ana"}
+    assert run["tags"] == {"owner": "ana", "mlflow.runName": run["name"]}
     fetched = runs.get(db, run["id"])
     assert fetched == run
     assert runs.get(db, run["id"][:8])["id"] == run["id"]  # a unique prefix finds it
@@ -184,7 +184,7 @@ def test_param_change_is_conflict_and_stores_nothing_from_the_batch(db: Database
     assert caught.value.field == "params.lr"
     after = runs.get(db, run["id"])
     assert after["params"] == {"lr": "0.1"}
-    assert after["tags"] == {}
+    assert after["tags"] == {"mlflow.runName": after["name"]}
     assert after["metrics"] == {"loss": 1.0}
     assert after["metric_stats"]["loss"]["count"] == 1
     assert count(db, "SELECT count(*) FROM points") == 1

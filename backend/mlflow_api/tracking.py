@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, Field
 from ..deps import DB
 from ..errors import Invalid
 from ..responses import JSONBytes
-from ..services import mlflow_tracking, tracking
+from ..services import logged_models, mlflow_tracking, tracking
 from ..services.mlflow_tracking import DEFAULT_MAX_RESULTS, View
 from ..store import experiments
 from ..store.inputs import InputRow
@@ -163,7 +163,10 @@ def delete_experiment_tag(db: DB, m: Annotated[ExperimentTag, message(Experiment
 
 def _runs_json(db: DB, rows: list[RunRow]) -> list[dict[str, Any]]:
     datasets = mlflow_tracking.with_details(db, rows)
-    return [shapes.run_json(row, shapes.run_inputs_json(datasets.get(row["id"], []))) for row in rows]
+    outputs = logged_models.outputs_of(db, [row["id"] for row in rows])
+    return [shapes.run_json(row, shapes.run_inputs_json(datasets.get(row["id"], [])),
+                            {"model_outputs": outputs[row["id"]]} if row["id"] in outputs else None)
+            for row in rows]
 
 
 class CreateRun(Message):

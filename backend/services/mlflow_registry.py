@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from mlops_tui.contract.registry import PromoteCreate, PromoteOutcome
+from mlops_tui.contract.registry import PromoteCreate, PromoteOutcome, parse_model_ref
 
 from .. import artifacts
 from ..db import Database
-from ..errors import Conflict, Forbidden, Invalid
+from ..errors import Conflict, DomainError, Forbidden, Invalid
 from ..serving import aliases as served_aliases
 from ..settings import Settings
 from ..store import registry as store
@@ -34,7 +34,7 @@ from . import registry_search as search
 
 MODELS_LIMIT = 1000
 VERSIONS_LIMIT = 200_000
-SOURCES = "runs:/<run_id>/<path>, models:/<logged model id> or mlflow-artifacts:/<path>"
+SOURCES = "runs:/<run_id>/<path>, models:/<logged model id>, models:/NAME/VERSION or mlflow-artifacts:/<path>"
 
 
 @dataclass(frozen=True)
@@ -50,33 +50,48 @@ def resolve_source(db: Database, settings: Settings, source: str, run_id: str, m
     """The folder (or file) `source` names inside the home's artifact root; `Invalid` naming `source` for
     any other place, a path that leaves the root, or one that holds no files."""
     scheme, _, rest = source.partition(":")
-    if scheme == "models" and rest.startswith("/") and "/" not in rest.strip("/") and rest.strip("/"):
-        model_id = rest.strip("/")
-        found = store.logged_model(db, model_id)
-        if found is None:
-            raise Invalid(f"source {source!r}: no logged model {model_id!r} in this backend", "source")
-        relative = f"{found['experiment_id']}/models/{model_id}/artifacts"
-        run_id = run_id or found["source_run_id"] or ""
+    if scheme == "models" and rest.startswith("/"):
+        where = _models_source(db, source, rest.strip("/"), run_id, model_id)
     elif scheme == "runs" and rest.startswith("/"):
         run_part, _, path = rest.strip("/").partition("/")
         experiment = store.run_experiment(db, run_part)
         if experiment is None:
             raise Invalid(f"source {source!r}: no run {run_part!r} in this backend", "source")
-        relative, run_id = f"{experiment}/{run_part}/{path}".rstrip("/"), run_id or run_part
+        where = Source(f"{experiment}/{run_part}/{path}".rstrip("/"), run_id or run_part, model_id)
     elif scheme == "mlflow-artifacts":
-        relative = urlparse(source).path.strip("/")
+        where = Source(urlparse(source).path.strip("/"), run_id, model_id)
     else:
         raise Invalid(f"source {source!r} is not in this backend's artifact store (use {SOURCES})", "source")
-    if not relative:
+    if not where.model_path:
         raise Invalid(f"source {source!r} names no folder", "source")
     root = settings.artifacts_root.resolve()
     try:
-        folder = artifacts.resolve_inside(root, relative, "source")
+        folder = artifacts.resolve_inside(root, where.model_path, "source")
     except Invalid:
         raise Invalid(f"source {source!r} leaves this backend's artifact store", "source") from None
     if not folder.exists():
         raise Invalid(f"source {source!r} holds no files in this backend's artifact store", "source")
-    return Source(folder.relative_to(root).as_posix(), run_id, model_id or None)
+    return Source(folder.relative_to(root).as_posix(), where.run_id, where.logged_model_id or None)
+
+
+def _models_source(db: Database, source: str, ref: str, run_id: str, model_id: str | None) -> Source:
+    """`models:/<logged model id>` (MLflow 3's `log_model`), or `models:/NAME/VERSION` and
+    `models:/NAME@ALIAS` (`copy_model_version`: the same files, registered again)."""
+    if "/" not in ref and "@" not in ref:
+        found = store.logged_model(db, ref)
+        if found is None:
+            raise Invalid(f"source {source!r}: no logged model {ref!r} in this backend", "source")
+        return Source(f"{found['experiment_id']}/models/{ref}/artifacts", run_id or found["source_run_id"] or "", ref)
+    try:
+        name, version = parse_model_ref(ref)
+        held = registry.alias_version(db, name, version) if isinstance(version, str) else version
+        copied = store.get_version(db, name, held) if held is not None else None
+    except (ValueError, DomainError):
+        copied = None
+    if copied is None or not gates.is_mlflow(copied):
+        raise Invalid(f"source {source!r}: not an MLflow-format version of this registry (a native version is "
+                      "registered again from its run: `mlops models register`)", "source")
+    return Source(copied["model_path"], run_id or copied["run_id"], model_id or copied.get("logged_model_id"))
 
 
 def create_version(db: Database, settings: Settings, name: str, source: str, actor: str, *, run_id: str = "",

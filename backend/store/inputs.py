@@ -9,8 +9,7 @@ from typing import Any, TypedDict
 import orjson
 
 from ..db import Database
-from ..errors import Conflict, NotFound
-from .common import placeholders
+from .common import placeholders, require_active
 
 CONTEXT_TAG = "mlflow.data.context"
 CHUNK = 500
@@ -30,11 +29,7 @@ class InputRow(TypedDict):
 def log(db: Database, run_id: str, inputs: list[InputRow]) -> None:
     """Record the run's inputs, all in one transaction; the run must exist and be active."""
     with db.write() as conn:
-        found = conn.execute("SELECT lifecycle_stage FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if found is None:
-            raise NotFound(f"run {run_id!r} not found", "run_id")
-        if found[0] != "active":
-            raise Conflict(f"run {run_id!r} is deleted", "run_id")
+        require_active(conn, "runs", run_id, "run", "run_id")
         conn.executemany(
             "INSERT INTO run_inputs (run_id, name, digest, source_type, source, schema, profile, context, tags_json) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, name, digest) DO NOTHING",

@@ -17,6 +17,9 @@ from .experiments import as_id
 from .rows import RunRow
 
 STATUSES = tuple(RunStatus)
+RUN_NAME_TAG = "mlflow.runName"
+"""MLflow's tag for the run name, kept equal to `runs.name` as MLflow keeps it: set on create, rewritten on a
+rename, and setting it (alone or in a batch) renames the run. Deleting it leaves the name."""
 RUN_COLUMNS = ("r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.parent_id, "
                "r.user_id")
 
@@ -36,6 +39,12 @@ def create(
     user_id: str | None = None,
 ) -> RunRow:
     run_id = uuid.uuid4().hex
+    tags = dict(tags or {})
+    named = tags.get(RUN_NAME_TAG) or None
+    if name and named and name != named:
+        raise Invalid(f"the run name {name!r} and the {RUN_NAME_TAG} tag {named!r} differ", "name")
+    name = name or named or _default_name(run_id)
+    tags[RUN_NAME_TAG] = name
     with db.write() as conn:
         found = conn.execute(
             "SELECT lifecycle_stage FROM experiments WHERE id = ?", (experiment_number(experiment_id),)
@@ -49,10 +58,10 @@ def create(
         conn.execute(
             "INSERT INTO runs (id, experiment_id, name, status, start_time, parent_id, user_id) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (run_id, experiment_number(experiment_id), name or _default_name(run_id), status, start_time or now_ms(),
+            (run_id, experiment_number(experiment_id), name, status, now_ms() if start_time is None else start_time,
              parent_id, user_id),
         )
-        _write_tags(conn, run_id, tags or {})
+        _write_tags(conn, run_id, tags)
     return get(db, run_id)
 
 
@@ -144,14 +153,13 @@ def update(db: Database, run_id: str, status: str | None = None, end_time: int |
         _require_run(conn, run_id)
         if status is not None:
             finished = status in RUN_ENDED
-            conn.execute(
-                "UPDATE runs SET status = ?, end_time = ? WHERE id = ?",
-                (status, (end_time or now_ms()) if finished else None, run_id),
-            )
+            if end_time is None:
+                end_time = now_ms() if finished else None
+            conn.execute("UPDATE runs SET status = ?, end_time = ? WHERE id = ?", (status, end_time, run_id))
         elif end_time is not None:
             conn.execute("UPDATE runs SET end_time = ? WHERE id = ?", (end_time, run_id))
-        if name is not None:
-            conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+        if name:
+            _write_tags(conn, run_id, {RUN_NAME_TAG: name})  # renames the run
     return get(db, run_id)
 
 
@@ -207,7 +215,11 @@ def _write_params(conn: sqlite3.Connection, run_id: str, params: dict[str, str])
 
 
 def _write_tags(conn: sqlite3.Connection, run_id: str, tags: dict[str, str]) -> None:
-    _write_tags_many(conn, [(run_id, k, v) for k, v in tags.items()])
+    """Set the tags; a non-empty `mlflow.runName` renames the run (an empty one is ignored, as MLflow does)."""
+    name = tags.get(RUN_NAME_TAG)
+    if name:
+        conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+    _write_tags_many(conn, [(run_id, k, v) for k, v in tags.items() if k != RUN_NAME_TAG or v])
 
 
 def delete_tag(db: Database, run_id: str, key: str) -> None:

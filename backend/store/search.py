@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from ..db import Database
-from ..filters import ATTRIBUTES, NOT_NULL_ATTRIBUTES, OrderKey, filter_sql, parse_order_by
+from ..filters import ATTRIBUTES, KEYED_TABLES, OrderKey, filter_sql, parse_order_by
 from .common import placeholders, rows
 from .rows import RunRow
 from .runs import RUN_COLUMNS, attach_details
@@ -13,34 +13,31 @@ SQLITE_SAFE_ORDER_TERMS = 64
 
 
 def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> str:
-    """ORDER BY terms: at most 3 per key plus 1 (SQLite 3.40 crashes on a join ordered by 64 or more
-    terms, so `MAX_ORDER_KEYS` keeps the count far below that; see `filters.MAX_ORDER_KEYS`)."""
+    """ORDER BY terms, as MLflow's SQL store orders: each key with its missing values last whatever the
+    direction (for metrics: NaN, stored NULL, just before missing), text as text, then `start_time DESC`
+    unless it was a key, then the run id, so that runs tied on every key keep one order across pages.
+    At most 2 terms per key plus 2: SQLite 3.40 crashes on a join ordered by 64 or more terms, so
+    `filters.MAX_ORDER_KEYS` keeps the count far below that."""
     parts: list[str] = []
     for index, key in enumerate(order):
         direction = "DESC" if key.descending else "ASC"
         if key.entity == "attributes":
-            column = ATTRIBUTES[key.key]
-            if key.key in NOT_NULL_ATTRIBUTES:  # no NULL test: the (experiment, start_time) index orders
-                parts.append(f"{column} {direction}")
-                continue
+            attribute = ATTRIBUTES[key.key]
+            if attribute.nullable:
+                parts.append(f"({attribute.sql} IS NULL) ASC")
+            parts.append(f"{attribute.sql} {direction}")  # never NULL: the (experiment, start_time) index orders
+            continue
+        alias = f"o{index}"
+        joins.append(f"LEFT JOIN {KEYED_TABLES[key.entity]} {alias} ON {alias}.run_id = r.id AND {alias}.key = ?")
+        args.append(key.key)
+        if key.entity == "metrics":
+            parts.append(f"(CASE WHEN {alias}.run_id IS NULL THEN 2 WHEN {alias}.value IS NULL THEN 1 ELSE 0 END) ASC")
         else:
-            table = {"metrics": "series", "params": "params", "tags": "tags"}[key.entity]
-            alias = f"o{index}"
-            joins.append(f"LEFT JOIN {table} {alias} ON {alias}.run_id = r.id AND {alias}.key = ?")
-            args.append(key.key)
-            column = f"{alias}.value"
-            if key.entity in ("params", "tags"):  # numbers sort as numbers, before text; missing last
-                parts.append(f"(CASE WHEN {column} IS NULL THEN 2 WHEN {column} GLOB '*[^0-9.eE+-]*' "
-                             f"OR {column} = '' THEN 1 ELSE 0 END) ASC")
-                parts.append(f"CAST({column} AS REAL) {direction}")
-                parts.append(f"{column} {direction}")
-                continue
-        parts.append(f"({column} IS NULL) ASC")  # missing values last, whatever the direction
-        parts.append(f"{column} {direction}")
-    # Ties fall back to the index's own order (start time, then rowid): stable for paging, and it lets
-    # the default order walk the (experiment, state, start_time) index with no sort.
+            parts.append(f"({alias}.value IS NULL) ASC")
+        parts.append(f"{alias}.value {direction}")
     if not any(key.entity == "attributes" and key.key == "start_time" for key in order):
         parts.append("r.start_time DESC")
+    parts.append("r.id ASC")
     assert len(parts) < SQLITE_SAFE_ORDER_TERMS
     return ", ".join(parts)
 

@@ -65,7 +65,7 @@ def versions_table(model: ModelDetail) -> Table:
         table.add_row(version_label(version.version), status_markup(version.status),
                       shown(", ".join(version.aliases)) or "-",
                       shown(metric_text(version.primary_metric, version.primary_value)), shown(version.dataset or "-"),
-                      when_short(version.created_at), shown(version.created_by), version.run_id[:8])
+                      when_short(version.created_at), shown(version.created_by), version.run_id[:8] or "-")
     return table
 
 
@@ -74,10 +74,13 @@ def version_detail(version: ModelVersion, width: int) -> list[RenderableType]:
     lines = [
         f"[bold]{shown(version.name)}/{version.version}[/]  {status_markup(version.status)}  "
         f"aliases {shown(', '.join(version.aliases)) or '-'}",
-        f"created {when(version.created_at)} by {shown(version.created_by)}  run {version.run_id[:8]}  "
+        f"created {when(version.created_at)} by {shown(version.created_by)}  run {version.run_id[:8] or '-'}  "
         f"job {shown(version.job_id or '-')}  dataset {shown(version.dataset or '-')}",
         f"file {shown(version.model_path)}  {size(version.size_bytes)}  sha256 {version.sha256}",
     ]
+    if version.model_format != "skops":  # registered through the MLflow API: kept, never served here
+        lines.append(f"format {shown(version.model_format)} (not served by the backend)  "
+                     f"source {shown(version.source or '-')}")
     if version.description:
         lines.append(f"description: {shown(version.description)}")
     if version.metrics:

@@ -86,9 +86,9 @@ def version_columns(metric: str | None) -> list[tuple[str, str, int | None]]:
 
 
 def version_cells(version: ModelVersion, zone: tzinfo | None) -> list[Any]:
+    dataset = version.dataset or ("mlflow model" if version.model_format != "skops" else "-")
     return [f"v{version.version}", status(version.status), ", ".join(version.aliases) or "-",
-            number(version.primary_value), version.dataset or "-", when(version.created_at, zone),
-            version.run_id[:8]]
+            number(version.primary_value), dataset, when(version.created_at, zone), version.run_id[:8] or "-"]
 
 
 def event_cells(event: Event, zone: tzinfo | None, reason_width: int) -> list[Any]:
@@ -240,7 +240,7 @@ class ModelScreen(TabbedView):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "model-versions":
             version = self.cursor_version()
-            if version is not None:
+            if version is not None and version.run_id:  # an MLflow version may have no run
                 self.app.push_screen(registry.run_detail(version.run_id))
 
     # -- keys ------------------------------------------------------------------------------------------

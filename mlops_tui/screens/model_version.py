@@ -124,12 +124,16 @@ class VersionScreen(TabbedView):
         if version.primary_metric:
             title.append(f"  {safe_text(version.primary_metric)} {number(version.primary_value)}")
         self.query_one("#version-title", Label).update(title)
-        fields = [("run", f"{version.run_id} (enter opens it)"), ("job", version.job_id or "-"),
+        fields = [("run", f"{version.run_id} (enter opens it)" if version.run_id else "-"),
+                  ("job", version.job_id or "-"),
                   ("dataset", version.dataset or "-"), ("file", version.model_path),
                   ("sha256", version.sha256 if self.size.width >= 100 else version.sha256[:48] + "…"),
                   ("size", size(version.size_bytes)),
                   ("created", f"{when(version.created_at, zone, with_year=True)} by {version.created_by}"),
                   ("pipeline hash", (version.pipeline_hash or "-")[:16])]
+        if version.model_format != "skops":  # registered through the MLflow API: kept, never served here
+            fields += [("format", f"{version.model_format} (not served by the backend)"),
+                       ("source", version.source or "-")]
         fields += [(f"metric {key}", number(value)) for key, value in sorted(version.metrics.items())]
         fields += [(f"tag {key}", value) for key, value in sorted(version.tags.items())]
         if version.description:
@@ -148,5 +152,5 @@ class VersionScreen(TabbedView):
             + (f" on {report.data}" if report.data else ""))))
 
     def on_data_table_row_selected(self, event: NavTable.RowSelected) -> None:
-        if event.data_table.id == "version-summary" and self.version is not None:
+        if event.data_table.id == "version-summary" and self.version is not None and self.version.run_id:
             self.app.push_screen(registry.run_detail(self.version.run_id))
