@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from registry_support import tiny_model_files
+from rich.console import Console
 
 from mlops_tui import Client
-from mlops_tui.cli.model_views import version_detail
+from mlops_tui.cli.model_views import models_table, version_detail
 from mlops_tui.client import MlopsError
 
 
@@ -154,6 +155,27 @@ def test_a_policy_gates_mlflow_alias_moves(mlflow_client: MlflowClient, live_cli
     assert [e.action.value for e in live_client.model_events(name).events] == ["register", "register"]
 
 
+def test_an_approval_policy_guards_its_aliases_from_mlflow(mlflow_client: MlflowClient, live_client: Client,
+                                                           live_server: LiveServer, tmp_path: Path) -> None:
+    name = unique("mlf-approval")
+    run = live_client.create_run("mlflow-registry-tests", name=unique("native"))
+    policy = {"promote": {"production": {"approval": True}}}
+    for path, content in {**tiny_model_files(tmp_path), "pipeline.json": json.dumps(policy).encode()}.items():
+        live_client.upload_artifact(run.id, path, content)
+    live_client.register_version(name, run.id)
+    asked = live_client.promote(name, 1, "production", reason="first release", force=True)
+    assert asked.outcome == "awaiting_approval" and asked.request is not None
+    with Client(url=live_server.url, token="", user="bob") as bob:
+        bob.approve_request(name, asked.request.id, "ok")
+    assert live_client.get_model(name).aliases == {"production": 1}
+    for call in (lambda: mlflow_client.delete_registered_model_alias(name, "production"),
+                 lambda: mlflow_client.delete_registered_model(name)):
+        with pytest.raises(MlflowException) as guarded:
+            call()
+        assert codes(guarded) == "PERMISSION_DENIED" and "protected by its [promote] policy" in guarded.value.message
+    assert live_client.get_model(name).aliases == {"production": 1}
+
+
 def test_search_filters_orders_and_pages(mlflow_client: MlflowClient, live_client: Client, marker: Path) -> None:
     prefix = unique("mlf-search")
     run_id, _ = mlflow_model_run(live_client, marker)
@@ -195,6 +217,12 @@ def test_tags_descriptions_rename_and_delete(mlflow_client: MlflowClient, live_c
     mlflow_client.set_registered_model_tag(name, "owner", "ana")
     mlflow_client.update_registered_model(name, description="churn")
     mlflow_client.rename_registered_model(name, renamed)  # no history yet: allowed
+    listed = [model for model in live_client.list_models().models if model.name == renamed]
+    assert [(model.latest_version, model.version_count) for model in listed] == [(0, 0)]
+    console = Console(width=200, record=True)
+    console.print(models_table(listed))
+    row = next(line for line in console.export_text().splitlines() if line.startswith(renamed))
+    assert row.replace("│", " ").split()[1] == "-"  # LATEST: no version yet (not "v0")
     model = mlflow_client.get_registered_model(renamed)
     assert (model.tags, model.description) == ({"owner": "ana"}, "churn")
     mlflow_client.delete_registered_model_tag(renamed, "owner")

@@ -24,12 +24,13 @@ from mlops_tui.contract.registry import PromoteCreate, PromoteOutcome, parse_mod
 
 from .. import artifacts
 from ..db import Database
-from ..errors import Conflict, DomainError, Forbidden, Invalid
+from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from ..serving import aliases as served_aliases
 from ..settings import Settings
+from ..store import artifact_owners
 from ..store import registry as store
 from ..store.rows import VersionRow
-from . import gates, registry
+from . import gates, logged_models, registry
 from . import registry_search as search
 
 MODELS_LIMIT = 1000
@@ -54,10 +55,10 @@ def resolve_source(db: Database, settings: Settings, source: str, run_id: str, m
         where = _models_source(db, source, rest.strip("/"), run_id, model_id)
     elif scheme == "runs" and rest.startswith("/"):
         run_part, _, path = rest.strip("/").partition("/")
-        experiment = store.run_experiment(db, run_part)
-        if experiment is None:
+        owner = artifact_owners.run(db, run_part)
+        if owner is None:
             raise Invalid(f"source {source!r}: no run {run_part!r} in this backend", "source")
-        where = Source(f"{experiment}/{run_part}/{path}".rstrip("/"), run_id or run_part, model_id)
+        where = Source(f"{owner.experiment_id}/{run_part}/{path}".rstrip("/"), run_id or run_part, model_id)
     elif scheme == "mlflow-artifacts":
         where = Source(urlparse(source).path.strip("/"), run_id, model_id)
     else:
@@ -78,10 +79,11 @@ def _models_source(db: Database, source: str, ref: str, run_id: str, model_id: s
     """`models:/<logged model id>` (MLflow 3's `log_model`), or `models:/NAME/VERSION` and
     `models:/NAME@ALIAS` (`copy_model_version`: the same files, registered again)."""
     if "/" not in ref and "@" not in ref:
-        found = store.logged_model(db, ref)
-        if found is None:
-            raise Invalid(f"source {source!r}: no logged model {ref!r} in this backend", "source")
-        return Source(f"{found['experiment_id']}/models/{ref}/artifacts", run_id or found["source_run_id"] or "", ref)
+        try:
+            found = logged_models.get(db, ref)
+        except NotFound:
+            raise Invalid(f"source {source!r}: no logged model {ref!r} in this backend", "source") from None
+        return Source(logged_models.folder_of(found), run_id or found["source_run_id"] or "", ref)
     try:
         name, version = parse_model_ref(ref)
         held = registry.alias_version(db, name, version) if isinstance(version, str) else version

@@ -497,15 +497,3 @@ def all_aliases(db: Database) -> dict[tuple[str, int], list[str]]:
         held.setdefault((name, int(version)), []).append(alias)
     return held
 
-
-def logged_model(db: Database, model_id: str) -> dict[str, Any] | None:
-    """`{experiment_id, source_run_id}` of an MLflow logged model (where its files are), or None."""
-    with db.read() as conn:
-        return one(conn.execute("SELECT experiment_id, source_run_id FROM logged_models WHERE id = ?", (model_id,)))
-
-
-def run_experiment(db: Database, run_id: str) -> str | None:
-    """The experiment of a run, None when the store has no such run."""
-    with db.read() as conn:
-        found = one(conn.execute("SELECT experiment_id FROM runs WHERE id = ?", (run_id,)))
-    return None if found is None else str(found["experiment_id"])

@@ -22,7 +22,8 @@ from .output import number, shown, when, when_short
 
 
 def version_label(version: int | None) -> str:
-    return "-" if version is None else f"v{version}"
+    """`v3`; `-` for none (a model created through MLflow has no version until one is registered)."""
+    return f"v{version}" if version else "-"
 
 
 def aliases_text(aliases: dict[str, int]) -> str:
@@ -141,8 +142,9 @@ def _verdict(passed: bool) -> str:
 
 
 def _versions_moved(event: Event) -> str:
-    """`v1 → v2` for a move (or a request, an approval: the move asked for), `v2` for the rest."""
-    if event.to_version is not None:
+    """`v1 → v2` for a move (or a request, an approval: the move asked for), `v1 → -` for an alias
+    removed (`unset`), `v2` for the rest."""
+    if event.to_version is not None or event.from_version is not None:
         return f"{version_label(event.from_version)} → {version_label(event.to_version)}"
     return version_label(event.version)
 

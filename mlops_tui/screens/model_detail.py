@@ -184,7 +184,7 @@ class ModelScreen(TabbedView):
         title = Text()
         title.append(safe_text(detail.name), style="bold")
         title.append(f"  {safe_text(aliases_line(detail.aliases))}  · {plural(detail.version_count, 'version')}"
-                     f", latest v{detail.latest_version}")
+                     + (f", latest v{detail.latest_version}" if detail.latest_version else ""))
         self.query_one("#model-title", Label).update(title)
         versions = self.query_one("#model-versions", NavTable)
         versions.set_columns(version_columns(detail.primary_metric))

@@ -25,7 +25,7 @@ def metric_text(name: str | None, value: float | None) -> str:
 
 
 def model_cells(model: RegisteredModel) -> list[object]:
-    return [model.name, aliases_line(model.aliases), f"v{model.latest_version}",
+    return [model.name, aliases_line(model.aliases), f"v{model.latest_version}" if model.latest_version else "-",
             metric_text(model.primary_metric, model.latest_value),
             str(model.pending_requests) if model.pending_requests else "-"]
 
