@@ -313,6 +313,8 @@ def test_run_search_filter_order_views_and_pages(api: TestClient, monkeypatch: p
     assert [r["info"]["run_id"] for r in both["runs"]] == [ids[0], ids[1], ids[2], ids[3], ids[4], ids[6]]
     assert [r["info"]["run_id"] for r in search(experiment_ids=[experiment_id], run_view_type="ALL",
                                                  order_by=["start_time DESC"])["runs"]][0] == ids[5]
+    assert [r["info"]["run_id"] for r in search(experiment_ids=[experiment_id], run_view_type="DELETED_ONLY")["runs"]
+            ] == [ids[5]]
     assert search(experiment_ids=[]) == {"runs": []}
     by_get = get(api, "runs/search", {"experiment_ids": [experiment_id, other], "max_results": 2,
                                       "order_by": "start_time ASC"})
@@ -337,7 +339,7 @@ def test_run_search_filter_order_views_and_pages(api: TestClient, monkeypatch: p
 
 def test_run_search_refusals(api: TestClient) -> None:
     for bad, field in (({"max_results": 50001}, "max_results"), ({"page_token": "nope"}, "page_token"),
-                       ({"filter": "metrics.acc >"}, "filter"), ({"run_view_type": "DELETED_ONLY"}, "run_view_type")):
+                       ({"filter": "metrics.acc >"}, "filter"), ({"run_view_type": "SOME"}, "run_view_type")):
         refused(post(api, "runs/search", {"experiment_ids": ["0"], **bad}, 400), "INVALID_PARAMETER_VALUE", field)
 
 
