@@ -17,6 +17,8 @@ from mlflow.tracking import MlflowClient
 from registry_support import tiny_model_files
 from rich.console import Console
 
+from backend.errors import Invalid
+from backend.services import registry_search as search
 from mlops_tui import Client
 from mlops_tui.cli.model_views import models_table, version_detail
 from mlops_tui.client import MlopsError
@@ -293,3 +295,83 @@ def test_raw_requests_name_the_field(app_client: TestClient) -> None:
     assert token.status_code == 400 and "page_token" in token.json()["message"]
     delete = app_client.request("DELETE", "/api/2.0/mlflow/registered-models/alias", json={"name": "m", "alias": "a"})
     assert delete.status_code == 404 and delete.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+# --- the version search language, as MLflow answers each string (None: MLflow refuses it) --------
+
+VERSIONS = [  # (name, version, run_id, source, tags)
+    ("fraud", 1, "r1", "runs:/r1/model", {"team": "risk", "t2": "A b"}),
+    ("fraud", 2, "r2", "mlflow-artifacts:/1/r2/model", {"team": "Risk"}),
+    ("Fraud_x", 3, "r1", "models:/m-1", {}),
+    ("churn", 1, "r3", "runs:/r3/m", {"mlflow.prompt.is_prompt": "false", "team": "growth"}),
+    ("p%1", 10, "", "", {"mlflow.prompt.is_prompt": "true"}),
+]
+CONFORMANCE = [
+    ("name = 'fraud'", ['fraud/1', 'fraud/2']),
+    ("name='fraud'", ['fraud/1', 'fraud/2']),
+    ("name != 'fraud'", ['Fraud_x/3', 'churn/1', 'p%1/10']),
+    ("name LIKE 'fr%'", ['fraud/1', 'fraud/2']),
+    ("name ILIKE 'FR%'", ['Fraud_x/3', 'fraud/1', 'fraud/2']),
+    ("name LIKE '%raud%'", ['Fraud_x/3', 'fraud/1', 'fraud/2']),
+    ("name like 'fr%'", ['fraud/1', 'fraud/2']),
+    ("name LIKE 'f_aud'", ['fraud/1', 'fraud/2']),
+    ("name IN ('fraud', 'churn')", ['churn/1', 'fraud/1', 'fraud/2']),
+    ("name NOT IN ('fraud')", ['Fraud_x/3', 'churn/1', 'p%1/10']),
+    ("run_id = 'r1'", ['Fraud_x/3', 'fraud/1']),
+    ("run_id IN ('r1','r3')", ['Fraud_x/3', 'churn/1', 'fraud/1']),
+    ("run_id NOT IN ('r1')", ['churn/1', 'fraud/2', 'p%1/10']),
+    ("source_path = 'runs:/r1/model'", ['fraud/1']),
+    ("source_path LIKE 'runs:/%'", ['churn/1', 'fraud/1']),
+    ("source_path ILIKE 'RUNS:/%'", ['churn/1', 'fraud/1']),
+    ('version_number = 2', ['fraud/2']),
+    ('version_number > 1', ['Fraud_x/3', 'fraud/2', 'p%1/10']),
+    ("version_number >= 2 AND name = 'fraud'", ['fraud/2']),
+    ('version_number < 3', ['churn/1', 'fraud/1', 'fraud/2']),
+    ('version_number != 1', ['Fraud_x/3', 'fraud/2', 'p%1/10']),
+    ("version_number = '2'", ['fraud/2']),
+    ("tags.team = 'risk'", ['fraud/1']),
+    ("tags.team != 'risk'", ['churn/1', 'fraud/2']),
+    ("tags.team LIKE 'R%'", ['fraud/2']),
+    ("tags.team ILIKE 'r%'", ['fraud/1', 'fraud/2']),
+    ("tag.team = 'risk'", ['fraud/1']),
+    ("tags.`team` = 'risk'", ['fraud/1']),
+    ('tags."team" = \'risk\'', ['fraud/1']),
+    ("tags.`mlflow.prompt.is_prompt` != 'true'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("tags.`mlflow.prompt.is_prompt` = 'true'", ['p%1/10']),
+    ("tags.`mlflow.prompt.is_prompt` = 'false'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("tags.t2 = 'A b'", ['fraud/1']),
+    ('name = "fraud"', ['fraud/1', 'fraud/2']),
+    ("name = 'fraud' and run_id = 'r1'", ['fraud/1']),
+    ("name = 'fraud' AND tags.team = 'risk' AND version_number = 1", ['fraud/1']),
+    ("run_id LIKE 'r%'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("run_id ILIKE 'R%'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("name > 'a'", None),
+    ("tags.team > 'a'", None),
+    ('run_id = 1', None),
+    ("version_number LIKE '1'", None),
+    ('version_number IN (1,2)', None),
+    ("foo = 'x'", None),
+    ("name = 'x' OR name = 'y'", None),
+    ('name', None),
+    ('name = ', None),
+    ("tags.team IN ('risk')", None),
+    ('tags.team IS NULL', None),
+    ("name = 'a''b'", []),
+    ("source_path IN ('x')", None),
+    ("name != 'p%1'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("name LIKE 'p\\%1'", []),
+    ('version_number = -1', []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CONFORMANCE)
+def test_version_filters_answer_as_mlflow_does(text: str, expected: list[str] | None) -> None:
+    items = [{"name": name, "version_number": version, "run_id": run, "source_path": source, "tags": tags}
+             for name, version, run, source, tags in VERSIONS]
+    if expected is None:
+        with pytest.raises(Invalid) as refused:
+            search.parse_filter(text, search.VERSIONS)
+        assert refused.value.field == "filter"
+        return
+    conditions = search.parse_filter(text, search.VERSIONS)
+    assert sorted(f"{i['name']}/{i['version_number']}" for i in items if search.matches(i, conditions)) == expected
