@@ -342,7 +342,8 @@ def test_run_search_filter_order_views_and_pages(api: TestClient, monkeypatch: p
                                                  order_by=["start_time DESC"])["runs"]][0] == ids[5]
     assert [r["info"]["run_id"] for r in search(experiment_ids=[experiment_id], run_view_type="DELETED_ONLY")["runs"]
             ] == [ids[5]]
-    assert search(experiment_ids=[]) == {"runs": []}
+    assert search(experiment_ids=[]) == search(experiment_ids=["987654", "nope"]) == {"runs": []}
+    assert len(search(experiment_ids=[other, "987654"])["runs"]) == 1  # unknown ids match nothing, as MLflow
     by_get = get(api, "runs/search", {"experiment_ids": [experiment_id, other], "max_results": 2,
                                       "order_by": "start_time ASC"})
     assert [r["info"]["run_id"] for r in by_get["runs"]] == ids[:2]
