@@ -272,7 +272,8 @@ def test_errors_have_mlflow_codes(mlflow_client: MlflowClient, live_client: Clie
     assert codes(no_model) == "RESOURCE_DOES_NOT_EXIST"
     run_id, experiment = mlflow_model_run(live_client, marker)
     for source in ("s3://bucket/model", f"mlflow-artifacts:/{experiment}/{run_id}/../../../..",
-                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", f"models:/{name}/9", "/etc"):
+                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", f"models:/{name}/9", "/etc",
+                   "mlflow-artifacts:/.", f"mlflow-artifacts:/{experiment}/.."):
         with pytest.raises(MlflowException) as bad:
             mlflow_client.create_model_version(name, source)
         assert codes(bad) == "INVALID_PARAMETER_VALUE" and "source" in bad.value.message, source

@@ -70,6 +70,8 @@ def resolve_source(db: Database, settings: Settings, source: str, run_id: str, m
         folder = artifacts.resolve_inside(root, where.model_path, "source")
     except Invalid:
         raise Invalid(f"source {source!r} leaves this backend's artifact store", "source") from None
+    if folder == root:
+        raise Invalid(f"source {source!r} names the whole artifact store, not a model's folder", "source")
     if not folder.exists():
         raise Invalid(f"source {source!r} holds no files in this backend's artifact store", "source")
     return Source(folder.relative_to(root).as_posix(), where.run_id, where.logged_model_id or None)
