@@ -436,3 +436,22 @@ def test_a_tracking_server_is_read_through_its_rest_api(tmp_path: Path, live_ser
     assert live_client.get_experiment(name).tags == {"origin": "rest"}
     assert live_client.download_artifact(run_id, "model/MLmodel") == b"flavors: {}\n"
     assert live_client.get_model(model).aliases == {"production": 1}
+
+
+def test_a_servers_sqlite_file_finds_proxied_artifacts_in_its_artifacts_dir(
+        tmp_path: Path, live_server: LiveServer, live_client: Client, empty_store: Path) -> None:
+    client = mlflow_store(tmp_path, empty_store)
+    experiment = client.create_experiment(unique("proxied"), artifact_location=str(tmp_path / "destination" / "7"))
+    run_id = client.create_run(experiment, run_name="served").info.run_id
+    (tmp_path / "file.txt").write_text("kept by the server")
+    client.log_artifact(run_id, str(tmp_path / "file.txt"))
+    with sqlite3.connect(tmp_path / "mlflow.db") as conn:  # as `mlflow server --artifacts-destination` records it
+        conn.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (f"mlflow-artifacts:/7/{run_id}/artifacts",
+                                                                            run_id))
+    source = str(tmp_path / "mlflow.db")
+    unread = summary_of(invoke("--from", source, "--url", live_server.url, "--json"))
+    assert (unread["runs_new"], unread["artifact_runs_skipped"], unread["artifact_files"]) == (1, 1, 0)
+    read = summary_of(invoke("--from", source, "--url", live_server.url, "--json",
+                             "--artifacts-dir", str(tmp_path / "destination")))
+    assert (read["artifact_runs_skipped"], read["artifact_files_new"]) == (0, 1)
+    assert live_client.download_artifact(run_id, "file.txt") == b"kept by the server"
