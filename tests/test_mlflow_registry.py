@@ -57,6 +57,7 @@ def codes(error: pytest.ExceptionInfo[MlflowException]) -> str:
     return str(error.value.error_code)
 
 
+@pytest.mark.filterwarnings("ignore:.*get_latest_versions.*:FutureWarning")
 def test_versions_register_take_aliases_and_read_back_natively(
         mlflow_client: MlflowClient, live_client: Client, live_server: LiveServer, marker: Path) -> None:
     name = unique("mlf-reg")
@@ -76,6 +77,8 @@ def test_versions_register_take_aliases_and_read_back_natively(
     model = mlflow_client.get_registered_model(name)
     assert model.aliases == {"champion": "1"}
     assert [v.version for v in model.latest_versions] == ["2"]
+    assert [v.version for v in mlflow_client.get_latest_versions(name, stages=["None"])] == ["2"]
+    assert mlflow_client.get_latest_versions(name, stages=["Production"]) == []
 
     native = live_client.get_model(name)
     assert native.aliases == {"champion": 1}
