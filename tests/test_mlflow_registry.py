@@ -281,6 +281,12 @@ def test_errors_have_mlflow_codes(mlflow_client: MlflowClient, live_client: Clie
     with pytest.raises(MlflowException) as stages:
         mlflow_client.transition_model_version_stage(name, "1", "Production")
     assert codes(stages) == "INVALID_PARAMETER_VALUE" and "alias" in stages.value.message
+    with pytest.raises(MlflowException) as long_tag:
+        mlflow_client.set_model_version_tag(name, "1", "note", "x" * 10_000)
+    assert codes(long_tag) == "INVALID_PARAMETER_VALUE" and "tags.note" in long_tag.value.message
+    with pytest.raises(MlflowException) as bad_key:
+        mlflow_client.set_registered_model_tag(name, "../up", "v")
+    assert codes(bad_key) == "INVALID_PARAMETER_VALUE" and "key" in bad_key.value.message
     with pytest.raises(MlflowException) as bad_alias:
         mlflow_client.set_registered_model_alias(name, "has space", "1")
     assert codes(bad_alias) == "INVALID_PARAMETER_VALUE" and "alias" in bad_alias.value.message
@@ -294,6 +300,12 @@ def test_raw_requests_name_the_field(app_client: TestClient) -> None:
     assert no_source.status_code == 400 and "source" in no_source.json()["message"]
     token = app_client.get("/api/2.0/mlflow/registered-models/search", params={"page_token": "!!"})
     assert token.status_code == 400 and "page_token" in token.json()["message"]
+    assert app_client.post("/api/2.0/mlflow/registered-models/create", json={"name": "m"}).status_code == 200
+    tag = app_client.post("/api/2.0/mlflow/registered-models/set-tag", json={"name": "m", "key": "../up", "value": "v"})
+    assert tag.status_code == 400 and "key" in tag.json()["message"]
+    long = app_client.post("/api/2.0/mlflow/registered-models/create",
+                           json={"name": "n", "tags": [{"key": "k", "value": "x" * 10_000}]})
+    assert long.status_code == 400 and "tags.k" in long.json()["message"]
     delete = app_client.request("DELETE", "/api/2.0/mlflow/registered-models/alias", json={"name": "m", "alias": "a"})
     assert delete.status_code == 404 and delete.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 
