@@ -223,3 +223,17 @@ def test_a_page_gets_no_preflight_for_a_put(live_server: LiveServer, run: Run) -
                              headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"})
     assert "access-control-allow-origin" not in response.headers
     assert "access-control-allow-methods" not in response.headers
+
+
+def test_the_tracking_services_listing(live_server: LiveServer, live_client: Client, run: Run) -> None:
+    live_client.upload_artifact(run.id, "listed/deep/x.txt", b"xyz")
+    live_client.upload_artifact(run.id, "listed/y.txt", b"y")
+    url = f"{live_server.url}/api/2.0/mlflow/artifacts/list"
+    body = httpx.get(url, params={"run_id": run.id, "path": "listed"}).json()
+    assert body == {"root_uri": f"mlflow-artifacts:/{run.experiment_id}/{run.id}",
+                    "files": [{"path": "listed/deep", "is_dir": True},
+                              {"path": "listed/y.txt", "is_dir": False, "file_size": 1}]}
+    escaped = httpx.get(url, params={"run_uuid": run.id, "path": "listed/../../.."})
+    assert (escaped.status_code, escaped.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    unknown = httpx.get(url, params={"run_id": "0" * 32})
+    assert (unknown.status_code, unknown.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
