@@ -3,7 +3,8 @@ itself. It starts a backend with its automation on (`MLOPS_CONTROL_INTERVAL=1`: 
 triggers checked every second) and a webhook receiver (`scripts/webhook_receiver.py`, a real process on a
 free port checking every signature), then:
 
-1. logs a small experiment with the SDK;
+1. logs a small experiment with the SDK, then runs an unmodified MLflow script (`examples/mlflow/train.py`)
+   against the backend: its runs and its registered model land like native ones;
 2. runs `sample_data/churn_loop_pipeline.toml` as a CI job would (`mlops pipeline run ... --promote
    production`): data, validation, training, registration, gates, `production` moved;
 3. serves it live traffic drawn like its training data (with true labels): the monitor sees no drift;
@@ -147,6 +148,30 @@ def train_all(url: str) -> list[tuple[str, float]]:
         results.append((run.id, _log_scores(run, model, x_test, y_test)))
         _save_model(run, model)
     return results
+
+
+MLFLOW_SCRIPT = ROOT / "examples" / "mlflow" / "train.py"
+MLFLOW_NAME = "churn-mlflow"
+"""The MLflow script's experiment and registered model (its defaults)."""
+
+
+def mlflow_script(url: str) -> bool:
+    """`examples/mlflow/train.py`, a plain MLflow script, pointed at the backend by `MLFLOW_TRACKING_URI`
+    alone; then its runs and its registered model as the `mlops` CLI shows them. Its own output is shown
+    (the client's notices on stderr only when it fails; its links to MLflow's web UI, which this backend
+    does not serve, left out)."""
+    print(f"  the same from an unmodified MLflow script: MLFLOW_TRACKING_URI={url} python "
+          f"{relative(MLFLOW_SCRIPT)}", flush=True)
+    done = subprocess.run([sys.executable, str(MLFLOW_SCRIPT)], env={**os.environ, "MLFLOW_TRACKING_URI": url},
+                          cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    for line in done.stdout.splitlines():
+        if not line.startswith(("🏃 View run", "🧪 View experiment")):
+            print(f"    {line}")
+    if done.returncode != 0:
+        print(f"the MLflow script failed (exit {done.returncode}):\n{done.stderr[-3000:]}", file=sys.stderr)
+        return False
+    return (mlops(url, "runs", "list", "--experiment", MLFLOW_NAME) == 0
+            and mlops(url, "models", "show", MLFLOW_NAME) == 0)
 
 
 MODEL = "churn-classifier"
@@ -334,6 +359,8 @@ def main() -> int:
         print(f"1. logging 3 scikit-learn runs on {DATA.relative_to(ROOT)} with the SDK ...")
         for run_id, auc in train_all(url):
             print(f"  run {run_id[:8]}  roc_auc {auc:.3f}")
+        if not mlflow_script(url):
+            return 1
         if not the_loop(url):
             return 1
         env = "" if port == DEFAULT_PORT else f"MLOPS_URL={url} "
@@ -341,7 +368,7 @@ def main() -> int:
         print("passed, staging and production moved, and the alert resolved on the new traffic. Look at it with:")
         for command in (f"alerts list --model {MODEL}", f"retrain {MODEL} --dry-run", f"models history {MODEL}",
                         f"models policy {MODEL}", f"monitor status {MODEL}@production", "webhooks deliveries",
-                        "runs list --experiment churn-demo", f"tui --monitor {MODEL}"):
+                        "runs list --experiment churn-demo", f"models show {MLFLOW_NAME}", f"tui --monitor {MODEL}"):
             print(f"  {env}.venv/bin/mlops {command}")
         print(f"stop the backend with: .venv/bin/mlops server stop --home {HOME}")
         if interactive:

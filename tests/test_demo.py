@@ -22,6 +22,10 @@ pytestmark = pytest.mark.skipif(os.environ.get("MLOPS_TEST_DEMO") != "1",
 
 IN_ORDER = (
     "1. logging 3 scikit-learn runs",
+    "the same from an unmodified MLflow script",
+    "registered churn-mlflow version 1, alias production",
+    "models:/churn-mlflow@production predicts",
+    "$ mlops models show churn-mlflow",
     "$ mlops pipeline run sample_data/churn_loop_pipeline.toml --promote production",
     "moved churn-classifier@production: - → v1",
     "3. serving:",

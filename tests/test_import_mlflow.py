@@ -7,23 +7,29 @@ import fcntl
 import json
 import shutil
 import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner, Result
 
+from backend import Settings, create_app
 from mlops_tui import Client
 from mlops_tui.cli.main import app
 from mlops_tui.client import MlopsError
 from mlops_tui.mlflow_source import importer as importer_module
 from mlops_tui.mlflow_source import open_source
 from mlops_tui.mlflow_source.importer import Importer
-from tests.conftest import LiveServer, unique
+from tests.conftest import LiveServer, free_port, unique
 
 runner = CliRunner()
 T0 = 1_700_000_000_000
@@ -183,6 +189,9 @@ def test_the_first_import_copies_experiments_runs_points_and_artifacts(
     gone = live_client.get_run(source.deleted)
     assert (gone.lifecycle_stage, gone.start_time, gone.name) == ("deleted", 0, "gone")
 
+    inputs = MlflowClient(tracking_uri=live_client.url).get_run(source.parent).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest, i.dataset.profile, {t.key: t.value for t in i.tags})
+            for i in inputs] == [("iris", "abc123", '{"num_rows": 150}', {"mlflow.data.context": "training"})]
     assert live_client.download_artifact(source.parent, "report.txt") == b"hello from mlflow"
     assert live_client.download_artifact(source.parent, "nested/dir/report.txt") == b"hello from mlflow"
     found = live_client.search_runs(experiment=source.experiment, filter="params.model = 'rf'")
@@ -376,3 +385,76 @@ def test_models_keep_their_numbers_and_what_clashes_here_is_left_as_it_is(app_cl
     missing = send([{**two, "version": 5, "source": f"runs:/{run_id}/nothing"}], {})
     assert missing["refused"][0]["field"] == "source" and missing["versions_new"] == 0
     assert app_client.get("/api/v1/models/reg").json()["aliases"] == {"prod": 2}
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """The app on a real uvicorn server on a free port, in a thread of this process (no second process to
+    start: the modules are loaded already); its URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the source server did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def test_a_tracking_server_is_read_through_its_rest_api(tmp_path: Path, live_server: LiveServer,
+                                                        live_client: Client) -> None:
+    """The source is another backend speaking MLflow's REST API, logged to with the real client."""
+    with served(create_app(Settings(home=tmp_path / "source-home", token=None))) as url:
+        client = MlflowClient(tracking_uri=url)
+        name = unique("over-rest")
+        experiment = client.create_experiment(name, tags={"origin": "rest"})
+        run = client.create_run(experiment, run_name="remote", start_time=T0)
+        run_id = run.info.run_id
+        client.log_batch(run_id, params=[Param("depth", "4")], tags=[RunTag("where", "server")],
+                         metrics=[Metric("loss", 1.0 / (step + 1), T0 + step, step) for step in range(30)])
+        client.log_inputs(run_id, [DatasetInput(Dataset(name="wine", digest="d1", source_type="local", source="{}"),
+                                                tags=[InputTag("mlflow.data.context", "eval")])])
+        child = client.create_run(experiment, run_name="nested", tags={"mlflow.parentRunId": run_id}).info.run_id
+        client.set_terminated(run_id, "FINISHED", end_time=T0 + 99)
+        (tmp_path / "MLmodel").write_text("flavors: {}\n")
+        client.log_artifact(run_id, str(tmp_path / "MLmodel"), artifact_path="model")  # through the proxy
+        model = unique("rest-model")
+        client.create_registered_model(model)
+        client.create_model_version(model, f"runs:/{run_id}/model", run_id=run_id)
+        client.set_registered_model_alias(model, "production", "1")
+
+        summary = summary_of(invoke("--from", url, "--url", live_server.url, "--json"))
+    assert (summary["runs_new"], summary["metric_points_new"], summary["inputs_new"]) == (2, 30, 1)
+    assert (summary["models_new"], summary["versions_new"], summary["aliases_new"]) == (1, 1, 1), summary["refused"]
+    copied = live_client.get_run(run_id)
+    assert (copied.name, copied.status, copied.start_time, copied.end_time) == ("remote", "FINISHED", T0, T0 + 99)
+    assert copied.params == {"depth": "4"} and copied.tags["where"] == "server" and copied.child_count == 1
+    assert live_client.get_run(child).parent_id == run_id
+    assert live_client.metric_history(run_id, "loss").steps == list(range(30))
+    assert live_client.get_experiment(name).tags == {"origin": "rest"}
+    assert live_client.download_artifact(run_id, "model/MLmodel") == b"flavors: {}\n"
+    assert live_client.get_model(model).aliases == {"production": 1}
+
+
+def test_a_servers_sqlite_file_finds_proxied_artifacts_in_its_artifacts_dir(
+        tmp_path: Path, live_server: LiveServer, live_client: Client, empty_store: Path) -> None:
+    client = mlflow_store(tmp_path, empty_store)
+    experiment = client.create_experiment(unique("proxied"), artifact_location=str(tmp_path / "destination" / "7"))
+    run_id = client.create_run(experiment, run_name="served").info.run_id
+    (tmp_path / "file.txt").write_text("kept by the server")
+    client.log_artifact(run_id, str(tmp_path / "file.txt"))
+    with sqlite3.connect(tmp_path / "mlflow.db") as conn:  # as `mlflow server --artifacts-destination` records it
+        conn.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (f"mlflow-artifacts:/7/{run_id}/artifacts",
+                                                                            run_id))
+    source = str(tmp_path / "mlflow.db")
+    unread = summary_of(invoke("--from", source, "--url", live_server.url, "--json"))
+    assert (unread["runs_new"], unread["artifact_runs_skipped"], unread["artifact_files"]) == (1, 1, 0)
+    read = summary_of(invoke("--from", source, "--url", live_server.url, "--json",
+                             "--artifacts-dir", str(tmp_path / "destination")))
+    assert (read["artifact_runs_skipped"], read["artifact_files_new"]) == (0, 1)
+    assert live_client.download_artifact(run_id, "file.txt") == b"kept by the server"

@@ -3,6 +3,8 @@ and downloaded natively too, and the other way round), paths stay inside, writes
 registered files never change, and bodies over the limit are refused."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,7 +72,8 @@ def test_logged_files_round_trip_and_are_the_runs_own_files(live_server: LiveSer
     assert on_disk.read_bytes() == b"one file"
 
 
-def test_the_fluent_api_logs_lists_and_downloads(mlflow_fluent: str, live_client: Client, tmp_path: Path) -> None:
+def test_the_fluent_api_logs_lists_and_downloads(mlflow_fluent: str, live_client: Client, tmp_path: Path,
+                                                 subprocess_env: dict[str, str]) -> None:
     files = write_tree(tmp_path / "tree")
     (tmp_path / "config.yaml").write_text("depth: 3\n")
     mlflow.set_experiment(unique("fluent-artifacts"))
@@ -84,6 +87,11 @@ def test_the_fluent_api_logs_lists_and_downloads(mlflow_fluent: str, live_client
     assert {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()} == files
     assert live_client.download_artifact(run_id, "config.yaml") == b"depth: 3\n"  # natively, the same file
     assert {f.path for f in live_client.list_artifacts(run_id)} == {"config.yaml", "data"}
+    cli = subprocess.run([sys.executable, "-m", "mlops_tui.cli.main", "runs", "download", run_id, "data", "--dest",
+                          str(tmp_path / "cli")], env=subprocess_env, capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert {p.relative_to(tmp_path / "cli" / "data").as_posix(): p.read_bytes()
+            for p in (tmp_path / "cli").rglob("*") if p.is_file()} == files
 
 
 def test_a_native_upload_is_listed_and_downloaded_through_mlflow(live_server: LiveServer, live_client: Client,
@@ -195,14 +203,18 @@ def test_uploads_over_the_size_limit_are_refused_and_leave_nothing(small_limit: 
     assert listed == {"files": [{"path": "fits.bin", "is_dir": False, "file_size": 1000}]}
 
 
-def test_multipart_uploads_make_the_client_fall_back_to_put(live_server: LiveServer, run: Run,
+def test_multipart_and_presigned_transfers_fall_back_to_put_and_get(live_server: LiveServer, run: Run,
                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "1")
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "true")
     (tmp_path / "parts.bin").write_bytes(b"p" * 5000)
     repo = run_repo(live_server, run)
     repo.log_artifact(str(tmp_path / "parts.bin"), "multipart")
     assert [(f.path, f.file_size) for f in repo.list_artifacts("multipart")] == [("multipart/parts.bin", 5000)]
+    (tmp_path / "back").mkdir()
+    local = repo.download_artifacts("multipart/parts.bin", str(tmp_path / "back"))  # presigned: falls back to GET
+    assert Path(local).read_bytes() == b"p" * 5000
 
 
 def test_a_page_gets_no_preflight_for_a_put(live_server: LiveServer, run: Run) -> None:
@@ -211,3 +223,17 @@ def test_a_page_gets_no_preflight_for_a_put(live_server: LiveServer, run: Run) -
                              headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"})
     assert "access-control-allow-origin" not in response.headers
     assert "access-control-allow-methods" not in response.headers
+
+
+def test_the_tracking_services_listing(live_server: LiveServer, live_client: Client, run: Run) -> None:
+    live_client.upload_artifact(run.id, "listed/deep/x.txt", b"xyz")
+    live_client.upload_artifact(run.id, "listed/y.txt", b"y")
+    url = f"{live_server.url}/api/2.0/mlflow/artifacts/list"
+    body = httpx.get(url, params={"run_id": run.id, "path": "listed"}).json()
+    assert body == {"root_uri": f"mlflow-artifacts:/{run.experiment_id}/{run.id}",
+                    "files": [{"path": "listed/deep", "is_dir": True},
+                              {"path": "listed/y.txt", "is_dir": False, "file_size": 1}]}
+    escaped = httpx.get(url, params={"run_uuid": run.id, "path": "listed/../../.."})
+    assert (escaped.status_code, escaped.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    unknown = httpx.get(url, params={"run_id": "0" * 32})
+    assert (unknown.status_code, unknown.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")

@@ -17,6 +17,8 @@ from mlflow.tracking import MlflowClient
 from registry_support import tiny_model_files
 from rich.console import Console
 
+from backend.errors import Invalid
+from backend.services import registry_search as search
 from mlops_tui import Client
 from mlops_tui.cli.model_views import models_table, version_detail
 from mlops_tui.client import MlopsError
@@ -55,6 +57,7 @@ def codes(error: pytest.ExceptionInfo[MlflowException]) -> str:
     return str(error.value.error_code)
 
 
+@pytest.mark.filterwarnings("ignore:.*get_latest_versions.*:FutureWarning")
 def test_versions_register_take_aliases_and_read_back_natively(
         mlflow_client: MlflowClient, live_client: Client, live_server: LiveServer, marker: Path) -> None:
     name = unique("mlf-reg")
@@ -74,6 +77,8 @@ def test_versions_register_take_aliases_and_read_back_natively(
     model = mlflow_client.get_registered_model(name)
     assert model.aliases == {"champion": "1"}
     assert [v.version for v in model.latest_versions] == ["2"]
+    assert [v.version for v in mlflow_client.get_latest_versions(name, stages=["None"])] == ["2"]
+    assert mlflow_client.get_latest_versions(name, stages=["Production"]) == []
 
     native = live_client.get_model(name)
     assert native.aliases == {"champion": 1}
@@ -270,7 +275,8 @@ def test_errors_have_mlflow_codes(mlflow_client: MlflowClient, live_client: Clie
     assert codes(no_model) == "RESOURCE_DOES_NOT_EXIST"
     run_id, experiment = mlflow_model_run(live_client, marker)
     for source in ("s3://bucket/model", f"mlflow-artifacts:/{experiment}/{run_id}/../../../..",
-                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", f"models:/{name}/9", "/etc"):
+                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", f"models:/{name}/9", "/etc",
+                   "mlflow-artifacts:/.", f"mlflow-artifacts:/{experiment}/.."):
         with pytest.raises(MlflowException) as bad:
             mlflow_client.create_model_version(name, source)
         assert codes(bad) == "INVALID_PARAMETER_VALUE" and "source" in bad.value.message, source
@@ -278,6 +284,12 @@ def test_errors_have_mlflow_codes(mlflow_client: MlflowClient, live_client: Clie
     with pytest.raises(MlflowException) as stages:
         mlflow_client.transition_model_version_stage(name, "1", "Production")
     assert codes(stages) == "INVALID_PARAMETER_VALUE" and "alias" in stages.value.message
+    with pytest.raises(MlflowException) as long_tag:
+        mlflow_client.set_model_version_tag(name, "1", "note", "x" * 10_000)
+    assert codes(long_tag) == "INVALID_PARAMETER_VALUE" and "tags.note" in long_tag.value.message
+    with pytest.raises(MlflowException) as bad_key:
+        mlflow_client.set_registered_model_tag(name, "../up", "v")
+    assert codes(bad_key) == "INVALID_PARAMETER_VALUE" and "key" in bad_key.value.message
     with pytest.raises(MlflowException) as bad_alias:
         mlflow_client.set_registered_model_alias(name, "has space", "1")
     assert codes(bad_alias) == "INVALID_PARAMETER_VALUE" and "alias" in bad_alias.value.message
@@ -291,5 +303,91 @@ def test_raw_requests_name_the_field(app_client: TestClient) -> None:
     assert no_source.status_code == 400 and "source" in no_source.json()["message"]
     token = app_client.get("/api/2.0/mlflow/registered-models/search", params={"page_token": "!!"})
     assert token.status_code == 400 and "page_token" in token.json()["message"]
+    assert app_client.post("/api/2.0/mlflow/registered-models/create", json={"name": "m"}).status_code == 200
+    tag = app_client.post("/api/2.0/mlflow/registered-models/set-tag", json={"name": "m", "key": "../up", "value": "v"})
+    assert tag.status_code == 400 and "key" in tag.json()["message"]
+    long = app_client.post("/api/2.0/mlflow/registered-models/create",
+                           json={"name": "n", "tags": [{"key": "k", "value": "x" * 10_000}]})
+    assert long.status_code == 400 and "tags.k" in long.json()["message"]
     delete = app_client.request("DELETE", "/api/2.0/mlflow/registered-models/alias", json={"name": "m", "alias": "a"})
     assert delete.status_code == 404 and delete.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+# --- the version search language, as MLflow answers each string (None: MLflow refuses it) --------
+
+VERSIONS = [  # (name, version, run_id, source, tags)
+    ("fraud", 1, "r1", "runs:/r1/model", {"team": "risk", "t2": "A b"}),
+    ("fraud", 2, "r2", "mlflow-artifacts:/1/r2/model", {"team": "Risk"}),
+    ("Fraud_x", 3, "r1", "models:/m-1", {}),
+    ("churn", 1, "r3", "runs:/r3/m", {"mlflow.prompt.is_prompt": "false", "team": "growth"}),
+    ("p%1", 10, "", "", {"mlflow.prompt.is_prompt": "true"}),
+]
+CONFORMANCE = [
+    ("name = 'fraud'", ['fraud/1', 'fraud/2']),
+    ("name='fraud'", ['fraud/1', 'fraud/2']),
+    ("name != 'fraud'", ['Fraud_x/3', 'churn/1', 'p%1/10']),
+    ("name LIKE 'fr%'", ['fraud/1', 'fraud/2']),
+    ("name ILIKE 'FR%'", ['Fraud_x/3', 'fraud/1', 'fraud/2']),
+    ("name LIKE '%raud%'", ['Fraud_x/3', 'fraud/1', 'fraud/2']),
+    ("name like 'fr%'", ['fraud/1', 'fraud/2']),
+    ("name LIKE 'f_aud'", ['fraud/1', 'fraud/2']),
+    ("name IN ('fraud', 'churn')", ['churn/1', 'fraud/1', 'fraud/2']),
+    ("name NOT IN ('fraud')", ['Fraud_x/3', 'churn/1', 'p%1/10']),
+    ("run_id = 'r1'", ['Fraud_x/3', 'fraud/1']),
+    ("run_id IN ('r1','r3')", ['Fraud_x/3', 'churn/1', 'fraud/1']),
+    ("run_id NOT IN ('r1')", ['churn/1', 'fraud/2', 'p%1/10']),
+    ("source_path = 'runs:/r1/model'", ['fraud/1']),
+    ("source_path LIKE 'runs:/%'", ['churn/1', 'fraud/1']),
+    ("source_path ILIKE 'RUNS:/%'", ['churn/1', 'fraud/1']),
+    ('version_number = 2', ['fraud/2']),
+    ('version_number > 1', ['Fraud_x/3', 'fraud/2', 'p%1/10']),
+    ("version_number >= 2 AND name = 'fraud'", ['fraud/2']),
+    ('version_number < 3', ['churn/1', 'fraud/1', 'fraud/2']),
+    ('version_number != 1', ['Fraud_x/3', 'fraud/2', 'p%1/10']),
+    ("version_number = '2'", ['fraud/2']),
+    ("tags.team = 'risk'", ['fraud/1']),
+    ("tags.team != 'risk'", ['churn/1', 'fraud/2']),
+    ("tags.team LIKE 'R%'", ['fraud/2']),
+    ("tags.team ILIKE 'r%'", ['fraud/1', 'fraud/2']),
+    ("tag.team = 'risk'", ['fraud/1']),
+    ("tags.`team` = 'risk'", ['fraud/1']),
+    ('tags."team" = \'risk\'', ['fraud/1']),
+    ("tags.`mlflow.prompt.is_prompt` != 'true'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("tags.`mlflow.prompt.is_prompt` = 'true'", ['p%1/10']),
+    ("tags.`mlflow.prompt.is_prompt` = 'false'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("tags.t2 = 'A b'", ['fraud/1']),
+    ('name = "fraud"', ['fraud/1', 'fraud/2']),
+    ("name = 'fraud' and run_id = 'r1'", ['fraud/1']),
+    ("name = 'fraud' AND tags.team = 'risk' AND version_number = 1", ['fraud/1']),
+    ("run_id LIKE 'r%'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("run_id ILIKE 'R%'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("name > 'a'", None),
+    ("tags.team > 'a'", None),
+    ('run_id = 1', None),
+    ("version_number LIKE '1'", None),
+    ('version_number IN (1,2)', None),
+    ("foo = 'x'", None),
+    ("name = 'x' OR name = 'y'", None),
+    ('name', None),
+    ('name = ', None),
+    ("tags.team IN ('risk')", None),
+    ('tags.team IS NULL', None),
+    ("name = 'a''b'", []),
+    ("source_path IN ('x')", None),
+    ("name != 'p%1'", ['Fraud_x/3', 'churn/1', 'fraud/1', 'fraud/2']),
+    ("name LIKE 'p\\%1'", []),
+    ('version_number = -1', []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CONFORMANCE)
+def test_version_filters_answer_as_mlflow_does(text: str, expected: list[str] | None) -> None:
+    items = [{"name": name, "version_number": version, "run_id": run, "source_path": source, "tags": tags}
+             for name, version, run, source, tags in VERSIONS]
+    if expected is None:
+        with pytest.raises(Invalid) as refused:
+            search.parse_filter(text, search.VERSIONS)
+        assert refused.value.field == "filter"
+        return
+    conditions = search.parse_filter(text, search.VERSIONS)
+    assert sorted(f"{i['name']}/{i['version_number']}" for i in items if search.matches(i, conditions)) == expected

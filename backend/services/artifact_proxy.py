@@ -103,6 +103,20 @@ def listing(settings: Settings, path: str) -> list[dict[str, Any]]:
             for entry in artifacts.list_files(root, relative)]
 
 
+def run_listing(db: Database, settings: Settings, run_id: str, path: str) -> tuple[str, list[dict[str, Any]]]:
+    """MLflow's `artifacts/list`: the run's folder (relative to the root) and what is directly under
+    `path` in it, each path given from the run's folder."""
+    owner = artifact_owners.run(db, run_id)
+    if owner is None:
+        raise NotFound(f"run {run_id!r} not found", "run_id")
+    folder = f"{owner.experiment_id}/{run_id}"
+    inside = path.rstrip("/")
+    artifacts.resolve_inside(settings.artifacts_root / folder, inside)  # `..` and links out refused here
+    prefix = f"{inside}/" if inside else ""
+    return folder, [{**entry, "path": prefix + entry["path"]}
+                    for entry in listing(settings, f"{folder}/{inside}" if inside else folder)]
+
+
 def file(settings: Settings, path: str) -> Path:
     """The file at `path` (NotFound naming `path` when it is missing or a folder)."""
     return artifacts.file_path(settings.artifacts_root, path.rstrip("/"))

@@ -82,14 +82,14 @@ def _experiment_ids(db: Database, experiment: str | list[str] | None) -> list[st
 
 def search_runs(db: Database, experiment: str | list[str] | None, filter_text: str | None,
                 order_by: str | list[str] | None, limit: int, page_token: str | None,
-                include_deleted: bool) -> dict[str, Any]:
+                include_deleted: bool, deleted_only: bool = False) -> dict[str, Any]:
     """`{"runs": [...], "next_page_token": ...}`: a page of runs matching the filter, in order."""
     experiment_ids = _experiment_ids(db, experiment)
     if not 1 <= limit <= MAX_RESULTS:
         raise Invalid(f"limit must be between 1 and {MAX_RESULTS}", "limit")
     offset = decode_token(page_token)
     order = [order_by] if isinstance(order_by, str) else order_by
-    found, more = search.search(db, experiment_ids, filter_text, order, limit, offset, include_deleted)
+    found, more = search.search(db, experiment_ids, filter_text, order, limit, offset, include_deleted, deleted_only)
     return {"runs": found, "next_page_token": encode_token(offset + limit) if more else None}
 
 

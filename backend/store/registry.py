@@ -465,7 +465,7 @@ def registered(db: Database, name: str | None = None) -> list[dict[str, Any]]:
         alias_rows = rows(conn.execute(f"SELECT name, alias, version FROM model_aliases {where} ORDER BY alias",
                                        args))
         latest = rows(conn.execute(
-            "SELECT v.*, r.experiment_id FROM model_versions v LEFT JOIN runs r ON r.id = v.run_id "
+            f"SELECT {_LISTED} FROM model_versions v LEFT JOIN runs r ON r.id = v.run_id "
             "WHERE (v.name, v.version) IN (SELECT name, max(version) FROM model_versions "
             f"{where} GROUP BY name, status = 'ARCHIVED') ORDER BY v.version DESC", args))
     by_name = {model["name"]: model for model in models}
@@ -475,7 +475,7 @@ def registered(db: Database, name: str | None = None) -> list[dict[str, Any]]:
     for row in alias_rows:
         by_name[row["name"]]["aliases"].append({"alias": row["alias"], "version": row["version"]})
     for row in latest:
-        by_name[row["name"]]["latest_versions"].append(_version(row))
+        by_name[row["name"]]["latest_versions"].append(_listed(row))
     return models
 
 
@@ -483,9 +483,22 @@ def all_versions(db: Database, name: str | None = None) -> list[VersionRow]:
     """Every version (or one model's), with the experiment of its run: what a version search filters."""
     where, args = ("WHERE v.name = ?", [name]) if name is not None else ("", [])
     with db.read() as conn:
-        found = rows(conn.execute("SELECT v.*, r.experiment_id FROM model_versions v LEFT JOIN runs r "
-                                  f"ON r.id = v.run_id {where}", args))
-    return [_version(row) for row in found]
+        found = rows(conn.execute(f"SELECT {_LISTED} FROM model_versions v LEFT JOIN runs r ON r.id = v.run_id {where}",
+                                  args))
+    return [_listed(row) for row in found]
+
+
+_LISTED = ("v.name, v.version, v.status, v.run_id, v.model_path, v.sha256, v.size_bytes, v.created_at, v.created_by, "
+           "v.description, v.tags_json, v.source, v.model_format, v.logged_model_id, r.experiment_id")
+"""What MLflow's ModelVersion shows (not a native version's signature, reference or pipeline: large JSON
+that a search over every version would decode for nothing)."""
+
+
+def _listed(row: dict[str, Any]) -> VersionRow:
+    row["tags"] = json.loads(row.pop("tags_json") or "{}")
+    if row.get("experiment_id") is not None:
+        row["experiment_id"] = str(row["experiment_id"])
+    return cast(VersionRow, row)
 
 
 def all_aliases(db: Database) -> dict[tuple[str, int], list[str]]:

@@ -43,14 +43,16 @@ def _order_sql(order: list[OrderKey], joins: list[str], args: list[object]) -> s
 
 
 def _where(experiment_ids: list[str] | None, filter_text: str | None,
-           include_deleted: bool) -> tuple[str, list[object]]:
+           include_deleted: bool, deleted_only: bool = False) -> tuple[str, list[object]]:
     """The filter plus the experiment and deleted-run scope, as one condition on runs `r`."""
     where, args = filter_sql(filter_text)
     conditions = [where]
     if experiment_ids is not None:
         conditions.append(f"r.experiment_id IN ({placeholders(len(experiment_ids))})")
         args += [int(e) for e in experiment_ids]
-    if not include_deleted:
+    if deleted_only:  # MLflow's run_view_type DELETED_ONLY
+        conditions.append("r.lifecycle_stage = 'deleted'")
+    elif not include_deleted:
         conditions.append("r.lifecycle_stage = 'active'")
     return " AND ".join(conditions), args
 
@@ -63,9 +65,10 @@ def search(
     limit: int,
     offset: int = 0,
     include_deleted: bool = False,
+    deleted_only: bool = False,
 ) -> tuple[list[RunRow], bool]:
     """A page of `limit` runs from `offset` in order, and whether more follow."""
-    where, where_args = _where(experiment_ids, filter_text, include_deleted)
+    where, where_args = _where(experiment_ids, filter_text, include_deleted, deleted_only)
     joins: list[str] = []
     join_args: list[object] = []
     order = _order_sql(parse_order_by(order_by), joins, join_args)

@@ -123,7 +123,11 @@ class RestSource:
         pending = [""]
         while pending:
             relative = pending.pop()
-            listed = self._call("GET", ARTIFACTS, params={"path": posixpath.join(root, relative) if relative else root})
+            try:
+                listed = self._call("GET", ARTIFACTS, params={"path": posixpath.join(root, relative) if relative
+                                                              else root})
+            except SourceError:
+                return None  # a server that does not serve artifacts (`mlflow server --no-serve-artifacts`)
             for entry in listed.get("files", []):
                 path = posixpath.join(relative, entry["path"]) if relative else entry["path"]
                 if entry.get("is_dir"):
