@@ -189,6 +189,9 @@ def test_the_first_import_copies_experiments_runs_points_and_artifacts(
     gone = live_client.get_run(source.deleted)
     assert (gone.lifecycle_stage, gone.start_time, gone.name) == ("deleted", 0, "gone")
 
+    inputs = MlflowClient(tracking_uri=live_client.url).get_run(source.parent).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest, i.dataset.profile, {t.key: t.value for t in i.tags})
+            for i in inputs] == [("iris", "abc123", '{"num_rows": 150}', {"mlflow.data.context": "training"})]
     assert live_client.download_artifact(source.parent, "report.txt") == b"hello from mlflow"
     assert live_client.download_artifact(source.parent, "nested/dir/report.txt") == b"hello from mlflow"
     found = live_client.search_runs(experiment=source.experiment, filter="params.model = 'rf'")
