@@ -39,7 +39,8 @@ def run_repo(server: LiveServer, run: Run) -> ArtifactRepository:
 
 
 def write_tree(root: Path) -> dict[str, bytes]:
-    files = {"a.txt": b"alpha\n", "sub/b.bin": bytes(range(256)) * 40, "sub/deeper/c.json": b'{"c": 1}'}
+    files = {"a.txt": b"alpha\n", "sub/b.bin": bytes(range(256)) * 40, "sub/deeper/c.json": b'{"c": 1}',
+             "sub/empty": b"", "sub/with space é.txt": "ünïcode".encode()}
     for relative, content in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_bytes(content)
@@ -66,7 +67,8 @@ def test_logged_files_round_trip_and_are_the_runs_own_files(live_server: LiveSer
     assert {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()} == files
 
     native = {f.path: f.size for f in live_client.list_artifacts(run.id, "outputs/sub")}
-    assert native == {"outputs/sub/b.bin": len(files["sub/b.bin"]), "outputs/sub/deeper": None}
+    assert native == {"outputs/sub/b.bin": len(files["sub/b.bin"]), "outputs/sub/deeper": None, "outputs/sub/empty": 0,
+                      "outputs/sub/with space é.txt": 9}
     assert live_client.download_artifact(run.id, "outputs/sub/b.bin") == files["sub/b.bin"]
     on_disk = live_server.home / "artifacts" / run.experiment_id / run.id / "single.txt"
     assert on_disk.read_bytes() == b"one file"
