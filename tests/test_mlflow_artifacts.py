@@ -119,6 +119,7 @@ def test_paths_that_leave_the_artifact_folder_are_refused(live_server: LiveServe
     outside = live_server.home / "outside"
     outside.mkdir(exist_ok=True)
     (outside / "secret.txt").write_text("secret")
+    (live_server.home / "artifacts" / folder).mkdir(parents=True, exist_ok=True)  # whichever test runs first
     (live_server.home / "artifacts" / folder / "link").symlink_to(outside, target_is_directory=True)
     with httpx.Client() as http:
         attempts = [

@@ -29,11 +29,10 @@ LOGGED_MODELS = "models"
 
 @dataclass(frozen=True)
 class Place:
-    """Where a write goes: the owner's folder, the path inside it, and the path from the artifact root."""
+    """Where a write goes: the owner's folder (a run's or a logged model's) and the path inside it."""
 
     root: Path
     inside: str
-    path: str
 
 
 def _relative(settings: Settings, path: str) -> str:
@@ -67,7 +66,7 @@ def writable(db: Database, settings: Settings, path: str) -> Place:
             raise Conflict(f"path {path!r}: {folder!r} holds a registered model version's files, which "
                            "cannot change (register a new version instead)", "path")
     root = settings.artifacts_root.joinpath(*parts[:depth])
-    return Place(root, "/".join(parts[depth:]), relative)
+    return Place(root, "/".join(parts[depth:]))
 
 
 async def upload(db: Database, settings: Settings, path: str, stream: AsyncIterator[bytes]) -> dict[str, Any]:
