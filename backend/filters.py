@@ -36,13 +36,11 @@ Entity = Literal["metrics", "params", "tags", "attributes", "datasets"]
 @dataclass(frozen=True)
 class Attribute:
     """A run attribute a filter or an ordering may name: the SQL that computes it on runs `r`, whether it
-    compares with numbers (else quoted text), whether it can be absent (`IS NULL`), and whether MLflow
-    knows it (the others are this backend's documented extensions)."""
+    compares with numbers (else quoted text), and whether it can be absent (`IS NULL`)."""
 
     sql: str
     numeric: bool = False
     nullable: bool = False
-    mlflow: bool = True
 
 
 ATTRIBUTES: dict[str, Attribute] = {
@@ -54,9 +52,10 @@ ATTRIBUTES: dict[str, Attribute] = {
     "user_id": Attribute("r.user_id", nullable=True),
     # The run's artifact URI as the MLflow API shows it (`backend.mlflow_api.shapes.run_artifact_uri`).
     "artifact_uri": Attribute("('mlflow-artifacts:/' || r.experiment_id || '/' || r.id)"),
-    "experiment_id": Attribute("r.experiment_id", numeric=True, mlflow=False),
-    "parent_id": Attribute("r.parent_id", nullable=True, mlflow=False),
-    "duration": Attribute("(r.end_time - r.start_time)", numeric=True, nullable=True, mlflow=False),
+    # extensions: MLflow knows none of these
+    "experiment_id": Attribute("r.experiment_id", numeric=True),
+    "parent_id": Attribute("r.parent_id", nullable=True),
+    "duration": Attribute("(r.end_time - r.start_time)", numeric=True, nullable=True),
 }
 ATTRIBUTE_ALIASES: dict[str, str] = {
     "created": "start_time", "Created": "start_time",  # MLflow's own aliases
@@ -83,7 +82,7 @@ MAX_LIST_ITEMS = 200
 """Values one IN / NOT IN list may hold (every value is a bound parameter)."""
 MAX_ORDER_KEYS = 10
 """Sort keys one search may give. SQLite 3.40 crashes (SIGSEGV) on a join ordered by 64 or more
-terms; each key is at most 3 terms, so the query stays far below that."""
+terms; each key is at most 2 terms, so the query stays far below that."""
 
 
 class FilterError(Invalid):

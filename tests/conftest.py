@@ -173,12 +173,22 @@ def make_client(settings: Settings) -> TestClient:
 @pytest.fixture(scope="module")
 def mlflow_fluent(live_server: LiveServer) -> Iterator[str]:
     """MLflow's fluent API (`mlflow.start_run`, `mlflow.log_artifact`...) pointed at the live backend for
-    a module's tests; afterwards no run is left active and the previous tracking URI is back."""
+    a module's tests. Afterwards no run is left active, and what `set_tracking_uri` and `set_experiment`
+    changed (module globals and the `MLFLOW_TRACKING_URI` / `MLFLOW_EXPERIMENT_ID` variables) is back."""
     import mlflow
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils
 
-    previous = mlflow.get_tracking_uri()
+    saved_env = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")}
+    previous_uri, previous_experiment = utils._tracking_uri, fluent._active_experiment_id
     mlflow.set_tracking_uri(live_server.url)
     yield live_server.url
     while mlflow.active_run():
         mlflow.end_run()
-    mlflow.set_tracking_uri(previous)
+    mlflow.set_tracking_uri(previous_uri)  # type: ignore[arg-type]  # None: unset, as before
+    fluent._active_experiment_id = previous_experiment
+    for name, value in saved_env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -199,6 +199,18 @@ def test_metric_history_full_series_ordered_by_step(app_client: TestClient) -> N
     assert app_client.get(f"/api/v1/runs/{run['id']}/metrics").json() == {"keys": ["loss"]}
 
 
+@pytest.mark.parametrize("columns", [False, True])
+def test_metric_history_values_read_back_exactly(app_client: TestClient, columns: bool) -> None:
+    """Every double keeps all its digits (SQLite's own JSON would round it to 15)."""
+    run = create_run(app_client)
+    values = [1 / 3, 0.98092932565452706, 2 / 7 * 1e-300, -123456.78901234567, 9007199254740993.0]
+    log(app_client, run["id"], metrics=[{"key": "x", "value": v, "step": s, "timestamp": 1}
+                                        for s, v in enumerate(values)])
+    body = app_client.get(f"/api/v1/runs/{run['id']}/metrics/x", params={"format": "columns"} if columns else {}).json()
+    read = body["values"] if columns else [p["value"] for p in body["points"]]
+    assert read == values
+
+
 def test_metric_history_key_with_slash(app_client: TestClient) -> None:
     run = create_run(app_client)
     log(app_client, run["id"], metrics=[{"key": "train/loss", "value": 1.5, "step": 0}])

@@ -189,6 +189,9 @@ def test_the_first_import_copies_experiments_runs_points_and_artifacts(
     gone = live_client.get_run(source.deleted)
     assert (gone.lifecycle_stage, gone.start_time, gone.name) == ("deleted", 0, "gone")
 
+    inputs = MlflowClient(tracking_uri=live_client.url).get_run(source.parent).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest, i.dataset.profile, {t.key: t.value for t in i.tags})
+            for i in inputs] == [("iris", "abc123", '{"num_rows": 150}', {"mlflow.data.context": "training"})]
     assert live_client.download_artifact(source.parent, "report.txt") == b"hello from mlflow"
     assert live_client.download_artifact(source.parent, "nested/dir/report.txt") == b"hello from mlflow"
     found = live_client.search_runs(experiment=source.experiment, filter="params.model = 'rf'")
@@ -306,21 +309,36 @@ def test_bad_sources_are_a_message_and_exit_1(tmp_path: Path, live_server: LiveS
     assert invoke("--url", live_server.url).exit_code == 2  # --from is required
 
 
-def test_a_run_this_store_cannot_hold_is_reported_and_the_rest_imported(
+def test_what_this_store_cannot_hold_is_reported_and_the_rest_imported(
         tmp_path: Path, live_server: LiveServer, live_client: Client, empty_store: Path) -> None:
     client = mlflow_store(tmp_path, empty_store)
     experiment = client.create_experiment(unique("odd"), artifact_location=str(tmp_path / "artifacts"))
     fine, odd = (client.create_run(experiment, run_name=name).info.run_id for name in ("fine", "odd"))
     client.set_tag(odd, "placeholder", "x")
-    with sqlite3.connect(tmp_path / "mlflow.db") as conn:  # a key MLflow's SQL holds and this store refuses
+    spaced, kept = f"My Model {unique('x')}", unique("kept-model")
+    client.create_registered_model(spaced)  # MLflow allows spaces in a model name; this registry does not
+    client.create_registered_model(kept)
+    (tmp_path / "artifacts" / fine / "artifacts" / "m").mkdir(parents=True)
+    (tmp_path / "artifacts" / fine / "artifacts" / "m" / "MLmodel").write_text("flavors: {}\n")
+    client.create_model_version(kept, f"runs:/{fine}/m", run_id=fine)
+    client.set_registered_model_alias(kept, "prod", "1")
+    with sqlite3.connect(tmp_path / "mlflow.db") as conn:  # a key and an alias MLflow's SQL holds, refused here
         conn.execute("UPDATE tags SET key = 'a//b' WHERE run_uuid = ? AND key = 'placeholder'", (odd,))
+        conn.execute("INSERT INTO registered_model_aliases (name, alias, version, workspace) VALUES (?, ?, 1, ?)",
+                     (kept, "2nd place", conn.execute("SELECT workspace FROM registered_models WHERE name = ?",
+                                                      (kept,)).fetchone()[0]))
     result = invoke("--from", str(tmp_path / "mlflow.db"), "--url", live_server.url)
     assert result.exit_code == 0, result.stderr
     assert "imported: 2 experiments (1 new), 2 runs (1 new)" in result.stdout
-    assert f"{odd} tags.a//b: tag key 'a//b' breaks" in result.stderr.replace("\n", "")
+    assert "2 models (1 new), 1 versions (1 new), 2 aliases (1 new)" in result.stdout
+    notes = result.stderr.replace("\n", "")
+    assert f"{odd} tags.a//b: tag key 'a//b' breaks" in notes
+    assert f"{spaced} name: '{spaced}' is not a model name here" in notes
+    assert f"{kept} aliases.2nd place: '2nd place' is not an alias name here" in notes
     assert live_client.get_run(fine).name == "fine"
     with pytest.raises(MlopsError):
         live_client.get_run(odd)
+    assert live_client.get_model(kept).aliases == {"prod": 1}
 
 
 def test_the_endpoint_answers_conflicts_and_refuses_what_breaks_its_rules(app_client: TestClient) -> None:
@@ -436,3 +454,22 @@ def test_a_tracking_server_is_read_through_its_rest_api(tmp_path: Path, live_ser
     assert live_client.get_experiment(name).tags == {"origin": "rest"}
     assert live_client.download_artifact(run_id, "model/MLmodel") == b"flavors: {}\n"
     assert live_client.get_model(model).aliases == {"production": 1}
+
+
+def test_a_servers_sqlite_file_finds_proxied_artifacts_in_its_artifacts_dir(
+        tmp_path: Path, live_server: LiveServer, live_client: Client, empty_store: Path) -> None:
+    client = mlflow_store(tmp_path, empty_store)
+    experiment = client.create_experiment(unique("proxied"), artifact_location=str(tmp_path / "destination" / "7"))
+    run_id = client.create_run(experiment, run_name="served").info.run_id
+    (tmp_path / "file.txt").write_text("kept by the server")
+    client.log_artifact(run_id, str(tmp_path / "file.txt"))
+    with sqlite3.connect(tmp_path / "mlflow.db") as conn:  # as `mlflow server --artifacts-destination` records it
+        conn.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (f"mlflow-artifacts:/7/{run_id}/artifacts",
+                                                                            run_id))
+    source = str(tmp_path / "mlflow.db")
+    unread = summary_of(invoke("--from", source, "--url", live_server.url, "--json"))
+    assert (unread["runs_new"], unread["artifact_runs_skipped"], unread["artifact_files"]) == (1, 1, 0)
+    read = summary_of(invoke("--from", source, "--url", live_server.url, "--json",
+                             "--artifacts-dir", str(tmp_path / "destination")))
+    assert (read["artifact_runs_skipped"], read["artifact_files_new"]) == (0, 1)
+    assert live_client.download_artifact(run_id, "file.txt") == b"kept by the server"

@@ -39,7 +39,8 @@ def run_repo(server: LiveServer, run: Run) -> ArtifactRepository:
 
 
 def write_tree(root: Path) -> dict[str, bytes]:
-    files = {"a.txt": b"alpha\n", "sub/b.bin": bytes(range(256)) * 40, "sub/deeper/c.json": b'{"c": 1}'}
+    files = {"a.txt": b"alpha\n", "sub/b.bin": bytes(range(256)) * 40, "sub/deeper/c.json": b'{"c": 1}',
+             "sub/empty": b"", "sub/with space é.txt": "ünïcode".encode()}
     for relative, content in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_bytes(content)
@@ -66,7 +67,8 @@ def test_logged_files_round_trip_and_are_the_runs_own_files(live_server: LiveSer
     assert {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()} == files
 
     native = {f.path: f.size for f in live_client.list_artifacts(run.id, "outputs/sub")}
-    assert native == {"outputs/sub/b.bin": len(files["sub/b.bin"]), "outputs/sub/deeper": None}
+    assert native == {"outputs/sub/b.bin": len(files["sub/b.bin"]), "outputs/sub/deeper": None, "outputs/sub/empty": 0,
+                      "outputs/sub/with space é.txt": 9}
     assert live_client.download_artifact(run.id, "outputs/sub/b.bin") == files["sub/b.bin"]
     on_disk = live_server.home / "artifacts" / run.experiment_id / run.id / "single.txt"
     assert on_disk.read_bytes() == b"one file"
@@ -117,6 +119,7 @@ def test_paths_that_leave_the_artifact_folder_are_refused(live_server: LiveServe
     outside = live_server.home / "outside"
     outside.mkdir(exist_ok=True)
     (outside / "secret.txt").write_text("secret")
+    (live_server.home / "artifacts" / folder).mkdir(parents=True, exist_ok=True)  # whichever test runs first
     (live_server.home / "artifacts" / folder / "link").symlink_to(outside, target_is_directory=True)
     with httpx.Client() as http:
         attempts = [
@@ -223,3 +226,17 @@ def test_a_page_gets_no_preflight_for_a_put(live_server: LiveServer, run: Run) -
                              headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"})
     assert "access-control-allow-origin" not in response.headers
     assert "access-control-allow-methods" not in response.headers
+
+
+def test_the_tracking_services_listing(live_server: LiveServer, live_client: Client, run: Run) -> None:
+    live_client.upload_artifact(run.id, "listed/deep/x.txt", b"xyz")
+    live_client.upload_artifact(run.id, "listed/y.txt", b"y")
+    url = f"{live_server.url}/api/2.0/mlflow/artifacts/list"
+    body = httpx.get(url, params={"run_id": run.id, "path": "listed"}).json()
+    assert body == {"root_uri": f"mlflow-artifacts:/{run.experiment_id}/{run.id}",
+                    "files": [{"path": "listed/deep", "is_dir": True},
+                              {"path": "listed/y.txt", "is_dir": False, "file_size": 1}]}
+    escaped = httpx.get(url, params={"run_uuid": run.id, "path": "listed/../../.."})
+    assert (escaped.status_code, escaped.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    unknown = httpx.get(url, params={"run_id": "0" * 32})
+    assert (unknown.status_code, unknown.json()["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")

@@ -49,3 +49,10 @@ def test_the_real_client_reads_a_missing_experiment_as_none(live_server: LiveSer
     client = MlflowClient(tracking_uri=live_server.url)
     assert client.get_experiment_by_name("no-such-experiment") is None
     assert client.get_experiment_by_name("Default").experiment_id == "0"
+
+
+def test_a_domain_error_names_its_field_in_the_message(app_client: TestClient) -> None:
+    response = app_client.post("/api/2.0/mlflow/runs/log-parameter", json={"run_id": "abc", "key": "k", "value": "v"})
+    assert response.status_code == 404
+    assert response.json() == {"error_code": "RESOURCE_DOES_NOT_EXIST",
+                               "message": "run 'abc' not found (parameter 'run_id')"}

@@ -57,6 +57,7 @@ def codes(error: pytest.ExceptionInfo[MlflowException]) -> str:
     return str(error.value.error_code)
 
 
+@pytest.mark.filterwarnings("ignore:.*get_latest_versions.*:FutureWarning")
 def test_versions_register_take_aliases_and_read_back_natively(
         mlflow_client: MlflowClient, live_client: Client, live_server: LiveServer, marker: Path) -> None:
     name = unique("mlf-reg")
@@ -76,6 +77,8 @@ def test_versions_register_take_aliases_and_read_back_natively(
     model = mlflow_client.get_registered_model(name)
     assert model.aliases == {"champion": "1"}
     assert [v.version for v in model.latest_versions] == ["2"]
+    assert [v.version for v in mlflow_client.get_latest_versions(name, stages=["None"])] == ["2"]
+    assert mlflow_client.get_latest_versions(name, stages=["Production"]) == []
 
     native = live_client.get_model(name)
     assert native.aliases == {"champion": 1}
@@ -272,7 +275,8 @@ def test_errors_have_mlflow_codes(mlflow_client: MlflowClient, live_client: Clie
     assert codes(no_model) == "RESOURCE_DOES_NOT_EXIST"
     run_id, experiment = mlflow_model_run(live_client, marker)
     for source in ("s3://bucket/model", f"mlflow-artifacts:/{experiment}/{run_id}/../../../..",
-                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", f"models:/{name}/9", "/etc"):
+                   f"runs:/{run_id}/nothing-here", "models:/m-unknown", f"models:/{name}/9", "/etc",
+                   "mlflow-artifacts:/.", f"mlflow-artifacts:/{experiment}/.."):
         with pytest.raises(MlflowException) as bad:
             mlflow_client.create_model_version(name, source)
         assert codes(bad) == "INVALID_PARAMETER_VALUE" and "source" in bad.value.message, source
@@ -280,6 +284,12 @@ def test_errors_have_mlflow_codes(mlflow_client: MlflowClient, live_client: Clie
     with pytest.raises(MlflowException) as stages:
         mlflow_client.transition_model_version_stage(name, "1", "Production")
     assert codes(stages) == "INVALID_PARAMETER_VALUE" and "alias" in stages.value.message
+    with pytest.raises(MlflowException) as long_tag:
+        mlflow_client.set_model_version_tag(name, "1", "note", "x" * 10_000)
+    assert codes(long_tag) == "INVALID_PARAMETER_VALUE" and "tags.note" in long_tag.value.message
+    with pytest.raises(MlflowException) as bad_key:
+        mlflow_client.set_registered_model_tag(name, "../up", "v")
+    assert codes(bad_key) == "INVALID_PARAMETER_VALUE" and "key" in bad_key.value.message
     with pytest.raises(MlflowException) as bad_alias:
         mlflow_client.set_registered_model_alias(name, "has space", "1")
     assert codes(bad_alias) == "INVALID_PARAMETER_VALUE" and "alias" in bad_alias.value.message
@@ -293,6 +303,12 @@ def test_raw_requests_name_the_field(app_client: TestClient) -> None:
     assert no_source.status_code == 400 and "source" in no_source.json()["message"]
     token = app_client.get("/api/2.0/mlflow/registered-models/search", params={"page_token": "!!"})
     assert token.status_code == 400 and "page_token" in token.json()["message"]
+    assert app_client.post("/api/2.0/mlflow/registered-models/create", json={"name": "m"}).status_code == 200
+    tag = app_client.post("/api/2.0/mlflow/registered-models/set-tag", json={"name": "m", "key": "../up", "value": "v"})
+    assert tag.status_code == 400 and "key" in tag.json()["message"]
+    long = app_client.post("/api/2.0/mlflow/registered-models/create",
+                           json={"name": "n", "tags": [{"key": "k", "value": "x" * 10_000}]})
+    assert long.status_code == 400 and "tags.k" in long.json()["message"]
     delete = app_client.request("DELETE", "/api/2.0/mlflow/registered-models/alias", json={"name": "m", "alias": "a"})
     assert delete.status_code == 404 and delete.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
 

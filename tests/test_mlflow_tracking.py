@@ -184,6 +184,30 @@ def test_unknown_runs_are_resource_does_not_exist(api: TestClient) -> None:
     refused(get(api, "runs/get", {}, 400), "INVALID_PARAMETER_VALUE", "run_id")
 
 
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("runs/create", {"start_time": 10**30}, "start_time"),
+    ("runs/create", {"user_id": "u" * 1000}, "user_id"),
+    ("runs/create", {"tags": [{"key": "k", "value": "v" * 8001}]}, "tags.k"),
+    ("runs/create", {"tags": "k=v"}, "tags"),
+    ("runs/update", {"status": "DONE"}, "status"),
+    ("runs/update", {"end_time": "soon"}, "end_time"),
+    ("runs/log-metric", {"key": "m", "value": 1, "timestamp": 10**30}, "timestamp"),
+    ("runs/log-metric", {"key": "m", "value": 1}, "timestamp"),
+    ("runs/log-parameter", {"key": "p", "value": "v" * 6001}, "params[0].value"),
+    ("runs/log-parameter", {"key": "p", "value": 5}, "value"),
+    ("runs/set-tag", {"key": "t" * 251, "value": "v"}, "tags[0].key"),
+    ("runs/log-inputs", {"datasets": "x"}, "datasets"),
+    ("runs/log-inputs", {"datasets": [{"dataset": {"name": "n", "digest": "d"},
+                                       "tags": [{"key": "k" * 300, "value": "v"}]}]}, "datasets[0].tags.key"),
+    ("runs/search", {"experiment_ids": "1"}, "experiment_ids"),
+])
+def test_bad_input_is_refused_naming_the_field(api: TestClient, path: str, body: dict[str, Any], field: str) -> None:
+    experiment_id = new_experiment(api)
+    target = {"experiment_id": experiment_id} if path == "runs/create" else {
+        "run_id": new_run(api, experiment_id)["info"]["run_id"]}
+    refused(post(api, path, {**target, **body}, 400), "INVALID_PARAMETER_VALUE", field)
+
+
 def test_logging_params_metrics_tags(api: TestClient) -> None:
     run_id = new_run(api, new_experiment(api))["info"]["run_id"]
     post(api, "runs/log-parameter", {"run_id": run_id, "run_uuid": run_id, "key": "lr", "value": "0.1"})
@@ -265,6 +289,9 @@ def test_metric_history_in_order_and_in_pages(api: TestClient) -> None:
             break
     assert [len(p) for p in pages] == [10, 10, 5] and sum(pages, []) == points
     assert get(api, "metrics/get-history", {"run_id": run_id, "metric_key": "never"}) == {"metrics": []}
+    for bad, field in (({"max_results": 0}, "max_results"), ({"page_token": "zz"}, "page_token")):
+        refused(get(api, "metrics/get-history", {"run_id": run_id, "metric_key": "loss", **bad}, 400),
+                "INVALID_PARAMETER_VALUE", field)
     native = api.get(f"/api/v1/runs/{run_id}/metrics/loss").json()["points"]  # (SQLite's JSON: 15 digits)
     assert [(p["step"], p["timestamp"]) for p in native] == [(p["step"], p["timestamp"]) for p in points]
     assert [p["value"] for p in native] == pytest.approx([p["value"] for p in points], rel=1e-14)
@@ -315,7 +342,8 @@ def test_run_search_filter_order_views_and_pages(api: TestClient, monkeypatch: p
                                                  order_by=["start_time DESC"])["runs"]][0] == ids[5]
     assert [r["info"]["run_id"] for r in search(experiment_ids=[experiment_id], run_view_type="DELETED_ONLY")["runs"]
             ] == [ids[5]]
-    assert search(experiment_ids=[]) == {"runs": []}
+    assert search(experiment_ids=[]) == search(experiment_ids=["987654", "nope"]) == {"runs": []}
+    assert len(search(experiment_ids=[other, "987654"])["runs"]) == 1  # unknown ids match nothing, as MLflow
     by_get = get(api, "runs/search", {"experiment_ids": [experiment_id, other], "max_results": 2,
                                       "order_by": "start_time ASC"})
     assert [r["info"]["run_id"] for r in by_get["runs"]] == ids[:2]

@@ -70,7 +70,11 @@ def error_response(code: str, message: str) -> JSONBytes:
 
 
 def domain_error_response(error: DomainError) -> JSONBytes:
-    return error_response(code_of(error), error.message)
+    """MLflow's body has no field of its own, so a message that does not name its field says it at the end."""
+    message = error.message
+    if error.field and error.field not in message:
+        message = f"{message} (parameter '{error.field}')"
+    return error_response(code_of(error), message)
 
 
 class Message(BaseModel):

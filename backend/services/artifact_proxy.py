@@ -29,11 +29,10 @@ LOGGED_MODELS = "models"
 
 @dataclass(frozen=True)
 class Place:
-    """Where a write goes: the owner's folder, the path inside it, and the path from the artifact root."""
+    """Where a write goes: the owner's folder (a run's or a logged model's) and the path inside it."""
 
     root: Path
     inside: str
-    path: str
 
 
 def _relative(settings: Settings, path: str) -> str:
@@ -67,7 +66,7 @@ def writable(db: Database, settings: Settings, path: str) -> Place:
             raise Conflict(f"path {path!r}: {folder!r} holds a registered model version's files, which "
                            "cannot change (register a new version instead)", "path")
     root = settings.artifacts_root.joinpath(*parts[:depth])
-    return Place(root, "/".join(parts[depth:]), relative)
+    return Place(root, "/".join(parts[depth:]))
 
 
 async def upload(db: Database, settings: Settings, path: str, stream: AsyncIterator[bytes]) -> dict[str, Any]:
@@ -101,6 +100,20 @@ def listing(settings: Settings, path: str) -> list[dict[str, Any]]:
     return [{"path": PurePosixPath(entry["path"]).name, "is_dir": True} if entry["is_dir"] else
             {"path": PurePosixPath(entry["path"]).name, "is_dir": False, "file_size": entry["size"]}
             for entry in artifacts.list_files(root, relative)]
+
+
+def run_listing(db: Database, settings: Settings, run_id: str, path: str) -> tuple[str, list[dict[str, Any]]]:
+    """MLflow's `artifacts/list`: the run's folder (relative to the root) and what is directly under
+    `path` in it, each path given from the run's folder."""
+    owner = artifact_owners.run(db, run_id)
+    if owner is None:
+        raise NotFound(f"run {run_id!r} not found", "run_id")
+    folder = f"{owner.experiment_id}/{run_id}"
+    inside = path.rstrip("/")
+    artifacts.resolve_inside(settings.artifacts_root / folder, inside)  # `..` and links out refused here
+    prefix = f"{inside}/" if inside else ""
+    return folder, [{**entry, "path": prefix + entry["path"]}
+                    for entry in listing(settings, f"{folder}/{inside}" if inside else folder)]
 
 
 def file(settings: Settings, path: str) -> Path:

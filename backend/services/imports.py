@@ -79,12 +79,16 @@ def import_models(db: Database, settings: Settings, body: ModelImport, actor: st
     numbers (as MLflow-format versions, READY), aliases where this store has none yet. What clashes with
     what is here is left as it is here and listed in `refused`."""
     answer: dict[str, Any] = {"models_new": 0, "versions_new": 0, "aliases_new": 0, "refused": []}
+    for i, model in enumerate(body.models):  # every rule first: a batch that breaks one stores nothing
+        _tags(model.tags, f"models[{i}].tags")
+        for j, version in enumerate(model.versions):
+            _tags(version.tags, f"models[{i}].versions[{j}].tags")
     for model in body.models:
         name = registry.check_name(model.name)
         try:
             registry_store.get_model(db, name)
         except NotFound:
-            mlflow_registry.create_model(db, name, model.description, _tags(model.tags, "tags"))
+            mlflow_registry.create_model(db, name, model.description, model.tags)
             answer["models_new"] += 1
         for version in sorted(model.versions, key=lambda v: v.version):
             refusal = _import_version(db, settings, name, version, actor)
@@ -121,7 +125,7 @@ def _import_version(db: Database, settings: Settings, name: str, version: Import
     imports.reserve_versions(db, name, version.version - 1)
     try:
         made = mlflow_registry.create_version(db, settings, name, version.source, actor, run_id=version.run_id,
-                                              description=version.description, tags=_tags(version.tags, "tags"))
+                                              description=version.description, tags=version.tags)
     except DomainError as error:
         return {"field": error.field or "source", "message": error.message}
     if made["version"] != version.version:  # registered meanwhile by someone else

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from mlops_tui.contract.registry import PromoteCreate, PromoteOutcome, parse_model_ref
+from mlops_tui.contract import MAX_TAG_VALUE
+from mlops_tui.contract.registry import MAX_DESCRIPTION, PromoteCreate, PromoteOutcome, parse_model_ref
 
 from .. import artifacts
 from ..db import Database
@@ -30,6 +31,7 @@ from ..settings import Settings
 from ..store import artifact_owners
 from ..store import registry as store
 from ..store.rows import VersionRow
+from ..validation import check_key, check_text
 from . import gates, logged_models, registry
 from . import registry_search as search
 
@@ -70,6 +72,8 @@ def resolve_source(db: Database, settings: Settings, source: str, run_id: str, m
         folder = artifacts.resolve_inside(root, where.model_path, "source")
     except Invalid:
         raise Invalid(f"source {source!r} leaves this backend's artifact store", "source") from None
+    if folder == root:
+        raise Invalid(f"source {source!r} names the whole artifact store, not a model's folder", "source")
     if not folder.exists():
         raise Invalid(f"source {source!r} holds no files in this backend's artifact store", "source")
     return Source(folder.relative_to(root).as_posix(), where.run_id, where.logged_model_id or None)
@@ -102,21 +106,31 @@ def create_version(db: Database, settings: Settings, name: str, source: str, act
     """Register an MLflow model folder as the model's next version, READY at once (the files are
     already in the artifact store). The model must exist (MLflow's clients create it first)."""
     store.get_model(db, registry.check_name(name))
+    tags, _ = checked(tags, description)
     where = resolve_source(db, settings, source, run_id, model_id)
     size, sha256 = artifacts.tree_digest(artifacts.resolve_inside(settings.artifacts_root, where.model_path))
     fields = {"run_id": where.run_id, "model_path": where.model_path, "sha256": sha256, "size_bytes": size,
               "model_format": gates.MLFLOW_FORMAT, "source": source, "logged_model_id": where.logged_model_id,
-              "description": description, "tags_json": json.dumps(tags or {}), "metrics_json": "{}",
+              "description": description, "tags_json": json.dumps(tags), "metrics_json": "{}",
               "signature_json": "{}"}
     return registry.insert(db, name, fields, actor)
 
 
+def checked(tags: dict[str, str] | None, description: str | None) -> tuple[dict[str, str], str | None]:
+    """Tags and a description within the store's limits (`Invalid` naming the tag or `description`)."""
+    for key, value in (tags or {}).items():
+        check_text(value, MAX_TAG_VALUE, f"tags.{check_key(key, 'key')}")
+    return tags or {}, None if description is None else check_text(description, MAX_DESCRIPTION, "description")
+
+
 def create_model(db: Database, name: str, description: str, tags: dict[str, str]) -> None:
+    tags, _ = checked(tags, description)
     store.create_model(db, registry.check_name(name), description, tags)
 
 
 def update_model(db: Database, name: str, *, description: str | None = None, set_tags: dict[str, str] | None = None,
                  delete_tag: str | None = None) -> None:
+    checked(set_tags, description)
     store.update_model(db, registry.check_name(name), description=description, set_tags=set_tags,
                        delete_tag=delete_tag)
 
@@ -128,6 +142,7 @@ def rename_model(db: Database, name: str, new_name: str) -> None:
 
 def update_version(db: Database, name: str, version: int, *, description: str | None = None,
                    set_tags: dict[str, str] | None = None, delete_tag: str | None = None) -> VersionRow:
+    checked(set_tags, description)
     return store.update_version(db, registry.check_name(name), version, description=description,
                                 set_tags=set_tags, delete_tag=delete_tag)
 

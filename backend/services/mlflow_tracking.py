@@ -11,7 +11,7 @@ from typing import Any, Literal
 from mlops_tui.contract import MAX_NAME, MAX_PARAM_VALUE, MAX_TAG_VALUE
 
 from ..db import Database
-from ..errors import Invalid
+from ..errors import Invalid, NotFound
 from ..store import experiments, inputs, metrics, runs
 from ..store.inputs import InputRow
 from ..store.rows import ExperimentRow, RunRow
@@ -29,7 +29,6 @@ MAX_DATASET_FIELDS = {"name": 500, "digest": 36, "source_type": 36, "source": 65
                       "profile": 16384}
 """MLflow's limits on a logged dataset's fields (`mlflow.utils.validation`)."""
 PARENT_TAG = "mlflow.parentRunId"
-RUN_NAME_TAG = "mlflow.runName"
 LOGGED_MODELS_TAG = "mlflow.log-model.history"
 
 View = Literal["ACTIVE_ONLY", "DELETED_ONLY", "ALL"]
@@ -62,11 +61,10 @@ def delete_experiment_tag(db: Database, experiment_id: str, key: str) -> None:
 def create_run(db: Database, experiment_id: str | None, user_id: str | None, run_name: str | None,
                start_time: int | None, tags: dict[str, str]) -> RunRow:
     """A run as MLflow creates it: the `mlflow.parentRunId` tag names its parent (the native
-    `parent_id`), the `mlflow.runName` tag names it when `run_name` is not given."""
-    name = run_name or tags.get(RUN_NAME_TAG) or None
+    `parent_id`); the store names it after the `mlflow.runName` tag when `run_name` is not given."""
     user = check_text(user_id, MAX_NAME, "user_id") if user_id else None
-    return tracking.create_run(db, experiment_id or "0", None, name, tags, start_time, tags.get(PARENT_TAG),
-                               user_id=user)
+    return tracking.create_run(db, experiment_id or "0", None, run_name or None, tags, start_time,
+                               tags.get(PARENT_TAG), user_id=user)
 
 
 def search_runs(db: Database, experiment_ids: list[str], filter_text: str | None, view: View,
@@ -75,6 +73,7 @@ def search_runs(db: Database, experiment_ids: list[str], filter_text: str | None
     """A page of up to 50,000 runs (MLflow's limit), read from the native search a page of at most
     `tracking.MAX_RESULTS` at a time, and the token of the next page (the native tokens' format)."""
     _check_max_results(max_results)
+    experiment_ids = [e for e in experiment_ids if _experiment_exists(db, e)]  # MLflow: no runs, no error
     if not experiment_ids:
         return [], None
     start = offset = tracking.decode_token(page_token)
@@ -94,6 +93,16 @@ def search_runs(db: Database, experiment_ids: list[str], filter_text: str | None
         offset += limit
         more = page["next_page_token"] is not None
     return found, tracking.encode_token(start + max_results) if more else None
+
+
+def _experiment_exists(db: Database, experiment_id: str) -> bool:
+    if experiments.as_id(experiment_id) is None:
+        return False
+    try:
+        experiments.resolve_id(db, experiment_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _check_max_results(max_results: int) -> None:
@@ -193,8 +202,8 @@ def record_logged_model(db: Database, run_id: str, model_json: str) -> None:
 def metric_history_json(db: Database, run_id: str, key: str, max_results: int | None,
                         page_token: str | None) -> bytes:
     """`{"metrics": [{"key", "value", "timestamp", "step"}...], "next_page_token"?}` as JSON bytes, by step."""
-    if max_results is not None and not 1 <= max_results <= 25000 * 4:
-        raise Invalid("max_results must be between 1 and 100000", "max_results")
+    if max_results is not None and max_results < 1:
+        raise Invalid("max_results must be at least 1", "max_results")
     points, more = metrics.mlflow_history_json(db, run_id, key, max_results, tracking.decode_token(page_token))
     tail = b""
     if more:

@@ -17,7 +17,7 @@ from .experiments import as_id
 from .rows import RunRow
 
 STATUSES = tuple(RunStatus)
-RUN_NAME_TAG = "mlflow.runName"
+RUN_NAME_TAG = tag.RUN_NAME
 """MLflow's tag for the run name, kept equal to `runs.name` as MLflow keeps it: set on create, rewritten on a
 rename, and setting it (alone or in a batch) renames the run. Deleting it leaves the name."""
 RUN_COLUMNS = ("r.id, r.experiment_id, r.name, r.status, r.start_time, r.end_time, r.lifecycle_stage, r.parent_id, "

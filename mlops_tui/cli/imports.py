@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..mlflow_source import SourceError, open_source
 from ..mlflow_source.importer import Importer, Summary
-from .output import JsonOption, UrlOption, connect, console, errors, fail, handle_errors, print_json, shown
+from .output import JsonOption, UrlOption, connect, console, errors, fail, handle_errors, print_json, shown, usage_error
 
 import_app = typer.Typer(help="Import runs and models from another tracker.", no_args_is_help=True)
 
@@ -39,7 +40,7 @@ def _notes(summary: Summary) -> list[str]:
         notes.append(f"{summary.points_skipped:,} NaN metric points left out (this store keeps finite values)")
     if summary.artifact_runs_skipped:
         notes.append(f"artifacts of {summary.artifact_runs_skipped:,} runs skipped: their artifact URI is not a "
-                     "folder this machine can read")
+                     "folder this machine can read (reading a server's SQLite file: give --artifacts-dir)")
     notes += [f"{r.get('run_id') or r.get('model') or ''} {r['field']}: {r['message']}".strip()
               for r in summary.refused]
     return notes
@@ -50,6 +51,9 @@ def _notes(summary: Summary) -> list[str]:
 def import_mlflow(
     source: str = typer.Option(..., "--from", help="An MLflow tracking server URL (http://HOST:PORT) or its SQLite "
                                "file (sqlite:///path/mlflow.db or a path)."),
+    artifacts_dir: Path | None = typer.Option(
+        None, "--artifacts-dir", help="Reading a server's SQLite file: the folder the server keeps its "
+        "mlflow-artifacts: files in (its --artifacts-destination, default ./mlartifacts where it ran)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what the source holds; import nothing."),
     json_out: bool = JsonOption,
     url: str | None = UrlOption,
@@ -57,7 +61,9 @@ def import_mlflow(
     """Copy experiments, runs (params, tags, every metric point, datasets), artifacts, registered models,
     versions and aliases from MLflow. Run it again to add only what is new."""
     try:
-        reader = open_source(source)
+        if artifacts_dir is not None and not artifacts_dir.is_dir():
+            usage_error(f"--artifacts-dir {artifacts_dir}: no such folder")
+        reader = open_source(source, artifacts_dir)
     except SourceError as error:
         fail(str(error))
     client = None if dry_run else connect(url)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
+from .registry import ALIAS_RULE, MODEL_NAME_RULE
 from .requests import (
     KEY_RULE,
     MAX_KEY,
@@ -28,6 +29,7 @@ from .requests import (
     Status,
     Strict,
     Tags,
+    WholeNumber,
     check_unicode,
 )
 from .responses import Model
@@ -114,6 +116,8 @@ class RunImportAnswer(Model):
     refused: list[ImportRefusal] = Field(default_factory=list)
 
 
+VersionNumber = Annotated[int, WholeNumber(1, 10**9), WithJsonSchema({"type": "integer", "minimum": 1,
+                                                                      "maximum": 10**9})]
 MAX_IMPORT_MODELS = 100
 """Registered models per import batch at most."""
 
@@ -122,7 +126,7 @@ class ImportedVersion(Strict):
     """A registered model version, kept under its own number. Its files are already here: `source` names
     them as this backend resolves MLflow sources (`runs:/<run_id>/<path>`, `mlflow-artifacts:/<path>`)."""
 
-    version: int = Field(ge=1, le=10**9)
+    version: VersionNumber
     source: str = Field(min_length=1, max_length=1000)
     run_id: str = Field("", max_length=32)
     description: str = Field("", max_length=5000)
@@ -130,11 +134,13 @@ class ImportedVersion(Strict):
 
 
 class ImportedModel(Strict):
-    name: Name
+    name: str = Field(pattern=MODEL_NAME_RULE)
     description: str = Field("", max_length=5000)
     tags: Tags = Field(default_factory=dict)
     versions: list[ImportedVersion] = Field(default_factory=list, max_length=10_000)
-    aliases: dict[str, int] = Field(default_factory=dict, description="alias -> version number")
+    aliases: dict[Annotated[str, Field(pattern=ALIAS_RULE)], VersionNumber] = Field(
+        default_factory=dict, description="alias -> version number",
+        json_schema_extra={"propertyNames": {"pattern": ALIAS_RULE}})
 
 
 class ModelImport(Strict):
@@ -182,3 +188,14 @@ def run_problem(run: ImportedRun) -> ImportRefusal | None:
     except InvalidText as error:
         return ImportRefusal(run_id=run.id, field=error.field, message=error.message, left_out=True)
     return None
+
+
+def model_problems(name: str, aliases: dict[str, int]) -> list[ImportRefusal]:
+    """What of a registered model this registry cannot take by its name (its name, alias names): the
+    importer leaves those out and reports them."""
+    if not re.match(MODEL_NAME_RULE, name):
+        return [ImportRefusal(model=name, field="name", left_out=True,
+                              message=f"{name!r} is not a model name here ({MODEL_NAME_RULE}); model left out")]
+    return [ImportRefusal(model=name, version=version, field=f"aliases.{alias}",
+                          message=f"{alias!r} is not an alias name here ({ALIAS_RULE}); alias left out")
+            for alias, version in aliases.items() if not re.match(ALIAS_RULE, alias)]

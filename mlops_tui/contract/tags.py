@@ -5,6 +5,9 @@ from __future__ import annotations
 PREFIX = "mlops."
 """Every system tag starts with this; the console shows them apart from the user's tags."""
 
+RUN_NAME = "mlflow.runName"
+"""MLflow's copy of the run name, kept in step with it by the backend (set it and the run is renamed)."""
+
 # Where a run came from
 JOB_ID = "mlops.job_id"
 PIPELINE = "mlops.pipeline"

@@ -21,6 +21,7 @@ from ..contract.imports import (
     ModelImport,
     RunImport,
     RunImportAnswer,
+    model_problems,
     run_problem,
 )
 from .base import ArtifactFile, Source, SourceVersion
@@ -194,6 +195,12 @@ class Importer:
         if self.client is None:
             return
         for model in models:
+            problems = model_problems(model.name, model.aliases)
+            self.summary.refused += [p.model_dump(exclude_none=True) for p in problems]
+            if any(p.left_out for p in problems):
+                continue
+            left_out = {p.field.removeprefix("aliases.") for p in problems}
+            aliases = {a: v for a, v in model.aliases.items() if a not in left_out}
             versions = []
             for version in model.versions:
                 source = self._version_source(model.name, version)
@@ -202,8 +209,15 @@ class Importer:
                         version=version.version, source=source, run_id=version.run_id,
                         description=version.description, tags=version.tags))
             imported = ImportedModel.model_construct(name=model.name, description=model.description,
-                                                     tags=model.tags, versions=versions, aliases=model.aliases)
-            answer = self.client.import_models(ModelImport.model_construct(models=[imported]))
+                                                     tags=model.tags, versions=versions, aliases=aliases)
+            try:
+                answer = self.client.import_models(ModelImport.model_construct(models=[imported]))
+            except MlopsError as error:
+                if error.status is None or error.status >= 500:
+                    raise
+                self.summary.refused.append({"model": model.name, "field": error.field or "model",
+                                             "message": error.message, "left_out": True})
+                continue
             self.summary.models_new += answer.models_new
             self.summary.versions_new += answer.versions_new
             self.summary.aliases_new += answer.aliases_new

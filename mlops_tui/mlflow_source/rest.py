@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlparse
 
@@ -18,6 +19,10 @@ API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 PAGE = 1000
 HISTORY_PAGE = 25_000
+CHUNK = 200
+"""Runs whose histories are fetched together."""
+PARALLEL = 8
+"""Requests in flight at once while fetching histories."""
 
 
 def _pairs(items: list[dict[str, Any]] | None, name: str = "key") -> dict[str, str]:
@@ -34,6 +39,8 @@ class RestSource:
         self.http = httpx.Client(base_url=self.url, timeout=timeout, follow_redirects=False)
         self._experiment_names: dict[str, str] = {}
         self._artifact_uris: dict[str, str] = {}
+        self._listed: dict[str, list[ArtifactFile] | None] = {}
+        """Artifact listings fetched ahead (in parallel), each taken once."""
         self._runs_seen: int | None = None
         self.experiments()  # fails early, with a message, when nothing MLflow answers there
 
@@ -88,12 +95,29 @@ class RestSource:
         return sum(1 for _ in self._search())
 
     def runs(self) -> Iterator[ImportedRun]:
+        chunk: list[dict[str, Any]] = []
         for run in self._search():
+            chunk.append(run)
+            if len(chunk) == CHUNK:
+                yield from self._whole(chunk)
+                chunk = []
+        yield from self._whole(chunk)
+
+    def _whole(self, chunk: list[dict[str, Any]]) -> Iterator[ImportedRun]:
+        """The runs with every metric's full history, fetched `PARALLEL` requests at a time (a history is a
+        request per metric: MLflow's REST API has no bulk form)."""
+        wanted = [(run["info"].get("run_id") or run["info"]["run_uuid"], metric["key"])
+                  for run in chunk for metric in run.get("data", {}).get("metrics", [])]
+        uris = [run["info"].get("artifact_uri", "") for run in chunk]
+        with ThreadPoolExecutor(PARALLEL) as pool:
+            histories = dict(zip(wanted, pool.map(lambda pair: list(self._history(*pair)), wanted), strict=True))
+            self._listed.update(zip(uris, pool.map(self._list, uris), strict=True))  # the importer asks next
+        for run in chunk:
             info, data = run["info"], run.get("data", {})
             run_id = info.get("run_id") or info["run_uuid"]
             points = Points()
             for metric in data.get("metrics", []):
-                for point in self._history(run_id, metric["key"]):
+                for point in histories[(run_id, metric["key"])]:
                     points.add(metric["key"], int(point.get("step", 0)), _value(point.get("value")),
                                int(point.get("timestamp", 0)))
             self.skipped_points += points.skipped
@@ -115,6 +139,11 @@ class RestSource:
         return self._artifact_uris.get(run_id, "")
 
     def files_at(self, uri: str) -> list[ArtifactFile] | None:
+        if uri in self._listed:
+            return self._listed.pop(uri)
+        return self._list(uri)
+
+    def _list(self, uri: str) -> list[ArtifactFile] | None:
         root = _proxy_root(uri)
         if root is None:
             folder = local_folder(uri)

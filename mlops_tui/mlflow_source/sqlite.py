@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
@@ -29,11 +29,15 @@ def sqlite_path(uri: str) -> Path:
     return Path(uri)
 
 
-def local_folder(uri: str | None) -> Path | None:
-    """The local folder an artifact URI names (a path or `file:` URI), or None for any other scheme."""
+def local_folder(uri: str | None, proxied: Path | None = None) -> Path | None:
+    """The local folder an artifact URI names (a path or `file:` URI; an `mlflow-artifacts:` URI under
+    `proxied`, the server's `--artifacts-destination`, when given), or None for any other scheme."""
     if not uri:
         return None
     parsed = urlparse(uri)
+    if parsed.scheme == "mlflow-artifacts" and proxied is not None:
+        relative = PurePosixPath(unquote(parsed.path).lstrip("/"))
+        return None if ".." in relative.parts else proxied / relative
     if parsed.scheme == "file":
         return Path(unquote(parsed.path))
     if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
@@ -56,8 +60,10 @@ def files_under(root: Path) -> list[ArtifactFile]:
 class SqliteSource:
     """An MLflow SQLite store, opened read-only."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, artifacts_dir: Path | None = None) -> None:
         path = sqlite_path(uri)
+        self.artifacts_dir = artifacts_dir
+        """Where the server kept `mlflow-artifacts:` files (its `--artifacts-destination`), when known."""
         if not path.is_file():
             raise SourceError(f"{path}: no such file")
         self.description = str(path)
@@ -147,13 +153,13 @@ class SqliteSource:
         return self._artifact_uris.get(run_id, "")
 
     def files_at(self, uri: str) -> list[ArtifactFile] | None:
-        root = local_folder(uri)
+        root = local_folder(uri, self.artifacts_dir)
         if root is None:
             return None
         return files_under(root) if root.is_dir() else []  # MLflow makes a run's folder with its first file
 
     def read_at(self, uri: str, path: str) -> bytes:
-        root = local_folder(uri)
+        root = local_folder(uri, self.artifacts_dir)
         assert root is not None
         return (root / path).read_bytes()
 

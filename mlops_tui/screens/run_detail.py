@@ -187,7 +187,8 @@ class RunDetailScreen(TabbedView):
             for key, s in sorted(run.metric_stats.items())] or [
             (key, [key, number(value), "-", "-", "-", "-"]) for key, value in sorted(run.metrics.items())])
         rows = [(f"p:{k}", ["param", k, v]) for k, v in sorted(run.params.items())]
-        rows += [(f"t:{k}", ["tag", k, v]) for k, v in sorted(run.tags.items()) if not k.startswith(ENV_PREFIX)]
+        rows += [(f"t:{k}", ["tag", k, v]) for k, v in sorted(run.tags.items())
+                 if not k.startswith(ENV_PREFIX) and k != tag.RUN_NAME]  # the name is the title already
         self.query_one("#params", NavTable).sync_rows(rows)
         self._render_metric_list(run)
         self._render_chart(data.history)
