@@ -44,6 +44,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import free_port, live_backend, wait_until_healthy  # noqa: E402
+from mlops_tui.contract.defaults import PidFile, pid_file_path  # noqa: E402
 
 DEFAULT_MLFLOW = "/tmp/mlflow-venv/bin/mlflow"
 FILTER = "metrics.m0 > 0.5 and params.p0 = '3'"
@@ -94,17 +95,10 @@ def mlflow_server(binary: str) -> Iterator[Server]:
 @contextmanager
 def our_backend() -> Iterator[Server]:
     with live_backend() as (url, home):
-        yield Server("mlops-tui", url, _backend_pid(url))
-
-
-def _backend_pid(url: str) -> int:
-    """The pid of the backend listening on `url`'s port (bench.common's `live_backend` yields no process)."""
-    port = int(url.rsplit(":", 1)[1])
-    for connection in psutil.net_connections("tcp"):
-        if connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port:
-            if connection.pid is not None:
-                return connection.pid
-    raise RuntimeError(f"no process listens on port {port}")
+        pid_file = PidFile.load(pid_file_path(home))  # written by the server once it listens
+        if pid_file is None:
+            raise RuntimeError(f"the backend on {url} wrote no pid file in {home}")
+        yield Server("mlops-tui", url, pid_file.pid)
 
 
 def memory(pid: int) -> tuple[float, int]:
