@@ -9,8 +9,11 @@ on a shared machine falls on both alike), with the client this project's tests u
   (10 params: one log-batch request), `mlflow.log_metrics` (10 metrics: one log-batch request), and the
   block's exit (`end_run`: one runs/update); start_run itself is a runs/create. 4 requests a run.
 - history log: `MlflowClient.log_batch` of one 100,000-point metric (the client sends 1,000 a request).
-- search: `MlflowClient.search_runs` with a filter on a metric and a param and an order_by, 10 times.
+- search: `MlflowClient.search_runs` with a filter on a metric and a param and an order_by, 30 times.
 - history read: `MlflowClient.get_metric_history` of the 100,000 points (pages of 25,000), 3 times.
+- raw HTTP: the same requests again without the client (bodies built with orjson, answers read as
+  bytes): the servers' own share. The client's own work (protobuf to and from JSON, about 2 s per
+  100,000 points read) is the same against both servers, so it caps the ratio seen through it.
 Both servers must answer the same: the same runs matched in the same order, every point read back.
 Memory: the resident set of this backend's process tree vs the sum over `mlflow server`'s, and how many
 processes each runs.
@@ -32,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -44,7 +48,7 @@ from bench.common import free_port, live_backend, wait_until_healthy  # noqa: E4
 DEFAULT_MLFLOW = "/tmp/mlflow-venv/bin/mlflow"
 FILTER = "metrics.m0 > 0.5 and params.p0 = '3'"
 ORDER_BY = ["metrics.m1 DESC"]
-SEARCHES = 10
+SEARCHES = 30
 HISTORY_READS = 3
 BATCH = 1000
 """Metrics per log-batch request, as the client splits them (`MAX_METRICS_PER_BATCH`)."""
@@ -117,11 +121,29 @@ def memory(pid: int) -> tuple[float, int]:
 
 
 def warm_up(server: Server) -> None:
-    """Untimed requests first: `mlflow server`'s workers each open their store on their first request
-    (seconds each on a busy machine), which a long-running server has long done."""
+    """Untimed requests until `WARM_UP` in a row succeed, then a few runs logged and ended in a `warm-up`
+    experiment: `mlflow server` answers its health check while its workers still start (a request reaching
+    one then is dropped), each worker opens its store on its first request and starts its job scheduler
+    on its first run (seconds each on a busy machine), all of which a long-running server has long done."""
+    deadline = time.monotonic() + 180
+    in_a_row = 0
     with httpx.Client(base_url=f"{server.url}/api/2.0/mlflow", timeout=300) as http:
-        for _ in range(WARM_UP):
-            http.post("/experiments/search", json={"max_results": 1}).raise_for_status()
+        while in_a_row < WARM_UP:
+            try:
+                http.post("/experiments/search", json={"max_results": 1}).raise_for_status()
+                in_a_row += 1
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                in_a_row = 0
+                time.sleep(0.5)
+        experiment = _post(http, "/experiments/create", name="warm-up")["experiment_id"]
+        for _ in range(WARM_UP // 4):
+            now = int(time.time() * 1000)
+            run_id = _post(http, "/runs/create", experiment_id=experiment, start_time=now)["run"]["info"]["run_id"]
+            _post(http, "/runs/log-batch", run_id=run_id, params=[{"key": "p", "value": "1"}],
+                  metrics=[{"key": "m", "value": 1.0, "timestamp": now, "step": 0}])
+            _post(http, "/runs/update", run_id=run_id, status="FINISHED")
 
 
 def _point_to(server: Server) -> None:
@@ -187,14 +209,69 @@ def read_history(server: Server) -> None:
     server.answers["history"] = sorted((point.step, point.value) for point in history)
 
 
-def raw_requests(server: Server, points: int) -> None:
-    """The server's own share: the same log-batch, search and get-history requests the client sends,
-    by raw HTTP with bodies built beforehand, so no client library's (de)serialization is measured."""
-    http = httpx.Client(base_url=f"{server.url}/api/2.0/mlflow", timeout=300)
-    experiment = http.get("/experiments/get-by-name", params={"experiment_name": "compat-history"}).json()
-    created = http.post("/runs/create", json={"experiment_id": experiment["experiment"]["experiment_id"],
-                                              "run_name": "history-raw", "start_time": int(time.time() * 1000)})
-    run_id = created.json()["run"]["info"]["run_id"]
+def raw_requests(server: Server, runs: int, points: int) -> None:
+    """The server's own share: the requests the client sends in each phase, by raw HTTP (bodies built
+    with orjson, answers read as bytes), so no client library's work is measured."""
+    with httpx.Client(base_url=f"{server.url}/api/2.0/mlflow", timeout=300) as http:
+        server.seconds["raw log"] = _raw_log(http, runs)
+        run_id = _raw_history_log(http, server, points)
+        runs_experiment = _get(http, "/experiments/get-by-name", experiment_name="compat-runs")
+        query = {"experiment_ids": [runs_experiment["experiment"]["experiment_id"]], "filter": FILTER,
+                 "order_by": ORDER_BY, "max_results": 1000, "run_view_type": "ACTIVE_ONLY"}
+        started = time.perf_counter()
+        for _ in range(SEARCHES):
+            _post(http, "/runs/search", **query)
+        server.seconds["raw search"] = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(HISTORY_READS):
+            read, token = 0, None
+            while True:
+                page = orjson.loads(http.get("/metrics/get-history", params={
+                    "run_id": run_id, "metric_key": "loss", "max_results": 25_000,
+                    **({"page_token": token} if token else {})}).raise_for_status().content)
+                read += len(page.get("metrics", []))
+                token = page.get("next_page_token")
+                if not token:
+                    break
+        server.seconds["raw history read"] = time.perf_counter() - started
+        server.answers["raw history"] = read
+
+
+def _get(http: httpx.Client, path: str, **params: str) -> dict[str, Any]:
+    return orjson.loads(http.get(path, params=params).raise_for_status().content)  # type: ignore[no-any-return]
+
+
+def _post(http: httpx.Client, path: str, **body: object) -> dict[str, Any]:
+    response = http.post(path, content=orjson.dumps(body), headers={"Content-Type": "application/json"})
+    return orjson.loads(response.raise_for_status().content)  # type: ignore[no-any-return]
+
+
+def _raw_log(http: httpx.Client, runs: int) -> float:
+    """`runs` runs as `log_runs` logs them: create (with the tags the fluent client sets), the params'
+    log-batch, the metrics' log-batch, update to FINISHED. Seconds taken."""
+    rng = random.Random(12)
+    experiment = _post(http, "/experiments/create", name="compat-raw-runs")["experiment_id"]
+    started = time.perf_counter()
+    for index in range(runs):
+        name = f"raw-{index:04d}"
+        now = int(time.time() * 1000)
+        run_id = _post(http, "/runs/create", experiment_id=experiment, run_name=name, start_time=now, tags=[
+            {"key": "mlflow.runName", "value": name}, {"key": "mlflow.user", "value": "bench"},
+            {"key": "mlflow.source.name", "value": "bench/mlflow_compat.py"},
+            {"key": "mlflow.source.type", "value": "LOCAL"}])["run"]["info"]["run_id"]
+        _post(http, "/runs/log-batch", run_id=run_id,
+              params=[{"key": f"p{k}", "value": str(rng.randrange(10))} for k in range(10)])
+        _post(http, "/runs/log-batch", run_id=run_id, metrics=[
+            {"key": f"m{k}", "value": rng.random(), "timestamp": now, "step": 0} for k in range(10)])
+        _post(http, "/runs/update", run_id=run_id, status="FINISHED", end_time=int(time.time() * 1000))
+    return time.perf_counter() - started
+
+
+def _raw_history_log(http: httpx.Client, server: Server, points: int) -> str:
+    """The long metric again, into a new run, in requests of 1,000 points built beforehand; its run id."""
+    experiment = _get(http, "/experiments/get-by-name", experiment_name="compat-history")
+    run_id = str(_post(http, "/runs/create", experiment_id=experiment["experiment"]["experiment_id"],
+                       run_name="history-raw", start_time=int(time.time() * 1000))["run"]["info"]["run_id"])
     now = int(time.time() * 1000)
     bodies = [orjson.dumps({"run_id": run_id, "metrics": [
         {"key": "loss", "value": 1.0 / (step + 1), "timestamp": now + step, "step": step}
@@ -203,28 +280,7 @@ def raw_requests(server: Server, points: int) -> None:
     for body in bodies:
         http.post("/runs/log-batch", content=body, headers={"Content-Type": "application/json"}).raise_for_status()
     server.seconds["raw history log"] = time.perf_counter() - started
-
-    runs = http.get("/experiments/get-by-name", params={"experiment_name": "compat-runs"}).json()
-    query = {"experiment_ids": [runs["experiment"]["experiment_id"]], "filter": FILTER, "order_by": ORDER_BY,
-             "max_results": 1000, "run_view_type": "ACTIVE_ONLY"}
-    started = time.perf_counter()
-    for _ in range(SEARCHES):
-        http.post("/runs/search", json=query).raise_for_status()
-    server.seconds["raw search"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    for _ in range(HISTORY_READS):
-        read, token = 0, None
-        while True:
-            page = http.get("/metrics/get-history", params={
-                "run_id": run_id, "metric_key": "loss", "max_results": 25_000,
-                **({"page_token": token} if token else {})}).json()
-            read += len(page.get("metrics", []))
-            token = page.get("next_page_token")
-            if not token:
-                break
-    server.seconds["raw history read"] = time.perf_counter() - started
-    server.answers["raw history"] = read
+    return run_id
 
 
 def check_same(ours: Server, theirs: Server, points: int) -> list[str]:
@@ -295,7 +351,7 @@ def main() -> int:
         lambda server: log_history(server, args.points),
         search,
         read_history,
-        lambda server: raw_requests(server, args.points),
+        lambda server: raw_requests(server, args.runs, args.points),
     ]
     print(f"starting this backend and `{args.mlflow_bin} server` (default workers) ...", flush=True)
     with our_backend() as ours, mlflow_server(args.mlflow_bin) as theirs:
