@@ -36,6 +36,8 @@ CONTENT_CHECKED = {
     "/api/v1/runs/count": "filter follows a grammar",
     "/api/v1/runs/{run_id}/batch": "a series' steps, values and timestamps must have the same length",
     "/api/v1/import/runs": "a series' steps, values and timestamps must have the same length",
+    "/api/v1/models/{name}/monitor": "a model with no alias, or several and none `production`, has no default "
+                                     "to watch (the fuzzer makes such models through /api/v1/import/models)",
     "/api/v1/datasets/{name}/versions": "the body must be a readable CSV or Parquet file",
     "/api/v1/data/schema": "the body must be a readable CSV or Parquet file",
     "/api/v1/runs/{run_id}/artifacts/{path}": "a path that is a folder (or crosses a file) is refused",
