@@ -140,10 +140,15 @@ class VersionScreen(TabbedView):
             fields.append(("description", version.description))
         self.query_one("#version-summary", NavTable).sync_rows([(key, [key, value]) for key, value in fields])
         inputs = version.signature.get("inputs") or []
-        self.query_one("#version-signature", NavTable).sync_rows([
-            (str(index), [str(item.get("name", "?")), str(item.get("dtype", "?"))])
-            for index, item in enumerate(inputs) if isinstance(item, dict)])
-        self.query_one("#version-reference", NavTable).sync_rows(reference_rows(version.reference))
+        signature = [(str(index), [str(item.get("name", "?")), str(item.get("dtype", "?"))])
+                     for index, item in enumerate(inputs) if isinstance(item, dict)]
+        reference = reference_rows(version.reference)
+        if version.model_format != "skops":  # the backend never opens an MLflow model, so it has neither
+            signature = signature or [("-", ["in the model's MLmodel file (not read by the backend)", "-"])]
+            reference = reference or [("-", ["none: only skops pipelines get reference statistics",
+                                             "-", "-", "-", "-"])]
+        self.query_one("#version-signature", NavTable).sync_rows(signature)
+        self.query_one("#version-reference", NavTable).sync_rows(reference)
         report = version.last_report
         self.query_one("#version-gates", NavTable).sync_rows(report_rows(report, self.size.width))
         self.query_one("#gates-title", Label).update(Text(safe_text(

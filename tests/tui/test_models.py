@@ -5,8 +5,10 @@ decision) and what the registry then holds."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 from rich.text import Text
 from textual.widgets import Input, Label, LoadingIndicator, Static
 
@@ -306,3 +308,29 @@ async def test_the_requester_cannot_approve_and_reject_closes_the_request(backen
         found = (await backend.seeder.list_requests(MODEL)).requests[0]
         assert (found.id, found.status, found.decided_by) == (request.id, "REJECTED", CONSOLE_USER)
         assert (await backend.seeder.get_alias(MODEL, "production")).version == 1
+
+
+async def test_an_mlflow_version_says_where_its_signature_is(empty_backend: Backend,
+                                                             make_app: Callable[..., MlopsApp]) -> None:
+    """A version registered through MLflow's API: its format and source on the summary, and the empty
+    Signature and Reference tabs say why they are empty (the backend never opens an MLflow model)."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=empty_backend.app), base_url=URL) as http:
+        run = (await http.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "0"})).json()["run"]["info"]
+        uploaded = await http.put(f"/api/2.0/mlflow-artifacts/artifacts/0/{run['run_id']}/model/MLmodel",
+                                  content=b"flavors: {}\n")
+        assert uploaded.status_code == 200, uploaded.text
+        await http.post("/api/2.0/mlflow/registered-models/create", json={"name": "from-mlflow"})
+        created = await http.post("/api/2.0/mlflow/model-versions/create", json={
+            "name": "from-mlflow", "source": f"runs:/{run['run_id']}/model", "run_id": run["run_id"]})
+        assert created.json()["model_version"]["status"] == "READY"
+    app = make_app(start="model from-mlflow/1", on=empty_backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, VersionScreen)
+        summary = screen.query_one("#version-summary", NavTable)
+        assert cell(summary, "format", 1) == "mlflow (not served by the backend)"
+        assert cell(summary, "source", 1) == f"runs:/{run['run_id']}/model"
+        signature = screen.query_one("#version-signature", NavTable)
+        assert cell(signature, "-", 0) == "in the model's MLmodel file (not read by the backend)"
+        assert cell(screen.query_one("#version-reference", NavTable), "-", 0).startswith("none:")
