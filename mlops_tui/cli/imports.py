@@ -87,6 +87,6 @@ def import_mlflow(
     if json_out:
         print_json(dataclasses.asdict(importer.summary))
         return
-    console.print(summary_line(importer.summary), highlight=False, markup=False)
+    console.print(summary_line(importer.summary), highlight=False, markup=False, soft_wrap=True)
     for line in _notes(importer.summary):
         errors.print(f"[dim]note:[/] {shown(line)}", highlight=False)
