@@ -1,6 +1,6 @@
 """Run the backend under uvicorn: `python -m backend.server --host H --port P --home DIR`.
 
-Binds loopback by default and refuses any other address unless a token is configured.
+Binds loopback by default and refuses any other address unless auth is on (`MLOPS_TOKEN` or `MLOPS_AUTH=1`).
 Writes `<home>/server.pid` while it runs and removes it on a clean stop (SIGTERM or SIGINT).
 """
 from __future__ import annotations
@@ -14,7 +14,15 @@ from types import FrameType
 
 import uvicorn
 
-from mlops_tui.contract.defaults import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, PidFile, bind_refusal, pid_file_path
+from mlops_tui.contract.defaults import (
+    AUTH_ENV,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    TOKEN_ENV,
+    PidFile,
+    bind_refusal,
+    pid_file_path,
+)
 
 from .app import create_app
 from .settings import Settings, default_home
@@ -24,16 +32,22 @@ class UnsafeBind(ValueError):
     pass
 
 
-def check_bind(host: str, token: str | None) -> None:
-    refusal = bind_refusal(host, token)
+def check_bind(host: str, auth: bool) -> None:
+    refusal = bind_refusal(host, auth)
     if refusal:
         raise UnsafeBind(refusal)
 
 
 def serve(host: str, port: int, home: Path, token: str | None) -> None:
-    check_bind(host, token)
     pid_file = pid_file_path(home)
-    app = create_app(Settings(home=home, token=token, pid_file=pid_file, bind_host=host))
+    settings = Settings(home=home, token=token, pid_file=pid_file, bind_host=host)
+    check_bind(host, settings.auth_required)
+    app = create_app(settings)
+    if settings.auth_required and not app.state.tokens.has_admin():
+        app.state.db.close()
+        raise UnsafeBind(f"{AUTH_ENV}=1 but no token can manage tokens: set {TOKEN_ENV} (the server's own admin "
+                         "token), or make an admin token first (`mlops auth token create --name NAME --role admin` "
+                         "against this home served on loopback with auth off)")
     PidFile(os.getpid(), host, port).save(pid_file)
     StoppingServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run()
 
