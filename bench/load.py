@@ -6,8 +6,8 @@ The home is fresh and seeded the way a user seeds one: `sample_data/churn_pipeli
 real job (its data, validation and features, with one LogisticRegression candidate instead of its
 sweep, which is not what is measured here), the version promoted to `production`, and `SEED_RUNS` runs
 with params and metrics to search. The server runs with the product's defaults (the warm job worker
-included). Then `--clients` threads, each one user of one kind (client i is kind i % 4), send requests
-back to back for `--seconds`:
+included, unless `--no-warm-worker`). Then `--clients` threads, each one user of one kind (client i
+is kind i % 4), send requests back to back for `--seconds`:
 
 - log: a training script: one run, SDK-style batches (2 metrics x 10 steps as series, with timestamps)
   through `Client.log_batch` with the SDK's retry; every acknowledged point is remembered.
@@ -58,7 +58,7 @@ PIPELINE = ROOT / "sample_data" / "churn_pipeline.toml"
 ONE_CANDIDATE = '[[models]]\nestimator = "LogisticRegression"\nparams = { C = [1.0], max_iter = 500 }\ncv = 0\n'
 MODEL = "churn-classifier"  # the pipeline's [register] name
 SEED_EXPERIMENT, LOAD_EXPERIMENT = "load-seed", "load"
-SEED_RUNS = 100
+SEED_RUNS = 50
 KEYS = ("loss", "accuracy")
 STEPS_PER_BATCH = 10
 RETRY_SECONDS = 60.0  # the SDK's default: a logging script waits this long through an outage
@@ -425,10 +425,13 @@ def main() -> None:
                         help="Then SIGKILL the server N times under the same load, restarting it each time.")
     parser.add_argument("--crash-interval", type=float, default=4.0,
                         help="Longest wait (s) between a restart answering and the next kill.")
+    parser.add_argument("--no-warm-worker", action="store_true",
+                        help="Start the server without its warm job worker (quicker starts for the smoke test; "
+                        "the memory figure is then without it).")
     args = parser.parse_args()
     report("machine load", os.getloadavg()[0], "1-min load average", cpus=os.cpu_count())
     with tempfile.TemporaryDirectory(prefix="bench-load-") as folder:
-        backend = Backend(Path(folder) / "home")
+        backend = Backend(Path(folder) / "home", env={"MLOPS_WARM_WORKER": "0"} if args.no_warm_worker else {})
         backend.start()
         try:
             seeded = seed(backend.url)

@@ -21,7 +21,7 @@ def figures() -> dict[str, dict[str, Any]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-m", "bench.load", "--seconds", "3", "--clients", "4", "--crash", "2",
-         "--crash-interval", "1"],
+         "--crash-interval", "1", "--no-warm-worker"],
         cwd=ROOT, env=env, text=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=240)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "Traceback" not in done.stderr, done.stderr[-4000:]
@@ -58,5 +58,5 @@ def test_the_server_was_killed_twice_and_restarted_on_the_same_home(figures: dic
 
 def test_the_servers_memory_was_sampled(figures: dict[str, dict[str, Any]]) -> None:
     memory = figures["load: server peak memory"]
-    assert 20 < memory["server_mb"] <= memory["value"], memory
+    assert 20 < memory["server_mb"] <= memory["value"] + 0.1, memory  # rounded to 0.1 MB
     assert memory["target"] == "<= 500 MB"
