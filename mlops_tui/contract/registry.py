@@ -22,8 +22,8 @@ ALIAS_RULE = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 MAX_REASON = 2000
 MAX_DESCRIPTION = 5000
 USER_HEADER = "X-Mlops-User"
-"""Who sends the request: the OS user the CLI or console runs as (until tokens carry a name).
-Recorded as the actor of every registry event."""
+"""Who sends the request: the OS user the CLI or console runs as. Recorded as the actor of every registry
+event while auth is off; with auth on, the token's name is recorded instead."""
 GATE_FAILED_EXIT = 9
 """`mlops models promote` exits 9 when a gate failed (nothing moved)."""
 AWAITING_APPROVAL_EXIT = 10
