@@ -13,10 +13,13 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
 
 from mlops_tui.contract.defaults import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, PidFile, bind_refusal, pid_file_path
 
 from .app import create_app
+from .internal_errors import configure_logging
+from .limits import header_deadline
 from .settings import Settings, default_home
 
 
@@ -33,9 +36,15 @@ def check_bind(host: str, token: str | None) -> None:
 def serve(host: str, port: int, home: Path, token: str | None) -> None:
     check_bind(host, token)
     pid_file = pid_file_path(home)
-    app = create_app(Settings(home=home, token=token, pid_file=pid_file, bind_host=host))
+    settings = Settings(home=home, token=token, pid_file=pid_file, bind_host=host)
+    app = create_app(settings)
     PidFile(os.getpid(), host, port).save(pid_file)
-    StoppingServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run()
+    # proxy_headers=False: uvicorn would believe X-Forwarded-* from 127.0.0.1, every peer of a loopback
+    # server; `backend.forwarded` believes them only from MLOPS_TRUSTED_PROXIES.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False,
+                            http=header_deadline(settings.header_timeout_seconds))
+    configure_logging((token,) if token else ())
+    StoppingServer(config).run()
 
 
 class StoppingServer(uvicorn.Server):
@@ -60,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.host, args.port, home, os.environ.get(TOKEN_ENV) or None)
     except UnsafeBind as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ValidationError as error:  # a setting from the environment that does not parse
+        first = error.errors()[0]
+        print(f"error: {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
         return 1
     return 0
 
