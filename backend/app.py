@@ -18,7 +18,7 @@ from mlops_tui.contract import InvalidText, not_unicode_message
 from mlops_tui.contract.defaults import PidFile
 from mlops_tui.contract.fields import dotted_path
 
-from . import __version__
+from . import __version__, faults
 from .automation.controller import Controller
 from .automation.wiring import install as install_automation
 from .db import Database
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     settings.home.mkdir(parents=True, exist_ok=True)
     app.state.settings = settings
-    app.state.db = Database(settings.db_path)
+    app.state.db = Database(settings.db_path, settings.synchronous)
     app.state.recorder = Recorder.for_settings(app.state.db, settings)
     app.state.recorder.writers.append(DriftSummaries())
     app.state.serving = Serving(app.state.db, settings, app.state.recorder)
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(mlflow.MlflowError, _mlflow_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    faults.install(app)  # a full disk: 507 (durability part)
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
                    datasets.router, models.router, approvals.router, predict.router, monitoring.router,

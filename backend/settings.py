@@ -6,7 +6,7 @@ from it when not given; the others are only ever given (by `backend.server` or a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     """The wait before the first retry; it doubles after each failed attempt."""
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias="MLOPS_WEBHOOK_TIMEOUT")
 
+    synchronous: Literal["NORMAL", "FULL"] = Field("NORMAL", validation_alias="MLOPS_SYNCHRONOUS")
+    """SQLite's `synchronous` (the database runs in WAL mode). NORMAL: a write the server acknowledged survives
+    a crash of the server (SIGKILL included); a power loss or an OS crash may lose the last acknowledged
+    transactions but never corrupts the database. FULL: every commit is fsynced before the answer, so
+    acknowledged writes survive a power loss too, at a cost per write (`bench/durability.py`)."""
+
     @field_validator("token", "webhook_url", "webhook_secret", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: Any) -> Any:
@@ -119,6 +125,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+
+    @field_validator("synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("warm_worker", "automation", mode="before")
     @classmethod

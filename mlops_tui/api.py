@@ -5,6 +5,7 @@ them synchronously and `AsyncClient` asynchronously, so both speak exactly the s
 """
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -48,6 +49,7 @@ from .contract.registry import (
     PromoteResult,
     RequestList,
 )
+from .contract.requests import IDEMPOTENCY_HEADER
 from .contract.retrain import Lifecycle, Retrain, RetrainAnswer, RetrainList, ShadowComparison
 
 T = TypeVar("T")
@@ -126,10 +128,13 @@ def delete_run(run_id: str) -> Call[None]:
     return Call("DELETE", f"/api/v1/runs/{_segment(run_id)}", _ignore)
 
 def log_batch(run_id: str, params: dict[str, Any] | None = None, metrics: list[dict[str, Any]] | None = None,
-              tags: dict[str, str] | None = None, series: list[dict[str, Any]] | None = None) -> Call[dict[str, Any]]:
-    """`metrics` holds one object per point; `series` the compact form, columns per metric."""
+              tags: dict[str, str] | None = None, series: list[dict[str, Any]] | None = None,
+              batch_id: str | None = None) -> Call[dict[str, Any]]:
+    """`metrics` holds one object per point; `series` the compact form, columns per metric. `batch_id`
+    (default: a new UUID) names the batch: sent again, the same call stores its points once."""
     body = {"params": params or {}, "metrics": metrics or [], "series": series or [], "tags": tags or {}}
-    return Call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", _dict, json=body, idempotent=True)
+    return Call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", _dict, json=body, idempotent=True,
+                headers={IDEMPOTENCY_HEADER: batch_id or uuid.uuid4().hex})
 
 def run_heartbeat(run_id: str) -> Call[dict[str, Any]]:
     """The run's script is alive; the answer has the run's `status`."""

@@ -239,8 +239,9 @@ class Client:
 
     def log_batch(self, run_id: str, params: dict[str, Any] | None = None,
                   metrics: list[dict[str, Any]] | None = None, tags: dict[str, str] | None = None,
-                  series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return self.send(api.log_batch(run_id, params, metrics, tags, series))
+                  series: list[dict[str, Any]] | None = None, batch_id: str | None = None) -> dict[str, Any]:
+        """Store a batch; retried (with `retry_seconds`) under one `batch_id`, so it is stored once."""
+        return self.send(api.log_batch(run_id, params, metrics, tags, series, batch_id))
 
     def heartbeat(self, run_id: str) -> dict[str, Any]:
         """One attempt, never retried: a missed heartbeat is harmless, the next one follows."""
