@@ -104,6 +104,7 @@ def start_backend(home: Path, log_path: Path, token: str | None = None,
     env = os.environ.copy()
     env.pop("MLOPS_TOKEN", None)
     env.pop("MLOPS_ALLOWED_HOSTS", None)  # live servers run with the default Host allowlist
+    env.pop("MLOPS_AUTH", None)
     if token:
         env["MLOPS_TOKEN"] = token
     env.update(extra_env or {})
