@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.job_id:
         parser.error("a job id is required")
     settings = Settings(home=args.home)
-    db = Database(settings.db_path)
+    db = Database(settings.db_path, settings.synchronous)
     job = jobs.get(db, args.job_id)
     log(f"job {args.job_id} started (pid {os.getpid()}{', warm' if args.wait_for_job else ''})")
     try:
