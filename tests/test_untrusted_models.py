@@ -65,7 +65,8 @@ def hostile_files(marker: Path) -> dict[str, Hostile]:
     return {
         "pickle": Hostile(pickle.dumps(trap), ("pickle or joblib", "never loaded")),
         "joblib": Hostile(joblib_file.getvalue(), ("pickle or joblib",)),
-        "skops-class": Hostile(skops.io.dumps(Pipeline([("trap", trap)])), ("not trusted", "test_untrusted_models.Trap")),
+        "skops-class": Hostile(skops.io.dumps(Pipeline([("trap", trap)])),
+                               ("not trusted", "test_untrusted_models.Trap")),
         "skops-os.system": Hostile(skops.io.dumps(Pipeline([("f", FunctionTransformer(os.system))])),
                                    ("not trusted", "system")),
         "skops-eval": Hostile(skops.io.dumps(Pipeline([("f", FunctionTransformer(builtins.eval))])),
