@@ -1,36 +1,33 @@
-"""Artifact files under `<home>/artifacts/<experiment_id>/<run_id>/`; every path stays inside."""
+"""Artifact files under `<home>/artifacts/<experiment_id>/<run_id>/`; every path stays inside.
+
+Every name that becomes a path here (a request's, a database row's) goes through `resolve_inside`,
+the backend's face of `mlops_tui.contract.paths` (the one rule, shared with the CLI); every file is
+written atomically (`mlops_tui.contract.atomic`).
+"""
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mlops_tui.contract import paths
+from mlops_tui.contract.atomic import commit
+
 from .datasets.io import UPLOAD_PREFIX, receive_upload
 from .errors import Invalid, NotFound
+from .paths import resolve_inside
+
+__all__ = ["resolve_inside", "run_root", "save_stream", "list_files", "file_path", "tree_digest"]
 
 
 def run_root(artifacts_root: Path, experiment_id: str, run_id: str) -> Path:
-    return artifacts_root / str(experiment_id) / run_id
-
-
-def resolve_inside(root: Path, relative: str, field: str = "path") -> Path:
-    """`root / relative`, refusing absolute paths, `..`, and links that lead outside `root`."""
-    if "\x00" in relative:
-        raise Invalid("path must not contain NUL", field)
-    pure = PurePosixPath(relative.replace("\\", "/"))
-    if pure.is_absolute() or any(part == ".." for part in pure.parts):
-        raise Invalid(f"path {relative!r} must be relative and stay inside the run's folder", field)
-    root_resolved = root.resolve()
-    target = (root_resolved / pure).resolve()
-    if target != root_resolved and root_resolved not in target.parents:
-        raise Invalid(f"path {relative!r} leaves the run's folder", field)
-    return target
+    """A run's folder; its two ids are checked like any path component (they come from the database)."""
+    return resolve_inside(artifacts_root, f"{experiment_id}/{run_id}", "run_id", "the artifact folder")
 
 
 async def save_stream(root: Path, relative: str, stream: Any, max_bytes: int) -> dict[str, Any]:
-    """Write an uploaded stream atomically (temp file, then rename), stopping at `max_bytes`:
-    a failed or oversized upload leaves nothing half-written."""
+    """Write an uploaded stream atomically (temp file, fsync, rename, fsync of the folder), stopping at
+    `max_bytes`: a failed, cut or oversized upload leaves nothing half-written."""
 
     target = resolve_inside(root, relative)
     if target == root.resolve():
@@ -43,7 +40,7 @@ async def save_stream(root: Path, relative: str, stream: Any, max_bytes: int) ->
         raise Invalid(f"path {relative!r}: a folder on the way is a file", "path") from None
     temp_path, size = await receive_upload(target.parent, stream, max_bytes)
     try:
-        os.replace(temp_path, target)
+        commit(temp_path, target)
     except BaseException:
         temp_path.unlink(missing_ok=True)
         raise
@@ -66,7 +63,7 @@ def list_files(root: Path, relative: str = "") -> list[dict[str, Any]]:
 def _entry(root: Path, path: Path) -> dict[str, Any] | None:
     """The listing entry of `path`; None for a link that is dangling or leads outside the run's folder."""
     target = path.resolve()
-    if not target.exists() or (target != root and root not in target.parents):
+    if not target.exists() or not paths.is_inside(root, target):
         return None
     is_dir = target.is_dir()
     return {

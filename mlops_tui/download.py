@@ -1,19 +1,22 @@
 """Download a run's artifacts (a file, a folder, or all of them) into a local folder, kept inside it.
 
-Shared by `mlops runs download`; reaches the backend only through the client.
+Shared by `mlops runs download`; reaches the backend only through the client. Every path the backend
+lists is checked by the same rule as the backend's own (`mlops_tui.contract.paths`): a hostile or
+broken backend can't make it write outside DEST. Files are written atomically.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .client import Client
-from .contract import ArtifactFile
+from .contract import ArtifactFile, atomic, paths
+
+DOWNLOAD_PREFIX = ".mlops-download-"
+"""Temp files of downloads in flight."""
 
 
-class UnsafePath(ValueError):
+class UnsafePath(paths.UnsafePath):
     """An artifact path that would land outside the destination folder."""
 
 
@@ -39,34 +42,28 @@ def artifact_files(client: Client, run_id: str, path: str = "") -> list[Artifact
 def plan(files: list[ArtifactFile], path: str, dest: Path) -> list[Planned]:
     """Targets under `dest`, keeping each file's path below `path`'s parent (`model/` downloads as
     `dest/model/...`, `model/model.skops` as `dest/model.skops`). Refuses, before anything is
-    written, a path that would resolve outside `dest` (`..`, absolute, a link in `dest`)."""
-    root = dest.resolve()
+    written, a path that breaks `mlops_tui.contract.paths`' rule or would resolve outside `dest` (`..`,
+    encoded or not, absolute, a backslash, a link in `dest`)."""
     base = PurePosixPath(path.strip("/")).parent if path.strip("/") else PurePosixPath("")
     planned = []
     for file in files:
-        relative = PurePosixPath(file.path)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise UnsafePath(f"refusing artifact path {file.path!r}: it would leave {dest}")
-        if base.parts:
-            relative = relative.relative_to(base)
-        target = (root / relative).resolve()
-        if root not in target.parents:
-            raise UnsafePath(f"refusing artifact path {file.path!r}: it would leave {dest}")
+        try:
+            relative = PurePosixPath(*paths.relative_parts(file.path, str(dest)))
+            if base.parts:
+                relative = relative.relative_to(base)
+            target = paths.resolve_inside(dest, relative.as_posix(), str(dest))
+        except ValueError as error:  # UnsafePath, or a listed file outside the folder asked for
+            raise UnsafePath(f"refusing artifact path {file.path!r}: {error}") from None
+        if target == dest.resolve():
+            raise UnsafePath(f"refusing artifact path {file.path!r}: it names {dest} itself")
         planned.append(Planned(file.path, target))
     return planned
 
 
 def write_file(target: Path, content: bytes) -> None:
-    """Write atomically: a temp file beside the target, then a rename."""
+    """Write atomically (a temp file beside the target, fsync, rename), creating the folders on the way."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".mlops-download-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic.write_bytes(target, content, DOWNLOAD_PREFIX)
 
 
 def download(client: Client, run_id: str, path: str, dest: Path) -> list[Planned]:

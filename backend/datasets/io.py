@@ -20,6 +20,8 @@ from pathlib import Path, PurePath
 
 import pandas as pd
 
+from mlops_tui.contract.atomic import TEMP_PREFIX
+
 from ..errors import Invalid, TooLarge
 
 FORMATS = {".csv": "csv", ".parquet": "parquet"}
@@ -27,7 +29,8 @@ EXTENSIONS = {fmt: ext.lstrip(".") for ext, fmt in FORMATS.items()}
 MAX_FILENAME = 250
 MAX_PARQUET_BYTES = 1024 * 1024 * 1024
 """Largest uncompressed size a Parquet file may declare (its columns, summed over row groups)."""
-UPLOAD_PREFIX = ".upload-"
+UPLOAD_PREFIX = TEMP_PREFIX
+"""Temp files of uploads in flight (listings leave them out)."""
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -62,8 +65,9 @@ def sha256_of(path: Path) -> str:
 
 
 async def receive_upload(root: Path, stream: AsyncIterator[bytes], max_bytes: int) -> tuple[Path, int]:
-    """Write a request body to a temporary file inside `root`; (path, size). An oversized or broken
-    upload leaves nothing behind. The caller owns the file afterwards (move it or delete it)."""
+    """Write a request body to a temporary file inside `root`, fsynced; (path, size). An oversized, cut or
+    failed upload (a full disk) leaves nothing behind. The caller owns the file afterwards: move it into
+    place with `mlops_tui.contract.atomic.commit`, or delete it."""
     root.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=root, prefix=UPLOAD_PREFIX)
     size = 0
@@ -74,6 +78,8 @@ async def receive_upload(root: Path, stream: AsyncIterator[bytes], max_bytes: in
                 if size > max_bytes:
                     raise TooLarge(f"file is larger than {max_bytes} bytes", "body")
                 out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_tui.contract import atomic
+
 from . import bins
 from .stats import psi_rows
 
@@ -131,5 +133,5 @@ def plain(value: Any) -> Any:
 
 def save(folder: Path, profile: dict[str, Any], name: str) -> Path:
     path = folder / name
-    path.write_text(json.dumps(profile, separators=(",", ":")))
+    atomic.write_text(path, json.dumps(profile, separators=(",", ":")))
     return path

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 from mlops_tui.client import Client
+from mlops_tui.contract import paths
 from mlops_tui.contract.registry import ModelVersion
 from mlops_tui.download import write_file
 
@@ -16,11 +17,16 @@ class ModelMismatch(RuntimeError):
 
 
 def cached_path(cache_dir: Path, version: ModelVersion) -> Path:
-    """`<cache>/<name>-<version>-<sha256 prefix>.skops`, kept inside the cache folder."""
-    root = cache_dir.resolve()
-    path = (root / f"{version.name}-{version.version}-{version.sha256[:16]}.skops").resolve()
-    if path.parent != root:
-        raise ModelMismatch(f"model name {version.name!r} does not make a file name inside {root}")
+    """`<cache>/<name>-<version>-<sha256 prefix>.skops`, kept inside the cache folder (the name and the
+    hash come from the backend's answer: checked by the shared path rule, one file name, no folder)."""
+    name = f"{version.name}-{version.version}-{version.sha256[:16]}.skops"
+    try:
+        path = paths.resolve_inside(cache_dir, name, "the cache folder")
+    except paths.UnsafePath as error:
+        raise ModelMismatch(f"model name {version.name!r} does not make a file name inside {cache_dir}: {error}"
+                            ) from None
+    if path.parent != cache_dir.resolve():
+        raise ModelMismatch(f"model name {version.name!r} does not make a file name inside {cache_dir}")
     return path
 
 

@@ -5,7 +5,8 @@ one the native API lists, so a file logged either way is the same file) and
 `<experiment>/models/<model id>/...` a logged model's. Reads go anywhere inside the artifact folder;
 writes (upload, delete) only into an active run or logged model of the experiment the path names, and
 never over the files a registered version was made from: their sha256 is the registry's check.
-Every path goes through `artifacts.resolve_inside` (no `..`, no absolute path, no link out).
+Every path goes through `artifacts.resolve_inside` (no `..`, encoded or not, no absolute path, no link
+out); a delete removes a link, never what it points at.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..errors import Conflict, Invalid, NotFound
 from ..settings import Settings
 from ..store import artifact_owners
 
+ARTIFACT_FOLDER = "the artifact folder"
 LOGGED_MODELS = "models"
 """The folder of an experiment that holds its logged models (a run id is 32 hex digits, never this)."""
 
@@ -36,9 +38,11 @@ class Place:
 
 
 def _relative(settings: Settings, path: str) -> str:
-    """`path` resolved inside the artifact root, as a clean relative path ('' for the root itself)."""
+    """`path` resolved inside the artifact root, as a clean relative path ('' for the root itself). Its
+    last component is not followed (a link there is what a delete removes; an upload checks it again)."""
     root = settings.artifacts_root.resolve()
-    relative = artifacts.resolve_inside(root, path.rstrip("/")).relative_to(root).as_posix()
+    found = artifacts.resolve_inside(root, path.rstrip("/"), where=ARTIFACT_FOLDER, follow_last=False)
+    relative = found.relative_to(root).as_posix()
     return "" if relative == "." else relative
 
 
@@ -82,7 +86,7 @@ def delete(db: Database, settings: Settings, path: str) -> None:
     """Remove a file or a folder (all of a run's files when `path` is the run); nothing there is fine,
     as in MLflow."""
     place = writable(db, settings, path)
-    target = artifacts.resolve_inside(place.root, place.inside) if place.inside else place.root
+    target = artifacts.resolve_inside(place.root, place.inside, follow_last=False) if place.inside else place.root
     if target.is_dir() and not target.is_symlink():
         shutil.rmtree(target)
     elif target.exists() or target.is_symlink():
@@ -94,7 +98,7 @@ def listing(settings: Settings, path: str) -> list[dict[str, Any]]:
     A file or a missing path lists nothing (MLflow's answer); links leading outside are left out."""
     relative = path.rstrip("/")
     root = settings.artifacts_root
-    folder = artifacts.resolve_inside(root, relative) if relative else root.resolve()
+    folder = artifacts.resolve_inside(root, relative, where=ARTIFACT_FOLDER) if relative else root.resolve()
     if not folder.is_dir():
         return []
     return [{"path": PurePosixPath(entry["path"]).name, "is_dir": True} if entry["is_dir"] else

@@ -7,7 +7,6 @@ tag `mlops.dataset` (`name@N`), which is how lineage run -> data is found.
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,10 +15,13 @@ from typing import Any
 import pandas as pd
 from anyio import to_thread
 
+from mlops_tui.contract.atomic import commit
+
 from ..datasets import drift, io, schema
 from ..datasets.stats import column_stats, schema_of
 from ..db import Database
 from ..errors import Invalid, NotFound
+from ..paths import resolve_inside
 from ..settings import Settings
 from ..store import datasets as store
 from ..store.rows import DatasetDetail, DatasetSummary, DatasetVersion, RunRow
@@ -112,7 +114,7 @@ def add_version(db: Database, settings: Settings, name: str, filename: str, sour
         source.unlink(missing_ok=True)
         return {**store.get_version(db, name, existing["version"]), "created": False}
     target = root / f"{sha256}.{io.EXTENSIONS[fmt]}"
-    os.replace(source, target)  # same bytes under another name: the same file
+    commit(source, target)  # same bytes under another name (the same file), the rename made durable
     try:
         version, created = store.insert_version(db, name, sha256, fmt, filename, size, len(frame), columns_schema,
                                                 stats)
@@ -173,10 +175,8 @@ def frame_path(settings: Settings, record: DatasetVersion | dict[str, Any]) -> P
     sha256, fmt = str(record.get("sha256", "")), str(record.get("format", ""))
     if not _SHA.match(sha256) or fmt not in io.EXTENSIONS:
         raise Invalid("dataset version record is malformed", "dataset")
-    root = datasets_root(settings).resolve()
-    path = (root / f"{sha256}.{io.EXTENSIONS[fmt]}").resolve()
-    if root not in path.parents:
-        raise Invalid("dataset file leaves the datasets folder", "dataset")
+    path = resolve_inside(datasets_root(settings), f"{sha256}.{io.EXTENSIONS[fmt]}", "dataset",
+                          "the datasets folder")
     if not path.is_file():
         raise NotFound(f"the file of dataset version {record.get('ref')} is missing", "dataset")
     return path

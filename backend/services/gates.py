@@ -93,6 +93,11 @@ def integrity_problem(settings: Settings, version: VersionRow) -> str | None:
         return f"{label(version)}: model file {version['model_path']} is missing"
     else:
         found = file_sha256(path)
+    return _changed(version, found)
+
+
+def _changed(version: VersionRow, found: str) -> str | None:
+    """Why bytes hashing to `found` are not the version's registered file, or None when they are."""
     if found != version["sha256"]:
         return (f"{label(version)}: model file changed on disk since registration "
                 f"(sha256 {found[:12]}…, registered {version['sha256'][:12]}…)")
@@ -100,19 +105,20 @@ def integrity_problem(settings: Settings, version: VersionRow) -> str | None:
 
 
 def load_model(settings: Settings, version: VersionRow) -> Any:
-    """The version's scikit-learn pipeline, loaded only if its file matches the registered hash."""
-    if is_mlflow(version):
-        raise Conflict(not_loaded(version), "version")
-    problem = integrity_problem(settings, version)
-    if problem is not None:
-        raise Conflict(problem, "version")
-    return _load_file(settings, version)
-
-
-def _load_file(settings: Settings, version: VersionRow) -> Any:
+    """The version's scikit-learn pipeline, loaded only if its file matches the registered hash: the
+    bytes are read once, hashed, and those same bytes loaded (a file swapped in between is never read)."""
     from ..pipelines import model_io
 
-    return model_io.load(model_file(settings, version))
+    if is_mlflow(version):
+        raise Conflict(not_loaded(version), "version")
+    try:
+        data = model_file(settings, version).read_bytes()
+    except OSError:
+        raise Conflict(f"{label(version)}: model file {version['model_path']} is missing", "version") from None
+    problem = _changed(version, hashlib.sha256(data).hexdigest())
+    if problem is not None:
+        raise Conflict(problem, "version")
+    return model_io.loads(data)
 
 
 def label(version: VersionRow) -> str:
@@ -166,7 +172,7 @@ def gather(settings: Settings, db: Database, candidate: VersionRow, champion: Ve
     evidence = Evidence()
     try:
         evidence.holdout, evidence.columns = _candidate_holdout(settings, db, candidate, integrity)
-        evidence.model = _load_file(settings, candidate)  # its hash was checked just above
+        evidence.model = load_model(settings, candidate)  # the bytes loaded are the bytes hashed
     except _Unscorable as why:
         evidence.unscorable = str(why)
         return evidence

@@ -69,7 +69,7 @@ def register(db: Database, settings: Settings, name: str, run_id: str, actor: st
     check_name(name)
     run = runs.get(db, run_id, with_metric_stats=False)
     root = artifacts.run_root(settings.artifacts_root, run["experiment_id"], run["id"])
-    model_path = root / MODEL_PATH
+    model_path = artifacts.resolve_inside(root, MODEL_PATH, "run_id")  # a link planted by a job leads nowhere
     if not model_path.is_file():
         raise Invalid(f"run {run_id} has no {MODEL_PATH}", "run_id")
     size, sha256 = _file_digest(model_path)
@@ -80,10 +80,10 @@ def register(db: Database, settings: Settings, name: str, run_id: str, actor: st
         "dataset": run["tags"].get(tag.DATASET) or None, "pipeline_hash": run["tags"].get(tag.CONFIG_HASH),
         "primary_metric": primary, "primary_value": metrics.get(primary) if primary else None,
         "metrics_json": json.dumps(metrics), "model_path": MODEL_PATH, "sha256": sha256, "size_bytes": size,
-        "signature_json": json.dumps(_json_file(model_path.parent / model_io.SIGNATURE_FILE) or {}),
-        "reference_json": _json_text(model_path.parent / model_io.REFERENCE_FILE),
-        "profile_json": _json_text(model_path.parent / model_io.PROFILE_FILE),
-        "pipeline_json": _json_text(root / "pipeline.json"), "description": description,
+        "signature_json": json.dumps(_json_file(root, f"model/{model_io.SIGNATURE_FILE}") or {}),
+        "reference_json": _json_text(root, f"model/{model_io.REFERENCE_FILE}"),
+        "profile_json": _json_text(root, f"model/{model_io.PROFILE_FILE}"),
+        "pipeline_json": _json_text(root, "pipeline.json"), "description": description,
         "tags_json": json.dumps(tags or {})}
     return store.insert_version(db, name, fields, actor, then=_tell(NotifyEvent.MODEL_REGISTERED))
 
@@ -104,17 +104,17 @@ def _file_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _json_file(path: Path) -> Any:
-    """A JSON file next to the model, or None when it is missing or unreadable (the version is still
-    registered; what the file would have said is left empty)."""
+def _json_file(root: Path, relative: str) -> Any:
+    """A JSON file of the run's (beside the model), or None when it is missing, unreadable or a link
+    leading out of the run's folder (the version is still registered; what it would have said is empty)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return json.loads(artifacts.resolve_inside(root, relative).read_text())
+    except (OSError, ValueError, Invalid):
         return None
 
 
-def _json_text(path: Path) -> str | None:
-    found = _json_file(path)
+def _json_text(root: Path, relative: str) -> str | None:
+    found = _json_file(root, relative)
     return json.dumps(found) if found is not None else None
 
 

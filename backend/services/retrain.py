@@ -32,7 +32,7 @@ from mlops_tui.contract.retrain import (
 
 from .. import artifacts
 from ..db import Database
-from ..errors import Conflict, DomainError, NotFound
+from ..errors import Conflict, DomainError, Invalid, NotFound
 from ..pipelines.config import from_dict
 from ..pipelines.promote import duration_ms
 from ..settings import Settings
@@ -265,10 +265,11 @@ def pipeline_text(db: Database, settings: Settings, version: VersionRow) -> str:
     the pipeline stored with the version."""
     try:
         run = runs_store.get(db, version["run_id"], with_metric_stats=False)
-        saved = artifacts.run_root(settings.artifacts_root, run["experiment_id"], run["id"]) / "pipeline.toml"
+        root = artifacts.run_root(settings.artifacts_root, run["experiment_id"], run["id"])
+        saved = artifacts.resolve_inside(root, "pipeline.toml")
         if saved.is_file():
             return saved.read_text()
-    except (NotFound, OSError, UnicodeDecodeError):
+    except (NotFound, Invalid, OSError, UnicodeDecodeError):
         pass
     stored = version.get("pipeline")
     if not stored:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlops_tui.contract import JobStatus, RunStatus
+from mlops_tui.contract import JobStatus, RunStatus, atomic
 from mlops_tui.contract import tags as tag
 from mlops_tui.contract.environment import environment_tags
 
@@ -98,10 +98,10 @@ class Training:
         jobs.update(self.db, self.job_id, run_id=parent["id"], experiment_id=int(experiment["id"]))
         root = artifacts.run_root(self.settings.artifacts_root, experiment["id"], parent["id"])
         root.mkdir(parents=True, exist_ok=True)
-        (root / "pipeline.json").write_text(json.dumps(self.job["config"], indent=1))
+        atomic.write_text(root / "pipeline.json", json.dumps(self.job["config"], indent=1))
         toml = self.job.get("config_toml")
         if toml:
-            (root / "pipeline.toml").write_text(toml)
+            atomic.write_text(root / "pipeline.toml", toml)
         return parent
 
     def load_data(self, config: PipelineConfig, parent: RunRow) -> Any:
