@@ -18,7 +18,8 @@ from mlops_tui.contract import InvalidText, not_unicode_message
 from mlops_tui.contract.defaults import PidFile
 from mlops_tui.contract.fields import dotted_path
 
-from . import __version__
+from . import __version__, faults
+from .auth import Authenticate
 from .automation.controller import Controller
 from .automation.wiring import install as install_automation
 from .db import Database
@@ -38,6 +39,7 @@ from .routers import (
     alerts,
     approvals,
     artifacts,
+    auth,
     datasets,
     experiments,
     health,
@@ -53,6 +55,7 @@ from .routers import (
     webhooks,
 )
 from .services.serving import Serving
+from .services.tokens import TokenRegistry
 from .settings import Settings
 from .store.experiments import ensure_default
 from .sweeper import HeartbeatSweeper
@@ -91,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     settings.home.mkdir(parents=True, exist_ok=True)
     app.state.settings = settings
-    app.state.db = Database(settings.db_path)
+    app.state.db = Database(settings.db_path, settings.synchronous)
+    app.state.tokens = TokenRegistry(app.state.db, settings.token)
     app.state.recorder = Recorder.for_settings(app.state.db, settings)
     app.state.recorder.writers.append(DriftSummaries())
     app.state.serving = Serving(app.state.db, settings, app.state.recorder)
@@ -106,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(mlflow.MlflowError, _mlflow_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    faults.install(app)  # a full disk: 507 (durability part)
     app.openapi = lambda: describe(app)  # type: ignore[method-assign]
     for router in (health.router, experiments.router, runs.router, heartbeats.router, artifacts.router, jobs.router,
                    datasets.router, models.router, approvals.router, predict.router, monitoring.router,
@@ -113,13 +118,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(retrain.router)
     app.include_router(imports.router)
+    app.include_router(auth.router)
     for router in (mlflow_tracking.router, mlflow_registry.router, mlflow_artifacts.router,
                    mlflow_logged_models.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)
-    if settings.token:
-        app.add_middleware(BearerAuth, token=settings.token)
+    app.add_middleware(Authenticate, tokens=app.state.tokens, required=settings.auth_required)
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings.bind_host, settings.allowed_hosts))
     return app
 

@@ -5,6 +5,7 @@ versioned with `PRAGMA user_version`; `MIGRATIONS[i]` moves a database from vers
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -486,15 +487,54 @@ MIGRATIONS: list[str] = [
     INSERT INTO tags (run_id, key, value) SELECT id, 'mlflow.runName', name FROM runs WHERE true
     ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value;
     """,
+    # 12 -> 13 (durability part): the batches a run has stored, by the client's `Idempotency-Key`, written in
+    # the batch's own transaction: a batch sent again after its answer was lost (a crash after the commit) is
+    # recognised and stored once. `digest` is the request body's hash: the same key with other content is refused.
+    """
+    CREATE TABLE run_batches (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    """,
+    # 13 -> 14 (users and roles): bearer tokens, each with a name and a role; only the SHA-256 of a
+    # token's secret is kept. A revoked token keeps its row (who held it stays in the audit trail).
+    """
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        secret_sha256 TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked_at IS NULL;
+    """,
 ]
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the database with the pragmas the backend relies on."""
+SYNCHRONOUS = ("NORMAL", "FULL")
+"""The durability levels a server may run with (`Settings.synchronous`, `MLOPS_SYNCHRONOUS`)."""
+
+
+def connect(path: Path, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """Open the database with the pragmas the backend relies on. `synchronous` NORMAL in WAL mode: a commit
+    survives the process's crash (it is in the WAL file, in the OS's hands) and the file is never corrupted;
+    FULL also fsyncs the WAL at every commit, so a commit survives a power loss too."""
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {synchronous!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    try:
+        check_schema(conn, path)  # before the first write (the switch to WAL writes the file's header)
+    except BaseException:
+        conn.close()
+        raise
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA cache_size = -65536")
@@ -520,6 +560,49 @@ def migrate(conn: sqlite3.Connection) -> int:
     return len(MIGRATIONS)
 
 
+class NotADatabase(Exception):
+    """The database file is there but is not a usable mlops database (garbage, truncated, not SQLite, or a
+    schema newer than this code): the server refuses to start and leaves the file as it is."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} is not a valid database ({reason}); it was left untouched: move it away, or "
+                         f"restore a backup with `mlops server restore FILE`")
+        self.path = path
+        self.reason = reason
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_file(path: Path) -> None:
+    """Refuse, before SQLite opens it, a file that is not SQLite or is shorter than its header says (cut
+    short). A missing or empty file is a new database. Cheap: reads 100 bytes, whatever the size."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(100)
+            size = os.fstat(file.fileno()).st_size
+    except FileNotFoundError:
+        return
+    if not header:
+        return
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise NotADatabase(path, "not an SQLite file")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages, counter, valid_for = (int.from_bytes(header[at:at + 4], "big") for at in (28, 24, 92))
+    if counter == valid_for and size < pages * page_size:
+        raise NotADatabase(path, f"truncated: {size} bytes where its header says {pages * page_size}")
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Read the schema, writing nothing: a damaged file fails here (`sqlite3.DatabaseError`); a schema newer
+    than this code knows is refused."""
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise NotADatabase(path, f"schema version {version} is newer than this code's {len(MIGRATIONS)}")
+
+
 class Database:
     """One connection shared by the backend, serialised by a lock.
 
@@ -528,10 +611,14 @@ class Database:
     processes (benchmarks, backups) proceed.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
         self.path = path
-        self.conn = connect(path)
-        self.schema_version = migrate(self.conn)
+        check_file(path)
+        try:
+            self.conn = connect(path, synchronous)
+            self.schema_version = migrate(self.conn)
+        except sqlite3.DatabaseError as error:
+            raise NotADatabase(path, str(error)) from None
         self.utils = sqlite_utils.Database(self.conn, execute_plugins=False)
         """sqlite-utils on the same connection: `Table` methods for the simple tables; inside `write()`
         they join its transaction (as savepoints)."""
@@ -549,10 +636,11 @@ class Database:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                    self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
 
     def ping(self) -> None:
         """Answer a trivial query: the file is open and readable."""

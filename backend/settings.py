@@ -6,7 +6,7 @@ from it when not given; the others are only ever given (by `backend.server` or a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, field_validator
@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home)
     token: str | None = Field(None, validation_alias=defaults.TOKEN_ENV)
+    """The server's own token: an admin's (`server-token`), and it turns auth on."""
+    auth: bool = Field(False, validation_alias=defaults.AUTH_ENV)
+    """`MLOPS_AUTH=1`: every request needs a token made with `mlops auth token create`, even without `token`."""
     max_body_bytes: int = 64 * 1024 * 1024
     """Largest request body accepted (artifacts included); larger bodies get 413."""
     max_batch_metrics: int = 10_000
@@ -119,6 +122,11 @@ class Settings(BaseSettings):
     warm_worker_idle_seconds: float = Field(300.0, ge=0, validation_alias="MLOPS_WARM_WORKER_IDLE")
     """The warm worker leaves after this long without a job starting (0: it never leaves), and comes back
     once a job has run: an idle server gives its ~250 MB back, the next job starts cold."""
+    synchronous: Literal["NORMAL", "FULL"] = Field("NORMAL", validation_alias="MLOPS_SYNCHRONOUS")
+    """SQLite's `synchronous` (the database runs in WAL mode). NORMAL: a write the server acknowledged survives
+    a crash of the server (SIGKILL included); a power loss or an OS crash may lose the last acknowledged
+    transactions but never corrupts the database. FULL: every commit is fsynced before the answer, so
+    acknowledged writes survive a power loss too, at a cost per write (`bench/durability.py`)."""
 
     @field_validator("token", "webhook_url", "webhook_secret", mode="before")
     @classmethod
@@ -133,7 +141,12 @@ class Settings(BaseSettings):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
-    @field_validator("warm_worker", "automation", mode="before")
+    @field_validator("synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("warm_worker", "automation", "auth", mode="before")
     @classmethod
     def _zero_turns_off(cls, value: Any) -> Any:
         return value != "0" if isinstance(value, str) else value
@@ -145,6 +158,11 @@ class Settings(BaseSettings):
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, _DeclaredVariables(settings_cls)
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every request (but `/healthz`) needs a valid token."""
+        return self.auth or bool(self.token)
 
     @property
     def db_path(self) -> Path:

@@ -5,6 +5,7 @@ them synchronously and `AsyncClient` asynchronously, so both speak exactly the s
 """
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -26,6 +27,7 @@ from .contract import (
     RunPage,
 )
 from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
+from .contract.auth import Role, Token, TokenCreated, TokenList, TokenRequest, WhoAmI
 from .contract.imports import ModelImport, ModelImportAnswer, RunImport, RunImportAnswer
 from .contract.monitoring import (
     CSV_MEDIA_TYPE,
@@ -48,6 +50,7 @@ from .contract.registry import (
     PromoteResult,
     RequestList,
 )
+from .contract.requests import IDEMPOTENCY_HEADER
 from .contract.retrain import Lifecycle, Retrain, RetrainAnswer, RetrainList, ShadowComparison
 
 T = TypeVar("T")
@@ -126,10 +129,13 @@ def delete_run(run_id: str) -> Call[None]:
     return Call("DELETE", f"/api/v1/runs/{_segment(run_id)}", _ignore)
 
 def log_batch(run_id: str, params: dict[str, Any] | None = None, metrics: list[dict[str, Any]] | None = None,
-              tags: dict[str, str] | None = None, series: list[dict[str, Any]] | None = None) -> Call[dict[str, Any]]:
-    """`metrics` holds one object per point; `series` the compact form, columns per metric."""
+              tags: dict[str, str] | None = None, series: list[dict[str, Any]] | None = None,
+              batch_id: str | None = None) -> Call[dict[str, Any]]:
+    """`metrics` holds one object per point; `series` the compact form, columns per metric. `batch_id`
+    (default: a new UUID) names the batch: sent again, the same call stores its points once."""
     body = {"params": params or {}, "metrics": metrics or [], "series": series or [], "tags": tags or {}}
-    return Call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", _dict, json=body, idempotent=True)
+    return Call("POST", f"/api/v1/runs/{_segment(run_id)}/batch", _dict, json=body, idempotent=True,
+                headers={IDEMPOTENCY_HEADER: batch_id or uuid.uuid4().hex})
 
 def run_heartbeat(run_id: str) -> Call[dict[str, Any]]:
     """The run's script is alive; the answer has the run's `status`."""
@@ -473,3 +479,22 @@ def import_models(batch: ModelImport) -> Call[ModelImportAnswer]:
     """Registered models, versions (kept under their numbers) and aliases; sending it again adds nothing."""
     return Call("POST", "/api/v1/import/models", ModelImportAnswer.model_validate,
                 json=batch.model_dump(mode="json"), idempotent=True)
+
+
+def whoami() -> Call[WhoAmI]:
+    """Who the client acts as, and with which role."""
+    return Call("GET", "/api/v1/auth/whoami", WhoAmI.model_validate)
+
+
+def list_tokens() -> Call[TokenList]:
+    return Call("GET", "/api/v1/auth/tokens", TokenList.model_validate)
+
+
+def create_token(name: str, role: Role) -> Call[TokenCreated]:
+    """A new token: the answer carries its secret, shown this once."""
+    return Call("POST", "/api/v1/auth/tokens", TokenCreated.model_validate,
+                json=TokenRequest(name=name, role=role).model_dump(mode="json"))
+
+
+def revoke_token(token_id: str) -> Call[Token]:
+    return Call("DELETE", f"/api/v1/auth/tokens/{quote(token_id, safe='')}", Token.model_validate, idempotent=True)

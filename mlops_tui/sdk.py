@@ -5,9 +5,10 @@ makes a handful of HTTP calls. Leaving the block flushes and ends the run: FINIS
 when the block raised.
 
 Through a backend restart the buffer is kept and every call is retried with backoff for up to
-`retry_seconds` (`MLOPS_RETRY_SECONDS`, default 60); a batch that could not be sent goes back into
-the buffer, so no logged point is lost. The background thread also sends a heartbeat every
-`heartbeat_seconds` (`MLOPS_HEARTBEAT_SECONDS`, default 15): the backend marks a run whose
+`retry_seconds` (`MLOPS_RETRY_SECONDS`, default 60); a batch that could not be sent is kept and sent
+again first, unchanged and under its id (`Idempotency-Key`), so no logged point is lost, and a batch
+the backend stored without answering (it crashed first) is stored once. The background thread also
+sends a heartbeat every `heartbeat_seconds` (`MLOPS_HEARTBEAT_SECONDS`, default 15): the backend marks a run whose
 heartbeat stopped FAILED (`mlops.failure_reason = heartbeat lost`).
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +36,9 @@ DEFAULT_HEARTBEAT_SECONDS = 15.0
 
 Batch = tuple[dict[str, str], list[dict[str, Any]], dict[str, str]]
 """Params, metric series (columns per key) and tags taken from the buffer to send together."""
+Keyed = tuple[str, Batch]
+"""A batch with the id it is sent under (`Idempotency-Key`): every attempt at it uses the same id, so a
+batch whose answer was lost (the backend crashed after storing it) is stored once."""
 
 
 def _setting(value: float | None, variable: str, default: float) -> float:
@@ -61,6 +66,8 @@ class ActiveRun:
         self._params: dict[str, str] = {}
         self._logged_params: dict[str, str] = {}
         self._tags: dict[str, str] = {}
+        self._unsent: Keyed | None = None
+        """A batch that could not be sent: sent again first, unchanged and under its id."""
         self._steps: dict[str, int] = {}
         self._error: MlopsError | None = None
         self._flush_interval = FLUSH_SECONDS if flush_interval is None else flush_interval
@@ -164,9 +171,14 @@ class ActiveRun:
         if error is not None:
             raise error
 
-    def _take(self) -> Batch:
-        """Up to MAX_BATCH_POINTS buffered points (as columns per key), and all params and tags."""
+    def _take(self) -> Keyed:
+        """The batch that could not be sent before, else up to MAX_BATCH_POINTS buffered points (as columns
+        per key) and all params and tags under a new id."""
         with self._lock:
+            if self._unsent is not None:
+                unsent, self._unsent = self._unsent, None
+                self._buffered -= _points(unsent[1])
+                return unsent
             params, self._params = self._params, {}
             tags, self._tags = self._tags, {}
             series: list[dict[str, Any]] = []
@@ -184,18 +196,14 @@ class ActiveRun:
                     del steps[:taken], values[:taken], stamps[:taken]
                 room -= taken
             self._buffered -= MAX_BATCH_POINTS - room
-            return params, series, tags
+            return uuid.uuid4().hex, (params, series, tags)
 
-    def _put_back(self, batch: Batch) -> None:
-        """Return a batch that could not be sent to the front of the buffer, to be sent again."""
-        params, series, tags = batch
+    def _put_back(self, keyed: Keyed) -> None:
+        """Keep a batch that could not be sent, to be sent first and as it was (same id, same content: the
+        backend may have stored it without answering)."""
         with self._lock:
-            self._params = {**params, **self._params}
-            self._tags = {**tags, **self._tags}
-            for item in series:
-                steps, values, stamps = self._series.setdefault(item["key"], ([], [], []))
-                steps[:0], values[:0], stamps[:0] = item["steps"], item["values"], item["timestamps"]
-                self._buffered += len(item["values"])
+            self._unsent = keyed
+            self._buffered += _points(keyed[1])
 
     def _send_pending(self, until: Literal["empty", "one partial", "full only"] = "empty") -> None:
         """Send the buffer in batches: all of it, full batches plus at most one partial batch (the
@@ -207,15 +215,15 @@ class ActiveRun:
         while True:
             if until == "full only" and self._buffered < MAX_BATCH_POINTS:
                 return
-            batch = self._take()
-            params, series, tags = batch
+            keyed = self._take()
+            batch_id, (params, series, tags) = keyed
             if not (params or series or tags):
                 return
             try:
-                self.client.log_batch(self.id, params=params, series=series, tags=tags)
+                self.client.log_batch(self.id, params=params, series=series, tags=tags, batch_id=batch_id)
             except MlopsError as error:
                 if error.unreachable or (error.status or 0) >= 500:
-                    self._put_back(batch)
+                    self._put_back(keyed)
                 raise
             if until != "empty" and self._buffered < MAX_BATCH_POINTS:
                 return
@@ -250,6 +258,10 @@ class ActiveRun:
                 self._error = self._error or error
             if timer:
                 next_flush = time.monotonic() + self._flush_interval
+
+
+def _points(batch: Batch) -> int:
+    return sum(len(item["values"]) for item in batch[1])
 
 
 @contextmanager

@@ -23,7 +23,7 @@ PASSED_PREFIXES = ("LC_", "DASK_")
 """Families passed too: the locale's parts, and Dask's configuration (a job may reach a Dask scheduler)."""
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "PRIVATE", "_KEY", "AUTH")
 """A passed family's variable whose name holds one of these still stays out (say `DASK_..._PRIVATE_KEY`)."""
-WORKER_SETTINGS = ("dask_schedulers", "max_candidates", "max_columns", "job_log_max_bytes")
+WORKER_SETTINGS = ("dask_schedulers", "max_candidates", "max_columns", "job_log_max_bytes", "synchronous")
 """The server settings a worker reads (`Settings(home=...)` in `backend.jobs.worker`), set from the
 server's values, so a setting given to the server in code reaches its workers too."""
 

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(settings: Settings, job_id: str, warm: bool) -> int:
     """Run the job to its end and record how it ended (0: recorded; 1: an internal error)."""
-    db = Database(settings.db_path)
+    db = Database(settings.db_path, settings.synchronous)
     job = jobs.get(db, job_id)
     log(f"job {job_id} started (pid {os.getpid()}{', warm' if warm else ''})")
     try:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter
 
+from ..access import GuardedRoute
 from ..deps import DB
 from ..responses import JSONBytes
 from ..services import logged_models
@@ -16,7 +17,7 @@ from . import shapes
 from .protocol import Message, answer, message
 
 PREFIX = "/api/2.0/mlflow"
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=GuardedRoute)
 
 
 class KeyValue(Message):

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Response
 from pydantic import BeforeValidator, Field
 
+from ..access import GuardedRoute
 from ..deps import DB
 from ..errors import Invalid
 from ..responses import JSONBytes
@@ -23,7 +24,7 @@ from . import shapes
 from .protocol import RESOURCE_DOES_NOT_EXIST, Message, MlflowError, Tag, answer, message, tag_map
 
 PREFIX = "/api/2.0/mlflow"
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=GuardedRoute)
 
 VIEW_NUMBERS = {"1": "ACTIVE_ONLY", "2": "DELETED_ONLY", "3": "ALL"}
 

@@ -1,9 +1,10 @@
 """Runs, their logged data and search: `/api/v1/runs`."""
 from __future__ import annotations
 
-from typing import Any, Literal
+import hashlib
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from mlops_tui.contract import (
     RunSearch,
     RunUpdate,
 )
+from mlops_tui.contract.requests import IDEMPOTENCY_HEADER, KEY_PATTERN, MAX_IDEMPOTENCY_KEY
 
 from ..deps import DB, AppSettings
 from ..openapi import ContractRoute, errors, request_body
@@ -32,6 +34,11 @@ from ..responses import JSONBytes
 from ..services import tracking
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"], route_class=ContractRoute)
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias=IDEMPOTENCY_HEADER, min_length=1, max_length=MAX_IDEMPOTENCY_KEY, pattern=KEY_PATTERN,
+    description="A key the client picks per batch (e.g. a UUID) and sends again when it retries the batch: "
+                "a batch already stored under the key is answered again and stored once.")]
 
 
 @router.post("", status_code=201, response_model=Run, responses=errors(404, 409, 422))
@@ -82,16 +89,20 @@ def run_children(run_id: str, db: DB) -> dict[str, Any]:
 
 @router.post("/{run_id}/batch", response_model=BatchLogged, responses=errors(404, 409, 413, 422),
              openapi_extra=request_body(LogBatch))
-async def log_batch(run_id: str, request: Request, db: DB, settings: AppSettings) -> dict[str, int]:
+async def log_batch(run_id: str, request: Request, db: DB, settings: AppSettings,
+                    idempotency_key: IdempotencyKey = None) -> dict[str, int]:
     """Params, metric points and tags in one call (body: `LogBatch`), stored all together or not at all.
 
+    With an `Idempotency-Key` header, sending the same batch again (its answer was lost) stores it once.
     The body is validated straight from JSON bytes (no intermediate objects): this is the hot path.
     """
+    raw = await request.body()
     try:
-        body = LogBatch.model_validate_json(await request.body())
+        body = LogBatch.model_validate_json(raw)
     except ValidationError as error:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in error.errors()]) from None
-    return await run_in_threadpool(tracking.log_batch, db, settings, run_id, body)
+    batch = (idempotency_key, hashlib.sha256(raw).hexdigest()) if idempotency_key else None
+    return await run_in_threadpool(tracking.log_batch, db, settings, run_id, body, batch)
 
 
 @router.delete("/{run_id}/tags/{key:path}", response_model=Deleted, responses=errors(404, 409))

@@ -148,8 +148,12 @@ def heartbeat(db: Database, run_id: str) -> dict[str, Any]:
 # --- logging -----------------------------------------------------------------------------------
 
 
-def log_batch(db: Database, settings: Settings, run_id: str, body: LogBatch) -> dict[str, int]:
-    """Params, metric points and tags stored together or not at all: `{"params", "metrics", "tags"}` counts."""
+def log_batch(db: Database, settings: Settings, run_id: str, body: LogBatch,
+              batch: tuple[str, str] | None = None) -> dict[str, int]:
+    """Params, metric points and tags stored together or not at all: `{"params", "metrics", "tags"}` counts.
+
+    `batch` (the client's idempotency key and the body's digest): a batch already stored under that key is
+    answered with the same counts and stores nothing more."""
     points = body.point_count()
     if points > settings.max_batch_metrics:
         raise TooLarge(f"at most {settings.max_batch_metrics} metric points per batch", "metrics")
@@ -161,7 +165,7 @@ def log_batch(db: Database, settings: Settings, run_id: str, body: LogBatch) -> 
         check_key(k, f"params.{k}"): check_text(_param_text(v, f"params.{k}"), MAX_PARAM_VALUE, f"params.{k}")
         for k, v in body.params.items()
     }
-    runs.log_batch(db, run_id, params, _series_columns(body), _checked_tags(body.tags))
+    runs.log_batch(db, run_id, params, _series_columns(body), _checked_tags(body.tags), batch)
     return {"params": len(params), "metrics": points, "tags": len(body.tags)}
 
 

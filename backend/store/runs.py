@@ -181,18 +181,39 @@ def log_batch(
     params: dict[str, str] | None = None,
     metrics: dict[str, Columns] | None = None,
     tags: dict[str, str] | None = None,
-) -> None:
-    """Store params, tags and points together: a failure (a changed param) stores nothing."""
+    batch: tuple[str, str] | None = None,
+) -> bool:
+    """Store params, tags and points together: a failure (a changed param) stores nothing.
+
+    `batch` is the client's `(key, digest of the body)`: a key this run has already stored stores nothing
+    more (the answer was lost, the client sent it again); the same key with another digest is a 409.
+    Whether anything was stored now."""
     with db.write() as conn:
         run = _require_run(conn, run_id)
         if run["lifecycle_stage"] != "active":
             raise Conflict(f"run {run_id!r} is deleted", "run_id")
+        if batch is not None and not _claim_batch(conn, run_id, *batch):
+            return False
         if params:
             _write_params(conn, run_id, params)
         if tags:
             _write_tags(conn, run_id, tags)
         if metrics:
             _write_points(conn, run_id, metrics)
+    return True
+
+
+def _claim_batch(conn: sqlite3.Connection, run_id: str, key: str, digest: str) -> bool:
+    """Record the batch `key` for the run; False when it was stored before (with the same content)."""
+    found = conn.execute("SELECT digest FROM run_batches WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+    if found is None:
+        conn.execute("INSERT INTO run_batches (run_id, key, digest, created_at) VALUES (?, ?, ?, ?)",
+                     (run_id, key, digest, now_ms()))
+        return True
+    if found[0] != digest:
+        raise Conflict(f"Idempotency-Key {key!r} was already used for another batch of run {run_id!r}",
+                       "Idempotency-Key")
+    return False
 
 
 def _write_params(conn: sqlite3.Connection, run_id: str, params: dict[str, str]) -> None:

@@ -215,3 +215,10 @@ class JobCreate(Strict):
     dataset: str | None = Field(None, description="Dataset version (`name@N`) standing in for data.path.")
     executor: Literal["local", "dask"] | None = Field(None, description="Overrides [executor].kind.")
     scheduler: str | None = Field(None, description="Dask scheduler address; overrides [executor].scheduler.")
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""The header a client names a batch with (`POST /api/v1/runs/{run_id}/batch`): sent again with the same
+batch after a lost answer, the batch is stored once."""
+MAX_IDEMPOTENCY_KEY = 128
+"""Its longest value; its characters are those of a key (`KEY_PATTERN`)."""
