@@ -38,6 +38,7 @@ import os
 import random
 import re
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -413,12 +414,13 @@ def crashes(backend: Backend, body: dict[str, Any], clients: int, kills: int, in
     restarts: list[float] = []
     children: list[psutil.Process] = []
     load.start()
-    for _ in range(kills):
+    for kill in range(1, kills + 1):
         time.sleep(rng.uniform(0.2, interval))
         children += backend.kill()
         killed = time.perf_counter()
         backend.start()
         restarts.append(time.perf_counter() - killed)
+        print(f"kill {kill}/{kills}: answering again after {restarts[-1]:.1f} s", file=sys.stderr, flush=True)
     time.sleep(1.0)  # some writes after the last restart too
     load.finish()
     report("crash: kills", kills, "SIGKILL", restart_p50_s=round(percentile(restarts, 0.5), 2),
