@@ -19,6 +19,7 @@ from mlops_tui.contract.defaults import PidFile
 from mlops_tui.contract.fields import dotted_path
 
 from . import __version__, faults
+from .auth import Authenticate
 from .automation.controller import Controller
 from .automation.wiring import install as install_automation
 from .db import Database
@@ -38,6 +39,7 @@ from .routers import (
     alerts,
     approvals,
     artifacts,
+    auth,
     datasets,
     experiments,
     health,
@@ -53,6 +55,7 @@ from .routers import (
     webhooks,
 )
 from .services.serving import Serving
+from .services.tokens import TokenRegistry
 from .settings import Settings
 from .store.experiments import ensure_default
 from .sweeper import HeartbeatSweeper
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.home.mkdir(parents=True, exist_ok=True)
     app.state.settings = settings
     app.state.db = Database(settings.db_path, settings.synchronous)
+    app.state.tokens = TokenRegistry(app.state.db, settings.token)
     app.state.recorder = Recorder.for_settings(app.state.db, settings)
     app.state.recorder.writers.append(DriftSummaries())
     app.state.serving = Serving(app.state.db, settings, app.state.recorder)
@@ -114,13 +118,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(retrain.router)
     app.include_router(imports.router)
+    app.include_router(auth.router)
     for router in (mlflow_tracking.router, mlflow_registry.router, mlflow_artifacts.router,
                    mlflow_logged_models.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)
-    if settings.token:
-        app.add_middleware(BearerAuth, token=settings.token)
+    app.add_middleware(Authenticate, tokens=app.state.tokens, required=settings.auth_required)
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings.bind_host, settings.allowed_hosts))
     return app
 

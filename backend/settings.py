@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home)
     token: str | None = Field(None, validation_alias=defaults.TOKEN_ENV)
+    """The server's own token: an admin's (`server-token`), and it turns auth on."""
+    auth: bool = Field(False, validation_alias=defaults.AUTH_ENV)
+    """`MLOPS_AUTH=1`: every request needs a token made with `mlops auth token create`, even without `token`."""
     max_body_bytes: int = 64 * 1024 * 1024
     """Largest request body accepted (artifacts included); larger bodies get 413."""
     max_batch_metrics: int = 10_000
@@ -131,7 +134,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("warm_worker", "automation", mode="before")
+    @field_validator("warm_worker", "automation", "auth", mode="before")
     @classmethod
     def _zero_turns_off(cls, value: Any) -> Any:
         return value != "0" if isinstance(value, str) else value
@@ -143,6 +146,11 @@ class Settings(BaseSettings):
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, _DeclaredVariables(settings_cls)
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every request (but `/healthz`) needs a valid token."""
+        return self.auth or bool(self.token)
 
     @property
     def db_path(self) -> Path:
