@@ -28,6 +28,7 @@ MEANING = {
     415: "A body that is not application/json.",
     421: "The Host header does not name this server.",
     422: "A value breaks a rule; `field` names it.",
+    507: "The server's disk is full: nothing of the request was stored.",
 }
 REF_TEMPLATE = "#/components/schemas/{model}"
 _ERROR_REF = {"$ref": REF_TEMPLATE.format(model="ErrorBody")}

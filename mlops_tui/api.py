@@ -478,3 +478,7 @@ def import_models(batch: ModelImport) -> Call[ModelImportAnswer]:
     """Registered models, versions (kept under their numbers) and aliases; sending it again adds nothing."""
     return Call("POST", "/api/v1/import/models", ModelImportAnswer.model_validate,
                 json=batch.model_dump(mode="json"), idempotent=True)
+
+def server_backup() -> Call[bytes]:
+    """A consistent copy of the server's database (SQLite), taken now; `Client.save_backup` streams it to a file."""
+    return Call("GET", "/api/v1/server/backup", bytes, raw=True)
