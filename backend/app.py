@@ -19,10 +19,11 @@ from mlops_tui.contract.defaults import PidFile
 from mlops_tui.contract.fields import dotted_path
 
 from . import __version__, faults
+from .auth import Authenticate
 from .automation.controller import Controller
 from .automation.wiring import install as install_automation
 from .db import Database
-from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
+from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, TooMany
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
 from .jobs.manager import JobManager
 from .mlflow_api import artifacts as mlflow_artifacts
@@ -38,6 +39,7 @@ from .routers import (
     alerts,
     approvals,
     artifacts,
+    auth,
     datasets,
     experiments,
     health,
@@ -54,6 +56,7 @@ from .routers import (
     webhooks,
 )
 from .services.serving import Serving
+from .services.tokens import TokenRegistry
 from .settings import Settings
 from .store.experiments import ensure_default
 from .sweeper import HeartbeatSweeper
@@ -93,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.home.mkdir(parents=True, exist_ok=True)
     app.state.settings = settings
     app.state.db = Database(settings.db_path, settings.synchronous)
+    app.state.tokens = TokenRegistry(app.state.db, settings.token)
     app.state.recorder = Recorder.for_settings(app.state.db, settings)
     app.state.recorder.writers.append(DriftSummaries())
     app.state.serving = Serving(app.state.db, settings, app.state.recorder)
@@ -116,13 +120,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(retrain.router)
     app.include_router(imports.router)
     app.include_router(maintenance.router)  # backups (durability part)
+    app.include_router(auth.router)
     for router in (mlflow_tracking.router, mlflow_registry.router, mlflow_artifacts.router,
                    mlflow_logged_models.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)
-    if settings.token:
-        app.add_middleware(BearerAuth, token=settings.token)
+    app.add_middleware(Authenticate, tokens=app.state.tokens, required=settings.auth_required)
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings.bind_host, settings.allowed_hosts))
     return app
 
@@ -142,6 +146,7 @@ ERROR_STATUS: dict[type[DomainError], tuple[int, str]] = {
     Forbidden: (403, "forbidden"),
     Invalid: (422, "invalid"),
     TooLarge: (413, "too_large"),
+    TooMany: (429, "too_many"),
 }
 """Each domain error's HTTP status and `code`: the one place errors meet HTTP."""
 
@@ -164,7 +169,8 @@ async def _domain_error(request: Request, error: DomainError) -> JSONBytes:
     if mlflow.is_mlflow_path(request.url.path):
         return mlflow.domain_error_response(error)
     status, body = error_body(error)
-    return JSONBytes(body, status_code=status)
+    retry = {"Retry-After": str(error.retry_after)} if isinstance(error, TooMany) else None
+    return JSONBytes(body, status_code=status, headers=retry)
 
 
 async def _mlflow_error(request: Request, error: mlflow.MlflowError) -> JSONBytes:

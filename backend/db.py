@@ -499,6 +499,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, key)
     ) WITHOUT ROWID;
     """,
+    # 13 -> 14 (users and roles): bearer tokens, each with a name and a role; only the SHA-256 of a
+    # token's secret is kept. A revoked token keeps its row (who held it stays in the audit trail).
+    """
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        secret_sha256 TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at INTEGER
+    );
+    CREATE UNIQUE INDEX tokens_active_name ON tokens (name) WHERE revoked_at IS NULL;
+    """,
 ]
 
 

@@ -11,11 +11,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from mlops_tui.contract import ErrorBody, LogBatch
 from mlops_tui.contract.imports import RunImport
+
+from .access import GuardedRoute
 
 MEANING = {
     400: "The request cannot be read (e.g. a malformed multipart or form body).",
@@ -28,13 +29,14 @@ MEANING = {
     415: "A body that is not application/json.",
     421: "The Host header does not name this server.",
     422: "A value breaks a rule; `field` names it.",
+    429: "The server is at a limit for now (the job queue is full); `Retry-After` says when to try again.",
     507: "The server's disk is full: nothing of the request was stored.",
 }
 REF_TEMPLATE = "#/components/schemas/{model}"
 _ERROR_REF = {"$ref": REF_TEMPLATE.format(model="ErrorBody")}
 
 
-class ContractRoute(APIRoute):
+class ContractRoute(GuardedRoute):
     """A route whose response model checks and documents the answer, and leaves out what the route
     left out: a field the service did not return (say `stats` in a listing) is not sent as null."""
 

@@ -1,6 +1,6 @@
 """Run the backend under uvicorn: `python -m backend.server --host H --port P --home DIR`.
 
-Binds loopback by default and refuses any other address unless a token is configured.
+Binds loopback by default and refuses any other address unless auth is on (`MLOPS_TOKEN` or `MLOPS_AUTH=1`).
 Writes `<home>/server.pid` while it runs and removes it on a clean stop (SIGTERM or SIGINT). Holds
 `<home>/server.lock` (`backend.home_lock`) for its whole life: a second server on the same home is refused.
 """
@@ -16,7 +16,15 @@ from types import FrameType
 import uvicorn
 from pydantic import ValidationError
 
-from mlops_tui.contract.defaults import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV, PidFile, bind_refusal, pid_file_path
+from mlops_tui.contract.defaults import (
+    AUTH_ENV,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    TOKEN_ENV,
+    PidFile,
+    bind_refusal,
+    pid_file_path,
+)
 
 from .app import create_app
 from .db import NotADatabase
@@ -28,8 +36,8 @@ class UnsafeBind(ValueError):
     pass
 
 
-def check_bind(host: str, token: str | None) -> None:
-    refusal = bind_refusal(host, token)
+def check_bind(host: str, auth: bool) -> None:
+    refusal = bind_refusal(host, auth)
     if refusal:
         raise UnsafeBind(refusal)
 
@@ -37,11 +45,17 @@ def check_bind(host: str, token: str | None) -> None:
 def serve(host: str, port: int, home: Path, token: str | None) -> None:
     """Serve `home` until SIGTERM/SIGINT. Refused before anything is written: an unsafe bind, a home that
     another server holds (`HomeBusy`) or that cannot be written (`HomeUnusable`), a damaged database
-    (`NotADatabase`)."""
-    check_bind(host, token)
+    (`NotADatabase`), auth on with no one able to manage tokens."""
+    pid_file = pid_file_path(home)
+    settings = Settings(home=home, token=token, pid_file=pid_file, bind_host=host)
+    check_bind(host, settings.auth_required)
     with HomeLock(home).acquire(host, port):  # held until this process ends, however it ends
-        pid_file = pid_file_path(home)
-        app = create_app(Settings(home=home, token=token, pid_file=pid_file, bind_host=host))
+        app = create_app(settings)
+        if settings.auth_required and not app.state.tokens.has_admin():
+            app.state.db.close()
+            raise UnsafeBind(f"{AUTH_ENV}=1 but no token can manage tokens: set {TOKEN_ENV} (the server's own "
+                             "admin token), or make an admin token first (`mlops auth token create --name NAME "
+                             "--role admin` against this home served on loopback with auth off)")
         PidFile(os.getpid(), host, port).save(pid_file)
         StoppingServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run()
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home)
     token: str | None = Field(None, validation_alias=defaults.TOKEN_ENV)
+    """The server's own token: an admin's (`server-token`), and it turns auth on."""
+    auth: bool = Field(False, validation_alias=defaults.AUTH_ENV)
+    """`MLOPS_AUTH=1`: every request needs a token made with `mlops auth token create`, even without `token`."""
     max_body_bytes: int = 64 * 1024 * 1024
     """Largest request body accepted (artifacts included); larger bodies get 413."""
     max_batch_metrics: int = 10_000
@@ -107,6 +110,18 @@ class Settings(BaseSettings):
     """The wait before the first retry; it doubles after each failed attempt."""
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias="MLOPS_WEBHOOK_TIMEOUT")
 
+    # jobs (issue 13): a bounded queue, a time limit, a capped log, a warm worker that leaves when idle
+    max_queued_jobs: int = Field(100, ge=1, le=100_000, validation_alias="MLOPS_MAX_QUEUED_JOBS")
+    """Jobs that may wait in the queue; one more is refused with 429 and `Retry-After`."""
+    job_timeout_seconds: float = Field(86_400.0, ge=0, validation_alias="MLOPS_JOB_TIMEOUT")
+    """The longest a job may run (0: no limit). A pipeline's `[executor] timeout_seconds` may ask for less,
+    never more; a job past its limit is stopped (SIGTERM, then SIGKILL) and FAILED with kind `timeout`."""
+    job_log_max_bytes: int = Field(10 * 1024 * 1024, ge=4096, validation_alias="MLOPS_JOB_LOG_MAX_BYTES")
+    """A job's log keeps at most about this much: its first half, then a line saying how much was cut,
+    then its latest quarter to half."""
+    warm_worker_idle_seconds: float = Field(300.0, ge=0, validation_alias="MLOPS_WARM_WORKER_IDLE")
+    """The warm worker leaves after this long without a job starting (0: it never leaves), and comes back
+    once a job has run: an idle server gives its ~250 MB back, the next job starts cold."""
     synchronous: Literal["NORMAL", "FULL"] = Field("NORMAL", validation_alias="MLOPS_SYNCHRONOUS")
     """SQLite's `synchronous` (the database runs in WAL mode). NORMAL: a write the server acknowledged survives
     a crash of the server (SIGKILL included); a power loss or an OS crash may lose the last acknowledged
@@ -131,7 +146,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("warm_worker", "automation", mode="before")
+    @field_validator("warm_worker", "automation", "auth", mode="before")
     @classmethod
     def _zero_turns_off(cls, value: Any) -> Any:
         return value != "0" if isinstance(value, str) else value
@@ -143,6 +158,11 @@ class Settings(BaseSettings):
                                    file_secret_settings: PydanticBaseSettingsSource,
                                    ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, _DeclaredVariables(settings_cls)
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every request (but `/healthz`) needs a valid token."""
+        return self.auth or bool(self.token)
 
     @property
     def db_path(self) -> Path:

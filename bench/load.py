@@ -25,7 +25,8 @@ once the server stopped.
 `--crash N`: afterwards the same load runs on while the server is SIGKILLed N times, each at a random
 moment (uniform, up to `--crash-interval` s after it answered again), and restarted on the same home
 and port. Then: kills, acknowledged points, lost, duplicated, integrity, restart times, and the
-server's children still alive at the end (a killed server's workers must not pile up).
+server's children still alive at the end (a killed server's workers must not pile up). The points
+checked then are all those acknowledged since the start, the steady load's included.
 """
 from __future__ import annotations
 
@@ -329,13 +330,23 @@ def read_back(url: str, loggers: list[Logger]) -> tuple[int, int, int]:
     with Client(url, token="", timeout=120) as client:
         for logger in loggers:
             for key in KEYS:
-                stored = Counter(client.metric_history(logger.run_id, key).steps)
+                stored = Counter(stored_steps(client, logger.run_id, key))
                 duplicated += sum(count - 1 for count in stored.values() if count > 1)
                 for first in logger.acked:
                     for step in range(first, first + STEPS_PER_BATCH):
                         acknowledged += 1
                         lost += step not in stored
     return acknowledged, lost, duplicated
+
+
+def stored_steps(client: Client, run_id: str, key: str) -> list[int]:
+    """The steps of the run's points for `key` (none when the server knows no such metric)."""
+    try:
+        return client.metric_history(run_id, key).steps
+    except MlopsError as error:
+        if error.status == 404:
+            return []
+        raise
 
 
 def integrity(home: Path) -> str:
@@ -361,12 +372,12 @@ def report_load(load: Load, label: str) -> None:
     report(f"{label}: 5xx answers", tally.fives(), "answers", "0", errors_by_status=dict(tally.errors))
 
 
-def report_writes(url: str, load: Load, label: str) -> None:
+def report_writes(url: str, loggers: list[Logger], label: str) -> None:
     """Read the acknowledged points back while the server is up; the integrity check comes after it stops."""
-    acknowledged, lost, duplicated = read_back(url, load.loggers)
+    acknowledged, lost, duplicated = read_back(url, loggers)
     report(f"{label}: lost writes", lost, "points", "0", acknowledged=acknowledged,
-           batches=sum(len(logger.acked) for logger in load.loggers),
-           given_up=sum(logger.given_up for logger in load.loggers))
+           batches=sum(len(logger.acked) for logger in loggers),
+           given_up=sum(logger.given_up for logger in loggers))
     report(f"{label}: duplicated writes", duplicated, "points", "0")
 
 
@@ -379,8 +390,8 @@ def report_memory(peak: tuple[int, int], label: str) -> None:
 # --- the phases ------------------------------------------------------------------------------------------------
 
 
-def steady(backend: Backend, body: dict[str, Any], clients: int, seconds: float) -> None:
-    """The mixed load for `seconds` on a server that stays up."""
+def steady(backend: Backend, body: dict[str, Any], clients: int, seconds: float) -> list[Logger]:
+    """The mixed load for `seconds` on a server that stays up; its loggers."""
     load = Load(backend.url, clients, body)
     with PeakMemory(backend) as memory:
         load.start()
@@ -388,11 +399,14 @@ def steady(backend: Backend, body: dict[str, Any], clients: int, seconds: float)
         load.finish()
     report_load(load, "load")
     report_memory(memory.peak, "load")
-    report_writes(backend.url, load, "load")
+    report_writes(backend.url, load.loggers, "load")
+    return load.loggers
 
 
-def crashes(backend: Backend, body: dict[str, Any], clients: int, kills: int, interval: float) -> None:
-    """The mixed load while the server is SIGKILLed `kills` times and restarted on the same home."""
+def crashes(backend: Backend, body: dict[str, Any], clients: int, kills: int, interval: float,
+            earlier: list[Logger]) -> None:
+    """The mixed load while the server is SIGKILLed `kills` times and restarted on the same home; then
+    every point acknowledged so far (`earlier` loggers' too) must be there."""
     rng = random.Random(13)
     load = Load(backend.url, clients, body)
     restarts: list[float] = []
@@ -409,7 +423,7 @@ def crashes(backend: Backend, body: dict[str, Any], clients: int, kills: int, in
     report("crash: kills", kills, "SIGKILL", restart_p50_s=round(percentile(restarts, 0.5), 2),
            restart_max_s=round(max(restarts), 2), seconds=round(load.seconds, 1))
     report_load(load, "crash")
-    report_writes(backend.url, load, "crash")
+    report_writes(backend.url, earlier + load.loggers, "crash")
     _, alive = psutil.wait_procs(children, timeout=10)
     report("crash: killed servers' children still running", len(alive), "processes", "0",
            commands=[" ".join(p.cmdline()[1:4]) for p in alive if p.is_running()])
@@ -436,10 +450,9 @@ def main() -> None:
         try:
             seeded = seed(backend.url)
             report("seed: training job", seeded.job_seconds, "s", runs=SEED_RUNS)
-            if args.seconds > 0:
-                steady(backend, seeded.predict_body, args.clients, args.seconds)
+            loggers = steady(backend, seeded.predict_body, args.clients, args.seconds) if args.seconds > 0 else []
             if args.crash > 0:
-                crashes(backend, seeded.predict_body, args.clients, args.crash, args.crash_interval)
+                crashes(backend, seeded.predict_body, args.clients, args.crash, args.crash_interval, loggers)
         finally:
             backend.stop()
         result = integrity(backend.home)

@@ -27,6 +27,7 @@ from .contract import (
     RunPage,
 )
 from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
+from .contract.auth import Role, Token, TokenCreated, TokenList, TokenRequest, WhoAmI
 from .contract.imports import ModelImport, ModelImportAnswer, RunImport, RunImportAnswer
 from .contract.monitoring import (
     CSV_MEDIA_TYPE,
@@ -478,6 +479,26 @@ def import_models(batch: ModelImport) -> Call[ModelImportAnswer]:
     """Registered models, versions (kept under their numbers) and aliases; sending it again adds nothing."""
     return Call("POST", "/api/v1/import/models", ModelImportAnswer.model_validate,
                 json=batch.model_dump(mode="json"), idempotent=True)
+
+
+def whoami() -> Call[WhoAmI]:
+    """Who the client acts as, and with which role."""
+    return Call("GET", "/api/v1/auth/whoami", WhoAmI.model_validate)
+
+
+def list_tokens() -> Call[TokenList]:
+    return Call("GET", "/api/v1/auth/tokens", TokenList.model_validate)
+
+
+def create_token(name: str, role: Role) -> Call[TokenCreated]:
+    """A new token: the answer carries its secret, shown this once."""
+    return Call("POST", "/api/v1/auth/tokens", TokenCreated.model_validate,
+                json=TokenRequest(name=name, role=role).model_dump(mode="json"))
+
+
+def revoke_token(token_id: str) -> Call[Token]:
+    return Call("DELETE", f"/api/v1/auth/tokens/{quote(token_id, safe='')}", Token.model_validate, idempotent=True)
+
 
 def server_backup() -> Call[bytes]:
     """A consistent copy of the server's database (SQLite), taken now; `Client.save_backup` streams it to a file."""

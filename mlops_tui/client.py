@@ -32,6 +32,7 @@ from .contract import (
 )
 from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
 from .contract.atomic import atomic_file
+from .contract.auth import Role, Token, TokenCreated, TokenList, WhoAmI
 from .contract.defaults import DEFAULT_URL
 from .contract.imports import ModelImport, ModelImportAnswer, RunImport, RunImportAnswer
 from .contract.monitoring import FeedbackAck, HealthList, MonitorStatus, Prediction, RecordAck, RecordBatch
@@ -49,6 +50,7 @@ from .contract.registry import (
     RequestList,
 )
 from .contract.retrain import Lifecycle, Retrain, RetrainAnswer, RetrainList, ShadowComparison
+from .credentials import configured_token
 
 T = TypeVar("T")
 
@@ -89,7 +91,7 @@ def resolve_url(url: str | None = None) -> str:
 
 
 def _headers(token: str | None, user: str | None = None) -> dict[str, str]:
-    token = token if token is not None else os.environ.get("MLOPS_TOKEN")
+    token = token if token is not None else configured_token()
     return {**api.CLIENT_HEADERS, USER_HEADER: user or current_user(),
             **({"Authorization": f"Bearer {token}"} if token else {})}
 
@@ -457,6 +459,19 @@ class Client:
     def import_models(self, batch: ModelImport) -> ModelImportAnswer:
         return self.send(api.import_models(batch))
 
+    # users and roles
+    def whoami(self) -> WhoAmI:
+        return self.send(api.whoami())
+
+    def list_tokens(self) -> TokenList:
+        return self.send(api.list_tokens())
+
+    def create_token(self, name: str, role: Role) -> TokenCreated:
+        return self.send(api.create_token(name, role))
+
+    def revoke_token(self, token_id: str) -> Token:
+        return self.send(api.revoke_token(token_id))
+
 
 class AsyncClient:
     """Asynchronous client with the same methods as `Client`, for the TUI's workers."""
@@ -655,3 +670,7 @@ class AsyncClient:
 
     async def shadow(self, name: str, alias: str = "production") -> ShadowComparison:
         return await self.send(api.shadow(name, alias))
+
+    # users and roles
+    async def whoami(self) -> WhoAmI:
+        return await self.send(api.whoami())

@@ -21,6 +21,7 @@ import psutil
 from .client import resolve_url
 from .contract import defaults
 from .contract.defaults import DEFAULT_URL, PidFile, pid_file_path, server_log_path
+from .credentials import configured_token
 
 
 def default_home() -> Path:
@@ -46,7 +47,9 @@ def shown_home(home: Path) -> str:
 def _serves_home(entry: PidFile, home: Path) -> bool:
     """The process at the pid file's address says (on /healthz) it is that pid serving this home."""
     try:
-        health = httpx.get(f"{entry.url}/healthz", timeout=2).json()
+        token = configured_token()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        health = httpx.get(f"{entry.url}/healthz", timeout=2, headers=headers).json()
     except (httpx.HTTPError, ValueError):
         return False
     return isinstance(health, dict) and health.get("pid") == entry.pid and health.get("home") == str(home)

@@ -99,6 +99,7 @@ def start_backend(home: Path, log_path: Path, token: str | None = None) -> LiveS
     env = os.environ.copy()
     env.pop("MLOPS_TOKEN", None)
     env.pop("MLOPS_ALLOWED_HOSTS", None)  # live servers run with the default Host allowlist
+    env.pop("MLOPS_AUTH", None)
     if token:
         env["MLOPS_TOKEN"] = token
     for _ in range(3):

@@ -68,8 +68,9 @@ def test_the_backend_refuses_to_bind_beyond_loopback_without_a_token(tmp_path: P
     result = subprocess.run([sys.executable, "-m", "backend.server", "--host", "0.0.0.0", "--port", str(free_port()),
                              "--home", str(tmp_path)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert result.stderr == ("error: refusing to bind 0.0.0.0: set MLOPS_TOKEN to require a bearer token before "
-                             "serving beyond loopback\n")
+    assert result.stderr == ("error: refusing to bind 0.0.0.0: turn auth on before serving beyond loopback "
+                             "(MLOPS_TOKEN=<server token>, or MLOPS_AUTH=1 with tokens made by `mlops auth token "
+                             "create`)\n")
     assert not (tmp_path / "server.pid").exists()
 
 

@@ -15,13 +15,14 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
+from ..access import GuardedRoute
 from ..deps import DB, AppSettings
 from ..responses import JSONBytes
 from ..services import artifact_proxy
 from .protocol import Message, MlflowError, answer, message
 from .shapes import ARTIFACT_SCHEME
 
-router = APIRouter(prefix="/api/2.0", include_in_schema=False)
+router = APIRouter(prefix="/api/2.0", include_in_schema=False, route_class=GuardedRoute)
 
 MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artifact repository"
 DOWNLOAD_HEADERS = {"X-Content-Type-Options": "nosniff"}

@@ -15,22 +15,26 @@ from fastapi import APIRouter, Depends, Request
 
 from mlops_tui.contract.registry import USER_HEADER
 
-from ..deps import DB, AppSettings, get_actor
+from ..access import GuardedRoute
+from ..deps import DB, AppSettings, named_actor, token_holder
 from ..responses import JSONBytes
 from ..services import mlflow_registry as service
 from ..services import registry
 from ..store.rows import VersionRow
 from . import registry_shapes as shapes
-from .protocol import Message, MlflowError, Tag, answer, message, tag_map
+from .protocol import Int64, Message, MlflowError, Tag, answer, message, tag_map
 
 PREFIX = "/api/2.0/mlflow"
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=GuardedRoute)
 
 
 def mlflow_actor(request: Request) -> str:
+    holder = token_holder(request)
+    if holder is not None:
+        return holder
     header = request.headers.get(USER_HEADER)
     if header is not None and header.strip():
-        return get_actor(header)
+        return named_actor(header)
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
     user = ""
     if scheme.lower() == "basic":
@@ -38,7 +42,7 @@ def mlflow_actor(request: Request) -> str:
             user = base64.b64decode(encoded, validate=True).decode().partition(":")[0]
         except (binascii.Error, UnicodeDecodeError):
             user = ""
-    return get_actor(f"mlflow:{user.strip() or 'anonymous'}")
+    return named_actor(f"mlflow:{user.strip() or 'anonymous'}")
 
 
 Actor = Annotated[str, Depends(mlflow_actor)]
@@ -49,7 +53,7 @@ class ModelName(Message):
 
 
 class VersionRef(ModelName):
-    version: int
+    version: Int64
 
 
 class CreateRegisteredModel(ModelName):
@@ -67,7 +71,7 @@ class UpdateRegisteredModel(ModelName):
 
 class SearchRegisteredModels(Message):
     filter: str | None = None
-    max_results: int = 100
+    max_results: Int64 = 100
     order_by: list[str] = []
     page_token: str | None = None
 
@@ -99,7 +103,7 @@ class UpdateModelVersion(VersionRef):
 
 
 class SearchModelVersions(SearchRegisteredModels):
-    max_results: int = 10_000
+    max_results: Int64 = 10_000
 
 
 class SetModelVersionTag(VersionRef):
@@ -117,7 +121,7 @@ class TransitionModelVersionStage(VersionRef):
 
 class SetRegisteredModelAlias(ModelName):
     alias: str
-    version: int
+    version: Int64
 
 
 class AliasRef(ModelName):

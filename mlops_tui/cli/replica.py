@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..contract.defaults import DEFAULT_HOST, TOKEN_ENV, bind_refusal
+from ..contract.defaults import DEFAULT_HOST, auth_from_environment, bind_refusal
 from ..contract.registry import parse_model_ref
 from ..embedded import ensure_backend
 from .output import UrlOption, fail, handle_errors, usage_error
@@ -34,7 +34,7 @@ def serve_command(
         usage_error(str(error))
     if not isinstance(alias, str):
         usage_error(f"{ref!r}: name an alias, NAME@ALIAS (a replica follows an alias)")
-    refusal = bind_refusal(host, os.environ.get(TOKEN_ENV))
+    refusal = bind_refusal(host, auth_from_environment())
     if refusal:
         fail(refusal)
     backend = ensure_backend(url)

@@ -16,8 +16,8 @@ from ..contract.defaults import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_URL,
-    TOKEN_ENV,
     PidFile,
+    auth_from_environment,
     bind_refusal,
     local_url,
     pid_file_path,
@@ -53,14 +53,15 @@ def _say_stale(stale: PidFile | None, folder: Path) -> None:
 @server_app.command("start")
 @handle_errors
 def start(
-    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to bind; beyond loopback needs MLOPS_TOKEN."),
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to bind; beyond loopback needs auth on"
+                             " (MLOPS_TOKEN or MLOPS_AUTH=1)."),
     port: int = typer.Option(DEFAULT_PORT, "--port", help="Port to listen on."),
     home: Path | None = HomeOption,
     detach: bool = typer.Option(False, "--detach", help="Run in the background (pid file and log in the home)."),
 ) -> None:
     """Serve the backend, in the foreground until SIGTERM/SIGINT unless --detach."""
     folder = _home(home)
-    refusal = bind_refusal(host, os.environ.get(TOKEN_ENV))
+    refusal = bind_refusal(host, auth_from_environment())
     if refusal:
         fail(refusal)
     command = server_command(host, port, folder)

@@ -15,6 +15,8 @@ APP_NAME = "mlops-tui"
 """The home's folder name under the platform's user data dir."""
 HOME_ENV = "MLOPS_HOME"
 TOKEN_ENV = "MLOPS_TOKEN"
+AUTH_ENV = "MLOPS_AUTH"
+"""`MLOPS_AUTH=1` on the server: every request needs a token, even without a server token (`MLOPS_TOKEN`)."""
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5055
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
@@ -38,11 +40,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bind_refusal(host: str, token: str | None) -> str | None:
-    """Why serving on `host` is refused (beyond loopback without a token), or None when it is allowed."""
-    if is_loopback(host) or token:
+def auth_from_environment() -> bool:
+    """Whether the environment turns auth on: `MLOPS_TOKEN` set, or `MLOPS_AUTH` set and not 0."""
+    return bool(os.environ.get(TOKEN_ENV)) or os.environ.get(AUTH_ENV, "") not in ("", "0")
+
+
+def bind_refusal(host: str, auth: str | bool | None) -> str | None:
+    """Why serving on `host` is refused (beyond loopback with auth off), or None when it is allowed.
+    `auth`: whether auth is on (or the server token, whose presence turns it on)."""
+    if is_loopback(host) or auth:
         return None
-    return f"refusing to bind {host}: set {TOKEN_ENV} to require a bearer token before serving beyond loopback"
+    return (f"refusing to bind {host}: turn auth on before serving beyond loopback ({TOKEN_ENV}=<server token>, "
+            f"or {AUTH_ENV}=1 with tokens made by `mlops auth token create`)")
 
 
 def local_url(host: str, port: int) -> str:

@@ -33,9 +33,10 @@ class Health(Model):
     status: str
     version: str
     schema_version: int
-    pid: int
+    pid: int | None = None
+    """The server's process id (not told to a caller without a token when auth is on)."""
     home: str | None = None
-    """The server's home folder (older servers do not say)."""
+    """The server's home folder (older servers do not say; nor is it told to a caller without a token)."""
 
 
 class Experiment(Model):
