@@ -156,7 +156,8 @@ def backup(
         return
     origin = f"the server at {url}" if url is not None else f"{shown_home(folder)} (no server running)"
     console.print(f"backup of {origin} written to {shown(str(target))}: {size(info['bytes'])}, schema "
-                  f"{info['schema_version']}; {ARTIFACTS_NOTE.format(home=shown_home(folder))}", highlight=False)
+                  f"{info['schema_version']}; {ARTIFACTS_NOTE.format(home=shown_home(folder))}", highlight=False,
+                  soft_wrap=True)
 
 
 @server_app.command("restore")
@@ -175,7 +176,7 @@ def restore(
         return
     kept = f"; the database it replaced is kept as {shown(info['kept'])}" if info.get("kept") else ""
     console.print(f"restored {shown(str(file))} into {shown(info['file'])}: {size(info['bytes'])}, schema "
-                  f"{info['schema_version']}{kept}", highlight=False)
+                  f"{info['schema_version']}{kept}", highlight=False, soft_wrap=True)
 
 
 def _maintenance(action: str, file: Path, home: Path) -> dict[str, Any]:
