@@ -23,7 +23,7 @@ from .auth import Authenticate
 from .automation.controller import Controller
 from .automation.wiring import install as install_automation
 from .db import Database
-from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
+from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, TooMany
 from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
 from .jobs.manager import JobManager
 from .mlflow_api import artifacts as mlflow_artifacts
@@ -144,6 +144,7 @@ ERROR_STATUS: dict[type[DomainError], tuple[int, str]] = {
     Forbidden: (403, "forbidden"),
     Invalid: (422, "invalid"),
     TooLarge: (413, "too_large"),
+    TooMany: (429, "too_many"),
 }
 """Each domain error's HTTP status and `code`: the one place errors meet HTTP."""
 
@@ -166,7 +167,8 @@ async def _domain_error(request: Request, error: DomainError) -> JSONBytes:
     if mlflow.is_mlflow_path(request.url.path):
         return mlflow.domain_error_response(error)
     status, body = error_body(error)
-    return JSONBytes(body, status_code=status)
+    retry = {"Retry-After": str(error.retry_after)} if isinstance(error, TooMany) else None
+    return JSONBytes(body, status_code=status, headers=retry)
 
 
 async def _mlflow_error(request: Request, error: mlflow.MlflowError) -> JSONBytes:

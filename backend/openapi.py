@@ -29,6 +29,7 @@ MEANING = {
     415: "A body that is not application/json.",
     421: "The Host header does not name this server.",
     422: "A value breaks a rule; `field` names it.",
+    429: "The server is at a limit for now (the job queue is full); `Retry-After` says when to try again.",
 }
 REF_TEMPLATE = "#/components/schemas/{model}"
 _ERROR_REF = {"$ref": REF_TEMPLATE.format(model="ErrorBody")}

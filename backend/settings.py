@@ -110,6 +110,18 @@ class Settings(BaseSettings):
     """The wait before the first retry; it doubles after each failed attempt."""
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias="MLOPS_WEBHOOK_TIMEOUT")
 
+    # jobs (issue 13): a bounded queue, a time limit, a capped log, a warm worker that leaves when idle
+    max_queued_jobs: int = Field(100, ge=1, le=100_000, validation_alias="MLOPS_MAX_QUEUED_JOBS")
+    """Jobs that may wait in the queue; one more is refused with 429 and `Retry-After`."""
+    job_timeout_seconds: float = Field(86_400.0, ge=0, validation_alias="MLOPS_JOB_TIMEOUT")
+    """The longest a job may run (0: no limit). A pipeline's `[executor] timeout_seconds` may ask for less,
+    never more; a job past its limit is stopped (SIGTERM, then SIGKILL) and FAILED with kind `timeout`."""
+    job_log_max_bytes: int = Field(10 * 1024 * 1024, ge=4096, validation_alias="MLOPS_JOB_LOG_MAX_BYTES")
+    """A job's log keeps at most about this much: its first half, then a line saying how much was cut,
+    then its latest quarter to half."""
+    warm_worker_idle_seconds: float = Field(300.0, ge=0, validation_alias="MLOPS_WARM_WORKER_IDLE")
+    """The warm worker leaves after this long without a job starting (0: it never leaves), and comes back
+    once a job has run: an idle server gives its ~250 MB back, the next job starts cold."""
     synchronous: Literal["NORMAL", "FULL"] = Field("NORMAL", validation_alias="MLOPS_SYNCHRONOUS")
     """SQLite's `synchronous` (the database runs in WAL mode). NORMAL: a write the server acknowledged survives
     a crash of the server (SIGKILL included); a power loss or an OS crash may lose the last acknowledged
