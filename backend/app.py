@@ -49,6 +49,7 @@ from .routers import (
     heartbeats,
     imports,
     jobs,
+    maintenance,
     models,
     monitoring,
     predict,
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(retrain.router)
     app.include_router(imports.router)
+    app.include_router(maintenance.router)  # backups (durability part)
     app.include_router(auth.router)
     for router in (mlflow_tracking.router, mlflow_registry.router, mlflow_artifacts.router,
                    mlflow_logged_models.router):
