@@ -20,6 +20,7 @@ from conftest import CLIENT_HEADERS, ROOT, LiveServer, base_env, start_backend, 
 
 from backend import Settings
 from backend.db import Database
+from backend.jobs.environment import worker_environment
 from backend.jobs.manager import JobManager, Tracked
 from backend.store import jobs as store_jobs
 from mlops_tui import Client
@@ -323,6 +324,32 @@ def test_the_warm_worker_leaves_when_idle_and_comes_back_after_a_job(tmp_path: P
         assert manager.warm is not None and manager.warm.poll() is None  # ...and brings the warm worker back
     finally:
         manager.stop()
+
+
+def test_the_worker_environment_is_an_allowlist_with_the_servers_own_settings(tmp_path: Path) -> None:
+    """What passes and what stays out, exactly; settings given to the server in code reach the worker."""
+    settings = Settings(home=tmp_path, token="t0ken", webhook_secret="wh", dask_schedulers=("tcp://a:1", "tcp://b:2"),
+                        job_log_max_bytes=5000)
+    parent = {"PATH": "/bin", "HOME": "/root", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1", "DASK_DISTRIBUTED__X": "1",
+              "DASK_TLS_PRIVATE_KEY": "k", "DASK_AUTH_TOKEN": "k", "MLOPS_TOKEN": "t0ken", "MLOPS_WEBHOOK_SECRET": "wh",
+              "MLOPS_URL": "http://x", "GITHUB_TOKEN": "g", "LD_PRELOAD": "/tmp/evil.so", "PYTHONSTARTUP": "/tmp/x.py"}
+    env = worker_environment(settings, parent)
+    assert {name: env[name] for name in ("PATH", "HOME", "LC_ALL", "OMP_NUM_THREADS", "DASK_DISTRIBUTED__X")} == \
+        {name: parent[name] for name in ("PATH", "HOME", "LC_ALL", "OMP_NUM_THREADS", "DASK_DISTRIBUTED__X")}
+    for name in ("DASK_TLS_PRIVATE_KEY", "DASK_AUTH_TOKEN", "MLOPS_TOKEN", "MLOPS_WEBHOOK_SECRET", "MLOPS_URL",
+                 "GITHUB_TOKEN", "LD_PRELOAD", "PYTHONSTARTUP"):
+        assert name not in env, name
+    assert "t0ken" not in env.values() and "wh" not in env.values()
+    assert env["MLOPS_DASK_SCHEDULERS"] == "tcp://a:1,tcp://b:2" and env["MLOPS_JOB_LOG_MAX_BYTES"] == "5000"
+    os_env = dict(os.environ)
+    try:  # the worker reads them back as the server had them
+        os.environ.clear()
+        os.environ.update(env)
+        again = Settings(home=tmp_path)
+    finally:
+        os.environ.clear()
+        os.environ.update(os_env)
+    assert (again.dask_schedulers, again.job_log_max_bytes, again.token) == (settings.dask_schedulers, 5000, None)
 
 
 SHELL_CALLS = {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"), ("subprocess", "getstatusoutput"),

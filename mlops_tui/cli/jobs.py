@@ -105,7 +105,7 @@ def start_job(client: Client, source: Pipeline, executor: str | None, scheduler:
     try:
         return submit_pipeline(client, source, executor, scheduler)
     except DataUploadError as error:
-        if error.status is not None and 400 <= error.status < 500:  # unreadable data
+        if error.status is not None and 400 <= error.status < 500 and error.status not in (401, 403):  # unreadable
             raise NotStarted(f"data.path {error.source.name}: {error.message}", EXIT_CODES["data"]) from None
         raise  # as any backend error: exit 1
     except MlopsError as error:
