@@ -14,7 +14,7 @@ from ..responses import JSONBytes
 from ..services import logged_models
 from ..store.logged_models import LoggedModelRow
 from . import shapes
-from .protocol import Message, answer, message
+from .protocol import Int64, Message, answer, message
 
 PREFIX = "/api/2.0/mlflow"
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=GuardedRoute)
@@ -39,7 +39,7 @@ class GetLoggedModel(Message):
 
 
 class FinalizeLoggedModel(Message):
-    status: str | int
+    status: str | Int64
 
 
 class SetLoggedModelTags(Message):
@@ -58,14 +58,14 @@ class OrderBy(Message):
 class SearchLoggedModels(Message):
     experiment_ids: list[str] = []
     filter: str | None = None
-    max_results: int | None = None
+    max_results: Int64 | None = None
     order_by: list[OrderBy] = []
     page_token: str | None = None
 
 
 class ModelOutput(Message):
     model_id: str
-    step: int = 0
+    step: Int64 = 0
 
 
 class LogOutputs(Message):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlops_tui.contract.fields import dotted_path
 
@@ -42,7 +42,8 @@ STATUS_OF_CODE = {
 
 
 def is_mlflow_path(path: str) -> bool:
-    return path.startswith(PREFIXES)
+    """Under one of the `PREFIXES`, or one of them without its last slash (`/api/2.0/mlflow-artifacts`)."""
+    return path.startswith(PREFIXES) or f"{path}/" in PREFIXES
 
 
 class MlflowError(Exception):
@@ -75,6 +76,11 @@ def domain_error_response(error: DomainError) -> JSONBytes:
     if error.field and error.field not in message:
         message = f"{message} (parameter '{error.field}')"
     return error_response(code_of(error), message)
+
+
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""An integer field of a message (protobuf's int64): a larger number (JSON allows one) is refused with
+INVALID_PARAMETER_VALUE before it reaches SQLite, which cannot store it (an OverflowError: a 500)."""
 
 
 class Message(BaseModel):

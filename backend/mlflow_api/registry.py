@@ -22,7 +22,7 @@ from ..services import mlflow_registry as service
 from ..services import registry
 from ..store.rows import VersionRow
 from . import registry_shapes as shapes
-from .protocol import Message, MlflowError, Tag, answer, message, tag_map
+from .protocol import Int64, Message, MlflowError, Tag, answer, message, tag_map
 
 PREFIX = "/api/2.0/mlflow"
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=GuardedRoute)
@@ -53,7 +53,7 @@ class ModelName(Message):
 
 
 class VersionRef(ModelName):
-    version: int
+    version: Int64
 
 
 class CreateRegisteredModel(ModelName):
@@ -71,7 +71,7 @@ class UpdateRegisteredModel(ModelName):
 
 class SearchRegisteredModels(Message):
     filter: str | None = None
-    max_results: int = 100
+    max_results: Int64 = 100
     order_by: list[str] = []
     page_token: str | None = None
 
@@ -103,7 +103,7 @@ class UpdateModelVersion(VersionRef):
 
 
 class SearchModelVersions(SearchRegisteredModels):
-    max_results: int = 10_000
+    max_results: Int64 = 10_000
 
 
 class SetModelVersionTag(VersionRef):
@@ -121,7 +121,7 @@ class TransitionModelVersionStage(VersionRef):
 
 class SetRegisteredModelAlias(ModelName):
     alias: str
-    version: int
+    version: Int64
 
 
 class AliasRef(ModelName):

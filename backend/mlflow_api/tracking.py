@@ -21,7 +21,7 @@ from ..store import experiments
 from ..store.inputs import InputRow
 from ..store.rows import RunRow
 from . import shapes
-from .protocol import RESOURCE_DOES_NOT_EXIST, Message, MlflowError, Tag, answer, message, tag_map
+from .protocol import RESOURCE_DOES_NOT_EXIST, Int64, Message, MlflowError, Tag, answer, message, tag_map
 
 PREFIX = "/api/2.0/mlflow"
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=GuardedRoute)
@@ -98,7 +98,7 @@ def get_experiment(db: DB, m: Annotated[ExperimentRef, message(ExperimentRef)]) 
 
 
 class SearchExperiments(Message):
-    max_results: int = DEFAULT_MAX_RESULTS
+    max_results: Int64 = DEFAULT_MAX_RESULTS
     page_token: str = ""
     filter: str = ""
     order_by: list[str] = []
@@ -174,7 +174,7 @@ class CreateRun(Message):
     experiment_id: str = ""
     user_id: str = ""
     run_name: str = ""
-    start_time: int | None = None
+    start_time: Int64 | None = None
     tags: list[Tag] = []
 
 
@@ -191,7 +191,7 @@ def get_run(db: DB, m: Annotated[RunRef, message(RunRef)]) -> JSONBytes:
 
 class UpdateRun(RunRef):
     status: str | None = None
-    end_time: int | None = None
+    end_time: Int64 | None = None
     run_name: str = ""
 
 
@@ -217,7 +217,7 @@ class SearchRuns(Message):
     experiment_ids: list[str] = []
     filter: str = ""
     run_view_type: ViewType = "ACTIVE_ONLY"
-    max_results: int = DEFAULT_MAX_RESULTS
+    max_results: Int64 = DEFAULT_MAX_RESULTS
     order_by: list[str] = []
     page_token: str = ""
 
@@ -238,8 +238,8 @@ def search_runs(db: DB, m: Annotated[SearchRuns, message(SearchRuns)]) -> JSONBy
 class MetricIn(Message):
     key: str
     value: float
-    timestamp: int
-    step: int = 0
+    timestamp: Int64
+    step: Int64 = 0
 
 
 class LogMetric(RunRef, MetricIn):
@@ -334,7 +334,7 @@ def log_model(db: DB, m: Annotated[LogModel, message(LogModel)]) -> JSONBytes:
 
 class GetMetricHistory(RunRef):
     metric_key: str
-    max_results: int | None = None
+    max_results: Int64 | None = None
     page_token: str = ""
 
 

@@ -37,12 +37,13 @@ Version = Annotated[str, Path(description="A number, or `latest`.", json_schema_
 
 @router.post("/datasets/{name:path}/versions", status_code=201, response_model=DatasetVersion,
              responses={200: {"model": DatasetVersion, "description": "These bytes were already a version."},
-                        **errors(413, 422)}, openapi_extra=_RAW_BODY)
+                        **errors(404, 413, 422)}, openapi_extra=_RAW_BODY)
 async def add_version(name: DatasetName, request: Request, response: Response, db: DB, settings: AppSettings,
                       filename: str = FilenameQuery) -> dict[str, Any]:
     """The body is the file's raw bytes. The same bytes again answer the existing version (200,
     `created: false`); new bytes make the next version (201). `{name:path}`: a name holding '/'
-    (sent as %2F) is answered with the naming rule, not "Not Found"."""
+    (sent as %2F) is answered with the naming rule, not "Not Found"; one holding a line break matches no
+    route (Starlette's `path` does not match it): 404."""
     record = await datasets.upload_version(db, settings, name, filename, request.stream())
     if not record["created"]:
         response.status_code = 200
