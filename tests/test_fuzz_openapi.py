@@ -104,8 +104,11 @@ def seed(url: str, folder: Path) -> dict[str, str | list[str | int]]:
         http.post(f"/api/v1/models/{dataset}/promote", json={
             "version": 1, "alias": "production", "force": True, "reason": "fuzz seed"}).raise_for_status()
         alert_id = first_alert(http, folder, experiment["id"])
+        token = http.post("/api/v1/auth/tokens", json={"name": unique("fuzz"), "role": "viewer"})
+        token_id = token.raise_for_status().json()["id"]
     return {"ref": experiment["id"], "run_id": run_id, "key": "loss", "path": "notes.txt", "name": dataset,
-            "version": ["1", 1], "job_id": job["id"], "alias": "production", "alert_id": alert_id}
+            "version": ["1", 1], "job_id": job["id"], "alias": "production", "alert_id": alert_id,
+            "token_id": token_id}
     # `version` is text for a dataset (a number or `latest`) and a number for a model
 
 
