@@ -107,6 +107,7 @@ ROLE_OF: dict[str, Role | None] = {
     "GET /api/v1/auth/tokens": ADMIN,
     "POST /api/v1/auth/tokens": ADMIN,
     "DELETE /api/v1/auth/tokens/{token_id}": ADMIN,
+    "GET /api/v1/server/backup": ADMIN,  # a copy of everything stored (durability part)
     # MLflow's REST API
     "GET /api/2.0/mlflow/experiments/get-by-name": VIEWER,
     "POST /api/2.0/mlflow/experiments/create": OPERATOR,

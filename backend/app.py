@@ -23,9 +23,12 @@ from .auth import Authenticate
 from .automation.controller import Controller
 from .automation.wiring import install as install_automation
 from .db import Database
-from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge
-from .guards import CrossSiteGuard, HostCheck, allowed_hosts, routes_matching
+from .errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, TooMany
+from .forwarded import ForwardedHeaders
+from .guards import CrossSiteGuard, HostCheck, add_cors, allowed_hosts, routes_matching
+from .internal_errors import InternalErrors
 from .jobs.manager import JobManager
+from .limits import Limits
 from .mlflow_api import artifacts as mlflow_artifacts
 from .mlflow_api import logged_models as mlflow_logged_models
 from .mlflow_api import protocol as mlflow
@@ -46,6 +49,7 @@ from .routers import (
     heartbeats,
     imports,
     jobs,
+    maintenance,
     models,
     monitoring,
     predict,
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(retrain.router)
     app.include_router(imports.router)
+    app.include_router(maintenance.router)  # backups (durability part)
     app.include_router(auth.router)
     for router in (mlflow_tracking.router, mlflow_registry.router, mlflow_artifacts.router,
                    mlflow_logged_models.router):
@@ -125,7 +130,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossSiteGuard, router=app.router)
     app.add_middleware(Authenticate, tokens=app.state.tokens, required=settings.auth_required)
+    add_cors(app, settings.cors_origins)  # outside auth: a preflight carries no token
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings.bind_host, settings.allowed_hosts))
+    app.add_middleware(Limits, max_concurrency=settings.max_concurrency,
+                       request_timeout=settings.request_timeout_seconds)
+    app.add_middleware(ForwardedHeaders, trusted=settings.trusted_proxies)
+    app.add_middleware(InternalErrors)
     return app
 
 
@@ -144,6 +154,7 @@ ERROR_STATUS: dict[type[DomainError], tuple[int, str]] = {
     Forbidden: (403, "forbidden"),
     Invalid: (422, "invalid"),
     TooLarge: (413, "too_large"),
+    TooMany: (429, "too_many"),
 }
 """Each domain error's HTTP status and `code`: the one place errors meet HTTP."""
 
@@ -166,7 +177,8 @@ async def _domain_error(request: Request, error: DomainError) -> JSONBytes:
     if mlflow.is_mlflow_path(request.url.path):
         return mlflow.domain_error_response(error)
     status, body = error_body(error)
-    return JSONBytes(body, status_code=status)
+    retry = {"Retry-After": str(error.retry_after)} if isinstance(error, TooMany) else None
+    return JSONBytes(body, status_code=status, headers=retry)
 
 
 async def _mlflow_error(request: Request, error: mlflow.MlflowError) -> JSONBytes:
@@ -178,7 +190,7 @@ async def _invalid_text(request: Request, error: InvalidText) -> JSONBytes:
     return await _domain_error(request, Invalid(error.message, error.field))
 
 
-_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 408: "timeout"}
 
 
 async def _http_error(request: Request, error: HTTPException) -> JSONBytes:
@@ -188,7 +200,7 @@ async def _http_error(request: Request, error: HTTPException) -> JSONBytes:
         return mlflow.error_response(code, f"{request.method} {request.url.path}: {error.detail}")
     if isinstance(error.__cause__, UnicodeDecodeError):
         return JSONBytes({"detail": "body is not UTF-8 text", "field": "body", "code": "invalid"}, status_code=422)
-    field = "body" if error.status_code == 400 else None
+    field = "body" if error.status_code in (400, 408) else None
     headers = error.headers
     if error.status_code == 405:
         headers = {**(headers or {}), "Allow": allowed_methods(request)}

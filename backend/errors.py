@@ -40,6 +40,14 @@ class TooLarge(DomainError):
     """A body, file or batch is over its size limit."""
 
 
+class TooMany(DomainError):
+    """The server is at a limit for now (the job queue is full): try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, field: str | None = None, retry_after: int = 30) -> None:
+        super().__init__(message, field)
+        self.retry_after = retry_after
+
+
 class JobFailure(Exception):
     """A job's step failed: `kind` is data, validation, training or config; `report` explains. The
     job worker records it as the job's outcome (FAILED, `error_kind` = kind); it never reaches HTTP."""

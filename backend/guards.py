@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
+from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -123,3 +125,15 @@ class CrossSiteGuard:
                 "field": CLIENT_HEADER.lower(), "code": "forbidden"})
             return
         await self.app(scope, receive, send)
+
+
+CORS_HEADERS = ("Authorization", "Content-Type", CLIENT_HEADER)
+
+
+def add_cors(app: Starlette, origins: tuple[str, ...]) -> None:
+    """CORS only for the configured origins (`MLOPS_CORS_ORIGINS`); none: no `Access-Control-Allow-*`
+    header on any answer, so a browser lets no page read an answer or send a preflighted request. A
+    listed origin's pages may send the token and `X-Mlops-Client`, so they can do what its user may."""
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST", "PUT", "PATCH",
+                           "DELETE"], allow_headers=list(CORS_HEADERS), max_age=600)

@@ -29,6 +29,8 @@ MEANING = {
     415: "A body that is not application/json.",
     421: "The Host header does not name this server.",
     422: "A value breaks a rule; `field` names it.",
+    429: "The server is at a limit for now (the job queue is full); `Retry-After` says when to try again.",
+    507: "The server's disk is full: nothing of the request was stored.",
 }
 REF_TEMPLATE = "#/components/schemas/{model}"
 _ERROR_REF = {"$ref": REF_TEMPLATE.format(model="ErrorBody")}

@@ -29,6 +29,8 @@ from mlops_tui.contract.defaults import (
 from .app import create_app
 from .db import NotADatabase
 from .home_lock import HomeBusy, HomeLock, HomeUnusable
+from .internal_errors import configure_logging
+from .limits import header_deadline
 from .settings import Settings, default_home
 
 
@@ -57,7 +59,12 @@ def serve(host: str, port: int, home: Path, token: str | None) -> None:
                              "admin token), or make an admin token first (`mlops auth token create --name NAME "
                              "--role admin` against this home served on loopback with auth off)")
         PidFile(os.getpid(), host, port).save(pid_file)
-        StoppingServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run()
+        # proxy_headers=False: uvicorn would believe X-Forwarded-* from 127.0.0.1, every peer of a loopback
+        # server; `backend.forwarded` believes them only from MLOPS_TRUSTED_PROXIES.
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                proxy_headers=False, http=header_deadline(settings.header_timeout_seconds))
+        configure_logging((token,) if token else ())
+        StoppingServer(config).run()
 
 
 class StoppingServer(uvicorn.Server):
@@ -82,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.host, args.port, home, os.environ.get(TOKEN_ENV) or None)
     except STARTUP_REFUSALS as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ValidationError as error:  # a setting from the environment that does not parse
+        first = error.errors()[0]
+        print(f"error: {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
         return 1
     return 0
 

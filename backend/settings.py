@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mlops_tui.contract import defaults
+
+from .forwarded import networks, split_commas
 
 DEFAULT_MAX_CANDIDATES = 500
 
@@ -110,11 +112,37 @@ class Settings(BaseSettings):
     """The wait before the first retry; it doubles after each failed attempt."""
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias="MLOPS_WEBHOOK_TIMEOUT")
 
+    # jobs (issue 13): a bounded queue, a time limit, a capped log, a warm worker that leaves when idle
+    max_queued_jobs: int = Field(100, ge=1, le=100_000, validation_alias="MLOPS_MAX_QUEUED_JOBS")
+    """Jobs that may wait in the queue; one more is refused with 429 and `Retry-After`."""
+    job_timeout_seconds: float = Field(86_400.0, ge=0, validation_alias="MLOPS_JOB_TIMEOUT")
+    """The longest a job may run (0: no limit). A pipeline's `[executor] timeout_seconds` may ask for less,
+    never more; a job past its limit is stopped (SIGTERM, then SIGKILL) and FAILED with kind `timeout`."""
+    job_log_max_bytes: int = Field(10 * 1024 * 1024, ge=4096, validation_alias="MLOPS_JOB_LOG_MAX_BYTES")
+    """A job's log keeps at most about this much: its first half, then a line saying how much was cut,
+    then its latest quarter to half."""
+    warm_worker_idle_seconds: float = Field(300.0, ge=0, validation_alias="MLOPS_WARM_WORKER_IDLE")
+    """The warm worker leaves after this long without a job starting (0: it never leaves), and comes back
+    once a job has run: an idle server gives its ~250 MB back, the next job starts cold."""
     synchronous: Literal["NORMAL", "FULL"] = Field("NORMAL", validation_alias="MLOPS_SYNCHRONOUS")
     """SQLite's `synchronous` (the database runs in WAL mode). NORMAL: a write the server acknowledged survives
     a crash of the server (SIGKILL included); a power loss or an OS crash may lose the last acknowledged
     transactions but never corrupts the database. FULL: every commit is fsynced before the answer, so
     acknowledged writes survive a power loss too, at a cost per write (`bench/durability.py`)."""
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="MLOPS_CORS_ORIGINS")
+    """Origins (`https://app.example:8443`, exact, comma list) whose pages may call the API from a browser;
+    none: no CORS header on any answer and every preflight refused."""
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="MLOPS_TRUSTED_PROXIES")
+    """Reverse proxies (addresses or networks, comma list) whose `X-Forwarded-For/-Proto/-Host` are believed;
+    none: those headers are ignored from everyone."""
+    request_timeout_seconds: float = Field(60.0, gt=0, le=86_400, validation_alias="MLOPS_REQUEST_TIMEOUT")
+    """A client has this long to send its request's body (408 after), and each part of an answer must be
+    taken within this long (the connection is dropped after). The server's own work is not cut short."""
+    header_timeout_seconds: float = Field(10.0, gt=0, le=3600, validation_alias="MLOPS_HEADER_TIMEOUT")
+    """A connection must send a request's headers within this long of starting it (408 and closed after)."""
+    max_concurrency: int = Field(64, ge=1, le=100_000, validation_alias="MLOPS_MAX_CONCURRENCY")
+    """Requests the server works on at once (a request still sending its body does not count; `/healthz`
+    never counts); beyond it, 503 with `Retry-After`."""
 
     @field_validator("token", "webhook_url", "webhook_secret", mode="before")
     @classmethod
@@ -128,6 +156,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _exposure_lists(cls, value: Any, info: ValidationInfo) -> Any:
+        """Comma lists like the others; an origin is exact (no `*`), a proxy an address or a network."""
+        items = split_commas(value)
+        if info.field_name == "cors_origins" and any("*" in item or item.count("/") != 2 for item in items):
+            raise ValueError("list exact origins, as scheme://host[:port] (no '*', no path)")
+        if info.field_name == "trusted_proxies":
+            networks(items)
+        return items
 
     @field_validator("synchronous", mode="before")
     @classmethod

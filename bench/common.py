@@ -122,13 +122,15 @@ class Backend:
 
 def wait_until_healthy(health_url: str, process: subprocess.Popen[bytes], what: str, seconds: float = 120) -> None:
     """Wait until `health_url` answers 200 (a busy 2-core machine can take half a minute to import a
-    server); kill the process and raise if it does not within `seconds`."""
+    server); kill the process and raise if it does not within `seconds`, raise at once if it exits."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             if httpx.get(health_url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited with {process.returncode} before answering") from None
             time.sleep(0.2)
     process.kill()
     raise RuntimeError(f"{what} did not start")

@@ -10,7 +10,8 @@ included, unless `--no-warm-worker`). Then `--clients` threads, each one user of
 is kind i % 4), send requests back to back for `--seconds`:
 
 - log: a training script: one run, SDK-style batches (2 metrics x 10 steps as series, with timestamps)
-  through `Client.log_batch` with the SDK's retry; every acknowledged point is remembered.
+  through `Client.log_batch` with the SDK's retry (one idempotency key per batch, kept across its
+  retries); every acknowledged point is remembered.
 - search: a runs search with a filter and an order, and the experiments list, in turn.
 - predict: one row through the alias predict route.
 - console: one refresh of `mlops tui`'s overview plus the header's health check (9 requests at once
@@ -37,6 +38,7 @@ import os
 import random
 import re
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -412,16 +414,18 @@ def crashes(backend: Backend, body: dict[str, Any], clients: int, kills: int, in
     restarts: list[float] = []
     children: list[psutil.Process] = []
     load.start()
-    for _ in range(kills):
+    for kill in range(1, kills + 1):
         time.sleep(rng.uniform(0.2, interval))
         children += backend.kill()
         killed = time.perf_counter()
         backend.start()
         restarts.append(time.perf_counter() - killed)
+        print(f"kill {kill}/{kills}: answering again after {restarts[-1]:.1f} s", file=sys.stderr, flush=True)
     time.sleep(1.0)  # some writes after the last restart too
     load.finish()
     report("crash: kills", kills, "SIGKILL", restart_p50_s=round(percentile(restarts, 0.5), 2),
-           restart_max_s=round(max(restarts), 2), seconds=round(load.seconds, 1))
+           restart_max_s=round(max(restarts), 2), seconds=round(load.seconds, 1),
+           synchronous=os.environ.get("MLOPS_SYNCHRONOUS", "NORMAL (default)"))
     report_load(load, "crash")
     report_writes(backend.url, earlier + load.loggers, "crash")
     _, alive = psutil.wait_procs(children, timeout=10)

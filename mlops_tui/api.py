@@ -498,3 +498,8 @@ def create_token(name: str, role: Role) -> Call[TokenCreated]:
 
 def revoke_token(token_id: str) -> Call[Token]:
     return Call("DELETE", f"/api/v1/auth/tokens/{quote(token_id, safe='')}", Token.model_validate, idempotent=True)
+
+
+def server_backup() -> Call[bytes]:
+    """A consistent copy of the server's database (SQLite), taken now; `Client.save_backup` streams it to a file."""
+    return Call("GET", "/api/v1/server/backup", bytes, raw=True)

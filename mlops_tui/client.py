@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -30,6 +31,7 @@ from .contract import (
     RunPage,
 )
 from .contract.alerts import Alert, AlertList, AlertSummary, DeliveryList, WebhookTestAnswer
+from .contract.atomic import atomic_file
 from .contract.auth import Role, Token, TokenCreated, TokenList, WhoAmI
 from .contract.defaults import DEFAULT_URL
 from .contract.imports import ModelImport, ModelImportAnswer, RunImport, RunImportAnswer
@@ -274,6 +276,23 @@ class Client:
 
     def download_artifact(self, run_id: str, path: str) -> bytes:
         return self.send(api.download_artifact(run_id, path))
+
+    def save_backup(self, target: Path) -> dict[str, int | None]:
+        """Stream a backup of the server's database into `target` (written whole or not at all):
+        `{"bytes", "schema_version"}`."""
+        call = api.server_backup()
+        try:
+            with self._http.stream(call.method, call.path) as response:
+                if response.status_code != 200:
+                    response.read()
+                    _parse(call, response)
+                with atomic_file(target, ".backup-") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                schema = response.headers.get("X-Mlops-Schema-Version", "")
+        except httpx.TransportError as error:
+            raise _unreachable(self.url, error) from None
+        return {"bytes": target.stat().st_size, "schema_version": int(schema) if schema.isdigit() else None}
 
     def submit_job(self, pipeline: str, dataset: str | None = None, executor: str | None = None,
                    scheduler: str | None = None) -> Job:

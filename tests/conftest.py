@@ -3,6 +3,7 @@ and environments that point the CLI and the SDK at the live backend (never at th
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,9 +14,11 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 with warnings.catch_warnings():  # starlette's notice about its httpx-based test client
     warnings.simplefilter("ignore")
@@ -94,14 +97,17 @@ class LiveServer:
         return self.home / "mlops.db"
 
 
-def start_backend(home: Path, log_path: Path, token: str | None = None) -> LiveServer:
-    """`python -m backend.server` on a free port; retried when the port was taken in between."""
+def start_backend(home: Path, log_path: Path, token: str | None = None,
+                  extra_env: dict[str, str] | None = None) -> LiveServer:
+    """`python -m backend.server` on a free port; retried when the port was taken in between.
+    `extra_env`: settings for this server (`MLOPS_TRUSTED_PROXIES`...)."""
     env = os.environ.copy()
     env.pop("MLOPS_TOKEN", None)
     env.pop("MLOPS_ALLOWED_HOSTS", None)  # live servers run with the default Host allowlist
     env.pop("MLOPS_AUTH", None)
     if token:
         env["MLOPS_TOKEN"] = token
+    env.update(extra_env or {})
     for _ in range(3):
         port = free_port()
         with open(log_path, "ab") as log:
@@ -193,3 +199,24 @@ def mlflow_fluent(live_server: LiveServer) -> Iterator[str]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def app_routes(app: Any) -> list[tuple[str, str]]:
+    """(method, path template) of every route of `app`, descending into included routers (FastAPI keeps
+    them nested): security walks derive their lists from the app, so a new route cannot be missed."""
+
+    def walk(routes: list[Any], prefix: str) -> Iterator[tuple[str, str]]:
+        for route in routes:
+            included = getattr(route, "original_router", None)
+            if included is not None:
+                yield from walk(included.routes, prefix + route.include_context.prefix)
+            elif isinstance(route, Route):
+                for method in sorted(route.methods or {"GET"}):
+                    yield method, prefix + route.path
+
+    return list(walk(app.routes, ""))
+
+
+def filled(path: str, value: str = "x") -> str:
+    """`/runs/{run_id}/metrics/{key}` -> `/runs/x/metrics/x`."""
+    return re.sub(r"\{[^}]+\}", value, path)

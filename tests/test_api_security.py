@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,13 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.routing import Route
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from conftest import ROOT, LiveServer, free_port, start_backend, stop_process, wait_healthy
+from conftest import ROOT, LiveServer, app_routes, filled, free_port, start_backend, stop_process, wait_healthy
 
 from backend import Settings, create_app
 from backend.guards import is_raw_upload
@@ -140,30 +139,16 @@ def test_the_bind_address_is_answered_on_a_live_server(tmp_path: Path) -> None:
 
 # --- cross-site writes ---------------------------------------------------------------------------
 
-def _routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, set[str]]]:
-    """(path, methods) of every route, descending into included routers (FastAPI keeps them nested)."""
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            yield from _routes(included.routes, prefix + route.include_context.prefix)
-        elif isinstance(route, Route):
-            yield prefix + route.path, set(route.methods or {"GET"})
-
-
 def _route_table() -> list[tuple[str, str]]:
     """(method, path with every parameter filled) for each route of the app, as built by `create_app`;
     checked against the OpenAPI document so that no router is missed."""
     with tempfile.TemporaryDirectory() as temp:
         app = create_app(Settings(home=Path(temp), token=None, run_jobs=False))
         app.state.db.close()
-    walked = [(method, _filled(path)) for path, methods in _routes(app.routes) for method in sorted(methods)]
-    documented = {(method.upper(), _filled(path)) for path, item in app.openapi()["paths"].items() for method in item}
+    walked = [(method, filled(path)) for method, path in app_routes(app)]
+    documented = {(method.upper(), filled(path)) for path, item in app.openapi()["paths"].items() for method in item}
     assert documented <= set(walked), documented - set(walked)
     return walked
-
-
-def _filled(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "x", path)
 
 
 EVERY_ROUTE = _route_table()
@@ -179,29 +164,72 @@ def test_the_walk_covers_the_routes_a_page_attacked() -> None:
             "/api/v1/jobs/x/retry", "/api/v1/data/schema", "/api/v1/runs/x/artifacts/x"} <= paths
 
 
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the walks below (no jobs, no timers: nothing writes but the requests)."""
+    settings = Settings(home=tmp_path_factory.mktemp("page"), token=None, run_jobs=False, automation=False)
+    with browser(settings) as client:
+        yield client
+
+
+def stored(client: TestClient) -> str:
+    """Everything the database holds, to compare before and after a request."""
+    with sqlite3.connect(client.app.state.settings.db_path) as db:  # type: ignore[attr-defined]
+        return "\n".join(db.iterdump())
+
+
+def test_the_walk_covers_every_part_of_the_api() -> None:
+    """The walk is the app's routes: registry, serving, monitoring, alerts, shadow, webhooks, retrain,
+    imports and the MLflow API are all in it (a route added later is walked without a change here)."""
+    for prefix in ("/api/v1/models/x/versions", "/api/v1/models/x/aliases/x/predict", "/api/v1/models/x/requests",
+                   "/api/v1/monitoring", "/api/v1/alerts", "/api/v1/models/x/shadow", "/api/v1/webhooks",
+                   "/api/v1/models/x/retrain", "/api/v1/import/", "/api/2.0/mlflow/runs/log-batch",
+                   "/api/2.0/mlflow/registered-models/create", "/api/2.0/mlflow-artifacts/artifacts/x"):
+        assert any(path.startswith(prefix) for _, path in EVERY_ROUTE), prefix
+
+
+def test_every_route_checks_the_host(page: TestClient) -> None:
+    before = stored(page)
+    for method, path in EVERY_ROUTE:
+        headers = {"Host": "evil.example", "X-Mlops-Client": "page", "Content-Type": "application/json"}
+        response = page.request(method, path, headers=headers, content=b"{}" if method in ("POST", "PUT") else None)
+        assert_error(response, 421, "host")
+    assert stored(page) == before
+
+
 @pytest.mark.parametrize(("method", "path"), UNSAFE)
 @pytest.mark.parametrize(("headers", "content"), SIMPLE_BODIES)
-def test_simple_requests_with_a_body_are_refused(home: Path, method: str, path: str, headers: dict[str, str],
+def test_simple_requests_with_a_body_are_refused(page: TestClient, method: str, path: str, headers: dict[str, str],
                                                  content: bytes) -> None:
-    with browser(Settings(home=home, token=None)) as client:
-        response = client.request(method, path, content=content, headers=headers)
-        if method == "PUT" and path.startswith("/api/2.0/mlflow-artifacts/"):
-            # MLflow's client PUTs a file with the file's own type and no header of ours; a page cannot
-            # send a PUT at all without a CORS preflight (never granted), so the proxy's route answers.
-            assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-        elif is_raw_upload(method, path):
-            assert_error(response, 403, "x-mlops-client")
-        else:
-            assert_error(response, 415, "content-type")
-        assert experiment_names(client) == ["Default"]
+    before = stored(page)
+    response = page.request(method, path, content=content, headers=headers)
+    if method == "PUT" and path.startswith("/api/2.0/mlflow-artifacts/"):
+        # MLflow's client PUTs a file with the file's own type and no header of ours; a page cannot
+        # send a PUT at all without a CORS preflight (never granted), so the proxy's route answers.
+        assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    elif is_raw_upload(method, path):
+        assert_error(response, 403, "x-mlops-client")
+    else:
+        assert_error(response, 415, "content-type")
+    assert stored(page) == before
+
+
+@pytest.fixture(scope="module")
+def tool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """Another app for requests that pass the guard (their work, some of it in the background, must not
+    touch `page`'s database)."""
+    settings = Settings(home=tmp_path_factory.mktemp("tool"), token=None, run_jobs=False, automation=False)
+    with browser(settings) as client:
+        yield client
 
 
 @pytest.mark.parametrize("path", [path for method, path in UNSAFE if method == "POST"])
-def test_empty_posts_without_the_header_are_refused(home: Path, path: str) -> None:
-    with browser(Settings(home=home, token=None)) as client:
-        assert_error(client.post(path), 403, "x-mlops-client")
-        with_header = client.post(path, headers={"X-Mlops-Client": "cli"})
-        assert with_header.status_code not in (403, 415), with_header.text
+def test_empty_posts_without_the_header_are_refused(page: TestClient, tool: TestClient, path: str) -> None:
+    before = stored(page)
+    assert_error(page.post(path), 403, "x-mlops-client")
+    assert stored(page) == before
+    with_header = tool.post(path, headers={"X-Mlops-Client": "cli"})
+    assert with_header.status_code not in (403, 415), with_header.text
 
 
 def test_a_page_cannot_write_to_a_real_run_or_job(home: Path) -> None:

@@ -164,6 +164,9 @@ class ExecutorConfig(Section):
     kind: Literal["local", "dask"] = "local"
     scheduler: str | None = Field(None, description="Dask scheduler address, e.g. tcp://host:8786.")
     n_jobs: int = Field(1, ge=1, le=64, description="Candidates trained at once by the local executor.")
+    timeout_seconds: float | None = Field(
+        None, gt=0, description="Stop the job after this long (FAILED, kind `timeout`); at most the server's "
+                                "MLOPS_JOB_TIMEOUT, which applies when this is not set.")
 
 
 class PipelineConfig(Section):

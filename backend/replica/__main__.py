@@ -80,11 +80,11 @@ def main(argv: list[str] | None = None) -> int:
           f"with {args.workers} worker(s), following {config.backend_url}; Ctrl-C stops", flush=True)
     if args.workers == 1:
         app = create_replica_app(config, replica)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, proxy_headers=False)
     else:  # each worker builds its own replica from the environment (the model file is cached by now)
         os.environ.update(config.to_env())
         uvicorn.run("backend.replica.app:app_from_env", factory=True, workers=args.workers, host=args.host,
-                    port=args.port, log_level="warning", access_log=False)
+                    port=args.port, log_level="warning", access_log=False, proxy_headers=False)
     return 0
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 
 from .. import __version__
 from ..app import BearerAuth, BodyLimit
+from ..forwarded import ForwardedHeaders
 from ..guards import HostCheck, allowed_hosts
 from ..settings import Settings
 from . import mlflow_scoring, native, oip
@@ -42,6 +43,7 @@ def create_replica_app(config: ReplicaConfig, replica: Replica | None = None) ->
     if config.token:
         app.add_middleware(BearerAuth, token=config.token, open_paths=PROBES)
     app.add_middleware(HostCheck, allowed=allowed_hosts(config.host, settings.allowed_hosts))
+    app.add_middleware(ForwardedHeaders, trusted=settings.trusted_proxies)
     return app
 
 

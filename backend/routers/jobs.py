@@ -13,10 +13,11 @@ from ..services import jobs
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=ContractRoute)
 
-@router.post("", status_code=201, response_model=Job, responses=errors(404, 409, 422))
+@router.post("", status_code=201, response_model=Job, responses=errors(404, 409, 422, 429))
 def submit(body: JobCreate, db: DB, settings: AppSettings) -> dict[str, Any]:
     """Queue a training job. The pipeline is validated now: a bad file is a 422 naming the key; a Dask
-    scheduler must be one the server's configuration allows (422 naming `scheduler`)."""
+    scheduler must be one the server's configuration allows (422 naming `scheduler`); a full queue
+    (MLOPS_MAX_QUEUED_JOBS) is a 429 with `Retry-After`."""
     return dict(jobs.submit(db, settings, body.pipeline, body.dataset, body.executor, body.scheduler))
 
 
@@ -43,7 +44,7 @@ def cancel(job_id: str, db: DB) -> dict[str, Any]:
     return dict(jobs.cancel(db, job_id))
 
 
-@router.post("/{job_id}/retry", status_code=201, response_model=Job, responses=errors(404, 409))
-def retry(job_id: str, db: DB) -> dict[str, Any]:
-    """Queue a new job with the same pipeline as a failed or cancelled one."""
-    return dict(jobs.retry(db, job_id))
+@router.post("/{job_id}/retry", status_code=201, response_model=Job, responses=errors(404, 409, 429))
+def retry(job_id: str, db: DB, settings: AppSettings) -> dict[str, Any]:
+    """Queue a new job with the same pipeline as a failed or cancelled one (429 when the queue is full)."""
+    return dict(jobs.retry(db, settings, job_id))

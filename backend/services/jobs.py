@@ -44,8 +44,23 @@ def submit(db: Database, settings: Settings, pipeline: str, dataset: str | None,
     if config.data.path and not dataset:
         raise Invalid("data.path must be registered as a dataset first: `mlops train` does it, or "
                       "`mlops data add FILE --name NAME` and set data.dataset", "data.path")
+    asked, limit = config.executor.timeout_seconds, settings.job_timeout_seconds
+    if asked is not None and limit and asked > limit:
+        raise Invalid(f"executor.timeout_seconds: {asked:g} s is longer than this server allows ({limit:g} s, "
+                      "MLOPS_JOB_TIMEOUT)", "executor.timeout_seconds")
     return jobs.create(db, config.name, config.snapshot(), config.config_hash(), pipeline, dataset,
-                       config.executor.kind, config.executor.scheduler)
+                       config.executor.kind, config.executor.scheduler, max_queued=settings.max_queued_jobs)
+
+
+def time_limit(settings: Settings, config: dict[str, Any]) -> float | None:
+    """The seconds a job (by its stored pipeline) may run: its `[executor] timeout_seconds`, else the
+    server's `MLOPS_JOB_TIMEOUT`; never more than the server's (the server may have lowered it since the
+    job was queued); None: no limit."""
+    asked = (config.get("executor") or {}).get("timeout_seconds")
+    limit = settings.job_timeout_seconds or None
+    if asked is None or limit is None:
+        return asked if asked is not None else limit
+    return float(min(asked, limit))
 
 
 def list_jobs(db: Database, status: str | None, limit: int) -> list[JobRow]:
@@ -86,13 +101,14 @@ def cancel(db: Database, job_id: str) -> JobRow:
     return jobs.get(db, job["id"])
 
 
-def retry(db: Database, job_id: str) -> JobRow:
-    """A new job with the same pipeline (and kind) as a failed or cancelled one."""
+def retry(db: Database, settings: Settings, job_id: str) -> JobRow:
+    """A new job with the same pipeline (and kind) as a failed or cancelled one (429 when the queue is full)."""
     job = jobs.get(db, job_id)
     if job["status"] not in JOB_RETRYABLE:
         raise Conflict(f"only a failed or cancelled job can be retried; {job['id']!r} is {job['status']}", "job_id")
     return jobs.create(db, job["name"], jobs.config_json(db, job["id"]), job["config_hash"], job.get("config_toml"),
-                       job["dataset"], job["executor"], job["scheduler"], retry_of=job["id"], kind=job["kind"])
+                       job["dataset"], job["executor"], job["scheduler"], retry_of=job["id"], kind=job["kind"],
+                       max_queued=settings.max_queued_jobs)
 
 
 def end_job(db: Database, job_id: str, status: JobStatus, error: str | None = None, error_kind: str | None = None,

@@ -12,7 +12,7 @@ from mlops_tui.contract import JobStatus
 
 from ..clock import now_ms
 from ..db import Database
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, TooMany
 from .rows import JobRow
 
 _COLUMNS = ("id, kind, status, name, config_hash, experiment_id, run_id, dataset, executor, scheduler, created_at, "
@@ -32,12 +32,23 @@ def _decode(job: dict[str, Any], full: bool = False) -> JobRow:
     return cast(JobRow, job)
 
 
+QUEUE_RETRY_AFTER = 30
+"""Seconds a client refused by a full queue is told to wait (`Retry-After`)."""
+
+
 def create(db: Database, name: str, config_json: str, config_hash: str, config_toml: str | None,
            dataset: str | None, executor: str, scheduler: str | None, retry_of: str | None = None,
-           kind: str = "train") -> JobRow:
-    """A QUEUED job of `kind` (see `backend.jobs.kinds`)."""
+           kind: str = "train", max_queued: int | None = None) -> JobRow:
+    """A QUEUED job of `kind` (see `backend.jobs.kinds`); `TooMany` when `max_queued` jobs already wait
+    (counted in the same transaction as the insert, so concurrent submits never overfill the queue)."""
     job_id = uuid.uuid4().hex[:12]
-    with db.write():
+    with db.write() as conn:
+        if max_queued is not None:
+            waiting = conn.execute("SELECT count(*) FROM jobs WHERE status = 'QUEUED'").fetchone()[0]
+            if waiting >= max_queued:
+                raise TooMany(f"the job queue is full: {waiting} jobs are waiting, the limit is {max_queued} "
+                              f"(MLOPS_MAX_QUEUED_JOBS); try again when some have started",
+                              "pipeline", QUEUE_RETRY_AFTER)
         db.table("jobs").insert({
             "id": job_id, "kind": kind, "status": JobStatus.QUEUED, "name": name, "config_json": config_json,
             "config_hash": config_hash, "config_toml": config_toml, "dataset": dataset, "executor": executor,
@@ -83,7 +94,8 @@ def queued(db: Database) -> list[str]:
 
 def running(db: Database) -> list[dict[str, Any]]:
     with db.read():
-        return list(db.table("jobs").rows_where("status = 'RUNNING'", select="id, pid, run_id, cancel_requested"))
+        return list(db.table("jobs").rows_where("status = 'RUNNING'",
+                                                select="id, pid, run_id, cancel_requested, started_at"))
 
 
 def update(db: Database, job_id: str, **fields: Any) -> None:

@@ -2,7 +2,8 @@
 
 `mlops train --wait` exits with a code per outcome (documented in the README):
 0 succeeded, 1 error, 2 usage, 3 bad pipeline file, 4 data missing or unreadable,
-5 validation failed, 6 training failed, 7 cancelled, 8 interrupted or crashed.
+5 validation failed, 6 training failed, 7 cancelled, 8 interrupted or crashed, 11 timed out (its
+`[executor] timeout_seconds` or the server's MLOPS_JOB_TIMEOUT). A full job queue (429) is exit 1.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ from .output import (
 
 ExecutorOption = typer.Option(None, "--executor", help="local or dask (overrides the file).")
 SchedulerOption = typer.Option(None, "--scheduler", help="Dask scheduler, e.g. tcp://host:8786.")
-EXIT_CODES = {"config": 3, "data": 4, "validation": 5, "training": 6, "cancelled": 7, "interrupted": 8, "crash": 8}
+EXIT_CODES = {"config": 3, "data": 4, "validation": 5, "training": 6, "cancelled": 7, "interrupted": 8, "crash": 8,
+              "timeout": 11}
 JOB_STATUSES = tuple(JobStatus)
 
 jobs_app = typer.Typer(help="Training jobs: list, show, logs, cancel, retry.", no_args_is_help=True)
@@ -103,7 +105,7 @@ def start_job(client: Client, source: Pipeline, executor: str | None, scheduler:
     try:
         return submit_pipeline(client, source, executor, scheduler)
     except DataUploadError as error:
-        if error.status is not None and 400 <= error.status < 500:  # unreadable data
+        if error.status is not None and 400 <= error.status < 500 and error.status not in (401, 403):  # unreadable
             raise NotStarted(f"data.path {error.source.name}: {error.message}", EXIT_CODES["data"]) from None
         raise  # as any backend error: exit 1
     except MlopsError as error:

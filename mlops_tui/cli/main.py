@@ -5,6 +5,7 @@ import typer
 
 from .. import __version__
 from .alerts import alerts_app
+from .auth import auth_app
 from .data import data_app
 from .imports import import_app
 from .jobs import jobs_app, train_command
@@ -37,6 +38,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(import_app, name="import")
+app.add_typer(auth_app, name="auth")
 app.command("train")(train_command)
 app.command("tui")(tui)
 app.command("predict")(predict_command)

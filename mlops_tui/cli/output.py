@@ -17,6 +17,7 @@ from ..client import BadUrl, Client, MlopsError
 from ..contract.defaults import DEFAULT_URL
 from ..embedded import ensure_backend
 from ..formatting import duration, number, plural, safe_text  # noqa: F401  (re-exported for the commands)
+from ..permissions import auth_hint
 
 console = Console()
 errors = Console(stderr=True)
@@ -50,6 +51,8 @@ def handle_errors(function: F) -> F:
         except BadUrl as error:
             fail(str(error), 2)
         except MlopsError as error:
+            if error.status in (401, 403) and error.field == "authorization":
+                fail(auth_hint(error.status, error.message))
             where = f" ({error.field})" if error.field else ""
             fail(f"{error.message}{where}")
         except (RuntimeError, OSError, ValueError) as error:

@@ -1,9 +1,13 @@
-"""`mlops server start|status|stop`: the backend as a foreground or background process."""
+"""`mlops server start|status|stop|backup|restore`: the backend as a foreground or background process, and
+its database copied out and back."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -28,6 +32,7 @@ from ..embedded import (
     stop_server,
     wait_until_up,
 )
+from ..formatting import size
 from .output import JsonOption, console, fail, handle_errors, note, print_json, shown
 
 server_app = typer.Typer(help="Run the backend.", no_args_is_help=True)
@@ -121,3 +126,65 @@ def stop(home: Path | None = HomeOption, json_out: bool = JsonOption) -> None:
         print_json({"stopped": running.pid})
     else:
         console.print(f"stopped server pid {running.pid} (port {running.port})")
+
+
+ARTIFACTS_NOTE = "artifacts are not in it: copy {home}/artifacts apart (rsync -a)"
+
+
+@server_app.command("backup")
+@handle_errors
+def backup(
+    file: Path = typer.Argument(..., help="Where to write the copy (an existing file there is replaced)."),
+    home: Path | None = HomeOption,
+    url: str | None = typer.Option(None, "--url", help="Back up the server at this URL (default: the server "
+                                   "serving the home, else the home's database directly)."),
+    json_out: bool = JsonOption,
+) -> None:
+    """Write a consistent copy of the database to FILE, while the server runs or not (SQLite's backup API)."""
+    folder, target = _home(home), file.expanduser().resolve()
+    if url is None:
+        running, stale = locate_server(folder)
+        _say_stale(stale, folder)
+        url = running.url if running is not None else None
+    if url is not None:
+        with Client(url, timeout=600) as client:
+            info: dict[str, Any] = {"file": str(target), **client.save_backup(target), "source": url}
+    else:
+        info = {**_maintenance("backup", target, folder), "source": str(folder)}
+    if json_out:
+        print_json(info)
+        return
+    origin = f"the server at {url}" if url is not None else f"{shown_home(folder)} (no server running)"
+    console.print(f"backup of {origin} written to {shown(str(target))}: {size(info['bytes'])}, schema "
+                  f"{info['schema_version']}; {ARTIFACTS_NOTE.format(home=shown_home(folder))}", highlight=False,
+                  soft_wrap=True)
+
+
+@server_app.command("restore")
+@handle_errors
+def restore(
+    file: Path = typer.Argument(..., help="A backup made by `mlops server backup`."),
+    home: Path | None = HomeOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Replace the home's database with FILE; refused while a server serves the home. The database it
+    replaces is kept beside it as mlops.db.before-restore-<time>."""
+    folder = _home(home)
+    info = _maintenance("restore", file.expanduser().resolve(), folder)
+    if json_out:
+        print_json(info)
+        return
+    kept = f"; the database it replaced is kept as {shown(info['kept'])}" if info.get("kept") else ""
+    console.print(f"restored {shown(str(file))} into {shown(info['file'])}: {size(info['bytes'])}, schema "
+                  f"{info['schema_version']}{kept}", highlight=False, soft_wrap=True)
+
+
+def _maintenance(action: str, file: Path, home: Path) -> dict[str, Any]:
+    """`python -m backend.maintenance ACTION FILE --home HOME`: the backend's own code opens the database,
+    in its own process (the CLI never imports the backend); its one JSON line, or its error."""
+    done = subprocess.run([sys.executable, "-m", "backend.maintenance", action, str(file), "--home", str(home)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        fail(lines[-1].removeprefix("error: ") if lines else f"{action} failed (exit {done.returncode})")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
