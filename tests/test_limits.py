@@ -10,16 +10,23 @@ import select
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from conftest import CLIENT_HEADERS, LiveServer, start_backend, stop_process
+from conftest import CLIENT_HEADERS, LiveServer, make_client, start_backend, stop_process
 from replica_support import register_model
 
+from backend import Settings
 from mlops_tui import Client
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 HEADER_TIMEOUT = 3.0
 REQUEST_TIMEOUT = 3.0
@@ -173,3 +180,68 @@ def test_beyond_the_concurrency_limit_answers_503(server: LiveServer, tmp_path: 
             waiter.join(timeout=30)
         assert answers == [200] * MAX_CONCURRENCY
         assert http.get("/api/v1/experiments").status_code == 200
+
+
+# --- caps on sizes, counts and pages, native and MLflow (in-process) ----------------------------------
+
+@pytest.fixture(scope="module")
+def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str, str]]:
+    """An app with one experiment and one run: (client, experiment id, run id)."""
+    settings = Settings(home=tmp_path_factory.mktemp("caps"), token=None, run_jobs=False, automation=False)
+    with make_client(settings) as client:
+        experiment = client.post(f"{MLFLOW}/experiments/create", json={"name": "caps"}).json()["experiment_id"]
+        run = client.post(f"{MLFLOW}/runs/create", json={"experiment_id": experiment}).json()["run"]["info"]["run_id"]
+        yield client, experiment, run
+
+
+MLFLOW = "/api/2.0/mlflow"
+X = "x"
+
+
+def caps(experiment: str, run: str) -> list[tuple[str, str, dict[str, Any], str]]:
+    """(method, path, JSON body or query, what the refusal names): one over each cap, MLflow's where it has one."""
+    many = range(1001)
+    return [
+        ("POST", f"{MLFLOW}/experiments/create", {"name": X * 251}, "250"),
+        ("POST", f"{MLFLOW}/runs/log-parameter", {"run_id": run, "key": X * 251, "value": "v"}, "250"),
+        ("POST", f"{MLFLOW}/runs/log-parameter", {"run_id": run, "key": "k", "value": X * 6001}, "6000"),
+        ("POST", f"{MLFLOW}/runs/set-tag", {"run_id": run, "key": "k", "value": X * 8001}, "8000"),
+        ("POST", f"{MLFLOW}/experiments/set-experiment-tag", {"experiment_id": experiment, "key": "k",
+                                                              "value": X * 8001}, "8000"),
+        ("POST", f"{MLFLOW}/runs/log-metric", {"run_id": run, "key": X * 251, "value": 1, "timestamp": 1}, "250"),
+        ("POST", f"{MLFLOW}/runs/log-batch", {"run_id": run, "metrics": [
+            {"key": "m", "value": 1, "timestamp": 1, "step": i} for i in many]}, "1000"),
+        ("POST", f"{MLFLOW}/runs/log-batch", {"run_id": run, "params": [{"key": f"p{i}", "value": "1"}
+                                                                        for i in range(101)]}, "100"),
+        ("POST", f"{MLFLOW}/runs/log-batch", {"run_id": run, "tags": [{"key": f"t{i}", "value": "1"}
+                                                                      for i in range(101)]}, "100"),
+        ("POST", f"{MLFLOW}/registered-models/create", {"name": "m", "description": X * 5001}, "5000"),
+        ("GET", f"{MLFLOW}/experiments/search", {"max_results": 50001}, "50000"),
+        ("POST", f"{MLFLOW}/runs/search", {"experiment_ids": [experiment], "max_results": 50001}, "50000"),
+        ("GET", f"{MLFLOW}/registered-models/search", {"max_results": 10**6}, "max_results"),
+        ("GET", f"{MLFLOW}/model-versions/search", {"max_results": 10**6}, "max_results"),
+        ("POST", "/api/v1/experiments", {"name": X * 251}, "250"),
+        ("POST", f"/api/v1/runs/{run}/batch", {"params": {X * 251: "v"}}, "250"),
+        ("POST", f"/api/v1/runs/{run}/batch", {"params": {"k": X * 6001}}, "6000"),
+        ("POST", f"/api/v1/runs/{run}/batch", {"tags": {"k": X * 8001}}, "8000"),
+        ("POST", f"/api/v1/runs/{run}/batch", {"metrics": [{"key": "m", "value": 1, "step": i}
+                                                           for i in range(10_001)]}, "10000"),
+        ("POST", "/api/v1/runs/search", {"limit": 5001}, "5000"),
+        ("GET", "/api/v1/jobs", {"limit": 1001}, "1000"),
+        ("GET", "/api/v1/alerts", {"limit": 1001}, "1000"),
+        ("GET", "/api/v1/webhooks/deliveries", {"limit": 1001}, "1000"),
+    ]
+
+
+def test_every_cap_is_a_4xx_that_names_it(capped: tuple[TestClient, str, str]) -> None:
+    client, experiment, run = capped
+    for method, path, given, named in caps(experiment, run):
+        if method == "GET":
+            answer = client.get(path, params=given)
+        else:
+            answer = client.post(path, json=given)
+        assert 400 <= answer.status_code < 500, (path, answer.status_code, answer.text[:200])
+        message = answer.json().get("message") or answer.json().get("detail")
+        assert named in message, (path, message)
+    stored = client.get(f"/api/v1/runs/{run}").json()
+    assert stored["params"] == {} and not stored["metrics"], stored  # nothing of a refused batch was kept

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..paths import resolve_inside
+
 
 def job_folder(home: Path, job_id: str) -> Path:
-    return home / "jobs" / job_id
+    """The job's folder, its id checked by the one path rule (`backend.paths`) like any name from a row."""
+    return resolve_inside(home / "jobs", job_id, "job_id", "the jobs folder")
 
 
 def log_path(home: Path, job_id: str) -> Path:
