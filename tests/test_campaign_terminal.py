@@ -16,6 +16,7 @@ import httpx
 import pytest
 from conftest import LiveServer, unique
 from registry_support import run_with_files, tiny_model_files
+from test_cli_output import strings
 from typer.testing import CliRunner
 
 from mlops_tui import Client
@@ -82,16 +83,6 @@ def test_human_output_escapes_what_json_keeps_exact(world: World, live_server: L
     document = runner.invoke(app, [*args, "--json"])
     assert document.exit_code == 0, document.output
     assert any(TITLE_AND_CLEAR in text or C1_AND_BIDI in text for text in strings(json.loads(document.stdout)))
-
-
-def strings(document: object) -> list[str]:
-    if isinstance(document, str):
-        return [document]
-    if isinstance(document, dict):
-        return [text for key, value in document.items() for text in (key, *strings(value))]
-    if isinstance(document, list):
-        return [text for item in document for text in strings(item)]
-    return []
 
 
 def test_errors_that_echo_a_hostile_name_escape_it(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
