@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 
 import mlops_tui
 from mlops_tui import Client, MlopsError
+from mlops_tui.cli import output
 from mlops_tui.cli.main import app
 from mlops_tui.contract.auth import Role
 
@@ -48,7 +49,8 @@ def tokens(server: LiveServer) -> dict[Role, str]:
 
 def mlops(monkeypatch: pytest.MonkeyPatch, server: LiveServer, token: str | None, *args: str) -> Result:
     monkeypatch.setenv("MLOPS_URL", server.url)
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(output.console, "width", 200)  # wide, also under xdist (no terminal)
+    monkeypatch.setattr(output.errors, "width", 400)  # a one-line error stays one line
     if token is None:
         monkeypatch.delenv("MLOPS_TOKEN", raising=False)
     else:
