@@ -121,3 +121,15 @@ def test_formulas_are_text_in_the_stored_statistics(app: TestClient) -> None:
     shown = app.get("/api/v1/datasets/formulas/versions/1").json()
     assert shown["schema"]["a"] == "string"
     assert "=1+1" in json.dumps(shown["stats"]["a"]), shown["stats"]["a"]
+
+
+@pytest.mark.parametrize("name", ["page.html", "image.svg", "data.json"])
+def test_downloads_are_plain_bytes_never_a_page(app: TestClient, name: str) -> None:
+    """An uploaded HTML or SVG file must not run as a page of the API's origin: bytes, never sniffed."""
+    run = app.post("/api/v1/runs", json={"experiment": "inputs"}).json()["id"]
+    content = b"<script>fetch('/api/v1/auth/tokens')</script>"
+    assert app.put(f"/api/v1/runs/{run}/artifacts/{name}", content=content).status_code == 201
+    response = app.get(f"/api/v1/runs/{run}/artifacts/{name}")
+    assert response.status_code == 200 and response.content == content
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["x-content-type-options"] == "nosniff"

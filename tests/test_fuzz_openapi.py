@@ -2,10 +2,11 @@
 
 A real uvicorn server on a free port and a temporary home, seeded through the API (an experiment, a
 run with a metric, a tag and an artifact, a dataset version, a queued job, a registered model version
-with an alias) so operations with ids
-reach real objects. Schemathesis runs all its phases (examples, coverage, fuzzing, stateful) with
-all its checks and a bounded number of examples per operation; it must find no 5xx and no
-disagreement between an answer and the schema.
+with an alias, a shadow, an alert, a token) so operations with ids reach real objects. Schemathesis runs
+all its phases (examples and coverage in one run, fuzzing and stateful in another, so `-n 2` spreads
+them) with all its checks and a bounded number of examples per operation; it must find no 5xx and no
+disagreement between an answer and the schema. A route outside the document must be MLflow's (fuzzed by
+`tests/test_fuzz_mlflow.py`) or excluded here with a reason.
 """
 from __future__ import annotations
 
@@ -190,22 +191,36 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     stop_process(server.process)
 
 
-@pytest.mark.timeout(600)  # the registry's operations lengthened the run past the default 300 s on a busy machine
-def test_openapi_holds_under_fuzzing(fuzz_server: LiveServer, tmp_path: Path) -> None:
-    seeded = seed(fuzz_server.url, tmp_path / "model")
+@pytest.fixture(scope="module")
+def fuzz_config(fuzz_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The seeded server's schemathesis configuration, in a folder of its own, and how many operations
+    `/openapi.json` has: shared by the module's runs (one per group of phases)."""
+    folder = tmp_path_factory.mktemp("fuzz-config")
+    seeded = seed(fuzz_server.url, folder / "model")
     seed_shadow(fuzz_server, str(seeded["name"]), str(seeded["run_id"]))
     paths = httpx.get(f"{fuzz_server.url}/openapi.json").json()["paths"]
-    (tmp_path / "schemathesis.toml").write_text(config(seeded, paths))
+    (folder / "schemathesis.toml").write_text(config(seeded, paths))
+    return folder, sum(len(item) for item in paths.values())
+
+
+PHASES = ["examples,coverage", "fuzzing,stateful"]
+"""Two runs of about the same length, so `-n 2` puts them on both workers (each then starts its own
+server); on one worker they share the server, one after the other."""
+
+
+@pytest.mark.timeout(600)  # the registry's operations lengthened the run past the default 300 s on a busy machine
+@pytest.mark.parametrize("phases", PHASES)
+def test_openapi_holds_under_fuzzing(fuzz_server: LiveServer, fuzz_config: tuple[Path, int], phases: str) -> None:
+    folder, operations = fuzz_config
     command = [sys.executable, "-m", "schemathesis.cli", "run", f"{fuzz_server.url}/openapi.json",
-               "--checks", "all", "--exclude-checks", ",".join(EXCLUDED_CHECKS),
+               "--checks", "all", "--exclude-checks", ",".join(EXCLUDED_CHECKS), "--phases", phases,
                "--max-examples", str(MAX_EXAMPLES), "--seed", "8", "--workers", "1", "--no-color",
                "--header", f"X-Mlops-Client: {CLIENT_HEADERS['X-Mlops-Client']}",
                "--request-timeout", "30", "--suppress-health-check", "all"]
     started = time.monotonic()
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": str(ROOT), "SCHEMATHESIS_HOOKS": ""})
     took = time.monotonic() - started
     report = result.stdout[-20000:] + result.stderr[-5000:]
     assert result.returncode == 0, f"schemathesis found problems ({took:.0f} s):\n{report}"
-    operations = sum(len(item) for item in paths.values())
     assert f"Tested: {operations}" in result.stdout, report  # every operation was reached

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import make_client
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, precondition, rule
 
@@ -262,5 +262,6 @@ def test_tracking_and_registry_sequences_hold(stateful_client: TestClient) -> No
     Tracking.client = stateful_client
     runner = Tracking.TestCase
     runner.settings = settings(max_examples=30, stateful_step_count=25, deadline=None, derandomize=True,
-                               database=None, suppress_health_check=list(HealthCheck))
+                               database=None, suppress_health_check=list(HealthCheck),
+                               phases=[Phase.explicit, Phase.generate])  # no shrinking: a failure shows at once
     runner().runTest()
