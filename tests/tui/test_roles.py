@@ -91,6 +91,18 @@ def header_who(app: MlopsApp) -> str:
     return str(app.screen.query_one(StatusHeader).query_one("#who", Label).render())
 
 
+async def signed_in(pilot: Any, expected: str) -> None:
+    """Wait until the console knows who it acts as, and check the header says so."""
+    await wait_until(pilot, lambda: pilot.app.backend_state.who is not None)
+    assert header_who(pilot.app) == expected
+
+
+async def press(pilot: Any, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+
+
 def enabled(app: MlopsApp, key: str) -> bool:
     return app.screen.active_bindings[key].enabled
 
@@ -100,10 +112,8 @@ async def test_a_viewer_sees_who_they_are_and_gated_keys_say_why_without_a_reque
     backend, tokens = auth_backend
     app = console(backend, tokens[Role.viewer])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.backend_state.who is not None)
-        assert header_who(app) == "tui-viewer (viewer)"
-        await pilot.press("4")
-        await settle(pilot)
+        await signed_in(pilot, "tui-viewer (viewer)")
+        await press(pilot, "4")
         assert isinstance(app.screen, JobsScreen)
         jobs_before = [job.model_dump() for job in await app.client.list_jobs()]
         assert not enabled(app, "x") and not enabled(app, "R") and not enabled(app, "n")  # shown disabled
@@ -115,14 +125,11 @@ async def test_a_viewer_sees_who_they_are_and_gated_keys_say_why_without_a_reque
                                      "tui-viewer is viewer: retrying a job needs the operator role",
                                      "tui-viewer is viewer: starting a job needs the operator role"]
         assert [job.model_dump() for job in await app.client.list_jobs()] == jobs_before
-        await pilot.press("7")
-        await settle(pilot)
-        await pilot.press("a")
-        await settle(pilot)
+        await press(pilot, "7")
+        await press(pilot, "a")
         assert notices(app)[-1] == "tui-viewer is viewer: acknowledging an alert needs the operator role"
         await open_model(pilot)
-        await pilot.press("p")
-        await settle(pilot)
+        await press(pilot, "p")
         assert isinstance(app.screen, ModelScreen)
         assert notices(app)[-1] == "tui-viewer is viewer: promoting needs the admin role"
         assert not any("backend error" in str(n.title) for n in app._notifications)
@@ -133,29 +140,22 @@ async def test_an_operator_may_cancel_but_not_promote_and_an_admin_may_promote(
     backend, tokens = auth_backend
     app = console(backend, tokens[Role.operator])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.backend_state.who is not None)
-        assert header_who(app) == "tui-operator (operator)"
-        await pilot.press("4")
-        await settle(pilot)
+        await signed_in(pilot, "tui-operator (operator)")
+        await press(pilot, "4")
         assert enabled(app, "x")
-        await pilot.press("x")
-        await settle(pilot)
+        await press(pilot, "x")
         assert isinstance(app.screen, ConfirmModal)  # allowed: the question is asked
-        await pilot.press("n")
-        await settle(pilot)
+        await press(pilot, "n")
         screen = await open_model(pilot)
         assert not enabled(app, "p") and not enabled(app, "b")
-        await pilot.press("p")
-        await settle(pilot)
+        await press(pilot, "p")
         assert app.screen is screen and notices(app)[-1] == "tui-operator is operator: promoting needs the admin role"
     app = console(backend, tokens[Role.admin])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.backend_state.who is not None)
-        assert header_who(app) == "tui-admin (admin)"
+        await signed_in(pilot, "tui-admin (admin)")
         await open_model(pilot)
         assert enabled(app, "p")
-        await pilot.press("p")
-        await settle(pilot)
+        await press(pilot, "p")
         assert isinstance(app.screen, PromoteModal)
 
 
@@ -169,8 +169,6 @@ async def test_no_token_says_how_to_set_one_and_auth_off_says_so(auth_backend: t
         assert any("needs a token and none is set" in n for n in notices(app))
     app = MlopsApp(client=backend.client, config=QUIET, clock=fixed_clock)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.backend_state.who is not None)
-        assert header_who(app) == "auth off (admin)"
-        await pilot.press("4")
-        await settle(pilot)
+        await signed_in(pilot, "auth off (admin)")
+        await press(pilot, "4")
         assert enabled(app, "x") and enabled(app, "n")
