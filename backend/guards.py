@@ -5,7 +5,9 @@
 - `CrossSiteGuard`: a page may POST to any address without asking first (a "simple request") when the
   body is text/plain, a form or empty. So a body to a JSON route must be `application/json` (415
   otherwise), and an empty POST or a raw upload must carry `X-Mlops-Client` or the bearer token (403
-  otherwise): a page can't set either header without a CORS preflight, which this server never grants.
+  otherwise): a page can't set either header without a CORS preflight, which this server grants only to
+  the origins an operator lists in `MLOPS_CORS_ORIGINS` (`add_cors`; none by default). Such an origin's
+  pages are trusted like the CLI: they may send both headers, and need the token when auth is on.
 """
 from __future__ import annotations
 

@@ -56,9 +56,9 @@ RAW_BODY: dict[str, Any] = {"required": False, "content": {
 
 
 def file_answer() -> dict[int | str, dict[str, Any]]:
-    """`responses=` of a file download: the bytes (typed from the file's name), or part of them."""
-    binary = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
-    return {200: {"description": "The file's bytes; Content-Type is guessed from its name.", "content": binary},
+    """`responses=` of a file download: the bytes (`application/octet-stream`, never sniffed), or part of them."""
+    binary = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    return {200: {"description": "The file's bytes, as application/octet-stream.", "content": binary},
             206: {"description": "The part a `Range` header asked for.", "content": binary},
             416: {"description": "The `Range` lies outside the file.", "content": {"text/plain": {}}}}
 

@@ -87,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     home = (args.home or default_home()).expanduser().resolve()
     try:
         serve(args.host, args.port, home, os.environ.get(TOKEN_ENV) or None)
-    except STARTUP_REFUSALS as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except ValidationError as error:  # a setting from the environment that does not parse
+    except ValidationError as error:  # a setting from the environment that does not parse: its name and why
         first = error.errors()[0]
         print(f"error: {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        return 1
+    except STARTUP_REFUSALS as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -9,21 +9,26 @@ open alerts the header shows on every view) and the keymap.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import ClassVar
 
+from textual.actions import ActionParseResult
+from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
 from textual.command import Provider
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.timer import Timer
 
 from .client import AsyncClient, MlopsError
 from .config import TuiConfig
+from .contract.auth import WhoAmI
 from .formatting import Clock, safe_text, system_clock
 from .hangup import guard_terminal
 from .keymap import bindings
+from .permissions import auth_hint, refusal
 from .screens import registry
 from .widgets.header import BackendState
 
@@ -54,6 +59,7 @@ class MlopsApp(App[int]):
         self.health_checks = 0
         self._health_timer: Timer | None = None
         self._checking = False
+        self._told_auth = False
         self.set_keymap(self.config.keys)
 
     # -- startup and shutdown ---------------------------------------------------------------------
@@ -111,6 +117,8 @@ class MlopsApp(App[int]):
             recovered = self.backend_state.up is False
             if self.backend_state.up is not True:
                 self._publish(replace(self.backend_state, up=True, error=None))
+            if recovered or self.backend_state.who is None:
+                await self._ask_who()
             await self._count_alerts()
         finally:
             self._checking = False
@@ -136,6 +144,42 @@ class MlopsApp(App[int]):
             return
         if summary != self.backend_state.alerts:
             self._publish(replace(self.backend_state, alerts=summary))
+
+    async def _ask_who(self) -> None:
+        """Who the console acts as, for the header and the role rules (at start and after a reconnect:
+        the server may have come back with auth turned on, or the token revoked)."""
+        try:
+            who: WhoAmI | None = await self.client.whoami()
+        except MlopsError as error:
+            if error.unreachable:
+                self.report_unreachable(error)
+                return
+            who = None
+            if error.status in (401, 403) and not self._told_auth:
+                self._told_auth = True
+                self.notify(safe_text(auth_hint(error.status, error.message)), title="token", severity="error",
+                            markup=False, timeout=30)
+        if who != self.backend_state.who:
+            self._publish(replace(self.backend_state, who=who))
+            from .screens.base import View
+
+            if isinstance(self.screen, View):
+                self.screen.refresh_bindings()  # the footer shows what this role may do
+
+    def refusal(self, action: str) -> str | None:
+        """Why the console will not run `action` for who it acts as (None: it will)."""
+        return refusal(self.backend_state.who, action)
+
+    async def run_action(self, action: str | ActionParseResult, default_namespace: DOMNode | None = None,
+                         namespaces: Mapping[str, DOMNode] | None = None) -> bool:
+        """A key for an action the role may not do says why (naming the role it needs) instead of sending
+        a request the backend would refuse."""
+        name = action[1] if isinstance(action, tuple) else parse_action(action)[1]
+        why = self.refusal(name)
+        if why is not None:
+            self.notify(safe_text(why), title="not allowed", severity="warning", markup=False)
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
 
     def recount_alerts(self) -> None:
         """Count the open alerts again now (an alert was acknowledged or resolved from the console)."""

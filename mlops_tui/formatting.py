@@ -101,12 +101,17 @@ def status_markup(value: str) -> str:
 
 _CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))}
 _CONTROL[ord("\t")] = " "
+_CONTROL.update({code: f"\\u{code:04x}" for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                                                       *range(0x2066, 0x206A))})
+"""C0 and C1 controls (ESC, BEL, the 8-bit CSI 0x9b...), and the bidirectional controls that reorder what
+follows them (a name that reads `gpj.exe` as `exe.jpg`): shown as escapes."""
 
 
 def safe_text(value: str) -> str:
     """Text a user sent, made safe for a terminal: control characters (ESC, BEL, C1, DEL, newlines)
     are shown as `\\x1b` escapes instead of being sent raw, so a name cannot clear the screen or set
-    the window title. `--json` output never goes through this; it stays exact."""
+    the window title; bidirectional overrides as `\\u202e`, so it cannot read as another name. `--json`
+    output never goes through this; it stays exact."""
     return value.translate(_CONTROL)
 
 

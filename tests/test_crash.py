@@ -147,3 +147,19 @@ def test_the_lock_refusal_names_the_holder(home: Path, capsys: pytest.CaptureFix
         assert server_main(["--port", str(free_port()), "--home", str(home)]) == 1
     assert f"error: {home} is already served by pid {os.getpid()} on 127.0.0.1:5999" in capsys.readouterr().err
     assert not (home / "mlops.db").exists()
+
+
+def test_an_mlflow_log_batch_sent_twice_stores_its_points_once(home: Path) -> None:
+    """MLflow's client re-sends a POST whose answer was lost (connection errors, 5xx); a log-batch carries each
+    point's own step and timestamp, and a point is stored once per (step, timestamp, value)."""
+    with make_client(Settings(home=home)) as http:
+        run_id = http.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "0"}).json()["run"]["info"]["run_id"]
+        body = {"run_id": run_id, "params": [{"key": "lr", "value": "0.1"}], "tags": [{"key": "t", "value": "v"}],
+                "metrics": [{"key": "loss", "value": 1.0 / (s + 1), "timestamp": 1_700_000_000_000 + s, "step": s}
+                            for s in range(50)]}
+        for _ in range(2):
+            assert http.post("/api/2.0/mlflow/runs/log-batch", json=body).status_code == 200
+        run = http.get(f"/api/v1/runs/{run_id}").json()
+        assert run["metric_stats"]["loss"]["count"] == 50 and run["params"] == {"lr": "0.1"}
+        steps = [p["step"] for p in http.get(f"/api/v1/runs/{run_id}/metrics/loss").json()["points"]]
+        assert steps == list(range(50))

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import socket
 import sqlite3
+import subprocess
+import sys
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -24,7 +27,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from conftest import CLIENT_HEADERS, LiveServer, app_routes, filled, start_backend, stop_process
+from conftest import CLIENT_HEADERS, ROOT, LiveServer, app_routes, filled, free_port, start_backend, stop_process
 
 from backend import Settings, create_app
 from backend.internal_errors import REDACTED, Redacting, configure_logging
@@ -171,6 +174,12 @@ def test_trusted_proxies_must_be_addresses(monkeypatch: pytest.MonkeyPatch, home
     monkeypatch.setenv("MLOPS_TRUSTED_PROXIES", "proxy.example")
     with pytest.raises(ValueError, match="MLOPS_TRUSTED_PROXIES"):
         Settings(home=home)
+    monkeypatch.delenv("MLOPS_TRUSTED_PROXIES")
+    for name in ("MLOPS_MAX_CONCURRENCY", "MLOPS_REQUEST_TIMEOUT", "MLOPS_HEADER_TIMEOUT"):
+        monkeypatch.setenv(name, "0")
+        with pytest.raises(ValueError, match=name):
+            Settings(home=home)
+        monkeypatch.delenv(name)
 
 
 # --- generic 500 bodies ----------------------------------------------------------------------------
@@ -264,3 +273,13 @@ def test_configure_logging_wraps_every_handler_once() -> None:
         assert isinstance(handler.formatter, Redacting) and not isinstance(handler.formatter.inner, Redacting)
     finally:
         root.removeHandler(handler)
+
+
+def test_a_bad_setting_stops_the_server_with_a_message(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    for name, value in (("MLOPS_CORS_ORIGINS", "*"),):  # the others: as settings load, in-process above
+        started = subprocess.run([sys.executable, "-m", "backend.server", "--port", str(free_port()),
+                                  "--home", str(tmp_path / "home")], cwd=ROOT, env={**env, name: value},
+                                 capture_output=True, text=True, timeout=120)
+        assert started.returncode == 1 and started.stderr.startswith(f"error: {name}: "), started.stderr
+        assert "Traceback" not in started.stderr

@@ -73,6 +73,7 @@ def test_a_full_disk_answers_507_stores_nothing_of_the_write_and_reads_keep_work
 
 UPLOAD_SCRIPT = """
 import json, sys
+from pathlib import Path
 from fastapi.testclient import TestClient
 from backend import Settings, create_app
 home = sys.argv[1]
@@ -80,7 +81,8 @@ with TestClient(create_app(Settings(home=home)), headers={"X-Mlops-Client": "tes
     run_id = http.post("/api/v1/runs", json={"experiment": "e"}).json()["id"]
     big = http.put(f"/api/v1/runs/{run_id}/artifacts/big.bin", content=b"x" * 2_000_000)
     small = http.put(f"/api/v1/runs/{run_id}/artifacts/small.txt", content=b"fits")
-    print(json.dumps({"big": [big.status_code, big.json()], "small": small.status_code}))
+    files = sorted(str(p.relative_to(home)) for p in Path(home, "artifacts").rglob("*") if p.is_file())
+    print(json.dumps({"big": [big.status_code, big.json()], "small": small.status_code, "files": files}))
 """
 
 
@@ -98,7 +100,8 @@ def test_an_upload_that_fills_the_disk_answers_507_and_leaves_no_partial_file(tm
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     status, body = answer["big"]
     assert status == 507 and body["code"] == "disk_full"
-    assert answer["small"] == 201  # the failed file's space is free again: nothing of it was left
+    assert answer["small"] == 201  # the failed file's space is free again
+    assert [Path(f).name for f in answer["files"]] == ["small.txt"]  # no partial file, no temporary file
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "text", "newer"])

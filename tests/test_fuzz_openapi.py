@@ -2,10 +2,11 @@
 
 A real uvicorn server on a free port and a temporary home, seeded through the API (an experiment, a
 run with a metric, a tag and an artifact, a dataset version, a queued job, a registered model version
-with an alias) so operations with ids
-reach real objects. Schemathesis runs all its phases (examples, coverage, fuzzing, stateful) with
-all its checks and a bounded number of examples per operation; it must find no 5xx and no
-disagreement between an answer and the schema.
+with an alias, a shadow, an alert, a token) so operations with ids reach real objects. Schemathesis runs
+all its phases (examples and coverage in one run, fuzzing and stateful in another, so `-n 2` spreads
+them) with all its checks and a bounded number of examples per operation; it must find no 5xx and no
+disagreement between an answer and the schema. A route outside the document must be MLflow's (fuzzed by
+`tests/test_fuzz_mlflow.py`) or excluded here with a reason.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +29,11 @@ from backend.db import Database
 from backend.services import shadow
 
 MAX_EXAMPLES = 10
-"""Examples per operation and phase: the whole run stays well under two minutes on two cores."""
+"""Examples per operation in the fuzzing phase for an operation with a body (the coverage phase makes every
+case the schema defines, whatever this says)."""
+SMALL_EXAMPLES = 4
+"""For an operation without a body: a few path and query parameters, whose edge cases the coverage
+phase already sends."""
 EXCLUDED_CHECKS = {
     "use_after_free": "deletes are soft by design: a deleted run or experiment is still read (and restored) by id",
 }
@@ -42,6 +48,7 @@ CONTENT_CHECKED = {
     "/api/v1/datasets/{name}/versions": "the body must be a readable CSV or Parquet file",
     "/api/v1/data/schema": "the body must be a readable CSV or Parquet file",
     "/api/v1/runs/{run_id}/artifacts/{path}": "a path that is a folder (or crosses a file) is refused",
+    "/api/v1/runs/{run_id}/artifacts": "an artifact path must not hold control characters",
     "/api/v1/models/{name}/versions": "the run must hold a model file (model/model.skops)",
     "/api/v1/models/{name}/promote": "force needs a non-empty reason",
     "/api/v1/models/{name}/retrain": "the model's latest pipeline file must have a [retrain] table",
@@ -104,8 +111,11 @@ def seed(url: str, folder: Path) -> dict[str, str | list[str | int]]:
         http.post(f"/api/v1/models/{dataset}/promote", json={
             "version": 1, "alias": "production", "force": True, "reason": "fuzz seed"}).raise_for_status()
         alert_id = first_alert(http, folder, experiment["id"])
+        token = http.post("/api/v1/auth/tokens", json={"name": unique("fuzz"), "role": "viewer"})
+        token_id = token.raise_for_status().json()["id"]
     return {"ref": experiment["id"], "run_id": run_id, "key": "loss", "path": "notes.txt", "name": dataset,
-            "version": ["1", 1], "job_id": job["id"], "alias": "production", "alert_id": alert_id}
+            "version": ["1", 1], "job_id": job["id"], "alias": "production", "alert_id": alert_id,
+            "token_id": token_id}
     # `version` is text for a dataset (a number or `latest`) and a number for a model
 
 
@@ -145,9 +155,9 @@ SEEDED_SHARE = 0.5
 """How often a path parameter takes the seeded value; otherwise it is generated (ids that do not exist)."""
 
 
-def config(seeded: dict[str, str | list[str | int]]) -> str:
+def config(seeded: dict[str, str | list[str | int]], paths: dict[str, dict[str, Any]]) -> str:
     """The schemathesis configuration (TOML): path parameters that are half the time a seeded object's,
-    and the content-checked operations."""
+    the content-checked operations, fewer examples for the operations of `paths` without a body."""
     lines: list[str] = []
     for name, value in sorted(seeded.items()):
         values = value if isinstance(value, list) else [value]
@@ -158,6 +168,11 @@ def config(seeded: dict[str, str | list[str | int]]) -> str:
         lines += ["", "[[operations]]", f'include-path = "{path}"',
                   "checks.positive_data_acceptance.expected-statuses = "
                   '["2xx", "3xx", "401", "403", "404", "409", "422", "429"]']
+    for path, item in sorted(paths.items()):
+        for method, operation in sorted(item.items()):
+            if "requestBody" not in operation:
+                lines += ["", "[[operations]]", f'include-path = "{path}"', f'include-method = "{method.upper()}"',
+                          f"generation.max-examples = {SMALL_EXAMPLES}"]
     return "\n".join(lines) + "\n"
 
 
@@ -176,22 +191,36 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     stop_process(server.process)
 
 
-@pytest.mark.timeout(600)  # the registry's operations lengthened the run past the default 300 s on a busy machine
-def test_openapi_holds_under_fuzzing(fuzz_server: LiveServer, tmp_path: Path) -> None:
-    seeded = seed(fuzz_server.url, tmp_path / "model")
+@pytest.fixture(scope="module")
+def fuzz_config(fuzz_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The seeded server's schemathesis configuration, in a folder of its own, and how many operations
+    `/openapi.json` has: shared by the module's runs (one per group of phases)."""
+    folder = tmp_path_factory.mktemp("fuzz-config")
+    seeded = seed(fuzz_server.url, folder / "model")
     seed_shadow(fuzz_server, str(seeded["name"]), str(seeded["run_id"]))
-    (tmp_path / "schemathesis.toml").write_text(config(seeded))
+    paths = httpx.get(f"{fuzz_server.url}/openapi.json").json()["paths"]
+    (folder / "schemathesis.toml").write_text(config(seeded, paths))
+    return folder, sum(len(item) for item in paths.values())
+
+
+PHASES = ["examples,coverage", "fuzzing,stateful"]
+"""Two runs of about the same length, so `-n 2` puts them on both workers (each then starts its own
+server); on one worker they share the server, one after the other."""
+
+
+@pytest.mark.timeout(600)  # the registry's operations lengthened the run past the default 300 s on a busy machine
+@pytest.mark.parametrize("phases", PHASES)
+def test_openapi_holds_under_fuzzing(fuzz_server: LiveServer, fuzz_config: tuple[Path, int], phases: str) -> None:
+    folder, operations = fuzz_config
     command = [sys.executable, "-m", "schemathesis.cli", "run", f"{fuzz_server.url}/openapi.json",
-               "--checks", "all", "--exclude-checks", ",".join(EXCLUDED_CHECKS),
+               "--checks", "all", "--exclude-checks", ",".join(EXCLUDED_CHECKS), "--phases", phases,
                "--max-examples", str(MAX_EXAMPLES), "--seed", "8", "--workers", "1", "--no-color",
                "--header", f"X-Mlops-Client: {CLIENT_HEADERS['X-Mlops-Client']}",
                "--request-timeout", "30", "--suppress-health-check", "all"]
     started = time.monotonic()
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600,
                             env={**os.environ, "PYTHONPATH": str(ROOT), "SCHEMATHESIS_HOOKS": ""})
     took = time.monotonic() - started
     report = result.stdout[-20000:] + result.stderr[-5000:]
     assert result.returncode == 0, f"schemathesis found problems ({took:.0f} s):\n{report}"
-    paths = httpx.get(f"{fuzz_server.url}/openapi.json").json()["paths"]
-    operations = sum(len(item) for item in paths.values())
     assert f"Tested: {operations}" in result.stdout, report  # every operation was reached

@@ -198,3 +198,29 @@ def test_the_loader_refuses_before_anything_is_built(tmp_path: Path) -> None:
         with pytest.raises(model_io.UntrustedModel, match="skops"):
             model_io.loads(broken)
     assert isinstance(model_io.loads(tiny_model_files(tmp_path / "good")["model/model.skops"]), Pipeline)
+
+
+def test_a_hostile_file_logged_through_mlflow_never_runs(app: App) -> None:
+    """The MLflow ways in: the proxy upload puts a hostile `model/model.skops` in the run's own folder (then a
+    native registration serves it like any), and an MLflow registration makes a version the backend never
+    loads (a pickled `model.pkl` beside an MLmodel is stored, handed out, never opened)."""
+    hostile = hostile_files(app.marker)
+    run = app.run_with({path: data for path, data in app.good.items() if path != "model/model.skops"})
+    proxy = f"/api/2.0/mlflow-artifacts/artifacts/{run['experiment_id']}/{run['id']}"
+    for path, data in (("model/model.skops", hostile["skops-class"].data), ("mlflow/MLmodel", b"flavors: {}\n"),
+                       ("mlflow/model.pkl", hostile["pickle"].data)):
+        assert app.client.put(f"{proxy}/{path}", content=data).status_code == 200
+    native = unique("via-proxy")
+    assert app.client.post(f"/api/v1/models/{native}/versions", json={"run_id": run["id"]}).status_code == 201
+    predicted = app.client.post(f"/api/v1/models/{native}/versions/1/predict", json=ROWS)
+    app.never_ran()
+    says(predicted, 409, hostile["skops-class"].words)
+
+    logged = unique("via-mlflow")
+    assert app.client.post("/api/2.0/mlflow/registered-models/create", json={"name": logged}).status_code == 200
+    created = app.client.post("/api/2.0/mlflow/model-versions/create",
+                              json={"name": logged, "source": f"runs:/{run['id']}/mlflow", "run_id": run["id"]})
+    assert created.status_code == 200, created.text
+    says(app.client.post(f"/api/v1/models/{logged}/versions/1/predict", json=ROWS), 422, ("never loads",))
+    says(app.client.get(f"/api/v1/models/{logged}/versions/1/model"), 422, ("never loads",))
+    app.never_ran()

@@ -30,4 +30,7 @@ async def upload_artifact(run_id: str, path: str, request: Request, db: DB, sett
 
 @router.get("/{path:path}", response_class=FileResponse, responses={**file_answer(), **errors(404, 409, 422)})
 def download_artifact(run_id: str, path: str, db: DB, settings: AppSettings) -> FileResponse:
-    return FileResponse(artifacts.artifact_file(db, settings, run_id, path))
+    """Plain bytes, never sniffed (as MLflow's proxy answers): an uploaded HTML or SVG file must not run as
+    a page of this origin, and a file named `.json` need not hold JSON."""
+    return FileResponse(artifacts.artifact_file(db, settings, run_id, path), media_type="application/octet-stream",
+                        headers={"X-Content-Type-Options": "nosniff"})

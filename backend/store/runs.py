@@ -205,11 +205,10 @@ def log_batch(
 
 def _claim_batch(conn: sqlite3.Connection, run_id: str, key: str, digest: str) -> bool:
     """Record the batch `key` for the run; False when it was stored before (with the same content)."""
-    found = conn.execute("SELECT digest FROM run_batches WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
-    if found is None:
-        conn.execute("INSERT INTO run_batches (run_id, key, digest, created_at) VALUES (?, ?, ?, ?)",
-                     (run_id, key, digest, now_ms()))
+    if conn.execute("INSERT OR IGNORE INTO run_batches (run_id, key, digest, created_at) VALUES (?, ?, ?, ?)",
+                    (run_id, key, digest, now_ms())).rowcount:
         return True
+    found = conn.execute("SELECT digest FROM run_batches WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
     if found[0] != digest:
         raise Conflict(f"Idempotency-Key {key!r} was already used for another batch of run {run_id!r}",
                        "Idempotency-Key")

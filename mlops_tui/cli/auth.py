@@ -15,7 +15,7 @@ from ..contract.auth import Role, Token
 from ..contract.defaults import TOKEN_ENV
 from ..permissions import identity
 from .model_views import _table
-from .output import JsonOption, UrlOption, connect, console, fail, handle_errors, print_json, shown, when
+from .output import JsonOption, UrlOption, connect, console, fail, handle_errors, print_json, shown, when_short
 
 auth_app = typer.Typer(help="Who you are on the backend; tokens for viewers, operators and admins.",
                        no_args_is_help=True)
@@ -77,8 +77,8 @@ def token_list(json_out: bool = JsonOption, url: str | None = UrlOption) -> None
     table = _table("Tokens", Column("ID", no_wrap=True), Column("NAME"), Column("ROLE", no_wrap=True),
                    Column("CREATED", no_wrap=True), Column("BY"), Column("REVOKED", no_wrap=True))
     for token in tokens.tokens:
-        table.add_row(token.id, shown(token.name), token.role.value, when(token.created_at), shown(token.created_by),
-                      "-" if token.revoked_at is None else when(token.revoked_at))
+        table.add_row(token.id, shown(token.name), token.role.value, when_short(token.created_at),
+                      shown(token.created_by), "-" if token.revoked_at is None else when_short(token.revoked_at))
     console.print(table)
 
 

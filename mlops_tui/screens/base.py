@@ -18,6 +18,7 @@ from textual.widgets import Footer
 from ..client import AsyncClient, MlopsError
 from ..formatting import safe_text
 from ..keymap import bindings
+from ..permissions import auth_hint
 from ..widgets.banner import UnreachableBanner
 from ..widgets.header import BackendState, StatusHeader
 
@@ -148,11 +149,20 @@ class View(Screen[None], Generic[T]):
             self._arm_timer()
 
     def on_fetch_error(self, error: MlopsError) -> None:
-        """Unreachable → the banner (via the app); any other error → a notification."""
+        """Unreachable → the banner (via the app); any other error → a notification (a refused token says
+        what to do about it)."""
         if error.unreachable:
             self.mlops.report_unreachable(error)
+        elif error.status in (401, 403) and error.field == "authorization":
+            self.notify(safe_text(auth_hint(error.status, error.message)), title="not allowed", severity="error",
+                        markup=False)
         else:
             self.notify(safe_text(error.message), title="backend error", severity="error", markup=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """An action the role may not do shows disabled in the footer (its key then says why: see
+        `MlopsApp.run_action`). Views with rules of their own ask this first."""
+        return None if self.mlops.refusal(action) is not None else True
 
     def _arm_timer(self) -> None:
         self._cancel_timer()

@@ -246,6 +246,8 @@ class ModelScreen(TabbedView):
     # -- keys ------------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`b` only when an alias exists, `a` only when a request waits, `p` and `v` when a version does."""
+        if super().check_action(action, parameters) is not True:
+            return None  # the role may not
         if self.data is None:
             return action not in ("promote", "rollback", "decide", "open_version")
         if action == "rollback":

@@ -501,6 +501,8 @@ class MonitorScreen(View[MonitorData]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`l` only while a past moment is shown."""
+        if super().check_action(action, parameters) is not True:
+            return None  # the role may not
         if action == "live":
             return self.at is not None
         return True

@@ -214,6 +214,8 @@ class RunDetailScreen(TabbedView):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`J`, `D` and `m` only show in the footer for a run that has a job / a dataset version / a
         model version."""
+        if super().check_action(action, parameters) is not True:
+            return None  # the role may not
         tags = self.run.tags if self.run is not None else {}
         if action == "open_job":
             return bool(tags.get(JOB_TAG))

@@ -11,6 +11,7 @@ from textual.containers import Horizontal
 from textual.widgets import Label
 
 from ..contract.alerts import AlertSummary
+from ..contract.auth import WhoAmI
 from ..formatting import safe_text
 
 
@@ -27,11 +28,23 @@ class BackendState:
     alerts: AlertSummary | None = None
     """The open alerts' counts (fetched with the health check); None until known, or when the backend has
     no alerts."""
+    who: WhoAmI | None = None
+    """Who the console acts as (asked at start and after a reconnect); None until known."""
 
 
 ALERTS_WIDTH = 16
 """`▲ 12 open alerts` fits; the label keeps this width (or none at all), so the crumb never shifts as the
 count changes."""
+
+
+def who_text(who: WhoAmI | None) -> Text:
+    """`alice (operator)`; `auth off (admin)` when the server lets everyone in as a local admin (the name
+    is then only what the client said, so it is not shown); nothing until known."""
+    if who is None:
+        return Text()
+    if not who.auth:
+        return Text("auth off (admin)", style="dim")
+    return Text.assemble((safe_text(who.name), "bold"), f" ({who.role.value})")
 
 
 def alerts_text(summary: AlertSummary | None) -> Text:
@@ -53,6 +66,8 @@ class StatusHeader(Horizontal):
     StatusHeader #backend { width: auto; padding: 0 1; }
     StatusHeader #alerts { width: auto; padding: 0 0 0 1; display: none; }
     StatusHeader #alerts.-shown { display: block; }
+    StatusHeader #who { width: auto; padding: 0 0 0 1; display: none; }
+    StatusHeader #who.-shown { display: block; }
     """
 
     def __init__(self, crumb: str) -> None:
@@ -62,6 +77,7 @@ class StatusHeader(Horizontal):
     def compose(self) -> ComposeResult:
         yield Label(f"mlops ▸ {safe_text(self._crumb)}", id="crumb", markup=False)
         yield Label("", id="alerts")
+        yield Label("", id="who")
         yield Label("", id="backend")
 
     def set_crumb(self, crumb: str) -> None:
@@ -73,9 +89,12 @@ class StatusHeader(Horizontal):
         shown = self.query_one("#alerts", Label)
         shown.update(Text.assemble(alerts, " " * (ALERTS_WIDTH - alerts.cell_len)) if alerts else alerts)
         shown.set_class(bool(alerts), "-shown")
+        who = who_text(state.who)
+        self.query_one("#who", Label).update(who)
+        self.query_one("#who", Label).set_class(bool(who), "-shown")
         text = Text()
         url = state.url.removeprefix("http://").removeprefix("https://")
-        width = (self.size.width or 80) - (ALERTS_WIDTH + 1 if alerts else 0)
+        width = (self.size.width or 80) - (ALERTS_WIDTH + 1 if alerts else 0) - (who.cell_len + 1 if who else 0)
         if width >= 72:
             text.append(safe_text(url) + "  ", style="dim")
         if state.up is None:
