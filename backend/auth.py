@@ -22,9 +22,9 @@ _USER_HEADER = USER_HEADER.lower().encode()
 
 
 def bearer(authorization: bytes) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header value, else None."""
-    scheme, _, token = authorization.decode("latin-1").strip().partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    """The token of an `Authorization: Bearer <token>` header value, else None (taken exactly: no space trimmed)."""
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    return token or None if scheme.lower() == "bearer" else None
 
 
 class Authenticate:

@@ -28,7 +28,7 @@ from route_walk import every_route
 from backend.db import Database
 from backend.services import shadow
 
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 6
 """Examples per operation in the fuzzing phase for an operation with a body (the coverage phase makes every
 case the schema defines, whatever this says)."""
 SMALL_EXAMPLES = 4

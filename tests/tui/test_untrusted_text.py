@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, LiveServer
+from conftest import ROOT, LiveServer, start_backend, stop_process
 
 from mlops_tui import Client, api
 from mlops_tui.formatting import safe_text
@@ -91,13 +92,17 @@ def _go(server: str, key: str, crumb: str) -> str:
 
 
 @pytest.fixture
-def hostile_server(live_server: LiveServer) -> LiveServer:
-    with Client(live_server.url, token="") as client:
+def hostile_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of its own: on the shared one, other tests' newer runs push these off the overview."""
+    home = tmp_path_factory.mktemp("hostile-home")
+    server = start_backend(home, home.parent / f"{home.name}.log")
+    with Client(server.url, token="") as client:
         experiment = f"tmux-{uuid.uuid4().hex[:6]}{TITLE_AND_CLEAR}"
         client.create_experiment(experiment)
         run = client.create_run(experiment, name=f"{BIDI}{TITLE_AND_CLEAR}")
         client.update_run(run.id, status="FINISHED")
-    return live_server
+    yield server
+    stop_process(server.process)
 
 
 def test_the_real_console_in_tmux_never_sends_them_raw(hostile_server: LiveServer, tmp_path: Path) -> None:
